@@ -1,0 +1,71 @@
+"""semprior: semantic-prior low-light image enhancement components for PyTorch.
+
+Images are ``(B, 3, H, W)`` float RGB in ``[0, 1]`` everywhere in the library.
+
+Public names are resolved lazily (PEP 562), so ``import semprior`` is cheap and imports no
+optional dependency (timm, open_clip, segment_anything, triton): a name is imported from its
+module on first use. ``__all__`` is the curated public API; ``tests/test_api_surface.py`` pins it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# One line per public name: name -> module that defines it. Keep sorted within each group.
+_EXPORTS: dict[str, str] = {
+    # retinex
+    "RetinexDecomposer": "semprior.retinex.decomposer",
+    "RetinexOutput": "semprior.retinex.decomposer",
+    "classical_decompose": "semprior.retinex.classical",
+    # attention blocks
+    "SEM": "semprior.attention.sem",
+    "IGAttentionBlock": "semprior.attention.ig",
+    # kernels
+    "channel_attention": "semprior.kernels.dispatch",
+    # losses
+    "PixelLoss": "semprior.losses.pixel",
+    "pixel_loss": "semprior.losses.pixel",
+    "EdgeLoss": "semprior.losses.edge",
+    "edge_loss": "semprior.losses.edge",
+    "SemanticKLLoss": "semprior.losses.semantic_kl",
+    "semantic_kl_loss": "semprior.losses.semantic_kl",
+    "SSIMLoss": "semprior.losses.ssim",
+    "ssim_loss": "semprior.losses.ssim",
+    "CLIPPromptLoss": "semprior.losses.clip_prompt",
+    # priors
+    "SegPrior": "semprior.priors.base",
+    "PriorSpec": "semprior.priors.base",
+    "PriorOutput": "semprior.priors.base",
+    "HRNetPrior": "semprior.priors.hrnet",
+    "SAMPrior": "semprior.priors.sam",
+    "TimmPrior": "semprior.priors.timm",
+    "RegionPrior": "semprior.priors.region",
+    # metrics and I/O
+    "MetricProtocol": "semprior.metrics.protocol",
+    "psnr": "semprior.metrics.psnr",
+    "ssim": "semprior.metrics.ssim",
+    "read_image": "semprior.data.io",
+    "write_image": "semprior.data.io",
+    # models
+    "DeepSPG": "semprior.models.deepspg",
+    "DeepSPGConfig": "semprior.models.deepspg",
+    "LossWeights": "semprior.models.deepspg",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'semprior' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,4 @@
+from semprior.cli.main import main
+import sys
+
+sys.exit(main())

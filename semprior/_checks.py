@@ -1,0 +1,73 @@
+"""Cheap input validation with messages that name the problem and the fix."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(x: object, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...)")
+    return x
+
+
+def check_image(
+    x: object,
+    name: str = "image",
+    *,
+    channels: int | None = 3,
+    finite: bool = True,
+    min_size: int = 1,
+) -> Tensor:
+    """Validate a ``(B, C, H, W)`` floating-point image batch.
+
+    Raises ``TypeError``/``ValueError`` with a message that says what is wrong and how to fix it.
+
+    Example:
+        >>> import torch
+        >>> check_image(torch.rand(1, 3, 8, 8)).shape
+        torch.Size([1, 3, 8, 8])
+    """
+    x = check_tensor(x, name)
+    if x.dim() != 4:
+        hint = " (add a batch dimension with x.unsqueeze(0))" if x.dim() == 3 else ""
+        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}{hint}")
+    if channels is not None and x.shape[1] != channels:
+        hint = ""
+        if channels == 3 and x.shape[1] == 1:
+            hint = " (grayscale: repeat it with x.expand(-1, 3, -1, -1))"
+        elif channels == 3 and x.shape[1] == 4:
+            hint = " (RGBA: drop alpha with x[:, :3])"
+        raise ValueError(f"{name} must have {channels} channels, got {x.shape[1]} (shape {tuple(x.shape)}){hint}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}; "
+            "for 8-bit images use x.float() / 255"
+        )
+    if x.numel() == 0 or x.shape[-1] < min_size or x.shape[-2] < min_size:
+        raise ValueError(f"{name} is empty or smaller than {min_size}x{min_size}: shape {tuple(x.shape)}")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or Inf values; clean it first (e.g. torch.nan_to_num(x).clamp(0, 1))")
+    return x
+
+
+def check_same_shape(a: Tensor, b: Tensor, names: tuple[str, str] = ("input", "target")) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def reduce(x: Tensor, reduction: str) -> Tensor:
+    """Apply a loss reduction to a per-sample tensor."""
+    check_reduction(reduction)
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    return x

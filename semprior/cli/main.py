@@ -1,0 +1,60 @@
+"""``semprior`` command line: a thin dispatcher to one module per sub-command.
+
+Each sub-command module ``semprior.cli.<name>`` defines ``add_arguments(parser)`` and
+``run(args) -> int``. Errors the user can fix (``SempriorError``, ``ValueError``, ``FileNotFoundError``,
+``ImportError``) print one readable line and exit non-zero; ``--traceback`` shows the full trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: the one name -> module table for sub-commands
+COMMANDS: dict[str, tuple[str, str]] = {
+    "weights": ("semprior.cli.weights", "list known pretrained weights and check a weights directory"),
+    "eval": ("semprior.cli.eval", "evaluate an enhancer on a paired folder (PSNR/SSIM table + grid)"),
+    "enhance": ("semprior.cli.enhance", "enhance image files or folders of any size"),
+    "train": ("semprior.cli.train", "train a model from a YAML config"),
+}
+
+
+def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semprior", description="Semantic-prior low-light image enhancement.")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in available.items():
+        p = sub.add_parser(name, help=COMMANDS[name][1], description=COMMANDS[name][1])
+        module.add_arguments(p)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    available = {}
+    for name, (mod, _) in COMMANDS.items():
+        try:
+            available[name] = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+    parser = build_parser(available)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(available[args.command].run(args) or 0)
+    except KeyboardInterrupt:
+        print("semprior: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, ImportError, OSError, RuntimeError) as exc:
+        if args.traceback:
+            raise
+        print(f"semprior {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
