@@ -13,6 +13,13 @@ from semprior.kernels.reference import channel_attention_reference, ig_channel_a
 BACKENDS = ("auto", "reference")
 
 
+def validate_backend(backend: str) -> str:
+    """Return ``backend`` if it names a known backend, else raise ``ValueError`` listing them."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown channel-attention backend {backend!r}; choose one of {BACKENDS}")
+    return backend
+
+
 def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float, *, backend: str = "auto") -> Tensor:
     """Channel attention ``softmax(τ q̂ k̂ᵀ) v`` over ``(B, heads, c, N)`` inputs.
 

@@ -1,0 +1,58 @@
+"""Small building blocks shared by the attention blocks: channel LayerNorm and Restormer's GDFN."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of a ``(B, C, H, W)`` map (Restormer's ``WithBias_LayerNorm``).
+
+    Shape:
+        - x: ``(B, C, H, W)`` -> ``(B, C, H, W)``
+
+    Example:
+        >>> import torch
+        >>> ChannelLayerNorm(8)(torch.randn(2, 8, 5, 7)).shape
+        torch.Size([2, 8, 5, 7])
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        y = self.norm(rearrange(x, "b c h w -> b (h w) c"))
+        return rearrange(y, "b (h w) c -> b c h w", h=h, w=w)
+
+
+class GatedDConvFeedForward(nn.Module):
+    """Restormer's gated depthwise-conv feed-forward network (GDFN).
+
+    ``project_in`` (1x1, dim -> 2·hidden), a 3x3 depthwise conv, ``gelu(x1) * x2``, ``project_out``
+    (1x1, hidden -> dim), with ``hidden = int(dim * expansion)``.
+
+    Shape:
+        - x: ``(B, dim, H, W)`` -> ``(B, dim, H, W)``
+
+    Example:
+        >>> import torch
+        >>> GatedDConvFeedForward(8)(torch.randn(1, 8, 6, 6)).shape
+        torch.Size([1, 8, 6, 6])
+    """
+
+    def __init__(self, dim: int, expansion: float = 2.66, bias: bool = False) -> None:
+        super().__init__()
+        if expansion <= 0:
+            raise ValueError(f"ffn expansion must be > 0, got {expansion}")
+        hidden = max(1, int(dim * expansion))
+        self.project_in = nn.Conv2d(dim, hidden * 2, 1, bias=bias)
+        self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding=1, groups=hidden * 2, bias=bias)
+        self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x1, x2 = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        return self.project_out(F.gelu(x1) * x2)
