@@ -1,0 +1,24 @@
+"""Data: paired-folder datasets, low-light synthesis, transforms, bundled sample photos, image I/O."""
+
+from semprior.data.datasets import LOLv1, LOLv2, PairedFolder, list_images, load_rgb
+from semprior.data.samples import DEFAULT_SAMPLE_NAMES, default_clean_images
+from semprior.data.synthesis import LowLightConfig, LowLightSynthesis, SyntheticPairs, synthesize_low_light
+from semprior.data.transforms import PairedAugment, batch_random_crop, paired_random_crop, paired_random_flip
+
+__all__ = [
+    "DEFAULT_SAMPLE_NAMES",
+    "LOLv1",
+    "LOLv2",
+    "LowLightConfig",
+    "LowLightSynthesis",
+    "PairedAugment",
+    "PairedFolder",
+    "SyntheticPairs",
+    "batch_random_crop",
+    "default_clean_images",
+    "list_images",
+    "load_rgb",
+    "paired_random_crop",
+    "paired_random_flip",
+    "synthesize_low_light",
+]
