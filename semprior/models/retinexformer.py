@@ -1,0 +1,245 @@
+"""Retinexformer (Cai et al., ICCV 2023) assembled from semprior parts.
+
+One-stage Retinex-based transformer: an illumination estimator turns the image and its channel
+mean into illumination features and a *light-up map* ``L``; the lit-up image ``I * L + I`` is
+restored by a three-level U-Net of illumination-guided attention blocks (IGAB), guided at
+every level by the (strided-conv downsampled) illumination features.
+
+Parts used:
+
+- :class:`semprior.retinex.illumination.IlluminationEstimator` (``Illumination_Estimator``);
+- :class:`semprior.attention.ig.IGAttentionBlock` (``IGAB``: IG-MSA + pre-norm feed-forward,
+  whose channel attention goes through :mod:`semprior.kernels`).
+
+Module and attribute names follow the official ``RetinexFormer_arch.py`` (``body.0.estimator``,
+``body.0.denoiser.encoder_layers.0.1`` ...), so an official state dict maps one to one.
+The official forward needs ``H`` and ``W`` divisible by 4 (the official test script pads);
+here :meth:`Retinexformer.forward` reflect-pads to a multiple of ``2 ** level`` and crops back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from semprior._checks import check_image
+from semprior.retinex.illumination import IlluminationEstimator
+
+__all__ = ["RetinexformerConfig", "Retinexformer", "RetinexformerStage", "RetinexformerDenoiser", "light_up"]
+
+
+def _ig_block_cls() -> type[nn.Module]:
+    # imported on first build (helper-owned module; keeps `import semprior.models.retinexformer` cheap)
+    return importlib.import_module("semprior.attention.ig").IGAttentionBlock
+
+
+def light_up(img: Tensor, light_up_map: Tensor) -> Tensor:
+    """Retinexformer's one-stage Retinex light-up: ``I * L + I``.
+
+    Shape:
+        - img, light_up_map: `(B, 3, H, W)` -> `(B, 3, H, W)`
+
+    Example:
+        >>> light_up(torch.full((1, 3, 2, 2), 0.2), torch.ones(1, 3, 2, 2))[0, 0, 0, 0].item()
+        0.4000000059604645
+    """
+    if img.shape != light_up_map.shape:
+        raise ValueError(f"img and light_up_map must have the same shape, got {tuple(img.shape)} and {tuple(light_up_map.shape)}")
+    return img * light_up_map + img
+
+
+@dataclass(frozen=True)
+class RetinexformerConfig:
+    """Retinexformer hyper-parameters (the official constructor's arguments).
+
+    Attributes:
+        in_channels: image channels in.
+        out_channels: image channels out.
+        n_feat: base width; also the head width (``dim_head``) of every IGAB; must be a multiple of
+            ``in_channels + 1`` (the estimator's depthwise conv groups).
+        stage: number of cascaded single-stage models.
+        num_blocks: IGAB depth per level ``(level 0, level 1, bottleneck)``; the decoder mirrors it.
+        level: number of down-sampling steps (the official model fixes 2: a three-level U-Net).
+        backend: channel-attention backend passed to every IGAB.
+
+    Example:
+        >>> RetinexformerConfig.lol_v1().num_blocks
+        (1, 2, 2)
+    """
+
+    in_channels: int = 3
+    out_channels: int = 3
+    n_feat: int = 40
+    stage: int = 1
+    num_blocks: tuple[int, ...] = (1, 2, 2)
+    level: int = 2
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_blocks", tuple(int(n) for n in self.num_blocks))
+        if self.level < 1:
+            raise ValueError(f"RetinexformerConfig.level must be >= 1, got {self.level}")
+        if len(self.num_blocks) != self.level + 1:
+            raise ValueError(
+                f"RetinexformerConfig.num_blocks needs level + 1 = {self.level + 1} entries "
+                f"(encoder levels then bottleneck), got {self.num_blocks}"
+            )
+        if any(n < 1 for n in self.num_blocks):
+            raise ValueError(f"RetinexformerConfig.num_blocks entries must be >= 1, got {self.num_blocks}")
+        if self.stage < 1:
+            raise ValueError(f"RetinexformerConfig.stage must be >= 1, got {self.stage}")
+        if self.n_feat <= 0 or self.n_feat % (self.in_channels + 1) != 0:
+            raise ValueError(
+                f"RetinexformerConfig.n_feat must be a positive multiple of in_channels + 1 = {self.in_channels + 1} "
+                f"(the illumination estimator's grouped conv), got {self.n_feat}"
+            )
+
+    @classmethod
+    def lol_v1(cls) -> "RetinexformerConfig":
+        """The published LOL-v1 configuration (1,605,701 parameters)."""
+        return cls(n_feat=40, stage=1, num_blocks=(1, 2, 2))
+
+
+class RetinexformerDenoiser(nn.Module):
+    """Retinexformer's corruption restorer: a U-Net of IGABs guided by illumination features.
+
+    Embedding conv3x3 -> per level [IGAB, conv4x4/2 for features, conv4x4/2 for illumination
+    features] -> bottleneck IGAB -> per level [ConvTranspose2x2/2, 1x1 fusion of the skip, IGAB]
+    -> mapping conv3x3, plus the input (global residual).
+
+    Shape:
+        - x: `(B, in_dim, H, W)` with ``H, W`` divisible by ``2 ** level``
+        - illu_fea: `(B, dim, H, W)`
+        - output: `(B, out_dim, H, W)`
+    """
+
+    def __init__(
+        self,
+        in_dim: int = 3,
+        out_dim: int = 3,
+        dim: int = 40,
+        level: int = 2,
+        num_blocks: tuple[int, ...] = (1, 2, 2),
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        igab = _ig_block_cls()
+        self.dim = dim
+        self.level = level
+        self.embedding = nn.Conv2d(in_dim, dim, 3, 1, 1, bias=False)
+        self.encoder_layers = nn.ModuleList()
+        d = dim
+        for i in range(level):
+            self.encoder_layers.append(
+                nn.ModuleList(
+                    [
+                        igab(d, dim_head=dim, heads=d // dim, num_blocks=num_blocks[i], backend=backend),
+                        nn.Conv2d(d, d * 2, 4, 2, 1, bias=False),
+                        nn.Conv2d(d, d * 2, 4, 2, 1, bias=False),
+                    ]
+                )
+            )
+            d *= 2
+        self.bottleneck = igab(d, dim_head=dim, heads=d // dim, num_blocks=num_blocks[-1], backend=backend)
+        self.decoder_layers = nn.ModuleList()
+        for i in range(level):
+            self.decoder_layers.append(
+                nn.ModuleList(
+                    [
+                        nn.ConvTranspose2d(d, d // 2, kernel_size=2, stride=2, padding=0, output_padding=0),
+                        nn.Conv2d(d, d // 2, 1, 1, bias=False),
+                        igab(d // 2, dim_head=dim, heads=(d // 2) // dim, num_blocks=num_blocks[level - 1 - i], backend=backend),
+                    ]
+                )
+            )
+            d //= 2
+        self.mapping = nn.Conv2d(dim, out_dim, 3, 1, 1, bias=False)
+        self.apply(_init_weights)
+
+    def forward(self, x: Tensor, illu_fea: Tensor) -> Tensor:
+        fea = self.embedding(x)
+        skips, illus = [], []
+        for block, down, illu_down in self.encoder_layers:
+            fea = block(fea, illu_fea)
+            illus.append(illu_fea)
+            skips.append(fea)
+            fea = down(fea)
+            illu_fea = illu_down(illu_fea)
+        fea = self.bottleneck(fea, illu_fea)
+        for i, (up, fuse, block) in enumerate(self.decoder_layers):
+            fea = fuse(torch.cat([up(fea), skips[self.level - 1 - i]], dim=1))
+            fea = block(fea, illus[self.level - 1 - i])
+        return self.mapping(fea) + x
+
+
+def _init_weights(m: nn.Module) -> None:
+    # the official initialisation: truncated-normal Linear weights, zero biases, unit LayerNorm
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+class RetinexformerStage(nn.Module):
+    """One Retinexformer stage: estimate, light up (``I * L + I``), restore.
+
+    Shape:
+        - img: `(B, 3, H, W)` with ``H, W`` divisible by ``2 ** level`` -> `(B, 3, H, W)`
+    """
+
+    def __init__(self, config: RetinexformerConfig) -> None:
+        super().__init__()
+        self.estimator = IlluminationEstimator(config.n_feat, n_fea_in=config.in_channels + 1)
+        self.denoiser = RetinexformerDenoiser(
+            config.in_channels, config.out_channels, config.n_feat, config.level, config.num_blocks, config.backend
+        )
+
+    def forward(self, img: Tensor) -> Tensor:
+        illu_fea, illu_map = self.estimator(img)
+        return self.denoiser(light_up(img, illu_map), illu_fea)
+
+
+class Retinexformer(nn.Module):
+    """Retinexformer: ``stage`` cascaded one-stage Retinex transformers.
+
+    The output is not clamped (as in the original); clamp to ``[0, 1]`` for display or metrics.
+    Inputs of any size are reflect-padded to a multiple of ``2 ** level`` and cropped back.
+
+    Args:
+        config: hyper-parameters; :meth:`RetinexformerConfig.lol_v1` when ``None``.
+
+    Shape:
+        - Input: `(B, 3, H, W)`
+        - Output: `(B, 3, H, W)`
+
+    Example:
+        >>> model = Retinexformer(RetinexformerConfig(n_feat=8, num_blocks=(1, 1, 1)))
+        >>> model(torch.rand(1, 3, 13, 18)).shape
+        torch.Size([1, 3, 13, 18])
+        >>> sum(p.numel() for p in Retinexformer().parameters())
+        1605701
+    """
+
+    def __init__(self, config: RetinexformerConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or RetinexformerConfig.lol_v1()
+        self.body = nn.Sequential(*[RetinexformerStage(self.config) for _ in range(self.config.stage)])
+
+    def forward(self, img: Tensor) -> Tensor:
+        check_image(img, "img", channels=self.config.in_channels)
+        h, w = img.shape[-2:]
+        m = 2**self.config.level
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            # reflect needs pad < size; replicate covers tiny inputs
+            mode = "reflect" if (ph < h and pw < w) else "replicate"
+            img = F.pad(img, (0, pw, 0, ph), mode=mode)
+        out = self.body(img)
+        return out[..., :h, :w]
