@@ -1,0 +1,18 @@
+"""Unweighted training losses (function + Module pairs); weights live in the model configs."""
+
+from semprior.losses.edge import EdgeLoss, edge_loss, image_gradients
+from semprior.losses.pixel import PixelLoss, pixel_loss
+from semprior.losses.semantic_kl import SemanticKLLoss, semantic_kl_loss
+from semprior.losses.ssim import SSIMLoss, ssim_loss
+
+__all__ = [
+    "EdgeLoss",
+    "PixelLoss",
+    "SSIMLoss",
+    "SemanticKLLoss",
+    "edge_loss",
+    "image_gradients",
+    "pixel_loss",
+    "semantic_kl_loss",
+    "ssim_loss",
+]

@@ -1,0 +1,85 @@
+"""Retinexformer's illumination estimator, parameter for parameter.
+
+Cai et al., "Retinexformer: One-stage Retinex-based Transformer for Low-light Image
+Enhancement", ICCV 2023 (``Illumination_Estimator`` in the official ``RetinexFormer_arch.py``).
+The image and its channel mean are stacked (4 channels), lifted by a 1x1 conv, mixed by a
+5x5 depthwise-grouped conv (``groups=n_fea_in``) into the *illumination features*, and a
+final 1x1 conv gives the *illumination map*.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from semprior._checks import check_image
+
+__all__ = ["IlluminationEstimator"]
+
+
+class IlluminationEstimator(nn.Module):
+    r"""Estimate illumination features and an illumination map from an image.
+
+    Reproduces Retinexformer's ``Illumination_Estimator(n_fea_middle, n_fea_in=4, n_fea_out=3)``
+    layer for layer (same attribute names ``conv1``, ``depth_conv``, ``conv2``, so official
+    state dicts load with ``strict=True``):
+
+    - ``conv1``: 1x1 conv, ``n_fea_in -> n_fea_middle``, bias;
+    - ``depth_conv``: 5x5 conv, padding 2, ``groups=n_fea_in``, bias;
+    - ``conv2``: 1x1 conv, ``n_fea_middle -> n_fea_out``, bias.
+
+    The input to ``conv1`` is ``cat(img, img.mean(dim=1, keepdim=True))``, so ``n_fea_in`` is the
+    image channel count plus one (4 for RGB). The map is returned raw (no activation): in
+    Retinexformer it is a light-up map used as ``img * map + img``; consumers that need an
+    illumination in ``(0, 1]`` (e.g. :class:`~semprior.retinex.decomposer.RetinexDecomposer`)
+    apply their own activation.
+
+    Args:
+        n_fea_middle: width of the illumination features; must be divisible by ``n_fea_in``.
+        n_fea_in: input channels of ``conv1`` (image channels + 1 for the mean). Default 4.
+        n_fea_out: channels of the illumination map. Default 3.
+
+    Returns:
+        ``(illu_fea, illu_map)`` as in the original.
+
+    Shape:
+        - Input: `(B, n_fea_in - 1, H, W)`
+        - Output: `(B, n_fea_middle, H, W)` features and `(B, n_fea_out, H, W)` map.
+
+    Example:
+        >>> est = IlluminationEstimator(40)
+        >>> fea, illu = est(torch.rand(2, 3, 16, 16))
+        >>> fea.shape, illu.shape
+        (torch.Size([2, 40, 16, 16]), torch.Size([2, 3, 16, 16]))
+        >>> sum(p.numel() for p in est.parameters())
+        10363
+    """
+
+    def __init__(self, n_fea_middle: int, n_fea_in: int = 4, n_fea_out: int = 3) -> None:
+        super().__init__()
+        if n_fea_in < 2:
+            raise ValueError(f"n_fea_in must be at least 2 (image channels + 1 mean channel), got {n_fea_in}")
+        if n_fea_middle <= 0 or n_fea_middle % n_fea_in != 0:
+            raise ValueError(
+                f"n_fea_middle must be a positive multiple of n_fea_in={n_fea_in} (the depthwise conv uses "
+                f"groups=n_fea_in), got {n_fea_middle}; e.g. use {max(1, round(n_fea_middle / n_fea_in)) * n_fea_in}"
+            )
+        if n_fea_out <= 0:
+            raise ValueError(f"n_fea_out must be positive, got {n_fea_out}")
+        self.n_fea_in = n_fea_in
+        self.n_fea_middle = n_fea_middle
+        self.n_fea_out = n_fea_out
+        self.conv1 = nn.Conv2d(n_fea_in, n_fea_middle, kernel_size=1, bias=True)
+        self.depth_conv = nn.Conv2d(n_fea_middle, n_fea_middle, kernel_size=5, padding=2, bias=True, groups=n_fea_in)
+        self.conv2 = nn.Conv2d(n_fea_middle, n_fea_out, kernel_size=1, bias=True)
+
+    def forward(self, img: Tensor) -> tuple[Tensor, Tensor]:
+        check_image(img, "img", channels=self.n_fea_in - 1)
+        mean_c = img.mean(dim=1, keepdim=True)
+        x = self.conv1(torch.cat([img, mean_c], dim=1))
+        illu_fea = self.depth_conv(x)
+        illu_map = self.conv2(illu_fea)
+        return illu_fea, illu_map
+
+    def extra_repr(self) -> str:
+        return f"n_fea_middle={self.n_fea_middle}, n_fea_in={self.n_fea_in}, n_fea_out={self.n_fea_out}"
