@@ -1,0 +1,19 @@
+"""Training engine: a model-agnostic :class:`Trainer`, atomic checkpoints, schedules, DDP helpers, curves."""
+
+from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
+from semprior.engine.curves import plot_curves
+from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
+from semprior.engine.trainer import TrainConfig, Trainer, TrainResult, seed_everything, unwrap
+
+__all__ = [
+    "PatchSchedule",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "build_lr_scheduler",
+    "load_checkpoint",
+    "plot_curves",
+    "save_checkpoint",
+    "seed_everything",
+    "unwrap",
+]

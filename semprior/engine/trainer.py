@@ -1,0 +1,367 @@
+"""A small, model-agnostic training loop with exact resume, DDP and a coarse-to-fine patch schedule.
+
+The trainer knows nothing about the model: it calls ``loss_fn(model, batch) -> (total, terms)``
+where ``model`` may be wrapped in ``DistributedDataParallel`` (call ``model(...)``, not a method of
+the inner module, so gradients are synchronised; reach the inner module with :func:`unwrap`).
+
+Determinism: the data order of epoch ``e`` is a permutation drawn from ``seed + e``; datasets with
+``set_epoch`` get the epoch; the coarse-to-fine crop of step ``s`` uses a generator seeded from
+``(seed, s)``; model-side randomness (dropout) uses the global torch RNG, saved in checkpoints.
+So a run stopped after ``N`` steps and resumed from its checkpoint continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from semprior.data.transforms import batch_random_crop
+from semprior.engine import distributed as D
+from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from semprior.engine.curves import plot_curves
+from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
+
+__all__ = ["TrainConfig", "Trainer", "unwrap", "seed_everything"]
+
+LossFn = Callable[[nn.Module, Any], "tuple[Tensor, dict[str, Tensor | float]]"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (YAML maps 1:1 onto these fields).
+
+    Attributes:
+        steps: total optimisation steps.
+        batch_size: per-process batch size (the paper's 16 by default).
+        lr: Adam learning rate (3e-4 as the paper).
+        betas: Adam betas.
+        weight_decay: Adam weight decay.
+        lr_schedule: ``"cosine"`` (to ``min_lr_ratio * lr``) or ``"constant"``.
+        warmup_steps: linear warm-up steps.
+        min_lr_ratio: final learning rate as a fraction of ``lr`` (cosine).
+        grad_clip: max global gradient norm; ``0`` disables clipping.
+        patch_stages: coarse-to-fine schedule, ``((start_step, patch), ...)``; empty = no cropping.
+        seed: seed for parameters (via :func:`seed_everything`), data order and crops.
+        num_workers: DataLoader workers.
+        log_every: steps between loss-curve points.
+        ckpt_every: steps between checkpoints (``0`` = only at the end).
+        val_every: steps between validations (``0`` = never; needs a ``validate`` callable).
+        early_stop_patience: stop after this many validations without improvement (``0`` = never).
+        progress: show a tqdm progress bar (main process only).
+    """
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+    patch_stages: tuple[tuple[int, int], ...] = ()
+    seed: int = 0
+    num_workers: int = 0
+    log_every: int = 10
+    ckpt_every: int = 0
+    val_every: int = 0
+    early_stop_patience: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "patch_stages", tuple(tuple(int(v) for v in s) for s in self.patch_stages))
+        for name in ("steps", "batch_size", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "num_workers", "ckpt_every", "val_every", "early_stop_patience"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.grad_clip < 0:
+            raise ValueError(f"TrainConfig.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        PatchSchedule(self.patch_stages)  # validates
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"TrainConfig.lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The inner module of a ``DistributedDataParallel`` / ``DataParallel`` wrapper (or the model itself)."""
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class _EpochSampler(torch.utils.data.Sampler[int]):
+    """Permutation of epoch ``e`` from ``seed + e``, split across ranks, optionally skipping a prefix."""
+
+    def __init__(self, n: int, seed: int, epoch: int, rank: int, world: int, per_rank: int, skip: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=g).tolist()
+        self.indices = perm[rank::world][:per_rank][skip:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stopped_early: bool
+    best: float | None
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Trainer:
+    """Train any ``nn.Module`` with ``loss_fn(model, batch) -> (total, terms)``.
+
+    Args:
+        model: the module to train (frozen parts must have ``requires_grad=False``).
+        loss_fn: returns the scalar total loss and a dict of (unweighted) terms to log.
+        train_data: a map-style dataset yielding batches the loss understands; datasets with
+            ``set_epoch(epoch)`` are told the epoch.
+        config: :class:`TrainConfig`.
+        out_dir: where ``last.pt``, ``best.pt`` and ``loss_curve.png`` go (``None`` = nowhere).
+        validate: optional ``validate(model) -> {metric: value}`` run on the main process.
+        monitor: metric of ``validate`` that selects ``best.pt`` and drives early stopping.
+        mode: ``"max"`` or ``"min"`` for ``monitor``.
+        device: defaults to CUDA (local rank) when available, else CPU.
+
+    Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) the trainer initialises the process group,
+    wraps the model in ``DistributedDataParallel`` and shards each epoch's permutation.
+
+    Example:
+        >>> net = torch.nn.Conv2d(3, 3, 1)
+        >>> data = [{"x": torch.rand(3, 8, 8)} for _ in range(4)]
+        >>> loss = lambda m, b: (((m(b["x"]) - b["x"]) ** 2).mean(), {})
+        >>> Trainer(net, loss, data, TrainConfig(steps=2, batch_size=2, progress=False)).fit().step
+        2
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        train_data: torch.utils.data.Dataset,
+        config: TrainConfig | None = None,
+        out_dir: str | Path | None = None,
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
+        monitor: str = "psnr",
+        mode: str = "max",
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.config = cfg = config or TrainConfig()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if cfg.val_every and validate is None:
+            raise ValueError("TrainConfig.val_every > 0 needs a validate(model) callable; pass validate=... or set val_every=0")
+        D.init_distributed()
+        self.rank, self.world = D.rank(), D.world_size()
+        if device is None:
+            device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters (all requires_grad=False)")
+        self.net: nn.Module = model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.loss_fn = loss_fn
+        self.data = train_data
+        n = len(train_data)  # type: ignore[arg-type]
+        self.per_rank_batches = n // self.world // cfg.batch_size
+        if self.per_rank_batches < 1:
+            raise ValueError(
+                f"the dataset has {n} items, fewer than batch_size={cfg.batch_size} x {self.world} process(es); "
+                "lower batch_size or give the dataset a larger length"
+            )
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.scheduler = build_lr_scheduler(self.optimizer, cfg.lr_schedule, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
+        self.patches = PatchSchedule(cfg.patch_stages)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.validate_fn, self.monitor, self.mode = validate, monitor, mode
+        self.step = 0
+        self.best: float | None = None
+        self.bad_evals = 0
+        self.curves: dict[str, list[tuple[int, float]]] = {}
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": "semprior-trainer-v1",
+            "model": unwrap(self.net).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "curves": {k: [list(p) for p in v] for k, v in self.curves.items()},
+            "rng": capture_rng_state(),
+            "train_config": asdict(self.config),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("format") != "semprior-trainer-v1":
+            raise ValueError("not a semprior trainer checkpoint (missing format 'semprior-trainer-v1')")
+        unwrap(self.net).load_state_dict(state["model"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.best = state["best"]
+        self.bad_evals = int(state["bad_evals"])
+        self.curves = {k: [(int(p[0]), float(p[1])) for p in v] for k, v in state["curves"].items()}
+        restore_rng_state(state["rng"])
+
+    def save(self, path: str | Path) -> Path | None:
+        """Atomically write the full training state (main process only)."""
+        if not D.is_main():
+            return None
+        return save_checkpoint(self.state_dict(), path)
+
+    def resume(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save`; :meth:`fit` then continues exactly."""
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+
+    # ---------------------------------------------------------------- loop
+    def _batches(self) -> Iterator[Any]:
+        cfg = self.config
+        while True:
+            epoch, offset = divmod(self.step, self.per_rank_batches)
+            if hasattr(self.data, "set_epoch"):
+                self.data.set_epoch(epoch)  # type: ignore[attr-defined]
+            sampler = _EpochSampler(
+                len(self.data), cfg.seed, epoch, self.rank, self.world,  # type: ignore[arg-type]
+                self.per_rank_batches * cfg.batch_size, skip=offset * cfg.batch_size,
+            )
+            loader = torch.utils.data.DataLoader(
+                self.data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
+                generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),  # keeps the global RNG untouched
+            )
+            yield from loader
+
+    def train_step(self, batch: Any) -> tuple[float, dict[str, float]]:
+        """One optimisation step on ``batch`` (already on the device); returns the loss and its terms."""
+        self.net.train()
+        size = self.patches.patch_size(self.step)
+        if size is not None:
+            gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+            batch = batch_random_crop(batch, size, gen)
+        total, terms = self.loss_fn(self.net, batch)
+        if not isinstance(total, Tensor) or total.dim() != 0:
+            raise TypeError("loss_fn must return (scalar tensor, dict of terms)")
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower lr or check the data")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return float(total.detach()), {k: float(v) for k, v in terms.items()}
+
+    def _validate(self) -> bool:
+        """Run validation; returns True when training should stop early."""
+        assert self.validate_fn is not None
+        stop = False
+        if D.is_main():
+            model = unwrap(self.net)
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                metrics = self.validate_fn(model)
+            model.train(was_training)
+            for k, v in metrics.items():
+                self.curves.setdefault(f"val/{k}", []).append((self.step, float(v)))
+            if self.monitor not in metrics:
+                raise KeyError(f"validate() returned {sorted(metrics)}, which lacks the monitored metric {self.monitor!r}")
+            score = float(metrics[self.monitor])
+            better = self.best is None or (score > self.best if self.mode == "max" else score < self.best)
+            if better:
+                self.best, self.bad_evals = score, 0
+                if self.out_dir is not None:
+                    save_checkpoint({"model": unwrap(self.net).state_dict(), "step": self.step, self.monitor: score},
+                                    self.out_dir / "best.pt")
+            else:
+                self.bad_evals += 1
+            stop = bool(self.config.early_stop_patience and self.bad_evals >= self.config.early_stop_patience)
+        if self.world > 1:
+            flag = torch.tensor([int(stop)], device=self.device)
+            torch.distributed.broadcast(flag, 0)
+            stop = bool(flag.item())
+        return stop
+
+    def fit(self, steps: int | None = None) -> TrainResult:
+        """Train until ``config.steps`` (or ``steps`` more steps, whichever comes first)."""
+        cfg = self.config
+        end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
+        bar = None
+        if cfg.progress and D.is_main():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
+        t0, stopped, run = time.perf_counter(), False, 0.0
+        batches = self._batches()
+        try:
+            while self.step < end:
+                batch = _to_device(next(batches), self.device)
+                loss, terms = self.train_step(batch)
+                run = loss if self.step == 1 or run == 0.0 else 0.9 * run + 0.1 * loss
+                if self.step % cfg.log_every == 0 or self.step == end:
+                    self.curves.setdefault("loss", []).append((self.step, loss))
+                    for k, v in terms.items():
+                        self.curves.setdefault(k, []).append((self.step, v))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{run:.4g}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                if cfg.val_every and self.step % cfg.val_every == 0:
+                    stopped = self._validate()
+                if self.out_dir is not None and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
+                    self.save(self.out_dir / "last.pt")
+                if stopped:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.out_dir is not None and D.is_main():
+            self.save(self.out_dir / "last.pt")
+            if any(len(v) for v in self.curves.values()):
+                plot_curves(self.curves, self.out_dir / "loss_curve.png")
+        return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0)
+
+    def __repr__(self) -> str:
+        return f"Trainer(step={self.step}/{self.config.steps}, world={self.world}, device={self.device}, patches={self.patches})"
+
