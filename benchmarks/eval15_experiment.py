@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -62,41 +61,25 @@ def clean_split(root: Path) -> tuple[list[Path], list[Path]]:
     return train, val
 
 
-@dataclass(frozen=True)
-class SynthConfig:
-    """Ranges of the camera-like low-light synthesis (all sampled per image)."""
+def synth_config():
+    """The experiment's synthesis ranges, fixed before any training (LOL-like: mostly tone curve).
 
-    gamma_in: tuple[float, float] = (2.0, 2.4)  # linearise the clean sRGB photo
-    exposure: tuple[float, float] = (0.01, 0.12)  # log-uniform scale in linear light
-    gamma_out: tuple[float, float] = (1.6, 2.6)  # camera curve of the dark shot (power 1/g)
-    scurve: tuple[float, float] = (0.0, 0.5)  # mix of a smoothstep S-curve into the dark curve
-    cast: float = 0.12  # per-channel gain in linear light: 1 +- cast
-    shot: tuple[float, float] = (1e-4, 3e-3)  # Poisson-like variance per unit signal (linear)
-    read: tuple[float, float] = (1e-6, 5e-5)  # Gaussian read variance (linear)
-    bits: int = 8
+    ``tone_prob=0.8``: LOL's pairs behave more like a display-space tone curve than a linear
+    exposure scale; the noise ranges are wide (log-uniform over 2 decades) so that training sees
+    clean and noisy shots; colour casts of +-8 % per channel in linear light.
+    """
+    from semprior.data.synthesis import LowLightConfig
 
-
-def _u(g: torch.Generator, lo: float, hi: float, n: int, log: bool = False) -> torch.Tensor:
-    r = torch.rand(n, generator=g)
-    if log:
-        return torch.exp(math.log(lo) + r * (math.log(hi) - math.log(lo)))
-    return lo + r * (hi - lo)
+    return LowLightConfig(
+        exposure=(0.05, 0.35), tone_prob=0.8, tone_gamma=(1.2, 2.2), tone_wiggle=0.3, color_cast=0.08,
+        shot_noise=(1e-5, 1e-3), read_noise=(1e-4, 3e-3), bits=8,
+    )
 
 
-def synthesize(clean: torch.Tensor, cfg: SynthConfig, g: torch.Generator) -> torch.Tensor:
-    """``(B, 3, H, W)`` clean sRGB in [0, 1] -> dark, noisy, colour-cast, 8-bit-quantized sRGB."""
-    b = clean.shape[0]
-    v = lambda t: t.view(b, 1, 1, 1)  # noqa: E731
-    lin = clean.clamp(0, 1) ** v(_u(g, *cfg.gamma_in, b))
-    gains = 1 + (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1) * cfg.cast
-    x = lin * v(_u(g, *cfg.exposure, b, log=True)) * gains
-    var = v(_u(g, *cfg.shot, b, log=True)) * x + v(_u(g, *cfg.read, b, log=True))
-    x = (x + torch.randn(x.shape, generator=g) * var.sqrt()).clamp(0, 1)
-    y = x ** (1 / v(_u(g, *cfg.gamma_out, b)))
-    m = v(_u(g, *cfg.scurve, b))
-    y = (1 - m) * y + m * (y * y * (3 - 2 * y))
-    q = 2**cfg.bits - 1
-    return torch.round(y.clamp(0, 1) * q) / q
+def synthesize(clean: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
+    from semprior.data.synthesis import synthesize_low_light
+
+    return synthesize_low_light(clean, cfg, generator=g)
 
 
 def random_crops(images: list[torch.Tensor], n: int, size: int, g: torch.Generator) -> torch.Tensor:
@@ -113,7 +96,7 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, g: torch.Generat
     return torch.stack(out).float() / 255
 
 
-def val_pairs(paths: list[Path], cfg: SynthConfig, size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def val_pairs(paths: list[Path], cfg, size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Fixed synthetic validation pairs: centre crops, one fixed synthesis per image."""
     g = torch.Generator().manual_seed(1234)
     highs = []
@@ -130,7 +113,7 @@ def val_pairs(paths: list[Path], cfg: SynthConfig, size: int = 256) -> tuple[tor
 # models
 # --------------------------------------------------------------------------------------------
 class CurveNet(torch.nn.Module):
-    """Tuning model (not reported as DeepSPG): global monotone per-channel curve + local residual."""
+    """Pipeline check model (not DeepSPG): global monotone per-channel curve + local residual."""
 
     required_multiple = 1
 
@@ -240,7 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = SynthConfig()
+    cfg = synth_config()
     train_paths, val_paths = clean_split(DATA)
     train_imgs = [load_rgb(p) for p in train_paths]
     vlow, vhigh = val_pairs(val_paths, cfg)

@@ -200,13 +200,14 @@ def enhance_image(
             raise ValueError(f"tile must be at least the model's multiple ({m}), got {tile}")
         if overlap >= tile:
             raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise tile")
-        out = torch.zeros(img.shape, dtype=torch.float64, device=img.device)
-        weight = torch.zeros((1, 1, h, w), dtype=torch.float64, device=img.device)
+        acc = torch.promote_types(img.dtype, torch.float32)
+        out = torch.zeros(img.shape, dtype=acc, device=img.device)
+        weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)
         for y0, th, ry in _axis_windows(h, tile, overlap):
             for x0, tw, rx in _axis_windows(w, tile, overlap):
                 piece = _run_padded(model, img[..., y0 : y0 + th, x0 : x0 + tw], m, device)
-                wgt = (ry[:, None] * rx[None, :]).to(img.device)
-                out[..., y0 : y0 + th, x0 : x0 + tw] += piece.double() * wgt
+                wgt = (ry[:, None] * rx[None, :]).to(img.device, acc)
+                out[..., y0 : y0 + th, x0 : x0 + tw] += piece.to(acc) * wgt
                 weight[..., y0 : y0 + th, x0 : x0 + tw] += wgt
         return (out / weight).to(img.dtype)
     finally:

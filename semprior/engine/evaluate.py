@@ -1,0 +1,259 @@
+"""Evaluate enhancers on paired images: PSNR/SSIM with and without GT-mean, a markdown table, a grid.
+
+Every number is computed under an explicit :class:`~semprior.metrics.MetricProtocol`, and the
+protocol is printed under the table. Each method is scored twice: as is, and with GT-mean
+correction (the prediction rescaled so its mean grey level matches the reference's), which
+removes the overall-brightness ambiguity of low-light enhancement.
+
+Methods are any callables ``(1, 3, H, W) -> (1, 3, H, W)``; ``nn.Module`` methods run through
+:func:`~semprior.engine.tiling.enhance_image`, so they get padding to their ``required_multiple``
+and optional tiling.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from semprior._checks import check_image
+from semprior.engine.tiling import enhance_image
+from semprior.metrics import MetricProtocol, psnr, ssim
+
+__all__ = [
+    "EvalResult", "classical_method", "deepspg_from_checkpoint", "evaluate_methods", "load_checkpoint_model", "paired_items",
+]
+
+Enhancer = Callable[[Tensor], Tensor]
+_KEYS = ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
+
+
+@dataclass
+class EvalResult:
+    """Per-image scores of several methods on one set of pairs.
+
+    Attributes:
+        protocol: the protocol of the plain columns; the GT-mean columns use the same protocol
+            with ``gt_mean=True``.
+        names: image names, in evaluation order.
+        scores: ``method -> {"psnr", "ssim", "psnr_gtmean", "ssim_gtmean"} -> per-image list``.
+        seconds: ``method -> total enhancement seconds`` (metrics excluded).
+        samples: ``(name, [low, out_1, ..., out_M, high])`` for the first images (for a grid).
+    """
+
+    protocol: MetricProtocol
+    names: list[str] = field(default_factory=list)
+    scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    samples: list[tuple[str, list[Tensor]]] = field(default_factory=list)
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.scores)
+
+    def mean(self, method: str, key: str = "psnr") -> float:
+        """Mean over images of one score (``psnr``, ``ssim``, ``psnr_gtmean``, ``ssim_gtmean``)."""
+        if method not in self.scores:
+            raise KeyError(f"no method {method!r}; evaluated: {self.methods}")
+        if key not in _KEYS:
+            raise KeyError(f"no score {key!r}; choose from {_KEYS}")
+        vals = self.scores[method][key]
+        return sum(vals) / len(vals)
+
+    def protocol_lines(self) -> list[str]:
+        return [
+            f"Protocol: {self.protocol}; GT-mean columns: {replace(self.protocol, gt_mean=True)}.",
+            "SSIM: Gaussian 11x11 window, sigma 1.5, 'valid' positions, mean over RGB channels "
+            "(MATLAB/skimage style); scores are means of per-image values over "
+            f"{len(self.names)} image(s).",
+        ]
+
+    def to_markdown(self, digits: int = 2) -> str:
+        """A markdown table (one row per method) followed by the protocol lines.
+
+        Example:
+            >>> r = EvalResult(MetricProtocol(), names=["a"], scores={"id": {k: [1.0] for k in _KEYS}})
+            >>> print(r.to_markdown().splitlines()[0])
+            | method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |
+        """
+        lines = [
+            "| method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for m in self.methods:
+            p, s, pg, sg = (self.mean(m, k) for k in _KEYS)
+            lines.append(f"| {m} | {p:.{digits}f} | {s:.3f} | {pg:.{digits}f} | {sg:.3f} |")
+        return "\n".join(lines + [""] + self.protocol_lines())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": str(self.protocol),
+            "protocol_gtmean": str(replace(self.protocol, gt_mean=True)),
+            "images": list(self.names),
+            "means": {m: {k: self.mean(m, k) for k in _KEYS} for m in self.methods},
+            "per_image": self.scores,
+            "enhance_seconds": self.seconds,
+        }
+
+    def save(self, folder: str | Path, grid_height: int = 160) -> dict[str, Path]:
+        """Write ``metrics.md``, ``metrics.json`` and (when samples were kept) ``grid.png``."""
+        from semprior.engine.grid import save_grid
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = {"markdown": folder / "metrics.md", "json": folder / "metrics.json"}
+        out["markdown"].write_text(self.to_markdown() + "\n")
+        out["json"].write_text(json.dumps(self.to_dict(), indent=1, allow_nan=True) + "\n")
+        if self.samples:
+            labels = ["input"] + self.methods + ["reference"]
+            out["grid"] = save_grid(folder / "grid.png", [row for _, row in self.samples], labels, cell_height=grid_height)
+        return out
+
+
+def paired_items(low: str | Path | None = None, high: str | Path | None = None, lol: str | Path | None = None,
+                 split: str = "eval15") -> Iterable[dict]:
+    """A paired dataset from ``low``/``high`` folders or a LOL-v1 root (``lol/<split>/{low,high}``)."""
+    from semprior.data.datasets import LOLv1, PairedFolder
+
+    if lol is not None:
+        if low is not None or high is not None:
+            raise ValueError("give either a LOL root or --low/--high folders, not both")
+        return LOLv1(lol, split)
+    if low is None or high is None:
+        raise ValueError("give both --low and --high folders (or a LOL-v1 root with --lol)")
+    return PairedFolder(low, high)
+
+
+def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None) -> Tensor:
+    if isinstance(method, nn.Module):
+        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb)
+    with torch.no_grad():
+        return method(low)
+
+
+def evaluate_methods(
+    methods: Mapping[str, Enhancer],
+    pairs: Iterable[dict],
+    *,
+    protocol: MetricProtocol | None = None,
+    keep: int = 0,
+    tile: int | None = None,
+    max_memory_mb: float | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
+
+    Args:
+        methods: ``name -> enhancer``; modules run through :func:`enhance_image`.
+        pairs: e.g. a :class:`~semprior.data.PairedFolder`.
+        protocol: metric protocol of the plain columns (default ``MetricProtocol()``); its
+            ``gt_mean`` must be False (the GT-mean columns are added automatically).
+        keep: keep inputs/outputs of the first ``keep`` pairs for a comparison grid.
+        tile, max_memory_mb: tiling options for module methods.
+        progress: show a tqdm bar.
+
+    Example:
+        >>> pairs = [{"low": torch.rand(3, 16, 16) * 0.2, "high": torch.rand(3, 16, 16), "name": "x"}]
+        >>> r = evaluate_methods({"identity": lambda x: x}, pairs)
+        >>> r.methods, len(r.scores["identity"]["psnr"])
+        (['identity'], 1)
+    """
+    protocol = MetricProtocol() if protocol is None else protocol
+    if protocol.gt_mean:
+        raise ValueError("pass a protocol with gt_mean=False; the GT-mean columns are computed as well")
+    if not methods:
+        raise ValueError("no methods to evaluate; give at least one method or checkpoint")
+    gtm = replace(protocol, gt_mean=True)
+    result = EvalResult(protocol, scores={m: {k: [] for k in _KEYS} for m in methods}, seconds=dict.fromkeys(methods, 0.0))
+    items: Iterable[dict] = pairs
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(pairs, desc="eval", unit="img")
+    for i, item in enumerate(items):
+        low, high = item["low"].unsqueeze(0), item["high"].unsqueeze(0)
+        check_image(low, f"low image {item.get('name', i)}")
+        check_image(high, f"reference image {item.get('name', i)}")
+        result.names.append(str(item.get("name", i)))
+        row = [low]
+        for name, method in methods.items():
+            t0 = time.perf_counter()
+            out = _run(method, low, tile, max_memory_mb)
+            result.seconds[name] += time.perf_counter() - t0
+            if out.shape != low.shape:
+                raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
+            out = out.clamp(0, 1)
+            s = result.scores[name]
+            s["psnr"].append(float(psnr(out, high, protocol)))
+            s["ssim"].append(float(ssim(out, high, protocol)))
+            s["psnr_gtmean"].append(float(psnr(out, high, gtm)))
+            s["ssim_gtmean"].append(float(ssim(out, high, gtm)))
+            if i < keep:
+                row.append(out)
+        if i < keep:
+            result.samples.append((result.names[-1], row + [high]))
+    if not result.names:
+        raise ValueError("the paired set is empty; check the folders")
+    return result
+
+
+def load_checkpoint_model(path: str | Path, build: Callable[[dict], nn.Module]) -> nn.Module:
+    """Load a model from a checkpoint with a ``"model"`` state dict (strict), built by ``build(ckpt)``.
+
+    ``build`` receives the whole checkpoint (e.g. to read a ``"model_config"`` entry) and returns
+    an un-initialised model; the weights are then loaded with ``strict=True`` and the model is put
+    in eval mode.
+    """
+    from semprior.engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"{path} has no 'model' state dict; pass a checkpoint written by the semprior trainer")
+    model = build(ckpt)
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint {path} does not match the model built for it: {exc}".splitlines()[0]) from exc
+    return model.eval()
+
+
+def classical_method(name: str) -> nn.Module:
+    """A classical baseline by its table name (``semprior.models.classical.CLASSICAL``)."""
+    from semprior.models.classical import CLASSICAL
+
+    key = name.lower()
+    if key not in CLASSICAL:
+        raise ValueError(f"unknown method {name!r}; choose from: {', '.join(sorted(CLASSICAL))}")
+    return CLASSICAL[key]()
+
+
+def deepspg_from_checkpoint(path: str | Path, preset: str = "deepspg", prior: str = "none") -> nn.Module:
+    """DeepSPG with weights from a checkpoint (strict load).
+
+    The architecture comes from the checkpoint's ``"model_config"`` entry when present (a dict of
+    :class:`~semprior.models.deepspg.DeepSPGConfig` fields), else from ``preset``. ``prior`` is
+    ``"none"`` or ``"region"`` (the weight-free :class:`~semprior.priors.region.RegionPrior`);
+    checkpoints of models with pretrained priors need those priors built in Python.
+    """
+    from semprior.models.deepspg import DeepSPG, DeepSPGConfig
+
+    if prior not in ("none", "region"):
+        raise ValueError(f"prior must be 'none' or 'region' from the command line, got {prior!r}")
+
+    def build(ckpt: dict) -> nn.Module:
+        cfg_dict = ckpt.get("model_config")
+        cfg = DeepSPGConfig(**cfg_dict) if isinstance(cfg_dict, dict) else DeepSPGConfig.preset(preset)
+        p = None
+        if prior == "region":
+            from semprior.priors.region import RegionPrior
+
+            p = RegionPrior()
+        return DeepSPG(cfg, prior=p, text_loss=None)
+
+    return load_checkpoint_model(path, build)
