@@ -1,0 +1,320 @@
+"""DeepSPG: Retinex decomposition, a three-level SEM U-Net on the reflectance guided by a frozen
+semantic prior, an illumination adjustment (a learned correction on top of a gamma curve) and
+recomposition. Text guidance (CLIP prompts) enters through the training loss only.
+
+Assembly only: the blocks come from :mod:`semprior.retinex`, :mod:`semprior.attention` and
+:mod:`semprior.priors`; the loss from :mod:`semprior.losses.composite`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from semprior._checks import check_image
+from semprior.attention.sem import SEM
+from semprior.losses.composite import DeepSPGLoss, LossWeights
+from semprior.priors.base import PriorOutput, SegPrior
+from semprior.retinex.decomposer import RetinexDecomposer
+
+__all__ = ["ABLATIONS", "DeepSPG", "DeepSPGConfig", "LossWeights", "deepspg_training_loss"]
+
+#: Tables 2/3 of the paper as config switches: name -> (image_prior, text_prior, coarse_to_fine)
+ABLATIONS: dict[str, tuple[bool, bool, bool]] = {
+    "baseline": (False, False, False),
+    "image-prior": (True, False, False),
+    "text-prior": (False, True, False),
+    "image+text": (True, True, False),
+    "full": (True, True, True),
+}
+
+
+@dataclass(frozen=True)
+class DeepSPGConfig:
+    """Architecture, ablation switches and loss weights of :class:`DeepSPG`.
+
+    The paper gives only the totals (0.55 M params / 6.91 G MACs for ``deepspg``, 2.13 M /
+    26.03 G for ``deepspg-large``, at 256x256, prior excluded). Our choices that land on them:
+
+    Attributes:
+        channels: width ``C`` of U-Net level 1; levels 2 and 3 use ``2C`` and ``4C`` (Restormer /
+            Retinexformer doubling). 32 for ``deepspg``, 64 for ``deepspg-large`` (4x params, ~4x MACs).
+        blocks: SEM blocks at (level 1, level 2, level 3); the decoder repeats levels 1 and 2, so the
+            network has ``2 * blocks[0] + 2 * blocks[1] + blocks[2]`` SEM blocks. ``(1, 1, 1)``: five SEM
+            blocks land on the paper's budget (``(1, 2, 1)`` would give 0.69 M / 9.1 G, ``(1, 2, 2)`` 0.90 M / 10.0 G).
+        heads: attention heads per level, ``(1, 2, 4)`` (one head per 32 channels at ``C = 32``).
+        ffn_expansion: GDFN hidden-width factor, 2.66 as Restormer.
+        retinex_channels: width of the Retinex decomposer's illumination features (multiple of 4).
+        illum_channels: width of the illumination-adjustment CNN.
+        curve_gamma: initial exponent ``g`` of the illumination curve ``L ** g`` (learned; 0.4 lifts
+            an illumination of 0.1 to 0.4 and leaves 1 at 1).
+        prior_levels: which prior feature level guides each U-Net level; ``None`` maps U-Net level
+            ``i`` to prior level ``min(i, levels - 1)`` (fine to coarse, as the prior declares).
+        image_prior: use the semantic prior (SEM queries from prior features + semantic KL loss).
+            ``False`` is the paper's baseline: the SEM blocks take their queries from the image
+            features themselves (channel self-attention) and no prior is used.
+        text_prior: use the CLIP prompt loss (λ4).
+        coarse_to_fine: recorded for the training recipe: when true, the trainer uses a
+            progressive patch-size schedule (``TrainConfig.patch_stages``); it does not change the network.
+        bias: biases in the SEM convolutions.
+        backend: channel-attention backend for SEM (``"auto"``, ``"reference"``, ``"streaming"``, ``"triton"``).
+        loss: the loss weights λ1..λ4.
+
+    Example:
+        >>> DeepSPGConfig.preset("deepspg-large").channels
+        64
+    """
+
+    channels: int = 32
+    blocks: tuple[int, int, int] = (1, 1, 1)
+    heads: tuple[int, int, int] = (1, 2, 4)
+    ffn_expansion: float = 2.66
+    retinex_channels: int = 16
+    illum_channels: int = 16
+    curve_gamma: float = 0.4
+    prior_levels: tuple[int, int, int] | None = None
+    image_prior: bool = True
+    text_prior: bool = True
+    coarse_to_fine: bool = True
+    bias: bool = False
+    backend: str = "auto"
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        for name in ("blocks", "heads"):
+            v = tuple(int(x) for x in getattr(self, name))
+            if len(v) != 3 or min(v) < (0 if name == "blocks" else 1):
+                raise ValueError(f"DeepSPGConfig.{name} must be 3 ints (one per level), got {getattr(self, name)}")
+            object.__setattr__(self, name, v)
+        if self.prior_levels is not None:
+            pl = tuple(int(x) for x in self.prior_levels)
+            if len(pl) != 3 or min(pl) < 0:
+                raise ValueError(f"DeepSPGConfig.prior_levels must be 3 non-negative ints or None, got {self.prior_levels}")
+            object.__setattr__(self, "prior_levels", pl)
+        if self.channels < 1:
+            raise ValueError(f"DeepSPGConfig.channels must be >= 1, got {self.channels}")
+        for i, h in enumerate(self.heads):
+            if (self.channels * 2**i) % h:
+                raise ValueError(f"DeepSPGConfig.heads[{i}]={h} must divide the level width {self.channels * 2**i}")
+        if self.retinex_channels % 4:
+            raise ValueError(f"DeepSPGConfig.retinex_channels must be a multiple of 4, got {self.retinex_channels}")
+        if not 0 < self.curve_gamma <= 1:
+            raise ValueError(f"DeepSPGConfig.curve_gamma must be in (0, 1], got {self.curve_gamma}")
+        if isinstance(self.loss, dict):
+            object.__setattr__(self, "loss", LossWeights(**self.loss))
+
+    PRESETS = ("deepspg", "deepspg-large")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> DeepSPGConfig:
+        """``"deepspg"`` (0.55 M params) or ``"deepspg-large"`` (2.13 M), with field overrides."""
+        base = {"deepspg": {}, "deepspg-large": {"channels": 64, "heads": (2, 4, 8), "retinex_channels": 32,
+                                                  "illum_channels": 32}}
+        if name not in base:
+            raise ValueError(f"unknown DeepSPG preset {name!r}; choose one of {sorted(base)}")
+        return cls(**{**base[name], **overrides})
+
+    def ablation(self, name: str) -> DeepSPGConfig:
+        """This config with the switches of one of :data:`ABLATIONS` (the paper's Tables 2/3)."""
+        if name not in ABLATIONS:
+            raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
+        image, text, c2f = ABLATIONS[name]
+        return replace(self, image_prior=image, text_prior=text, coarse_to_fine=c2f)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def _stage(n: int, dim: int, sem_channels: int, heads: int, cfg: DeepSPGConfig) -> nn.ModuleList:
+    return nn.ModuleList(
+        SEM(dim, sem_channels, heads=heads, ffn_expansion=cfg.ffn_expansion, bias=cfg.bias, backend=cfg.backend)
+        for _ in range(n)
+    )
+
+
+class DeepSPG(nn.Module):
+    """DeepSPG low-light enhancer (Retinex + semantic-prior-guided reflectance U-Net).
+
+    Pipeline on a low-light image ``I``:
+
+    1. :class:`~semprior.retinex.RetinexDecomposer`: ``R = clamp(I / L)``, gray illumination ``L``,
+       illumination features ``F``;
+    2. reflectance restoration: a three-level U-Net (widths ``C, 2C, 4C``, strided-conv down,
+       transposed-conv up, skip concatenation) with :class:`~semprior.attention.SEM` blocks at every
+       level; the queries come from the prior's features (computed on ``I``) of the matching level,
+       resized inside SEM; ``R' = R + U(R)``;
+    3. illumination adjustment: ``L' = L ** g + δ(L, F)`` with a learned exponent ``g`` and a small
+       CNN ``δ`` predicting a correction on top of the curve;
+    4. recomposition ``clamp(R' * L', 0, 1)``.
+
+    Inputs of any size are padded (replicate) to a multiple of 4 and cropped back.
+
+    Args:
+        config: :class:`DeepSPGConfig` (``DeepSPGConfig.preset("deepspg")`` when ``None``).
+        prior: a frozen :class:`~semprior.priors.base.SegPrior`; required when
+            ``config.image_prior`` and refused otherwise. It is **not** a submodule: its weights are
+            not in this model's ``state_dict`` or parameter count.
+        text_loss: callable ``img -> scalar`` (e.g. :class:`~semprior.losses.clip_prompt.CLIPPromptLoss`);
+            required when ``config.text_prior`` and refused otherwise; used by :meth:`loss` only.
+
+    Shape:
+        - low: `(B, 3, H, W)` in ``[0, 1]``
+        - output: `(B, 3, H, W)` in ``[0, 1]``
+
+    Example:
+        >>> from semprior.priors.region import RegionPrior
+        >>> cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), text_prior=False)
+        >>> net = DeepSPG(cfg, prior=RegionPrior())
+        >>> net(torch.rand(1, 3, 30, 21)).shape
+        torch.Size([1, 3, 30, 21])
+    """
+
+    multiple = 4
+
+    def __init__(self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None) -> None:
+        super().__init__()
+        cfg = self.config = config or DeepSPGConfig.preset("deepspg")
+        if cfg.image_prior and prior is None:
+            raise ValueError(
+                "config.image_prior is True but no prior was given; pass prior=RegionPrior() (weight-free) or "
+                "HRNetPrior(...), or use config.ablation('baseline') / image_prior=False"
+            )
+        if not cfg.image_prior and prior is not None:
+            raise ValueError("a prior was given but config.image_prior is False; drop the prior or set image_prior=True")
+        if cfg.text_prior and text_loss is None:
+            raise ValueError(
+                "config.text_prior is True but no text_loss was given; pass text_loss=CLIPPromptLoss(...) or set "
+                "text_prior=False"
+            )
+        if not cfg.text_prior and text_loss is not None:
+            raise ValueError("a text_loss was given but config.text_prior is False; drop it or set text_prior=True")
+        if prior is not None:
+            prior.freeze()
+        self._frozen = (prior, text_loss)
+
+        c = cfg.channels
+        dims = (c, 2 * c, 4 * c)
+        if prior is not None:
+            n = prior.spec.num_levels
+            levels = cfg.prior_levels or tuple(min(i, n - 1) for i in range(3))
+            if max(levels) >= n:
+                raise ValueError(f"prior_levels {levels} index past the prior's {n} levels ({prior.spec.name})")
+            self.prior_levels: tuple[int, ...] = levels
+            sem_ch = tuple(prior.spec.channels[j] for j in levels)
+        else:
+            self.prior_levels = ()
+            sem_ch = dims  # baseline: queries from the image features themselves
+
+        self.decomposer = RetinexDecomposer(cfg.retinex_channels, illumination="gray")
+        b1, b2, b3 = cfg.blocks
+        h1, h2, h3 = cfg.heads
+        self.embed = nn.Conv2d(3, dims[0], 3, padding=1, bias=False)
+        self.enc1 = _stage(b1, dims[0], sem_ch[0], h1, cfg)
+        self.down1 = nn.Conv2d(dims[0], dims[1], 4, stride=2, padding=1, bias=False)
+        self.enc2 = _stage(b2, dims[1], sem_ch[1], h2, cfg)
+        self.down2 = nn.Conv2d(dims[1], dims[2], 4, stride=2, padding=1, bias=False)
+        self.mid = _stage(b3, dims[2], sem_ch[2], h3, cfg)
+        self.up2 = nn.ConvTranspose2d(dims[2], dims[1], 2, stride=2)
+        self.fuse2 = nn.Conv2d(2 * dims[1], dims[1], 1, bias=False)
+        self.dec2 = _stage(b2, dims[1], sem_ch[1], h2, cfg)
+        self.up1 = nn.ConvTranspose2d(dims[1], dims[0], 2, stride=2)
+        self.fuse1 = nn.Conv2d(2 * dims[0], dims[0], 1, bias=False)
+        self.dec1 = _stage(b1, dims[0], sem_ch[0], h1, cfg)
+        self.head = nn.Conv2d(dims[0], 3, 3, padding=1, bias=False)
+
+        ic = cfg.illum_channels
+        self.illum_adjust = nn.Sequential(
+            nn.Conv2d(1 + cfg.retinex_channels, ic, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(ic, ic, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(ic, 1, 3, padding=1),
+        )
+        nn.init.zeros_(self.illum_adjust[-1].weight)  # start exactly on the curve
+        nn.init.zeros_(self.illum_adjust[-1].bias)
+        self.log_gamma = nn.Parameter(torch.tensor(math.log(cfg.curve_gamma)))
+        self.criterion = DeepSPGLoss(self.effective_loss_weights, prior, text_loss)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def prior(self) -> SegPrior | None:
+        return self._frozen[0]
+
+    @property
+    def text_loss(self) -> Any:
+        return self._frozen[1]
+
+    @property
+    def effective_loss_weights(self) -> LossWeights:
+        """``config.loss`` with λ3 zeroed without an image prior and λ4 zeroed without a text prior."""
+        w = self.config.loss
+        return replace(w, semantic_kl=w.semantic_kl if self.config.image_prior else 0.0,
+                       text=w.text if self.config.text_prior else 0.0)
+
+    # ------------------------------------------------------------------ forward
+    @staticmethod
+    def _run(blocks: nn.ModuleList, x: Tensor, sem: Tensor | None) -> Tensor:
+        for blk in blocks:
+            x = blk(x, x if sem is None else sem)
+        return x
+
+    def reflectance_unet(self, r: Tensor, sems: list[Tensor | None]) -> Tensor:
+        """Residual restoration of the reflectance; ``sems`` holds one prior map (or ``None``) per level."""
+        e1 = self._run(self.enc1, self.embed(r), sems[0])
+        e2 = self._run(self.enc2, self.down1(e1), sems[1])
+        m = self._run(self.mid, self.down2(e2), sems[2])
+        d2 = self._run(self.dec2, self.fuse2(torch.cat([self.up2(m), e2], 1)), sems[1])
+        d1 = self._run(self.dec1, self.fuse1(torch.cat([self.up1(d2), e1], 1)), sems[0])
+        return r + self.head(d1)
+
+    def adjust_illumination(self, illum: Tensor, features: Tensor) -> Tensor:
+        """``L ** g + δ(L, F)``, kept positive."""
+        curve = illum.clamp(min=1e-4) ** self.log_gamma.exp()
+        return (curve + self.illum_adjust(torch.cat([illum, features], 1))).clamp(min=1e-3)
+
+    def forward(self, low: Tensor, prior_out: PriorOutput | None = None) -> Tensor:
+        """Enhance ``low``; ``prior_out`` lets callers pass precomputed prior features of ``low``."""
+        check_image(low, "low")
+        h, w = low.shape[-2:]
+        sems: list[Tensor | None] = [None, None, None]
+        if self.prior is not None:
+            if prior_out is None:
+                prior_out = self.prior(low)
+            sems = [prior_out.features[j] for j in self.prior_levels]
+        elif prior_out is not None:
+            raise ValueError("prior_out was given but this DeepSPG has no image prior (config.image_prior=False)")
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
+        dec = self.decomposer(x)
+        refl = self.reflectance_unet(dec.reflectance, sems)
+        illum = self.adjust_illumination(dec.illumination, dec.features)
+        out = (refl * illum).clamp(0.0, 1.0)
+        return out[..., :h, :w]
+
+    def loss(self, output: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The paper's loss on an enhanced batch: ``(total, {unweighted term: value})``."""
+        return self.criterion(output, target)
+
+    def extra_repr(self) -> str:
+        prior = self.prior.spec.name if self.prior is not None else None
+        return f"prior={prior!r}, prior_levels={self.prior_levels}, text_prior={self.config.text_prior}"
+
+
+def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """``loss_fn`` for :class:`semprior.engine.Trainer`: ``model(batch["low"])`` then :meth:`DeepSPG.loss`.
+
+    Calls the (possibly DDP-wrapped) ``model`` so gradients are synchronised.
+    """
+    from semprior.engine.trainer import unwrap
+
+    out = model(batch["low"])
+    return unwrap(model).loss(out, batch["high"])
