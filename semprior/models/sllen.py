@@ -392,6 +392,8 @@ class SLLENAlternatingTrainer:
         bad = (mask != self.ignore_index) & ((mask < 0) | (mask >= nc))
         if bool(bad.any()):
             raise ValueError(f"mask has labels outside [0, {nc}) that are not ignore_index={self.ignore_index}")
+        if not bool((mask != self.ignore_index).any()):
+            raise ValueError(f"every mask pixel is ignore_index={self.ignore_index}; the batch has nothing to learn from")
         return self._run(
             self.model.lle_parameters(),
             self.opt_seg,

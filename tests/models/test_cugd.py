@@ -1,0 +1,211 @@
+"""CUGD: CUIE block, semantic context loss, diffusion toolkit, the conditional diffusion enhancer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semprior.attention.cuie import CUIEBlock, feature_tokens, region_tokens
+from semprior.losses.context import SemanticContextLoss, semantic_context_loss
+from semprior.models.cugd import CUGD, CUGDConfig
+from semprior.models.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, epsilon_loss, make_betas
+from semprior.priors.base import PriorOutput, PriorSpec, SegPrior
+
+
+class ConvPrior(SegPrior):
+    """A tiny frozen segmentation-feature network with the SegPrior contract (stride 4, 6 channels)."""
+
+    def __init__(self):
+        super().__init__(PriorSpec("toy-conv", channels=(6,), strides=(4,)))
+        torch.manual_seed(123)
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 4, stride=4), torch.nn.Dropout(0.5), torch.nn.Tanh())
+        self.freeze()
+
+    def _forward(self, img):
+        return PriorOutput([self.net(F.pad(img, (0, (-img.shape[-1]) % 4, 0, (-img.shape[-2]) % 4)))])
+
+
+def tiny(**kw):
+    base = dict(width=8, depth=1, heads=2, timesteps=50, sampling_steps=4, token_grid=2)
+    base.update(kw)
+    return CUGDConfig(**base)
+
+
+# ------------------------------------------------------------------ CUIE
+
+
+def test_cuie_shapes_and_context_dependence():
+    torch.manual_seed(0)
+    block = CUIEBlock(dim=8, context_dim=6, heads=2).eval()
+    x = torch.rand(2, 8, 5, 3)
+    a = block(x, torch.rand(2, 4, 6))
+    b = block(x, torch.rand(2, 4, 6))
+    assert a.shape == x.shape and not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="context_dim=6"):
+        block(x, torch.rand(2, 4, 5))
+    with pytest.raises(ValueError, match="divide"):
+        CUIEBlock(dim=8, context_dim=6, heads=3)
+
+
+def test_tokens():
+    f = torch.rand(2, 6, 8, 8)
+    assert feature_tokens(f, grid=2).shape == (2, 4, 6)
+    torch.testing.assert_close(feature_tokens(f, grid=1)[:, 0], f.mean(dim=(-2, -1)))
+    masks = torch.zeros(2, 3, 16, 16)
+    masks[:, 0] = 1  # whole image
+    masks[:, 1, :8, :8] = 1  # top-left quarter
+    tok = region_tokens(f, masks)
+    assert tok.shape == (2, 3, 6)
+    torch.testing.assert_close(tok[:, 0], f.mean(dim=(-2, -1)))
+    torch.testing.assert_close(tok[:, 1], f[..., :4, :4].mean(dim=(-2, -1)))
+    assert torch.all(tok[:, 2] == 0)  # empty region
+
+
+# ------------------------------------------------------------------ context loss
+
+
+def test_context_loss_zero_for_identical_and_gradient_flows():
+    prior = ConvPrior()
+    ref = torch.rand(2, 3, 8, 8)
+    assert float(semantic_context_loss(ref, ref, prior)) == pytest.approx(0.0, abs=1e-6)
+    out = torch.rand(2, 3, 8, 8, requires_grad=True)
+    loss = SemanticContextLoss(prior, distance="cosine")(out, ref)
+    loss.backward()
+    assert loss > 0 and out.grad is not None and out.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in prior.parameters())
+
+
+def test_context_loss_refuses_gradient_free_extractor():
+    net = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def no_grad_extractor(img):
+        with torch.no_grad():
+            return net(img)
+
+    out = torch.rand(1, 3, 8, 8, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no gradient"):
+        semantic_context_loss(out, torch.rand(1, 3, 8, 8), no_grad_extractor)
+    with pytest.raises(ValueError, match="distance"):
+        semantic_context_loss(out, out, net, distance="l2")
+
+
+# ------------------------------------------------------------------ diffusion
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_schedules(kind):
+    b = make_betas(100, kind)
+    assert b.shape == (100,) and bool((b > 0).all()) and bool((b < 1).all())
+    s = NoiseSchedule(100, kind)
+    assert bool((s.alphas_cumprod[1:] < s.alphas_cumprod[:-1]).all())
+    x0, noise = torch.rand(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+    t = torch.tensor([0, 50, 99])
+    torch.testing.assert_close(s.predict_x0(s.q_sample(x0, t, noise), t, noise), x0, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="unknown noise schedule"):
+        make_betas(10, "quadratic")
+
+
+def test_ddim_timesteps():
+    assert ddim_timesteps(1000, 5) == [999, 749, 500, 250, 0]
+    assert ddim_timesteps(10, 10) == list(range(9, -1, -1))
+    with pytest.raises(ValueError):
+        ddim_timesteps(10, 11)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.7])
+def test_ddim_recovers_x0_with_oracle_noise(eta):
+    s = NoiseSchedule(200, "cosine")
+    x0 = torch.rand(2, 3, 5, 5) * 1.6 - 0.8
+
+    def oracle(x_t, t):
+        ab = s.alphas_cumprod[t].view(-1, 1, 1, 1)
+        return (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    out = ddim_sample(oracle, x0.shape, s, steps=6, eta=eta, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, x0, rtol=1e-4, atol=1e-4)
+
+
+def test_sampler_deterministic_under_seed():
+    torch.manual_seed(0)
+    model = CUGD(ConvPrior(), tiny(eta=0.5)).eval()
+    low = torch.rand(1, 3, 9, 13)
+    a = model.enhance(low, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(999)  # the global RNG must not matter
+    b = model.enhance(low, generator=torch.Generator().manual_seed(7))
+    c = model.enhance(low, generator=torch.Generator().manual_seed(8))
+    assert a.shape == low.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_epsilon_loss_uses_generator():
+    s = NoiseSchedule(20)
+    f = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    x0 = torch.rand(2, 3, 4, 4)
+    a = epsilon_loss(f, x0, s, torch.Generator().manual_seed(3))
+    b = epsilon_loss(f, x0, s, torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+
+
+# ------------------------------------------------------------------ CUGD model
+
+
+@pytest.mark.parametrize("hw", [(9, 13), (4, 4), (7, 5)])
+def test_cugd_shapes_odd_sizes(hw):
+    model = CUGD(ConvPrior(), tiny())
+    low = torch.rand(2, 3, *hw)
+    assert model(low, generator=torch.Generator().manual_seed(0)).shape == low.shape
+    total, terms = model(low, torch.rand_like(low), generator=torch.Generator().manual_seed(0))
+    assert total.dim() == 0 and "eps_mse" in terms
+    masks = torch.zeros(2, 2, *hw)
+    masks[:, 0] = 1
+    assert model.context(low, masks).shape == (2, 4 + 2, 6)
+
+
+def test_training_lowers_loss_on_fixed_batch_and_prior_stays_frozen():
+    torch.manual_seed(0)
+    prior = ConvPrior()
+    model = CUGD(prior, tiny(context_weight=0.1))
+    before = [p.clone() for p in prior.parameters()]
+    g = torch.Generator().manual_seed(2)
+    low = torch.rand(2, 3, 8, 8, generator=g) * 0.3
+    high = (low * 3).clamp(0, 1)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert not any(p is q for p in trainable for q in prior.parameters())
+    opt = torch.optim.Adam(trainable, lr=3e-3)
+    losses = []
+    model.train()
+    for _ in range(6):
+        total, terms = model.loss(low, high, generator=torch.Generator().manual_seed(5))  # same t and noise
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        losses.append(total.item())
+        assert "context" in terms
+    assert losses[-1] < 0.9 * losses[0], losses
+    assert not prior.training and model.training
+    assert all(torch.equal(a, b) for a, b in zip(before, prior.parameters()))
+    assert all(p.grad is None for p in prior.parameters())
+
+
+def test_context_dim_from_spec_and_errors():
+    assert CUGD(ConvPrior(), tiny()).context_dim == 6
+    with pytest.raises(ValueError, match="context_dim"):
+        CUGD(torch.nn.Conv2d(3, 6, 4, stride=4), tiny())
+    wrong = CUGD(torch.nn.Conv2d(3, 6, 4, stride=4), tiny(context_dim=5))
+    with pytest.raises(ValueError, match="context_dim=6"):
+        wrong.context(torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="sampling_steps"):
+        tiny(sampling_steps=100)
+
+
+def test_trains_with_the_engine_trainer():
+    from semprior.engine.trainer import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    prior = ConvPrior()
+    model = CUGD(prior, tiny())
+    data = [{"low": torch.rand(3, 8, 8) * 0.3, "high": torch.rand(3, 8, 8)} for _ in range(4)]
+    result = Trainer(model, lambda m, b: m(b["low"], b["high"]), data, TrainConfig(steps=2, batch_size=2, progress=False, log_every=1)).fit()
+    assert result.step == 2 and len(result.curves["eps_mse"]) == 2
+    assert not prior.training
