@@ -46,9 +46,34 @@ def check_image(
             "for 8-bit images use x.float() / 255"
         )
     if x.numel() == 0 or x.shape[-1] < min_size or x.shape[-2] < min_size:
-        raise ValueError(f"{name} is empty or smaller than {min_size}x{min_size}: shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} is empty or smaller than {min_size}x{min_size}: shape {tuple(x.shape)}; "
+            f"pass at least one image of at least {min_size}x{min_size} pixels"
+        )
     if finite and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf values; clean it first (e.g. torch.nan_to_num(x).clamp(0, 1))")
+    return x
+
+
+def check_module_dtype(x: Tensor, module: torch.nn.Module, name: str = "input") -> Tensor:
+    """Raise a ``TypeError`` naming the fix when ``x``'s dtype differs from ``module``'s floating parameters.
+
+    Skipped under autocast (which casts inside the layers). Without this check PyTorch reports
+    "Input type (double) and bias type (float) should be the same" from deep inside the model.
+
+    Example:
+        >>> import torch
+        >>> check_module_dtype(torch.rand(1, 3, 4, 4), torch.nn.Conv2d(3, 3, 1)).dtype
+        torch.float32
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        return x
+    p = next((p for p in module.parameters() if p.is_floating_point()), None)
+    if p is not None and x.dtype != p.dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the parameters of {type(module).__name__} are {p.dtype}; "
+            f"convert the input with x.to({p.dtype}) or the model with model.to({x.dtype})"
+        )
     return x
 
 

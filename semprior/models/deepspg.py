@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from semprior._checks import check_image
+from semprior._checks import check_image, check_module_dtype
 from semprior.attention.sem import SEM
 from semprior.losses.composite import DeepSPGLoss, LossWeights
 from semprior.priors.base import PriorOutput, SegPrior
@@ -283,7 +283,7 @@ class DeepSPG(nn.Module):
 
     def forward(self, low: Tensor, prior_out: PriorOutput | None = None) -> Tensor:
         """Enhance ``low``; ``prior_out`` lets callers pass precomputed prior features of ``low``."""
-        check_image(low, "low")
+        check_module_dtype(check_image(low, "low"), self, "low")
         h, w = low.shape[-2:]
         sems: list[Tensor | None] = [None, None, None]
         if self.prior is not None:

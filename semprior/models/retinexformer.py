@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from semprior._checks import check_image
+from semprior._checks import check_image, check_module_dtype
 from semprior.retinex.illumination import IlluminationEstimator
 
 __all__ = ["RetinexformerConfig", "Retinexformer", "RetinexformerStage", "RetinexformerDenoiser", "light_up"]
@@ -233,7 +233,7 @@ class Retinexformer(nn.Module):
         self.body = nn.Sequential(*[RetinexformerStage(self.config) for _ in range(self.config.stage)])
 
     def forward(self, img: Tensor) -> Tensor:
-        check_image(img, "img", channels=self.config.in_channels)
+        check_module_dtype(check_image(img, "img", channels=self.config.in_channels), self, "img")
         h, w = img.shape[-2:]
         m = 2**self.config.level
         ph, pw = (-h) % m, (-w) % m

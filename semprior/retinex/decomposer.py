@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from semprior._checks import check_image
+from semprior._checks import check_image, check_module_dtype
 from semprior.retinex.illumination import IlluminationEstimator
 
 __all__ = ["RetinexDecomposer", "RetinexOutput"]
@@ -77,7 +77,7 @@ class RetinexDecomposer(nn.Module):
         self.estimator = IlluminationEstimator(channels, n_fea_in=4, n_fea_out=1 if illumination == "gray" else 3)
 
     def forward(self, img: Tensor) -> RetinexOutput:
-        check_image(img, "img")
+        check_module_dtype(check_image(img, "img"), self, "img")
         features, raw = self.estimator(img)
         illum = self.eps + (1.0 - self.eps) * torch.sigmoid(raw)
         reflectance = (img / illum).clamp(0.0, 1.0)
