@@ -80,8 +80,8 @@ def _as_image(out: Any) -> Tensor:
     return enhanced
 
 
-def _run_padded(model: nn.Module, x: Tensor, multiple: int, device: torch.device) -> Tensor:
-    xp, (h, w) = pad_to_multiple(x.to(device), multiple)
+def _run_padded(model: nn.Module, x: Tensor, multiple: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    xp, (h, w) = pad_to_multiple(x.to(device, dtype), multiple)
     y = _as_image(model(xp))
     if y.shape[-2:] != xp.shape[-2:] or y.shape[0] != xp.shape[0]:
         raise ValueError(f"the model changed the image size: input {tuple(xp.shape)} -> output {tuple(y.shape)}")
@@ -155,7 +155,8 @@ def enhance_image(
     """Run an enhancement ``model`` on an image of any size.
 
     The model runs in eval mode under ``torch.no_grad()`` (its training flag is restored after)
-    on the device of its first parameter; the output is assembled on the input's device.
+    on the device and in the dtype of its first parameter; the output is assembled on the input's
+    device in the input's dtype.
 
     Args:
         model: maps `(B, 3, h, w)` to `(B, 3, h, w)` (a tensor, or an output with an ``enhanced`` tensor).
@@ -189,12 +190,14 @@ def enhance_image(
         tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else img.device
+    # run in the model's dtype (a float64 image through a float32 model), return in the image's
+    dtype = param.dtype if param is not None and param.is_floating_point() else img.dtype
     was_training = model.training
     model.eval()
     try:
         h, w = img.shape[-2:]
         if tile is None or (h <= tile and w <= tile):
-            return _run_padded(model, img, m, device)
+            return _run_padded(model, img, m, device, dtype)
         tile = int(tile) - int(tile) % m
         if tile < 1:
             raise ValueError(f"tile must be at least the model's multiple ({m}), got {tile}")
@@ -205,7 +208,7 @@ def enhance_image(
         weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)
         for y0, th, ry in _axis_windows(h, tile, overlap):
             for x0, tw, rx in _axis_windows(w, tile, overlap):
-                piece = _run_padded(model, img[..., y0 : y0 + th, x0 : x0 + tw], m, device)
+                piece = _run_padded(model, img[..., y0 : y0 + th, x0 : x0 + tw], m, device, dtype)
                 wgt = (ry[:, None] * rx[None, :]).to(img.device, acc)
                 out[..., y0 : y0 + th, x0 : x0 + tw] += piece.to(acc) * wgt
                 weight[..., y0 : y0 + th, x0 : x0 + tw] += wgt
