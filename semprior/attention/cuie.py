@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-__all__ = ["CUIEBlock", "feature_tokens", "region_tokens"]
+__all__ = ["CUIEBlock", "feature_tokens", "region_tokens", "region_masks_from_map"]
 
 
 def _check_map(t: object, name: str) -> Tensor:
@@ -73,6 +73,30 @@ def region_tokens(features: Tensor, masks: Tensor, eps: float = 1e-6) -> Tensor:
     weight = masks.to(features.dtype)
     total = torch.einsum("brhw,bchw->brc", weight, features)
     return total / weight.sum(dim=(-2, -1)).unsqueeze(-1).clamp_min(eps)
+
+
+def region_masks_from_map(region_map: Tensor, max_regions: int = 16) -> Tensor:
+    """One-hot masks of labels ``1..max_regions`` of an integer region map (0 = no region).
+
+    This turns SAM's automatic-mask output as :class:`~semprior.priors.sam.SAMPrior` stores it
+    (``extras["regions"]``, masks numbered by decreasing area) into masks for :func:`region_tokens`.
+
+    Shape:
+        - region_map: `(B, 1, H, W)` integer -> `(B, max_regions, H, W)` float
+
+    Example:
+        >>> m = region_masks_from_map(torch.tensor([[[[0, 1], [2, 2]]]]), max_regions=2)
+        >>> m.shape, m[0, 1].sum().item()
+        (torch.Size([1, 2, 2, 2]), 2.0)
+    """
+    if not isinstance(region_map, Tensor) or region_map.dim() != 4 or region_map.shape[1] != 1:
+        raise ValueError(f"region_map must be a (B, 1, H, W) integer tensor, got {getattr(region_map, 'shape', region_map)}")
+    if region_map.is_floating_point():
+        raise TypeError(f"region_map must hold integer labels, got {region_map.dtype}; use .long()")
+    if max_regions < 1:
+        raise ValueError(f"max_regions must be >= 1, got {max_regions}")
+    labels = torch.arange(1, max_regions + 1, device=region_map.device).view(1, -1, 1, 1)
+    return (region_map == labels).float()
 
 
 class CUIEBlock(nn.Module):

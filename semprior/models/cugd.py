@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from semprior._checks import check_image, check_same_shape
-from semprior.attention.cuie import CUIEBlock, feature_tokens, region_tokens
+from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import SemanticContextLoss, _as_levels
 from semprior.models.diffusion import NoiseSchedule, ddim_sample, epsilon_loss
 
@@ -52,6 +52,8 @@ class CUGDConfig:
         eta: DDIM stochasticity (``0`` = deterministic given the initial noise).
         residual: diffuse the residual ``high - low`` (``True``) or the image ``2 * high - 1``.
         context_weight: weight of the semantic context regularisation (``0`` = off).
+        max_regions: at most this many region tokens from a prior's ``extras["regions"]`` map
+            (SAM's automatic masks, largest first).
 
     Example:
         >>> CUGDConfig(width=8, depth=1, context_dim=4).sampling_steps
@@ -70,6 +72,7 @@ class CUGDConfig:
     eta: float = 0.0
     residual: bool = True
     context_weight: float = 0.0
+    max_regions: int = 16
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.depth < 1:
@@ -82,8 +85,8 @@ class CUGDConfig:
             raise ValueError(f"CUGDConfig.schedule must be 'cosine' or 'linear', got {self.schedule!r}")
         if not 1 <= self.sampling_steps <= self.timesteps:
             raise ValueError(f"CUGDConfig.sampling_steps must be in [1, timesteps={self.timesteps}], got {self.sampling_steps}")
-        if self.eta < 0 or self.context_weight < 0 or self.token_grid < 1:
-            raise ValueError("CUGDConfig.eta and context_weight must be >= 0 and token_grid >= 1")
+        if self.eta < 0 or self.context_weight < 0 or self.token_grid < 1 or self.max_regions < 1:
+            raise ValueError("CUGDConfig.eta and context_weight must be >= 0, token_grid and max_regions >= 1")
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -196,17 +199,21 @@ class CUGD(nn.Module):
         self.prior.eval()  # frozen prior: BatchNorm/Dropout never switch to training
         return self
 
-    def _prior_levels(self, img: Tensor) -> list[Tensor]:
-        with torch.no_grad():
-            return _as_levels(self.prior(img))
-
     def context(self, low: Tensor, masks: Tensor | None = None) -> Tensor:
         """Context tokens of the prior on the low-light image: grid tokens (+ one per region mask).
+
+        Region masks are ``masks`` when given, else the prior's ``extras["regions"]`` map when it
+        has one (``SAMPrior(region_map=True)``), else there are no region tokens.
 
         Shape:
             - low: `(B, 3, H, W)`; masks: `(B, R, h, w)` -> `(B, token_grid**2 (+ R), context_dim)`
         """
-        feats = self._prior_levels(low)[self.config.context_level]
+        with torch.no_grad():
+            out = self.prior(low)
+        feats = _as_levels(out)[self.config.context_level]
+        extras = getattr(out, "extras", None) or {}
+        if masks is None and "regions" in extras:
+            masks = region_masks_from_map(extras["regions"], self.config.max_regions)
         if feats.shape[1] != self.context_dim:
             raise ValueError(
                 f"prior feature level {self.config.context_level} has {feats.shape[1]} channels but CUGD was built "

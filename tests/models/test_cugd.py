@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semprior.attention.cuie import CUIEBlock, feature_tokens, region_tokens
+from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import SemanticContextLoss, semantic_context_loss
 from semprior.models.cugd import CUGD, CUGDConfig
 from semprior.models.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, epsilon_loss, make_betas
@@ -209,3 +209,23 @@ def test_trains_with_the_engine_trainer():
     result = Trainer(model, lambda m, b: m(b["low"], b["high"]), data, TrainConfig(steps=2, batch_size=2, progress=False, log_every=1)).fit()
     assert result.step == 2 and len(result.curves["eps_mse"]) == 2
     assert not prior.training
+
+
+def test_region_map_from_prior_extras_becomes_tokens():
+    class RegionMapPrior(ConvPrior):
+        def _forward(self, img):
+            out = super()._forward(img)
+            regions = torch.zeros(img.shape[0], 1, *img.shape[-2:], dtype=torch.int64)
+            regions[..., : img.shape[-2] // 2, :] = 1
+            regions[..., img.shape[-2] // 2 :, :] = 2
+            return PriorOutput(out.features, extras={"regions": regions})
+
+    model = CUGD(RegionMapPrior(), tiny(max_regions=3))
+    low = torch.rand(2, 3, 8, 8)
+    ctx = model.context(low)
+    assert ctx.shape == (2, 4 + 3, 6)
+    feats = model.prior(low).features[0]
+    torch.testing.assert_close(ctx[:, 4], feats[..., :1, :].mean(dim=(-2, -1)))
+    assert torch.all(ctx[:, 6] == 0)  # label 3 absent
+    with pytest.raises(TypeError, match="integer"):
+        region_masks_from_map(torch.zeros(1, 1, 4, 4))
