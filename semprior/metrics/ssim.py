@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 from semprior._checks import check_image, check_same_shape
@@ -64,18 +65,15 @@ def structural_similarity(
             f"SSIM needs images at least {window_size}x{window_size} (the window size), got "
             f"{tuple(x.shape[-2:])}; pass a smaller odd window_size or use larger images"
         )
-    c = x.shape[1]
+    b = x.shape[0]
     g = gaussian_window(window_size, sigma, x.dtype, x.device)
-    gx = g.view(1, 1, 1, -1).expand(c, 1, 1, window_size)
-    gy = g.view(1, 1, -1, 1).expand(c, 1, window_size, 1)
-
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(F.conv2d(t, gx, groups=c), gy, groups=c)
-
-    mu_x, mu_y = blur(x), blur(y)
-    sxx = blur(x * x) - mu_x.square()
-    syy = blur(y * y) - mu_y.square()
-    sxy = blur(x * y) - mu_x * mu_y
+    # one separable blur over the five local-moment maps, each channel as its own image
+    moments = rearrange(torch.stack([x, y, x * x, y * y, x * y]), "m b c h w -> (m b c) 1 h w")
+    moments = F.conv2d(F.conv2d(moments, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+    mu_x, mu_y, exx, eyy, exy = rearrange(moments, "(m b c) 1 h w -> m b c h w", m=5, b=b)
+    sxx = exx - mu_x.square()
+    syy = eyy - mu_y.square()
+    sxy = exy - mu_x * mu_y
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x.square() + mu_y.square() + c1) * (sxx + syy + c2))
     return s.flatten(1).mean(dim=1)
