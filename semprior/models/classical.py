@@ -177,6 +177,7 @@ class LIMERetinex(nn.Module):
         return smooth_illumination(lmax, self.smooth, self.method).clamp(self.eps, 1.0).pow(self.gamma)
 
     def forward(self, img: Tensor) -> Tensor:
+        check_image(img, "img")
         return (img.clamp(0.0, 1.0) / self.illumination(img)).clamp(0.0, 1.0)
 
     def extra_repr(self) -> str:
