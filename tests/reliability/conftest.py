@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+
+from _rel_helpers import tiny_deepspg_config, write_bad_files, write_mode_files
 
 
 @pytest.fixture(autouse=True)
@@ -18,70 +19,6 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def _rgb(h: int = 20, w: int = 24, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def write_mode_files(folder: Path) -> dict[str, Path]:
-    """One file per awkward image kind; returns ``kind -> path``."""
-    from PIL import Image
-
-    from semprior.data.io import write_image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rgb = _rgb()
-    files: dict[str, Path] = {}
-
-    def save(kind: str, im: Image.Image, suffix: str = ".png", **kw) -> None:
-        files[kind] = folder / f"{kind}{suffix}"
-        im.save(files[kind], **kw)
-
-    save("rgb", Image.fromarray(rgb))
-    save("gray", Image.fromarray(rgb[..., 0]))
-    save("rgba", Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)]), mode="RGBA"))
-    save("la", Image.fromarray(rgb[..., 0]).convert("LA"))
-    save("palette", Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
-    save("bilevel", Image.fromarray(rgb[..., 0]).convert("1"))
-    save("cmyk", Image.fromarray(rgb).convert("CMYK"), ".jpg", quality=95)
-    save("jpeg", Image.fromarray(rgb), ".jpg", quality=90)
-    gray16 = (np.random.default_rng(1).integers(0, 65536, rgb.shape[:2])).astype(np.uint16)
-    save("gray16", Image.fromarray(gray16))
-    files["rgb16"] = folder / "rgb16.png"
-    write_image(files["rgb16"], torch.rand(3, 20, 24, generator=torch.Generator().manual_seed(2)), bits=16)
-    save("tiff_rgb", Image.fromarray(rgb), ".tif")
-    save("tiny1x1", Image.fromarray(rgb[:1, :1]))
-    save("odd", Image.fromarray(_rgb(13, 7)))
-    return files
-
-
-def write_bad_files(folder: Path) -> dict[str, Path]:
-    """Files that are not decodable images (but have image suffixes); returns ``kind -> path``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
-    good = folder / "_good.png"
-    Image.fromarray(_rgb(32, 32)).save(good)
-    png = good.read_bytes()
-    good.unlink()
-    bad = {
-        "text": b"this is not an image\n",
-        "empty": b"",
-        "truncated_png": png[: len(png) // 2],
-        "png_header_only": png[:33],
-        "random": np.random.default_rng(3).integers(0, 256, 512, dtype=np.uint8).tobytes(),
-    }
-    files = {}
-    for kind, data in bad.items():
-        files[kind] = folder / f"{kind}.png"
-        files[kind].write_bytes(data)
-    files["truncated_jpeg"] = folder / "truncated_jpeg.jpg"
-    jp = folder / "_j.jpg"
-    Image.fromarray(_rgb(64, 64)).save(jp, quality=90)
-    files["truncated_jpeg"].write_bytes(jp.read_bytes()[:300])
-    jp.unlink()
-    return files
-
-
 @pytest.fixture(scope="session")
 def mode_files(tmp_path_factory) -> dict[str, Path]:
     return write_mode_files(tmp_path_factory.mktemp("modes"))
@@ -90,15 +27,6 @@ def mode_files(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory) -> dict[str, Path]:
     return write_bad_files(tmp_path_factory.mktemp("bad"))
-
-
-def tiny_deepspg_config():
-    from semprior.models.deepspg import DeepSPGConfig
-
-    return DeepSPGConfig(
-        channels=4, heads=(1, 1, 1), retinex_channels=4, illum_channels=4,
-        image_prior=False, text_prior=False, coarse_to_fine=False,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from semprior.cli.main import main
 from semprior.data.io import ImageReadError, read_image, write_image
 from semprior.engine.tiling import enhance_image
 
-from conftest import tiny_deepspg_config
+from _rel_helpers import tiny_deepspg_config
 
 
 def _models():
