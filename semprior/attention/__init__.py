@@ -1,0 +1,6 @@
+"""Attention blocks built on :mod:`semprior.kernels`: SEM and the illumination-guided block."""
+
+from semprior.attention.ig import IGAttentionBlock
+from semprior.attention.sem import SEM
+
+__all__ = ["IGAttentionBlock", "SEM"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from semprior.kernels.reference import channel_attention_reference, ig_channel_attention_reference
+from semprior.kernels.reference import _check_qkv, channel_attention_reference, ig_channel_attention_reference
 
 BACKENDS = ("auto", "reference", "streaming", "triton")
 #: preference order of ``auto``
@@ -130,10 +130,12 @@ def select_backend(backend: str, q: Tensor, k: Tensor, v: Tensor, illum: Tensor 
     return backend
 
 
-def _shape_check(q: object, k: object, v: object) -> None:
+def _shape_check(q: object, k: object, v: object, temperature: object) -> None:
+    """Input errors first (they are the caller's to fix, whatever the backend)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    _check_qkv(q, k, v, torch.as_tensor(temperature))  # type: ignore[arg-type]
 
 
 def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float, *, backend: str = "auto") -> Tensor:
@@ -159,7 +161,7 @@ def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | flo
         torch.Size([1, 2, 8, 64])
     """
     validate_backend(backend)
-    _shape_check(q, k, v)
+    _shape_check(q, k, v, temperature)
     name = select_backend(backend, q, k, v)
     if name == "reference":
         return channel_attention_reference(q, k, v, temperature)
@@ -187,9 +189,11 @@ def ig_channel_attention(
         torch.Size([1, 1, 4, 20])
     """
     validate_backend(backend)
-    _shape_check(q, k, v)
+    _shape_check(q, k, v, temperature)
     if not isinstance(illum, Tensor):
         raise TypeError(f"illum must be a torch.Tensor, got {type(illum).__name__}")
+    if illum.shape != v.shape:
+        raise ValueError(f"illum must have the shape of v {tuple(v.shape)}, got {tuple(illum.shape)}")
     name = select_backend(backend, q, k, v, illum)
     if name == "reference":
         return ig_channel_attention_reference(q, k, v, illum, temperature)
