@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "classical_decompose": "semprior.retinex.classical",
     # attention blocks
     "SEM": "semprior.attention.sem",
+    "CUIEBlock": "semprior.attention.cuie",
     "IGAttentionBlock": "semprior.attention.ig",
     # kernels
     "channel_attention": "semprior.kernels.dispatch",
@@ -33,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "SemanticKLLoss": "semprior.losses.semantic_kl",
     "semantic_kl_loss": "semprior.losses.semantic_kl",
     "SSIMLoss": "semprior.losses.ssim",
+    "SemanticContextLoss": "semprior.losses.context",
+    "semantic_context_loss": "semprior.losses.context",
     "ssim_loss": "semprior.losses.ssim",
     "CLIPPromptLoss": "semprior.losses.clip_prompt",
     # priors
@@ -53,6 +56,12 @@ _EXPORTS: dict[str, str] = {
     "DeepSPG": "semprior.models.deepspg",
     "DeepSPGConfig": "semprior.models.deepspg",
     "LossWeights": "semprior.models.deepspg",
+    "CUGD": "semprior.models.cugd",
+    "CUGDConfig": "semprior.models.cugd",
+    "Retinexformer": "semprior.models.retinexformer",
+    "RetinexformerConfig": "semprior.models.retinexformer",
+    "SLLEN": "semprior.models.sllen",
+    "SLLENConfig": "semprior.models.sllen",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
