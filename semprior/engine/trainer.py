@@ -155,6 +155,8 @@ class Trainer:
         validate: optional ``validate(model) -> {metric: value}`` run on the main process.
         monitor: metric of ``validate`` that selects ``best.pt`` and drives early stopping.
         mode: ``"max"`` or ``"min"`` for ``monitor``.
+        extra: more entries for every checkpoint (e.g. ``{"model_config": cfg.to_dict()}``, which
+            the ``eval``/``enhance`` CLIs read to rebuild the architecture); plain data only.
         device: defaults to CUDA (local rank) when available, else CPU.
 
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) the trainer initialises the process group,
@@ -178,6 +180,7 @@ class Trainer:
         validate: Callable[[nn.Module], dict[str, float]] | None = None,
         monitor: str = "psnr",
         mode: str = "max",
+        extra: dict[str, Any] | None = None,
         device: str | torch.device | None = None,
     ) -> None:
         self.config = cfg = config or TrainConfig()
@@ -212,6 +215,10 @@ class Trainer:
         self.patches = PatchSchedule(cfg.patch_stages)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.validate_fn, self.monitor, self.mode = validate, monitor, mode
+        self.extra = dict(extra or {})
+        clash = set(self.extra) & {"format", "model", "optimizer", "scheduler", "step", "best", "bad_evals", "curves", "rng", "train_config"}
+        if clash:
+            raise ValueError(f"extra checkpoint keys {sorted(clash)} clash with the trainer's own entries; rename them")
         self.step = 0
         self.best: float | None = None
         self.bad_evals = 0
@@ -230,6 +237,7 @@ class Trainer:
             "curves": {k: [list(p) for p in v] for k, v in self.curves.items()},
             "rng": capture_rng_state(),
             "train_config": asdict(self.config),
+            **self.extra,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -313,8 +321,8 @@ class Trainer:
             if better:
                 self.best, self.bad_evals = score, 0
                 if self.out_dir is not None:
-                    save_checkpoint({"model": unwrap(self.net).state_dict(), "step": self.step, self.monitor: score},
-                                    self.out_dir / "best.pt")
+                    save_checkpoint({"model": unwrap(self.net).state_dict(), "step": self.step, self.monitor: score,
+                                     **self.extra}, self.out_dir / "best.pt")
             else:
                 self.bad_evals += 1
             stop = bool(self.config.early_stop_patience and self.bad_evals >= self.config.early_stop_patience)

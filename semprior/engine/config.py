@@ -1,0 +1,70 @@
+"""YAML <-> frozen dataclasses, 1:1 and strict: an unknown key is an error naming the valid ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["from_dict", "load_yaml"]
+
+T = TypeVar("T")
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping; nested dataclass fields accept nested mappings.
+
+    Raises ``ValueError`` for unknown keys (listing the valid ones) and wraps type/validation
+    errors with the key path.
+
+    Example:
+        >>> from semprior.engine.trainer import TrainConfig
+        >>> from_dict(TrainConfig, {"steps": 5, "betas": [0.9, 0.99]}).betas
+        (0.9, 0.99)
+    """
+    where = where or cls.__name__
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
+    names = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        tp = hints.get(key)
+        candidates = typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
+        sub = next((c for c in candidates if _is_dataclass_type(c)), None)
+        if sub is not None and isinstance(value, dict):
+            value = from_dict(sub, value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = _tuples(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid {where}: {exc}") from exc
+
+
+def _tuples(v: Any) -> Any:
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping (``yaml.safe_load``)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a YAML mapping at the top level, got {type(data).__name__}")
+    return data

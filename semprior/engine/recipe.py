@@ -1,0 +1,242 @@
+"""The DeepSPG training recipe as data: :class:`RunConfig` (YAML 1:1) -> priors, model, data, trainer.
+
+Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. The name tables
+:data:`PRIORS` and :data:`TEXT_LOSSES` are the only string -> component maps (for the CLI);
+Python users pass component objects to :class:`~semprior.models.deepspg.DeepSPG` directly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from semprior.data.synthesis import LowLightConfig
+from semprior.engine.trainer import TrainConfig
+
+__all__ = ["DataConfig", "RunConfig", "PRIORS", "TEXT_LOSSES", "build_prior", "build_text_loss", "build_data",
+           "build_model", "make_validate", "run_training"]
+
+#: prior name -> description (the CLI's only prior table)
+PRIORS = {
+    "none": "no image prior (the paper's baseline)",
+    "region": "weight-free RegionPrior (colour/texture statistics + soft superpixels); runs offline",
+    "hrnet": "HRNet-W48 ADE20K (the paper's prior); needs the checkpoint in the weights directory",
+}
+#: text-loss name -> description
+TEXT_LOSSES = {
+    "none": "no text prior",
+    "clip": "CLIPPromptLoss ViT-B-16 with OpenAI weights (file ViT-B-16.pt in the weights directory)",
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training pairs come from.
+
+    Attributes:
+        kind: ``"synthetic"`` (clean photos + :func:`~semprior.data.synthesize_low_light`),
+            ``"paired"`` (``low_dir``/``high_dir``), ``"lol-v1"`` or ``"lol-v2"`` (``root``).
+        root: synthetic: a folder of clean photos (``None`` = photos bundled with scikit-image);
+            LOL: the dataset root.
+        low_dir, high_dir: folders for ``kind="paired"``.
+        subset: LOL-v2 subset (``"real"`` or ``"synthetic"``).
+        patch_size: training crop size (the largest coarse-to-fine stage must not exceed it).
+        length: synthetic items per epoch (default: 64 x number of photos).
+        val_images: synthetic only: photos held out for validation (taken from the end of the list).
+        val_items: synthetic validation pairs (fixed crops and degradations).
+        val_size: crop size of the synthetic validation pairs.
+        synthesis: the low-light synthesis parameters.
+    """
+
+    kind: str = "synthetic"
+    root: str | None = None
+    low_dir: str | None = None
+    high_dir: str | None = None
+    subset: str = "real"
+    patch_size: int = 128
+    length: int | None = None
+    val_images: int = 1
+    val_items: int = 8
+    val_size: int = 128
+    synthesis: LowLightConfig = field(default_factory=LowLightConfig)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("synthetic", "paired", "lol-v1", "lol-v2"):
+            raise ValueError(f"data.kind must be 'synthetic', 'paired', 'lol-v1' or 'lol-v2', got {self.kind!r}")
+        if self.kind == "paired" and (self.low_dir is None or self.high_dir is None):
+            raise ValueError("data.kind 'paired' needs data.low_dir and data.high_dir")
+        if self.kind.startswith("lol") and self.root is None:
+            raise ValueError(f"data.kind {self.kind!r} needs data.root (the dataset's top folder)")
+        if isinstance(self.synthesis, dict):
+            object.__setattr__(self, "synthesis", LowLightConfig(**self.synthesis))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run. YAML maps 1:1 onto it (``semprior train --config run.yaml``)::
+
+        preset: deepspg          # or deepspg-large; `model` overrides its fields
+        model: {image_prior: true, text_prior: false}
+        prior: region            # none | region | hrnet
+        text: none               # none | clip
+        weights_dir: null        # for hrnet / clip (else $SEMPRIOR_WEIGHTS)
+        data: {kind: synthetic, patch_size: 128}
+        train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]]}
+        out_dir: runs/deepspg
+    """
+
+    preset: str = "deepspg"
+    model: dict[str, Any] = field(default_factory=dict)
+    prior: str = "region"
+    text: str = "none"
+    weights_dir: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out_dir: str = "runs/deepspg"
+    resume: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {self.prior!r}")
+        if self.text not in TEXT_LOSSES:
+            raise ValueError(f"text must be one of {sorted(TEXT_LOSSES)}, got {self.text!r}")
+
+    def model_config(self):
+        """The :class:`DeepSPGConfig`: preset, then ``model`` overrides; the prior switches follow ``prior``/``text``."""
+        from semprior.engine.config import from_dict
+        from semprior.models.deepspg import DeepSPGConfig
+
+        base = DeepSPGConfig.preset(self.preset)
+        merged = {**base.to_dict(), "image_prior": self.prior != "none", "text_prior": self.text != "none", **self.model}
+        cfg = from_dict(DeepSPGConfig, merged, "model")
+        if cfg.image_prior != (self.prior != "none") or cfg.text_prior != (self.text != "none"):
+            raise ValueError(
+                f"model.image_prior/text_prior ({cfg.image_prior}/{cfg.text_prior}) contradict prior={self.prior!r} / "
+                f"text={self.text!r}; set the switches through `prior` and `text` only"
+            )
+        return cfg
+
+
+def build_prior(name: str, weights_dir: str | None = None):
+    """``"none"`` -> ``None``; ``"region"`` -> :class:`RegionPrior`; ``"hrnet"`` -> :class:`HRNetPrior` (ADE20K weights)."""
+    if name == "none":
+        return None
+    if name == "region":
+        from semprior.priors.region import RegionPrior
+
+        return RegionPrior()
+    if name == "hrnet":
+        from semprior.priors.hrnet import HRNetPrior
+
+        return HRNetPrior("w48", "ade20k", weights="auto", weights_dir=weights_dir)
+    raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}")
+
+
+def build_text_loss(name: str, weights_dir: str | None = None):
+    """``"none"`` -> ``None``; ``"clip"`` -> :class:`CLIPPromptLoss` from the local ViT-B-16 file."""
+    if name == "none":
+        return None
+    if name == "clip":
+        from semprior.losses.clip_prompt import CLIPPromptLoss
+        from semprior.weights import resolve_weights
+
+        return CLIPPromptLoss("ViT-B-16", pretrained=resolve_weights("clip_vit_b16_openai", weights_dir=weights_dir))
+    raise ValueError(f"unknown text loss {name!r}; choose one of {sorted(TEXT_LOSSES)}")
+
+
+def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
+    """DeepSPG for ``run`` (priors built from their names unless given)."""
+    from semprior.models.deepspg import DeepSPG
+
+    cfg = run.model_config()
+    prior = prior if prior is not None else build_prior(run.prior, run.weights_dir)
+    text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
+    return DeepSPG(cfg, prior=prior, text_loss=text_loss)
+
+
+def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+    """``(train, validation)`` datasets; validation is a held-out synthetic split (``None`` for folders)."""
+    from semprior.data import LOLv1, LOLv2, PairedFolder, SyntheticPairs, default_clean_images
+
+    if data.kind == "synthetic":
+        if data.root is None:
+            photos = default_clean_images()
+        else:
+            from semprior.data.datasets import list_images, load_rgb
+
+            files = list_images(data.root)
+            if not files:
+                raise FileNotFoundError(f"no clean photos in {data.root}")
+            photos = {f.stem: load_rgb(f) for f in files}
+        names = list(photos)
+        if not 0 <= data.val_images < len(names):
+            raise ValueError(f"data.val_images={data.val_images} must leave at least one of the {len(names)} photos for training")
+        train_names = names[: len(names) - data.val_images]
+        val_names = names[len(names) - data.val_images:]
+        length = data.length or 64 * len(train_names)
+        train = SyntheticPairs({n: photos[n] for n in train_names}, data.patch_size, data.synthesis, length, seed)
+        val = None
+        if val_names:
+            val = SyntheticPairs({n: photos[n] for n in val_names}, data.val_size, data.synthesis, data.val_items,
+                                 seed + 7919, flip=False)
+        return train, val
+    if data.kind == "paired":
+        return PairedFolder(data.low_dir, data.high_dir, patch_size=data.patch_size, flip=True, seed=seed), None
+    if data.kind == "lol-v1":
+        return LOLv1(data.root, "train", patch_size=data.patch_size, flip=True, seed=seed), None
+    return LOLv2(data.root, data.subset, "train", patch_size=data.patch_size, flip=True, seed=seed), None
+
+
+def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
+    """``validate(model) -> {"psnr": mean dB, "ssim": mean}`` on a fixed paired set (library metrics, default protocol)."""
+    from semprior.metrics import psnr, ssim
+
+    items = [val[i] for i in range(len(val))]  # type: ignore[arg-type]
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        dev = next(model.parameters()).device
+        ps, ss = [], []
+        for i in range(0, len(items), batch_size):
+            chunk = items[i:i + batch_size]
+            low = torch.stack([c["low"] for c in chunk]).to(dev)
+            high = torch.stack([c["high"] for c in chunk]).to(dev)
+            out = model(low).clamp(0, 1)
+            ps += psnr(out, high).tolist()
+            ss += ssim(out, high).tolist()
+        return {"psnr": sum(ps) / len(ps), "ssim": sum(ss) / len(ss)}
+
+    return validate
+
+
+def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None):
+    """Build everything for ``run`` and train; returns ``(model, trainer, result)``."""
+    from semprior.engine.trainer import Trainer, seed_everything
+    from semprior.models.deepspg import deepspg_training_loss
+
+    seed_everything(run.train.seed)
+    model = build_model(run, prior, text_loss)
+    train_cfg = run.train
+    if model.config.coarse_to_fine and not train_cfg.patch_stages:
+        p = run.data.patch_size
+        train_cfg = replace(train_cfg, patch_stages=((0, max(16, p // 2)), (math.ceil(train_cfg.steps / 2), p)))
+    if train_cfg.patch_stages and max(s for _, s in train_cfg.patch_stages) > run.data.patch_size:
+        raise ValueError(
+            f"the largest coarse-to-fine patch {max(s for _, s in train_cfg.patch_stages)} exceeds data.patch_size="
+            f"{run.data.patch_size}; raise data.patch_size or lower train.patch_stages"
+        )
+    train, val = build_data(run.data, run.train.seed)
+    validate = make_validate(val) if (val is not None and train_cfg.val_every) else None
+    if train_cfg.val_every and validate is None:
+        raise ValueError("train.val_every > 0 needs a validation split (data.kind 'synthetic' with val_images >= 1)")
+    extra = {"model_config": model.config.to_dict(), "prior": run.prior, "text": run.text}
+    trainer = Trainer(model, deepspg_training_loss, train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
+                      monitor="psnr", mode="max", extra=extra)
+    if run.resume:
+        trainer.resume(run.resume)
+    result = trainer.fit(steps)
+    return model, trainer, result
