@@ -99,6 +99,11 @@ def read_image(
                 im = ImageOps.exif_transpose(im)
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"cannot read {path}: not a recognised image format ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"cannot read {path}: its header declares an image too large to decode safely ({exc}); if the file is "
+            "genuine, raise PIL.Image.MAX_IMAGE_PIXELS, otherwise the header is corrupt"
+        ) from exc
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
