@@ -9,7 +9,8 @@ Items are dicts ``{"low": (3, H, W), "high": (3, H, W), "name": str}`` in ``[0, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from semprior.data.transforms import PairedAugment
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "load_rgb", "PairedFolder", "LOLv1", "LOLv2"]
+__all__ = ["IMAGE_EXTENSIONS", "find_unreadable", "list_images", "load_rgb", "PairedFolder", "LOLv1", "LOLv2"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -36,6 +37,30 @@ def load_rgb(path: str | Path) -> Tensor:
 
     img = read_image(path)
     return img[0] if img.dim() == 4 else img
+
+
+def find_unreadable(paths: Iterable[str | Path]) -> dict[Path, str]:
+    """Files that :func:`semprior.data.io.read_image` cannot decode: ``path -> reason``.
+
+    Decodes every file fully (a truncated file is only detected by decoding it), so this costs
+    one read of each image.
+    """
+    from semprior.data.io import ImageReadError, read_image
+
+    bad: dict[Path, str] = {}
+    for p in paths:
+        try:
+            read_image(p)
+        except ImageReadError as exc:
+            bad[Path(p)] = str(exc)
+    return bad
+
+
+def warn_skipped(bad: dict[Path, str], where: str) -> None:
+    """One ``UserWarning`` listing every skipped file (name and reason)."""
+    if bad:
+        listing = "; ".join(f"{p} ({reason.split(': ', 1)[-1]})" for p, reason in sorted(bad.items()))
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in {where}: {listing}", UserWarning, stacklevel=3)
 
 
 def _make_key(key: str | Callable[[str], str] | None) -> Callable[[str], str]:
@@ -71,6 +96,10 @@ class PairedFolder(torch.utils.data.Dataset):
         key: how a file stem maps to the matching key: ``None`` (same stem), a regex with one
             capture group, or a callable ``stem -> key``.
         seed: base seed; item ``i`` of epoch ``e`` is deterministic given ``(seed, e, i)``.
+        skip_corrupt: decode every file up front and drop the pairs with an unreadable
+            (truncated, corrupt, non-image) file, with one warning listing them (``self.skipped``).
+            By default (``False``) an unreadable file raises
+            :class:`~semprior.data.io.ImageReadError` naming it when its item is loaded.
 
     Example:
         >>> ds = PairedFolder("lol/eval15/low", "lol/eval15/high")  # doctest: +SKIP
@@ -86,6 +115,7 @@ class PairedFolder(torch.utils.data.Dataset):
         flip: bool = False,
         key: str | Callable[[str], str] | None = None,
         seed: int = 0,
+        skip_corrupt: bool = False,
     ) -> None:
         self.low_dir, self.high_dir = Path(low_dir), Path(high_dir)
         lows, highs = list_images(self.low_dir), list_images(self.high_dir)
@@ -126,6 +156,15 @@ class PairedFolder(torch.utils.data.Dataset):
                 "unmatched files: " + "; ".join(parts) + ". Pairs are matched by file name without extension; "
                 "rename or remove the extra files, or pass key= (a regex with one group) to map names"
             )
+        self.skipped: list[Path] = []
+        if skip_corrupt:
+            bad = find_unreadable(sorted({f for pair in pairs for f in pair}))
+            if bad:
+                warn_skipped(bad, f"{self.low_dir} / {self.high_dir}")
+                pairs = [(lo, hi) for lo, hi in pairs if lo not in bad and hi not in bad]
+                self.skipped = sorted(bad)
+            if not pairs:
+                raise ValueError(f"every pair in {self.low_dir} / {self.high_dir} has an unreadable file; nothing is left")
         self.pairs = pairs
         self.patch_size = patch_size
         self.augment = PairedAugment(patch_size, flip) if (patch_size is not None or flip) else None
@@ -140,8 +179,15 @@ class PairedFolder(torch.utils.data.Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict:
+        from semprior.data.io import ImageReadError
+
         low_path, high_path = self.pairs[index]
-        low, high = load_rgb(low_path), load_rgb(high_path)
+        try:
+            low, high = load_rgb(low_path), load_rgb(high_path)
+        except ImageReadError as exc:
+            raise ImageReadError(
+                f"{exc}; remove or replace the file, or pass skip_corrupt=True to skip unreadable pairs with a warning"
+            ) from exc
         if low.shape != high.shape:
             raise ValueError(
                 f"pair {low_path.name} / {high_path.name} differs in size: {tuple(low.shape)} vs {tuple(high.shape)}; "

@@ -245,6 +245,8 @@ class SyntheticPairs(torch.utils.data.Dataset):
         length: items per epoch; defaults to the number of images.
         seed: base seed.
         flip: random horizontal/vertical flips.
+        skip_corrupt: for a folder, skip unreadable files with one warning listing them
+            (``self.skipped``) instead of raising :class:`~semprior.data.io.ImageReadError`.
 
     Items are dicts ``{"low": (3, P, P), "high": (3, P, P), "name": str}``.
 
@@ -263,17 +265,26 @@ class SyntheticPairs(torch.utils.data.Dataset):
         length: int | None = None,
         seed: int = 0,
         flip: bool = True,
+        skip_corrupt: bool = False,
     ) -> None:
         from pathlib import Path
 
         from semprior.data.transforms import PairedAugment
 
+        self.skipped: list[Path] = []
         if isinstance(images, (str, Path)):
-            from semprior.data.datasets import list_images, load_rgb
+            from semprior.data.datasets import find_unreadable, list_images, load_rgb, warn_skipped
 
             files = list_images(Path(images))
             if not files:
                 raise FileNotFoundError(f"no images (png/jpg/bmp/tif) found in {images}")
+            if skip_corrupt:
+                bad = find_unreadable(files)
+                warn_skipped(bad, str(images))
+                self.skipped = sorted(bad)
+                files = [f for f in files if f not in bad]
+                if not files:
+                    raise ValueError(f"no readable images in {images}")
             self.names = [f.stem for f in files]
             self.images = [load_rgb(f) for f in files]
         elif isinstance(images, dict):
