@@ -140,6 +140,7 @@ class TrainResult:
     best: float | None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     seconds: float = 0.0
+    out_of_time: bool = False
 
 
 class Trainer:
@@ -332,8 +333,12 @@ class Trainer:
             stop = bool(flag.item())
         return stop
 
-    def fit(self, steps: int | None = None) -> TrainResult:
-        """Train until ``config.steps`` (or ``steps`` more steps, whichever comes first)."""
+    def fit(self, steps: int | None = None, max_seconds: float | None = None) -> TrainResult:
+        """Train until ``config.steps`` (or ``steps`` more steps, whichever comes first).
+
+        ``max_seconds`` stops earlier once that much wall time has passed (a time budget; the LR
+        schedule still assumes ``config.steps``). A checkpoint is written when training stops.
+        """
         cfg = self.config
         end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
         bar = None
@@ -341,7 +346,7 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
-        t0, stopped, run = time.perf_counter(), False, 0.0
+        t0, stopped, run, out_of_time = time.perf_counter(), False, 0.0, False
         batches = self._batches()
         try:
             while self.step < end:
@@ -361,6 +366,15 @@ class Trainer:
                     self.save(self.out_dir / "last.pt")
                 if stopped:
                     break
+                if max_seconds is not None:
+                    over = time.perf_counter() - t0 > max_seconds
+                    if self.world > 1:  # rank 0's clock decides, so every rank stops at the same step
+                        flag = torch.tensor([int(over)], device=self.device)
+                        torch.distributed.broadcast(flag, 0)
+                        over = bool(flag.item())
+                    if over:
+                        out_of_time = True
+                        break
         finally:
             if bar is not None:
                 bar.close()
@@ -368,7 +382,7 @@ class Trainer:
             self.save(self.out_dir / "last.pt")
             if any(len(v) for v in self.curves.values()):
                 plot_curves(self.curves, self.out_dir / "loss_curve.png")
-        return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0)
+        return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0, out_of_time)
 
     def __repr__(self) -> str:
         return f"Trainer(step={self.step}/{self.config.steps}, world={self.world}, device={self.device}, patches={self.patches})"

@@ -109,3 +109,10 @@ def test_validation_best_checkpoint_and_early_stop(tmp_path):
     res = t.fit()
     assert res.stopped_early and res.step == 8 and res.best == 2.0
     assert load_checkpoint(tmp_path / "best.pt")["step"] == 4
+
+
+def test_time_budget_stops_early_and_checkpoints(tmp_path):
+    t = _trainer(tmp_path, steps=1000)
+    res = t.fit(max_seconds=0.0)
+    assert res.out_of_time and res.step == 1
+    assert (tmp_path / "last.pt").is_file()
