@@ -226,7 +226,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
-    obj = torch.load(p, map_location="cpu", weights_only=True)
+    from semprior.engine.checkpoint import safe_torch_load
+
+    obj = safe_torch_load(p, map_location="cpu")
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
