@@ -292,8 +292,8 @@ class AlternatingSchedule:
     """Which task each training iteration runs: ``lle_steps`` LLE steps, then ``seg_steps`` segmentation steps.
 
     Example:
-        >>> [AlternatingSchedule(2, 1).kind(i) for i in range(6)]
-        ['lle', 'lle', 'seg', 'lle', 'lle', 'seg']
+        >>> " ".join(AlternatingSchedule(2, 1).kind(i) for i in range(6))
+        'lle lle seg lle lle seg'
     """
 
     lle_steps: int = 1
