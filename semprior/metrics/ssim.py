@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor
 
 from semprior._checks import check_image, check_same_shape
@@ -28,6 +26,14 @@ def gaussian_window(window_size: int, sigma: float, dtype: torch.dtype = torch.f
     t = torch.arange(window_size, dtype=torch.float64, device=device) - r
     g = torch.exp(-(t**2) / (2 * sigma**2))
     return (g / g.sum()).to(dtype)
+
+
+def _blur_valid(t: Tensor, g: Tensor, dim: int) -> Tensor:
+    n = t.shape[dim] - g.numel() + 1
+    out = t.narrow(dim, 0, n) * g[0]
+    for i in range(1, g.numel()):
+        out = out + t.narrow(dim, i, n) * g[i]
+    return out
 
 
 def structural_similarity(
@@ -65,12 +71,12 @@ def structural_similarity(
             f"SSIM needs images at least {window_size}x{window_size} (the window size), got "
             f"{tuple(x.shape[-2:])}; pass a smaller odd window_size or use larger images"
         )
-    b = x.shape[0]
     g = gaussian_window(window_size, sigma, x.dtype, x.device)
-    # one separable blur over the five local-moment maps, each channel as its own image
-    moments = rearrange(torch.stack([x, y, x * x, y * y, x * y]), "m b c h w -> (m b c) 1 h w")
-    moments = F.conv2d(F.conv2d(moments, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
-    mu_x, mu_y, exx, eyy, exy = rearrange(moments, "(m b c) 1 h w -> m b c h w", m=5, b=b)
+    # separable 'valid' Gaussian blur of the five local-moment maps at once, written as a sum of
+    # shifted slices (much faster than conv2d for float64 on CPU, exact, differentiable)
+    moments = torch.stack([x, y, x * x, y * y, x * y])
+    moments = _blur_valid(_blur_valid(moments, g, -1), g, -2)
+    mu_x, mu_y, exx, eyy, exy = moments.unbind(0)
     sxx = exx - mu_x.square()
     syy = eyy - mu_y.square()
     sxy = exy - mu_x * mu_y
