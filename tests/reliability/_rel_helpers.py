@@ -79,3 +79,41 @@ def tiny_deepspg_config():
         channels=4, heads=(1, 1, 1), retinex_channels=4, illum_channels=4,
         image_prior=False, text_prior=False, coarse_to_fine=False,
     )
+
+
+class ToyEnhancer(torch.nn.Module):
+    """Tiny conv net with dropout (so resume must restore the RNG too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Dropout2d(0.2), torch.nn.Conv2d(8, 3, 3, padding=1)
+        )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ToyPairs(torch.utils.data.Dataset):
+    def __init__(self, n: int = 12, size: int = 12) -> None:
+        self.high = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(123))
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    def __getitem__(self, i):
+        return {"low": self.high[i] * 0.3, "high": self.high[i]}
+
+
+def toy_loss(model, batch):
+    mse = ((model(batch["low"]) - batch["high"]) ** 2).mean()
+    return mse, {"mse": mse.detach()}
+
+
+def toy_trainer(out_dir=None, steps: int = 6, seed: int = 0):
+    """Seeded toy model + Trainer (Adam, cosine LR, grad clip, 2-item batches)."""
+    from semprior.engine.trainer import TrainConfig, Trainer, seed_everything
+
+    seed_everything(seed)
+    cfg = TrainConfig(steps=steps, batch_size=2, lr=1e-2, seed=seed, progress=False, log_every=1)
+    return Trainer(ToyEnhancer(), toy_loss, ToyPairs(), cfg, out_dir=out_dir, device="cpu")
