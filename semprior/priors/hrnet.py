@@ -234,20 +234,22 @@ class HRNetPrior(SegPrior):
         return _weight_files(weights)
 
     def _load(self, states: list[tuple[str, str, dict[str, Tensor]]]) -> LoadReport:
+        # upstream key names are kept in the state so errors quote them; the encoder and decoder
+        # files of the CSAIL pair have disjoint key sets (backbone names vs cbr./conv_last.)
         merged: dict[str, Tensor] = {}
-        sources = []
-        for fmt, path, sd in states:
+        maps = {}
+        for fmt, _, sd in states:
             kmap = hrnet_key_map(fmt)
             for key, v in sd.items():
-                mk = kmap(key)
-                if mk is None:
-                    bare = key[len("model."):] if key.startswith("model.") else key
-                    if fmt == "hrnet_seg" and bare.startswith(_IGNORED):
-                        continue  # training-loss buffers saved beside the model
-                    raise ValueError(f"{path}: key {key!r} belongs to no HRNetPrior tensor ({fmt} format)")
-                merged[mk] = v
-            sources.append(f"{Path(path).name} [{fmt}]")
-        return load_mapped(self, merged, lambda k: k, source=" + ".join(sources))
+                merged[key] = v
+                maps[key] = kmap
+        source = " + ".join(f"{Path(path).name} [{fmt}]" for fmt, path, _ in states)
+
+        def ignore(key: str) -> bool:  # training-loss buffers some releases save beside the model
+            bare = key[len("model."):] if key.startswith("model.") else key
+            return bare.startswith(_IGNORED)
+
+        return load_mapped(self, merged, lambda k: maps[k](k), source=source, ignore=ignore)
 
     def _forward(self, img: Tensor) -> PriorOutput:
         h, w = img.shape[-2:]
