@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from semprior.models.classical import CLAHE, CLASSICAL, Gamma, HistogramEqualization, Identity, LIMERetinex
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSICAL))
+def test_shapes_range_no_parameters(name):
+    m = CLASSICAL[name]()
+    assert sum(p.numel() for p in m.parameters()) == 0
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 24, 20, generator=g) * 0.3
+    y = m(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert y.min() >= 0 and y.max() <= 1
+    if name != "identity":
+        assert y.mean() > x.mean()  # every enhancer brightens a dark image
+
+
+def test_identity_gamma_values():
+    x = torch.rand(1, 3, 4, 4)
+    assert torch.equal(Identity()(x), x)
+    torch.testing.assert_close(Gamma(0.4)(x), x**0.4)
+
+
+def test_lime_is_retinex_division():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 16, 16, generator=g) * 0.2
+    m = LIMERetinex(gamma=1.0, smooth=0.0)
+    # with no smoothing and gamma 1, I / max_c(I) puts the brightest channel at 1 everywhere
+    torch.testing.assert_close(m(x).amax(dim=1), torch.ones(1, 16, 16))
+    m = LIMERetinex(gamma=0.8, smooth=2.0)
+    torch.testing.assert_close(m(x), (x / m.illumination(x)).clamp(0, 1))
+
+
+def test_he_and_clahe_keep_hue_roughly():
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, 0] = torch.linspace(0.05, 0.3, 32)  # pure red ramp
+    for m in (HistogramEqualization(), CLAHE(space="hsv")):
+        y = m(x)
+        assert y[:, 1:].abs().max() < 1e-3 and y[:, 0].mean() > x[:, 0].mean()
+    assert HistogramEqualization()(x)[:, 0].max() > 0.99  # global HE stretches to the full range
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="gamma must be > 0"):
+        Gamma(0)
+    with pytest.raises(ValueError, match="'lab' or 'hsv'"):
+        CLAHE(space="yuv")
+    with pytest.raises(ValueError, match="must have 3 channels"):
+        LIMERetinex()(torch.rand(1, 1, 8, 8))
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_gamma_eval15_matches_facts(shared_data):
+    """FACTS.md: gamma 0.4 on LOL-v1 eval15 scores 14.59 dB / 0.621 (default protocol)."""
+    from semprior.data.io import list_images, read_image
+    from semprior.metrics import psnr, ssim
+
+    root = shared_data / "lol_v1_eval15"
+    m = Gamma(0.4)
+    p, s = [], []
+    for f in list_images(root / "low"):
+        x, y = read_image(f)[None], read_image(root / "high" / f.name)[None]
+        out = m(x)
+        p.append(psnr(out, y).item())
+        s.append(ssim(out, y).item())
+    assert np.mean(p) == pytest.approx(14.59, abs=0.1)
+    assert np.mean(s) == pytest.approx(0.621, abs=0.01)
