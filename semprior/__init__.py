@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # One line per public name: name -> module that defines it. Keep sorted within each group.
 _EXPORTS: dict[str, str] = {
     # retinex
+    "IlluminationEstimator": "semprior.retinex.illumination",
     "RetinexDecomposer": "semprior.retinex.decomposer",
     "RetinexOutput": "semprior.retinex.decomposer",
     "classical_decompose": "semprior.retinex.classical",
@@ -50,6 +51,8 @@ _EXPORTS: dict[str, str] = {
     "MetricProtocol": "semprior.metrics.protocol",
     "psnr": "semprior.metrics.psnr",
     "ssim": "semprior.metrics.ssim",
+    "ImageReadError": "semprior.data.io",
+    "list_images": "semprior.data.io",
     "read_image": "semprior.data.io",
     "write_image": "semprior.data.io",
     # models
