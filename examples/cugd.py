@@ -29,12 +29,12 @@ from semprior.models.cugd import CUGD, CUGDConfig
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=1.5, help="training time budget (CPU minutes)")
+    p.add_argument("--minutes", type=float, default=1.0, help="training time budget (CPU minutes)")
     p.add_argument("--out", type=Path, default=Path("runs/cugd"), help="output folder for the grid")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--patch", type=int, default=48)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--pool", type=int, default=48, help="synthesised training pairs, made once (synthesis is the slow part on CPU)")
+    p.add_argument("--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--sampling-steps", type=int, default=10)
     p.add_argument("--context-weight", type=float, default=0.05)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, scores = [], []
     g = torch.Generator().manual_seed(123)
     for name in ("astronaut", "coffee", "chelsea"):
-        high = _resize_longest(clean[name], 160)[None]
+        high = _resize_longest(clean[name], 128)[None]
         low = synthesize_low_light(high, LowLightConfig(), g)
         enhanced = model.enhance(low, generator=torch.Generator().manual_seed(args.seed))
         rows.append([low, enhanced, high])

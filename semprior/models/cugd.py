@@ -12,7 +12,7 @@ semprior parts:
   image tokens, cross-attention to the prior's tokens from :func:`~semprior.attention.cuie.feature_tokens`
   and, when region masks are given, :func:`~semprior.attention.cuie.region_tokens`);
 - :mod:`semprior.models.diffusion` (schedule, epsilon objective, DDIM sampler);
-- :class:`semprior.losses.context.SemanticContextLoss` on the implied clean estimate;
+- :func:`semprior.losses.context.semantic_context_loss` on the implied clean estimate;
 - any prior: a :class:`semprior.priors.base.SegPrior` (e.g. ``SAMPrior``) or a module returning features.
 """
 
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image, check_same_shape
 from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
-from semprior.losses.context import SemanticContextLoss, _as_levels
+from semprior.losses.context import _as_levels, semantic_context_loss
 from semprior.models.diffusion import NoiseSchedule, ddim_sample, epsilon_loss
 
 __all__ = ["CUGDConfig", "CUGD", "CUGDDenoiser"]
@@ -192,7 +192,6 @@ class CUGD(nn.Module):
         self.context_dim = int(context_dim)
         self.denoiser = CUGDDenoiser(cfg.width, cfg.depth, self.context_dim, cfg.heads)
         self.schedule = NoiseSchedule(cfg.timesteps, cfg.schedule)
-        self.context_loss = SemanticContextLoss(self.prior, reduction="none") if cfg.context_weight > 0 else None
 
     def train(self, mode: bool = True) -> "CUGD":
         super().train(mode)
@@ -245,8 +244,9 @@ class CUGD(nn.Module):
         mse, x0_hat, t, _ = epsilon_loss(eps_fn, self._to_x0(low, high), self.schedule, generator)
         terms: dict[str, Tensor] = {"eps_mse": mse.detach()}
         total = mse
-        if self.context_loss is not None:
-            per = self.context_loss(self._to_image(low, x0_hat.clamp(-1, 1)), high)
+        if self.config.context_weight > 0:
+            # functional form: the prior stays registered once (as self.prior) in the state dict
+            per = semantic_context_loss(self._to_image(low, x0_hat.clamp(-1, 1)), high, self.prior, reduction="none")
             ctx_loss = (self.schedule.alphas_cumprod.to(per.device)[t] * per).mean()
             terms["context"] = ctx_loss.detach()
             total = total + self.config.context_weight * ctx_loss
