@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 0:
         raise ValueError(f"--grid must be >= 0, got {args.grid}")
     protocol = MetricProtocol(space=args.space, crop_border=args.crop_border, quantize=not args.float)
+    methods = build_methods(args)  # unknown names / bad checkpoints fail before the folders are scanned
     pairs = paired_items(low=args.low, high=args.high, lol=args.lol, split=args.split)
-    methods = build_methods(args)
     result = evaluate_methods(
         methods, pairs, protocol=protocol, keep=args.grid if args.out else 0,
         tile=args.tile, max_memory_mb=args.max_memory_mb, progress=not args.no_progress,

@@ -234,12 +234,13 @@ def classical_method(name: str) -> nn.Module:
 
 
 def deepspg_from_checkpoint(path: str | Path, preset: str = "deepspg", prior: str = "none") -> nn.Module:
-    """DeepSPG with weights from a checkpoint (strict load).
+    """DeepSPG with weights from a checkpoint (strict load), ready for inference.
 
     The architecture comes from the checkpoint's ``"model_config"`` entry when present (a dict of
     :class:`~semprior.models.deepspg.DeepSPGConfig` fields), else from ``preset``. ``prior`` is
-    ``"none"`` or ``"region"`` (the weight-free :class:`~semprior.priors.region.RegionPrior`);
-    checkpoints of models with pretrained priors need those priors built in Python.
+    ``"none"`` or ``"region"`` (the weight-free :class:`~semprior.priors.region.RegionPrior`) and
+    must match how the model was trained; models with pretrained priors (HRNet, SAM) need those
+    priors built in Python. The text prior only affects training, so it is switched off here.
     """
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
@@ -248,7 +249,16 @@ def deepspg_from_checkpoint(path: str | Path, preset: str = "deepspg", prior: st
 
     def build(ckpt: dict) -> nn.Module:
         cfg_dict = ckpt.get("model_config")
-        cfg = DeepSPGConfig(**cfg_dict) if isinstance(cfg_dict, dict) else DeepSPGConfig.preset(preset)
+        if isinstance(cfg_dict, dict):
+            cfg = DeepSPGConfig(**{**cfg_dict, "text_prior": False})
+            if cfg.image_prior != (prior == "region"):
+                want = "--prior region" if cfg.image_prior else "--prior none"
+                raise ValueError(
+                    f"checkpoint {path} was trained {'with' if cfg.image_prior else 'without'} an image prior; "
+                    f"pass {want}"
+                )
+        else:
+            cfg = DeepSPGConfig.preset(preset, image_prior=prior == "region", text_prior=False)
         p = None
         if prior == "region":
             from semprior.priors.region import RegionPrior

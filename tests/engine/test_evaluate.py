@@ -1,0 +1,145 @@
+"""Evaluation tables (with/without GT-mean), grids, checkpoint loading, eval15 known answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from semprior.engine.evaluate import (
+    EvalResult,
+    deepspg_from_checkpoint,
+    evaluate_methods,
+    load_checkpoint_model,
+)
+from semprior.engine.grid import comparison_grid, save_grid
+from semprior.metrics import MetricProtocol, psnr, ssim
+
+
+def _pairs(n=2, h=24, w=31, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        high = torch.rand(3, h, w, generator=g)
+        out.append({"low": high * 0.2, "high": high, "name": f"im{i}"})
+    return out
+
+
+class Scale(nn.Module):
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+
+    def forward(self, x):
+        return x * self.s
+
+
+def test_scores_match_metrics_and_gt_mean_helps():
+    pairs = _pairs()
+    r = evaluate_methods({"identity": lambda x: x, "x5": Scale(5.0)}, pairs, keep=1)
+    assert r.methods == ["identity", "x5"] and r.names == ["im0", "im1"]
+    p = MetricProtocol()
+    expect = [float(psnr(d["low"][None], d["high"][None], p)) for d in pairs]
+    assert r.scores["identity"]["psnr"] == pytest.approx(expect)
+    assert r.mean("identity", "ssim") == pytest.approx(
+        sum(float(ssim(d["low"][None], d["high"][None], p)) for d in pairs) / 2
+    )
+    # low = 0.2 * high: GT-mean rescaling recovers the reference almost exactly
+    assert r.mean("identity", "psnr_gtmean") > r.mean("identity", "psnr") + 10
+    assert r.mean("x5", "psnr") > 35
+    assert len(r.samples) == 1 and len(r.samples[0][1]) == 4  # input, 2 methods, reference
+
+
+def test_markdown_json_and_grid(tmp_path):
+    r = evaluate_methods({"identity": lambda x: x}, _pairs(3), keep=2)
+    md = r.to_markdown()
+    assert md.splitlines()[0].startswith("| method | PSNR")
+    assert "| identity |" in md and "Protocol: PSNR/SSIM on RGB" in md and "GT-mean corrected" in md
+    files = r.save(tmp_path / "out", grid_height=24)
+    data = json.loads(files["json"].read_text())
+    assert data["images"] == ["im0", "im1", "im2"] and "identity" in data["means"]
+    from PIL import Image
+
+    w, h = Image.open(files["grid"]).size
+    assert h == 16 + 2 * (2 + 24) and w > 3 * 24  # label strip + 2 rows; 3 columns
+
+
+def test_protocol_is_used():
+    r = evaluate_methods({"id": lambda x: x}, _pairs(1), protocol=MetricProtocol(space="y", crop_border=2))
+    assert "Y (BT.601)" in r.to_markdown() and "crop 2 px" in r.to_markdown()
+    with pytest.raises(ValueError, match="gt_mean=False"):
+        evaluate_methods({"id": lambda x: x}, _pairs(1), protocol=MetricProtocol(gt_mean=True))
+
+
+def test_bad_inputs_are_reported():
+    with pytest.raises(ValueError, match="no methods"):
+        evaluate_methods({}, _pairs(1))
+    with pytest.raises(ValueError, match="empty"):
+        evaluate_methods({"id": lambda x: x}, [])
+    with pytest.raises(ValueError, match="returned shape"):
+        evaluate_methods({"crop": lambda x: x[..., 1:, :]}, _pairs(1))
+    r = EvalResult(MetricProtocol())
+    with pytest.raises(KeyError, match="no method"):
+        r.mean("nope")
+
+
+def test_grid_shapes_and_errors(tmp_path):
+    g = comparison_grid([[torch.rand(1, 3, 10, 20), torch.rand(3, 10, 20)]] * 2, ["a", "b"], cell_height=10, pad=1)
+    assert g.shape == (3, 16 + 2 * 11, 41)
+    with pytest.raises(ValueError, match="one label per column"):
+        comparison_grid([[torch.rand(3, 4, 4)]], ["a", "b"])
+    with pytest.raises(ValueError, match=".png"):
+        save_grid(tmp_path / "g.jpg", [[torch.rand(3, 4, 4)]], ["a"])
+
+
+def _tiny_deepspg_ckpt(path, image_prior=False):
+    from semprior.models.deepspg import DeepSPG, DeepSPGConfig
+
+    cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), blocks=(1, 1, 1), image_prior=image_prior, text_prior=False)
+    prior = None
+    if image_prior:
+        from semprior.priors.region import RegionPrior
+
+        prior = RegionPrior()
+    torch.manual_seed(0)
+    model = DeepSPG(cfg, prior=prior)
+    torch.save({"model": model.state_dict(), "model_config": cfg.to_dict()}, path)
+    return model
+
+
+def test_deepspg_checkpoint_roundtrip(tmp_path):
+    ref = _tiny_deepspg_ckpt(tmp_path / "m.pt")
+    model = deepspg_from_checkpoint(tmp_path / "m.pt")
+    x = torch.rand(1, 3, 19, 23)
+    torch.testing.assert_close(model(x), ref.eval()(x))
+    with pytest.raises(ValueError, match="--prior none"):
+        deepspg_from_checkpoint(tmp_path / "m.pt", prior="region")
+
+
+def test_checkpoint_errors(tmp_path):
+    torch.save({"weights": {}}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="no 'model' state dict"):
+        load_checkpoint_model(tmp_path / "bad.pt", lambda c: nn.Conv2d(3, 3, 1))
+    torch.save({"model": nn.Conv2d(3, 3, 3).state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="does not match"):
+        load_checkpoint_model(tmp_path / "other.pt", lambda c: nn.Conv2d(3, 8, 1))
+    with pytest.raises(FileNotFoundError):
+        deepspg_from_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.slow
+def test_eval15_known_answers(shared_data):
+    """Raw input and gamma 0.4 on the real LOL-v1 eval15 pairs reproduce the measured floors."""
+    from semprior.data.datasets import PairedFolder
+    from semprior.models.classical import Gamma
+
+    root = shared_data / "lol_v1_eval15"
+    r = evaluate_methods({"input": lambda x: x, "gamma": Gamma(0.4)}, PairedFolder(root / "low", root / "high"))
+    assert len(r.names) == 15
+    assert r.mean("input", "psnr") == pytest.approx(7.77, abs=0.01)
+    assert r.mean("input", "ssim") == pytest.approx(0.195, abs=0.005)
+    assert r.mean("input", "psnr_gtmean") == pytest.approx(18.79, abs=0.02)
+    assert r.mean("gamma", "psnr") == pytest.approx(14.59, abs=0.02)
+    assert r.mean("gamma", "ssim") == pytest.approx(0.621, abs=0.005)
