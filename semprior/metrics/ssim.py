@@ -30,9 +30,10 @@ def gaussian_window(window_size: int, sigma: float, dtype: torch.dtype = torch.f
 
 def _blur_valid(t: Tensor, g: Tensor, dim: int) -> Tensor:
     n = t.shape[dim] - g.numel() + 1
-    out = t.narrow(dim, 0, n) * g[0]
-    for i in range(1, g.numel()):
-        out = out + t.narrow(dim, i, n) * g[i]
+    taps = g.tolist()
+    out = t.narrow(dim, 0, n) * taps[0]
+    for i in range(1, len(taps)):
+        out.add_(t.narrow(dim, i, n), alpha=taps[i])  # in place: no temporaries, autograd-safe
     return out
 
 
@@ -71,6 +72,10 @@ def structural_similarity(
             f"SSIM needs images at least {window_size}x{window_size} (the window size), got "
             f"{tuple(x.shape[-2:])}; pass a smaller odd window_size or use larger images"
         )
+    return _ssim_valid(x, y, data_range, window_size, sigma, k1, k2)
+
+
+def _ssim_valid(x: Tensor, y: Tensor, data_range: float, window_size: int, sigma: float, k1: float, k2: float) -> Tensor:
     g = gaussian_window(window_size, sigma, x.dtype, x.device)
     # separable 'valid' Gaussian blur of the five local-moment maps at once, written as a sum of
     # shifted slices (much faster than conv2d for float64 on CPU, exact, differentiable)
@@ -102,4 +107,10 @@ def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor
     """
     protocol = MetricProtocol() if protocol is None else protocol
     a, b = prepare_pair(x, y, protocol)
-    return structural_similarity(a.double(), b.double(), data_range=protocol.data_range).to(x.dtype)
+    if min(a.shape[-2:]) < 11:
+        raise ValueError(
+            f"SSIM needs images at least 11x11 after border crop, got {tuple(a.shape[-2:])}; "
+            "use larger images or a smaller MetricProtocol.crop_border"
+        )
+    # inputs were validated by prepare_pair
+    return _ssim_valid(a.double(), b.double(), protocol.data_range, 11, 1.5, 0.01, 0.03).to(x.dtype)
