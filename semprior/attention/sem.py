@@ -8,7 +8,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from semprior.attention.layers import ChannelLayerNorm, GatedDConvFeedForward
-from semprior.kernels.dispatch import channel_attention, ig_channel_attention, validate_backend
+from semprior.attention.sem_banded import sem_forward_banded
+from semprior.kernels.dispatch import channel_attention, ig_channel_attention, select_backend, validate_backend
 
 
 def _check_features(t: object, name: str, channels: int, fix: str) -> Tensor:
@@ -41,6 +42,11 @@ class SEM(nn.Module):
 
     With ``illu_fea`` given (illumination-guided variant, as Retinexformer's IG-MSA) the values are
     multiplied by the illumination features before the attention.
+
+    When the resolved backend is ``"streaming"`` and no gradient is needed (``torch.no_grad()``, or
+    nothing requires grad), the whole block runs banded over rows
+    (:func:`semprior.attention.sem_banded.sem_forward_banded`): same result, peak extra memory about
+    one output instead of ~15-20 input-sized temporaries. That is the path for 4K inference.
 
     Args:
         dim: channels of the image features.
@@ -113,8 +119,22 @@ class SEM(nn.Module):
             raise ValueError(f"x and sem must have the same batch size, got {x.shape[0]} and {sem.shape[0]}")
         if illu_fea is not None and illu_fea.shape != x.shape:
             raise ValueError(f"illu_fea must have the shape of x {tuple(x.shape)}, got {tuple(illu_fea.shape)}")
+        if self._banded(x, sem, illu_fea):
+            return sem_forward_banded(self, x, sem, illu_fea)
         x = x + self.attention(x, sem, illu_fea)
         return x + self.ffn(self.norm_ffn(x))
+
+    def _banded(self, x: Tensor, sem: Tensor, illu_fea: Tensor | None) -> bool:
+        if self.backend not in ("auto", "streaming"):
+            return False
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or sem.requires_grad or (illu_fea is not None and illu_fea.requires_grad)
+            or any(p.requires_grad for p in self.parameters())
+        )
+        if needs_grad:
+            return False
+        view = rearrange(x, "b (h c) H W -> b h c (H W)", h=self.heads)
+        return select_backend(self.backend, view, view, view) == "streaming"
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, sem_channels={self.sem_channels}, heads={self.heads}, backend={self.backend!r}"

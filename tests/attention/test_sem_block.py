@@ -99,3 +99,42 @@ def test_forced_triton_on_cpu_raises(monkeypatch):
     block = _sem(backend="triton")
     with pytest.raises(RuntimeError, match="'triton' cannot run"):
         block(torch.randn(1, 8, 4, 4), torch.randn(1, 5, 2, 2))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("band", [1, 4, 64])
+def test_banded_inference_equals_plain(bias, band):
+    from semprior.attention.sem_banded import sem_forward_banded
+
+    torch.manual_seed(1)
+    block = SEM(8, 5, heads=2, bias=bias, backend="reference").double()
+    x, il = torch.randn(1, 8, 11, 9, dtype=torch.float64), torch.rand(1, 8, 11, 9, dtype=torch.float64)
+    for sem in (torch.randn(1, 5, 4, 3, dtype=torch.float64), torch.randn(1, 5, 11, 9, dtype=torch.float64)):
+        with torch.no_grad():
+            torch.testing.assert_close(sem_forward_banded(block, x, sem, None, band), block(x, sem))
+            torch.testing.assert_close(sem_forward_banded(block, x, sem, il, band), block(x, sem, il))
+
+
+def test_bilinear_rows_matches_interpolate():
+    from semprior.attention.sem_banded import bilinear_rows
+
+    src = torch.randn(2, 3, 5, 7)
+    full = F.interpolate(src, size=(37, 29), mode="bilinear", align_corners=False)
+    for r0, r1 in [(0, 37), (3, 20), (36, 37)]:
+        torch.testing.assert_close(bilinear_rows(src, (37, 29), r0, r1), full[:, :, r0:r1])
+
+
+def test_streaming_block_uses_banded_path_only_without_grad(monkeypatch):
+    import semprior.attention.sem as sem_module
+
+    calls = []
+    real = sem_module.sem_forward_banded
+    monkeypatch.setattr(sem_module, "sem_forward_banded", lambda *a, **k: calls.append(1) or real(*a, **k))
+    block = _sem(backend="streaming")
+    x, sem = torch.randn(1, 8, 9, 9), torch.randn(1, 5, 3, 3)
+    with torch.no_grad():
+        lean = block(x, sem)
+    assert calls == [1]
+    plain = block(x, sem)  # parameters require grad: autograd path
+    assert calls == [1]
+    torch.testing.assert_close(lean, plain.detach(), atol=1e-5, rtol=1e-5)

@@ -1,0 +1,210 @@
+"""Channel-attention benchmark: reference vs streaming (vs Triton on CUDA), each case in a fresh process.
+
+For every case a new Python process builds the inputs, resets the kernel's resident-set high-water
+mark (``/proc/self/clear_refs``), runs the operation and reports time and *peak extra memory*
+(``VmHWM`` after minus ``VmRSS`` before, i.e. everything the operation allocated including its
+output). On CUDA, Triton cases are timed with ``triton.testing.do_bench`` and memory with
+``torch.cuda.max_memory_allocated``.
+
+Cases: ``attn`` = ``channel_attention`` from given q, k, v (C=48 split over heads);
+``sem`` = a whole :class:`semprior.attention.SEM` block (dim 48) from its inputs to its output.
+
+Usage::
+
+    python benchmarks/bench_attention.py                       # default grid, writes results
+    python benchmarks/bench_attention.py --sizes 256x256 1920x1080 --ops attn --modes fwd
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = {"256x256": (256, 256), "600x400": (400, 600), "1920x1080": (1080, 1920), "3840x2160": (2160, 3840)}
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_case(case: dict) -> dict:
+    """Runs in the child process."""
+    import torch
+
+    from semprior.attention import SEM
+    from semprior.kernels import channel_attention
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    torch.manual_seed(0)
+    h, w = SIZES[case["size"]]
+    c, heads, backend, mode = case["channels"], case["heads"], case["backend"], case["mode"]
+    device = "cuda" if backend == "triton" else "cpu"
+    grad = mode == "fwdbwd"
+    n = h * w
+    if case["op"] == "attn":
+        q, k, v = (torch.randn(1, heads, c // heads, n, device=device, requires_grad=grad) for _ in range(3))
+        tau = torch.ones(heads, 1, 1, device=device, requires_grad=grad)
+        input_bytes = 3 * q.numel() * 4
+
+        def op():
+            out = channel_attention(q, k, v, tau, backend=backend)
+            if grad:
+                out.backward(torch.ones_like(out))
+            return out
+
+    else:
+        block = SEM(c, 16, heads=heads, backend=backend).to(device)
+        x = torch.randn(1, c, h, w, device=device, requires_grad=grad)
+        sem = torch.randn(1, 16, h // 4, w // 4, device=device)
+        input_bytes = x.numel() * 4 + sem.numel() * 4
+
+        def op():
+            if grad:
+                out = block(x, sem)
+                out.backward(torch.ones_like(out))
+                return out
+            with torch.no_grad():
+                return block(x, sem)
+
+    output_bytes = 1 * heads * (c // heads) * n * 4
+    result = dict(case, n=n, input_bytes=input_bytes, output_bytes=output_bytes)
+    if device == "cuda":
+        import triton
+
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        op()
+        result["peak_extra_bytes"] = torch.cuda.max_memory_allocated() - base
+        result["time_s"] = triton.testing.do_bench(op) / 1e3
+        return result
+    import gc
+
+    gc.collect()
+    ok = _reset_hwm()
+    before = _status("VmRSS")
+    t0 = time.perf_counter()
+    out = op()
+    result["time_s"] = time.perf_counter() - t0
+    result["peak_extra_bytes"] = _status("VmHWM") - before
+    result["hwm_reset"] = ok
+    del out
+    return result
+
+
+def machine() -> dict:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": int(os.environ.get("BENCH_THREADS", "2")),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["mem_total_gib"] = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20, 1)
+        info["loadavg_at_start"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| op | size | heads | mode | backend | time s | peak extra GB | extra / output | time ratio ref/this | mem ratio ref/this |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ref = {(r["op"], r["size"], r["heads"], r["mode"]): r for r in rows if r["backend"] == "reference" and "error" not in r}
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['op']} | {r['size']} | {r['heads']} | {r['mode']} | {r['backend']} | {r['error']} | | | | |")
+            continue
+        base = ref.get((r["op"], r["size"], r["heads"], r["mode"]))
+        tr = f"{base['time_s'] / r['time_s']:.2f}" if base else "–"
+        mr = f"{base['peak_extra_bytes'] / max(r['peak_extra_bytes'], 1):.2f}" if base else "–"
+        lines.append(
+            f"| {r['op']} | {r['size']} | {r['heads']} | {r['mode']} | {r['backend']} | {r['time_s']:.3f} | "
+            f"{r['peak_extra_bytes'] / 1e9:.3f} | {r['peak_extra_bytes'] / r['output_bytes']:.2f} | {tr} | {mr} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--heads", nargs="+", type=int, default=[1, 4])
+    p.add_argument("--modes", nargs="+", default=["fwd", "fwdbwd"], choices=["fwd", "fwdbwd"])
+    p.add_argument("--ops", nargs="+", default=["attn", "sem"], choices=["attn", "sem"])
+    p.add_argument("--backends", nargs="+", default=None, help="default: reference streaming (+ triton with CUDA)")
+    p.add_argument("--channels", type=int, default=48)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
+    p.add_argument("--skip", nargs="*", default=[], help="skip cases whose key op/size/heads/mode/backend is listed")
+    p.add_argument("--out", default=str(RESULTS / "attention"), help="output stem (.json and .md are written)")
+    args = p.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(json.loads(args.case))))
+        return 0
+    backends = args.backends
+    if backends is None:
+        import torch
+
+        backends = ["reference", "streaming"] + (["triton"] if torch.cuda.is_available() else [])
+    rows = []
+    for op in args.ops:
+        for size in args.sizes:
+            for heads in args.heads:
+                for mode in args.modes:
+                    for backend in backends:
+                        case = dict(op=op, size=size, heads=heads, mode=mode, backend=backend, channels=args.channels)
+                        key = f"{op}/{size}/{heads}/{mode}/{backend}"
+                        if key in args.skip:
+                            rows.append(dict(case, error="skipped (does not fit in this machine's memory)"))
+                            continue
+                        cmd = [sys.executable, __file__, "--case", json.dumps(case)]
+                        try:
+                            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+                        except subprocess.TimeoutExpired:
+                            rows.append(dict(case, error=f"timeout > {args.timeout:.0f} s"))
+                        else:
+                            if proc.returncode == 0:
+                                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                            else:
+                                err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
+                                rows.append(dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})"))
+                        print(key, rows[-1].get("time_s", rows[-1].get("error")), rows[-1].get("peak_extra_bytes"), flush=True)
+    md = table(rows)
+    print(md)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    out.with_suffix(".md").write_text(f"Machine: {json.dumps(machine())}\n\n{md}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
