@@ -31,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exposure", type=float, default=0.15, help="darkening factor (0, 1]")
     ap.add_argument("--smooth", type=float, default=2.0, help="illumination smoothing sigma (px)")
     ap.add_argument("--gamma", type=float, default=0.8, help="illumination gamma of LIMERetinex")
+    ap.add_argument("--crop", type=int, default=0, help="centre-crop the photo to this size (0 = full image)")
     args = ap.parse_args(argv)
 
     clean = default_clean_images((args.image,))[args.image][None]
+    if args.crop:
+        h, w = clean.shape[-2:]
+        if not 11 <= args.crop <= min(h, w):
+            raise SystemExit(f"--crop must be between 11 and {min(h, w)} for skimage.data.{args.image}, got {args.crop}")
+        top, left = (h - args.crop) // 2, (w - args.crop) // 2
+        clean = clean[..., top : top + args.crop, left : left + args.crop]
     cfg = LowLightConfig(exposure=(args.exposure, args.exposure))
     low = synthesize_low_light(clean, cfg, generator=torch.Generator().manual_seed(args.seed))
 
