@@ -184,7 +184,7 @@ def resolve_weights(
         if not spec.direct:
             raise FileNotFoundError(
                 f"weights {name!r} ({spec.filename}) cannot be downloaded automatically: get it from "
-                f"{spec.source_url} and put it in {_where(wdir)}"
+                f"{spec.source_url} and put it in {_where(wdir, name)}"
             )
         if wdir is None:
             raise FileNotFoundError(
@@ -200,13 +200,15 @@ def resolve_weights(
     looked = ", ".join(str(c) for c in candidates) if candidates else f"no weights directory (set {ENV_VAR})"
     raise FileNotFoundError(
         f"weights {name!r} not found: need file {spec.filename!r} (looked in: {looked}). "
-        f"Get it from {spec.source_url} and put it in {_where(wdir)}, or pass its path explicitly"
+        f"Get it from {spec.source_url} and put it in {_where(wdir, name)}, or pass its path explicitly"
         + (", or pass download=True" if spec.direct else "")
     )
 
 
-def _where(wdir: Path | None) -> str:
-    return str(wdir) if wdir is not None else f"a directory named by ${ENV_VAR} (or pass weights_dir=...)"
+def _where(wdir: Path | None, name: str = "") -> str:
+    if wdir is None:
+        return f"a directory named by ${ENV_VAR} (or pass weights_dir=...)"
+    return str(wdir / _CSAIL_DIR) if name.startswith("csail_") else str(wdir)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

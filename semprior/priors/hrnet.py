@@ -227,9 +227,15 @@ class HRNetPrior(SegPrior):
             if dataset == "ade20k":
                 try:
                     return [resolve_weights("hrnet_w48_ade20k", weights_dir=weights_dir)]
-                except FileNotFoundError:
-                    return [resolve_weights(n, weights_dir=weights_dir, download=download)
-                            for n in ("csail_hrnetv2_encoder", "csail_hrnetv2_decoder")]
+                except FileNotFoundError as first:
+                    try:
+                        return [resolve_weights(n, weights_dir=weights_dir, download=download)
+                                for n in ("csail_hrnetv2_encoder", "csail_hrnetv2_decoder")]
+                    except FileNotFoundError as second:
+                        raise FileNotFoundError(
+                            f"no HRNet-W48 ADE20K checkpoint found; either format works. (1) {first} "
+                            f"(2) {second}"
+                        ) from None
             return [resolve_weights("hrnet_w48_pascal_context", weights_dir=weights_dir, download=download)]
         return _weight_files(weights)
 
