@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -25,7 +26,8 @@ def smooth_illumination(
     ``"gaussian"`` blurs with a Gaussian of standard deviation ``smooth`` pixels
     (kornia ``gaussian_blur2d``, reflect padding); ``"guided"`` applies kornia's edge-preserving
     guided filter with radius ``ceil(2 * smooth)`` guided by ``guide`` (default: ``lmax`` itself).
-    ``smooth=0`` returns the input unchanged. Smoothing can lower the map below the input at
+    ``smooth=0`` returns the input unchanged. On images smaller than the window, the window is
+    truncated per axis to fit (reflect padding needs it). Smoothing can lower the map below the input at
     bright peaks; callers that need ``L >= max(I)`` take ``torch.maximum`` afterwards.
 
     Shape:
@@ -42,17 +44,24 @@ def smooth_illumination(
         raise ValueError(f"smooth must be >= 0 (a blur sigma in pixels), got {smooth}")
     if smooth == 0:
         return lmax
+    h, w = lmax.shape[-2:]
+
+    def fit(k: int, n: int) -> int:  # reflect padding needs k // 2 < n: truncate the window
+        return max(1, min(k, 2 * (n - 1) + 1 if n > 1 else 1))
+
     if method == "gaussian":
         k = 2 * int(round(3 * smooth)) + 1
-        # reflect padding needs the kernel to fit inside the image
-        k = min(k, 2 * (min(lmax.shape[-2:]) - 1) + 1) if min(lmax.shape[-2:]) > 1 else 1
-        if k < 3:
+        kh, kw = fit(k, h), fit(k, w)
+        if kh == 1 and kw == 1:
             return lmax
-        return kornia.filters.gaussian_blur2d(lmax, (k, k), (smooth, smooth), border_type="reflect")
+        return kornia.filters.gaussian_blur2d(lmax, (kh, kw), (smooth, smooth), border_type="reflect")
     if method == "guided":
-        r = max(1, int(torch.ceil(torch.tensor(2.0 * smooth)).item()))
+        r = max(1, math.ceil(2.0 * smooth))
+        kh, kw = fit(2 * r + 1, h), fit(2 * r + 1, w)
+        if kh == 1 and kw == 1:
+            return lmax
         g = lmax if guide is None else guide
-        return kornia.filters.guided_blur(g, lmax, 2 * r + 1, eps_guided, border_type="reflect")
+        return kornia.filters.guided_blur(g, lmax, (kh, kw), eps_guided, border_type="reflect")
     raise ValueError(f"method must be 'gaussian' or 'guided', got {method!r}")
 
 

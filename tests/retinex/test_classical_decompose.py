@@ -36,3 +36,13 @@ def test_bad_input():
         classical_decompose(torch.rand(1, 3, 8, 8), method="box")
     with pytest.raises(ValueError, match="must have 3 channels"):
         classical_decompose(torch.rand(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("method", ["gaussian", "guided"])
+@pytest.mark.parametrize("hw", [(1, 7), (2, 2), (3, 40)])
+def test_tiny_images_truncate_the_window(method, hw):
+    x = torch.rand(1, 3, *hw)
+    out = classical_decompose(x, smooth=3.0, method=method)
+    torch.testing.assert_close(out.reflectance * out.illumination, x, rtol=0, atol=2e-7)
+    if method == "gaussian" and hw != (2, 2):
+        assert not torch.allclose(out.illumination, x.amax(dim=1, keepdim=True))  # it did smooth
