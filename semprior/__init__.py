@@ -55,6 +55,13 @@ _EXPORTS: dict[str, str] = {
     "list_images": "semprior.data.io",
     "read_image": "semprior.data.io",
     "write_image": "semprior.data.io",
+    # data and training
+    "LowLightConfig": "semprior.data.synthesis",
+    "PairedFolder": "semprior.data.datasets",
+    "SyntheticPairs": "semprior.data.synthesis",
+    "synthesize_low_light": "semprior.data.synthesis",
+    "TrainConfig": "semprior.engine.trainer",
+    "Trainer": "semprior.engine.trainer",
     # models
     "DeepSPG": "semprior.models.deepspg",
     "DeepSPGConfig": "semprior.models.deepspg",

@@ -20,7 +20,9 @@ API = [
     "IlluminationEstimator",
     "ImageReadError",
     "LossWeights",
+    "LowLightConfig",
     "MetricProtocol",
+    "PairedFolder",
     "PixelLoss",
     "PriorOutput",
     "PriorSpec",
@@ -37,7 +39,10 @@ API = [
     "SegPrior",
     "SemanticContextLoss",
     "SemanticKLLoss",
+    "SyntheticPairs",
     "TimmPrior",
+    "TrainConfig",
+    "Trainer",
     "__version__",
     "channel_attention",
     "classical_decompose",
@@ -50,6 +55,7 @@ API = [
     "semantic_kl_loss",
     "ssim",
     "ssim_loss",
+    "synthesize_low_light",
     "write_image",
 ]
 

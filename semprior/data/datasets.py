@@ -16,20 +16,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from semprior.data.io import IMAGE_EXTENSIONS, list_images
 from semprior.data.transforms import PairedAugment
 
 __all__ = ["IMAGE_EXTENSIONS", "find_unreadable", "list_images", "load_rgb", "PairedFolder", "LOLv1", "LOLv2"]
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
 
 def load_rgb(path: str | Path) -> Tensor:
     """Read an image file as a ``(3, H, W)`` float tensor in ``[0, 1]`` (EXIF orientation applied)."""
