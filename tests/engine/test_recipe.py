@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+from semprior.cli.main import main
+from semprior.engine.config import from_dict
+from semprior.engine.recipe import DataConfig, RunConfig, build_data, run_training
+from semprior.engine.trainer import TrainConfig
+from semprior.models.deepspg import DeepSPGConfig
+
+TINY_MODEL = {"channels": 8, "heads": [1, 1, 2], "retinex_channels": 8, "illum_channels": 8}
+
+
+def test_from_dict_strict_and_nested():
+    cfg = from_dict(DeepSPGConfig, {"channels": 16, "blocks": [1, 1, 1], "loss": {"edge": 0.2}})
+    assert cfg.blocks == (1, 1, 1) and cfg.loss.edge == 0.2
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['chanels'\].*valid keys"):
+        from_dict(DeepSPGConfig, {"chanels": 3})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['nope'\] in config.train"):
+        from_dict(RunConfig, {"train": {"nope": 1}}, "config")
+    with pytest.raises(ValueError, match="prior must be one of"):
+        from_dict(RunConfig, {"prior": "vgg"})
+
+
+def test_run_config_switches_follow_prior_and_text():
+    run = from_dict(RunConfig, {"prior": "none", "model": TINY_MODEL})
+    cfg = run.model_config()
+    assert not cfg.image_prior and not cfg.text_prior and cfg.channels == 8
+    with pytest.raises(ValueError, match="contradict"):
+        from_dict(RunConfig, {"prior": "none", "model": {"image_prior": True}}).model_config()
+
+
+def test_synthetic_split_holds_out_photos():
+    train, val = build_data(DataConfig(patch_size=32, length=4, val_images=1, val_items=2, val_size=32))
+    assert set(train.names).isdisjoint(val.names) and len(val) == 2
+
+
+@pytest.mark.slow
+def test_run_training_and_cli_resume(tmp_path):
+    run = from_dict(RunConfig, {
+        "model": TINY_MODEL, "prior": "region",
+        "data": {"patch_size": 16, "length": 4, "val_items": 2, "val_size": 16},
+        "train": {"steps": 2, "batch_size": 2, "val_every": 1, "progress": False},
+        "out_dir": str(tmp_path / "a"),
+    })
+    model, trainer, result = run_training(run)
+    assert result.step == 2 and result.best is not None
+    assert trainer.patches.stages == [(0, 16), (1, 16)]  # coarse_to_fine default: half patch (min 16), then full
+    ck = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert ck["model_config"]["channels"] == 8 and ck["prior"] == "region"
+    (tmp_path / "run.yaml").write_text(
+        "model: {channels: 8, heads: [1, 1, 2], retinex_channels: 8, illum_channels: 8}\n"
+        "data: {patch_size: 16, length: 4, val_items: 2, val_size: 16}\n"
+        "train: {steps: 3, batch_size: 2, progress: false}\n"
+    )
+    rc = main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"),
+               "--resume", str(tmp_path / "a" / "last.pt")])
+    assert rc == 0
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_cli_unknown_key_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("train: {stepz: 3}\n")
+    assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "unknown key(s) ['stepz']" in err and err.count("\n") == 1
