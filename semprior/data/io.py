@@ -223,8 +223,8 @@ def _is_png16_color(path: Path) -> bool:
 def _read_png16(path: Path) -> np.ndarray:
     """Decode a non-interlaced 16-bit PNG to ``(H, W, C)`` uint16 (C = 1, 2, 3 or 4).
 
-    Rows with the Average/Paeth filters are unfiltered in pure Python (about 1 s per megapixel
-    of such rows); None/Sub/Up rows are vectorised.
+    Files with only None/Sub/Up row filters are unfiltered row by row (vectorised); files with
+    Average/Paeth rows by an anti-diagonal wavefront (about 0.4 s of CPU per megapixel).
     """
     data = path.read_bytes()
     pos, idat, ihdr = 8, [], None
@@ -256,36 +256,47 @@ def _read_png16(path: Path) -> np.ndarray:
     if len(raw) < h * (stride + 1):
         raise ImageReadError(f"cannot read {path}: the file is truncated (image data too short)")
     rows = np.frombuffer(raw, dtype=np.uint8, count=h * (stride + 1)).reshape(h, stride + 1)
-    out = np.zeros((h, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.uint8)
-    for r in range(h):
-        ftype, line = rows[r, 0], rows[r, 1:]
-        if ftype == 0:
-            cur = line.copy()
-        elif ftype == 1:
-            cur = (np.cumsum(line.reshape(w, bpp).astype(np.int64), axis=0) % 256).astype(np.uint8).reshape(-1)
-        elif ftype == 2:
-            cur = line + prev  # uint8 wraps modulo 256
-        elif ftype in (3, 4):
-            cur = bytearray(line.tobytes())
-            up = prev.tobytes()
-            for i in range(stride):
-                a = cur[i - bpp] if i >= bpp else 0
-                b = up[i]
-                if ftype == 3:
-                    cur[i] = (cur[i] + ((a + b) >> 1)) & 0xFF
-                else:
-                    cc = up[i - bpp] if i >= bpp else 0
-                    p = a + b - cc
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - cc)
-                    pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else cc)
-                    cur[i] = (cur[i] + pred) & 0xFF
-            cur = np.frombuffer(bytes(cur), dtype=np.uint8)
-        else:
-            raise ImageReadError(f"cannot read {path}: corrupt PNG (unknown row filter {int(ftype)})")
-        out[r] = cur
-        prev = out[r]
+    ftypes = rows[:, 0]
+    if int(ftypes.max(initial=0)) > 4:
+        raise ImageReadError(f"cannot read {path}: corrupt PNG (unknown row filter {int(ftypes.max())})")
+    if bool((ftypes >= 3).any()):
+        out = _unfilter_wavefront(rows, h, w, bpp)
+    else:
+        out = np.zeros((h, stride), dtype=np.uint8)
+        prev = np.zeros(stride, dtype=np.uint8)
+        for r in range(h):
+            ftype, line = ftypes[r], rows[r, 1:]
+            if ftype == 0:
+                cur = line
+            elif ftype == 1:
+                cur = (np.cumsum(line.reshape(w, bpp).astype(np.int64), axis=0) % 256).astype(np.uint8).reshape(-1)
+            else:
+                cur = line + prev  # Up; uint8 wraps modulo 256
+            out[r] = cur
+            prev = out[r]
     return out.view(">u2").reshape(h, w, c).astype(np.uint16)
+
+
+def _unfilter_wavefront(rows: np.ndarray, h: int, w: int, bpp: int) -> np.ndarray:
+    """Undo PNG row filters 0-4 for all rows at once, one anti-diagonal of pixels per step.
+
+    Pixel ``(r, x)`` depends on ``(r, x-1)``, ``(r-1, x)`` and ``(r-1, x-1)`` only, so every pixel
+    on the diagonal ``r + x = d`` can be reconstructed together once diagonal ``d - 1`` is done.
+    """
+    ft = rows[:, 0].astype(np.int16)
+    filt = rows[:, 1:].reshape(h, w, bpp).astype(np.int16)
+    rec = np.zeros((h + 1, w + 1, bpp), dtype=np.int16)  # zero row/column = "outside the image"
+    for d in range(h + w - 1):
+        r = np.arange(max(0, d - w + 1), min(h - 1, d) + 1)
+        x = d - r
+        a, b, c = rec[r + 1, x], rec[r, x + 1], rec[r, x]
+        t = ft[r][:, None]
+        p = a + b - c
+        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        pred = np.select([t == 1, t == 2, t == 3, t == 4], [a, b, (a + b) >> 1, paeth], 0)
+        rec[r + 1, x + 1] = (filt[r, x] + pred) & 255
+    return rec[1:, 1:].astype(np.uint8).reshape(h, w * bpp)
 
 
 def _exif_orient(arr: np.ndarray, orientation: int) -> np.ndarray:
