@@ -52,6 +52,9 @@ class CUGDConfig:
         eta: DDIM stochasticity (``0`` = deterministic given the initial noise).
         residual: diffuse the residual ``high - low`` (``True``) or the image ``2 * high - 1``.
         context_weight: weight of the semantic context regularisation (``0`` = off).
+        eps_skip: precondition the noise prediction with an input skip,
+            ``eps_hat = sqrt(1 - alpha_bar_t) * x_t + net(...)`` (the exact answer when ``x0 = 0``,
+            so the network learns a correction; much faster early training).
         max_regions: at most this many region tokens from a prior's ``extras["regions"]`` map
             (SAM's automatic masks, largest first).
 
@@ -73,6 +76,7 @@ class CUGDConfig:
     residual: bool = True
     context_weight: float = 0.0
     max_regions: int = 16
+    eps_skip: bool = True
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.depth < 1:
@@ -223,6 +227,14 @@ class CUGD(nn.Module):
             tokens = torch.cat([tokens, region_tokens(feats, masks)], dim=1)
         return tokens.detach()
 
+    def predict_eps(self, x_t: Tensor, low: Tensor, t: Tensor, context: Tensor) -> Tensor:
+        """The noise estimate ``eps_hat(x_t, t | low, context)`` (with the optional input skip)."""
+        eps = self.denoiser(x_t, low, t, context)
+        if self.config.eps_skip:
+            ab = self.schedule.alphas_cumprod.to(x_t.device)[t].to(x_t.dtype).view(-1, 1, 1, 1)
+            eps = eps + (1 - ab).sqrt() * x_t
+        return eps
+
     def _to_x0(self, low: Tensor, high: Tensor) -> Tensor:
         return high - low if self.config.residual else 2 * high - 1
 
@@ -240,7 +252,7 @@ class CUGD(nn.Module):
         check_image(low, "low")
         check_same_shape(low, high, ("low", "high"))
         ctx = self.context(low, masks)
-        eps_fn = lambda x_t, t: self.denoiser(x_t, low, t, ctx)  # noqa: E731
+        eps_fn = lambda x_t, t: self.predict_eps(x_t, low, t, ctx)  # noqa: E731
         mse, x0_hat, t, _ = epsilon_loss(eps_fn, self._to_x0(low, high), self.schedule, generator)
         terms: dict[str, Tensor] = {"eps_mse": mse.detach()}
         total = mse
@@ -264,7 +276,7 @@ class CUGD(nn.Module):
         check_image(low, "low")
         ctx = self.context(low, masks)
         x0 = ddim_sample(
-            lambda x_t, t: self.denoiser(x_t, low, t, ctx),
+            lambda x_t, t: self.predict_eps(x_t, low, t, ctx),
             tuple(low.shape),
             self.schedule,
             steps or self.config.sampling_steps,

@@ -162,6 +162,7 @@ def test_cugd_shapes_odd_sizes(hw):
     assert model.context(low, masks).shape == (2, 4 + 2, 6)
 
 
+@pytest.mark.slow
 def test_training_lowers_loss_on_fixed_batch_and_prior_stays_frozen():
     torch.manual_seed(0)
     prior = ConvPrior()
@@ -201,6 +202,7 @@ def test_context_dim_from_spec_and_errors():
         tiny(sampling_steps=100)
 
 
+@pytest.mark.slow
 def test_trains_with_the_engine_trainer():
     from semprior.engine.trainer import TrainConfig, Trainer
 
@@ -231,3 +233,14 @@ def test_region_map_from_prior_extras_becomes_tokens():
     assert torch.all(ctx[:, 6] == 0)  # label 3 absent
     with pytest.raises(TypeError, match="integer"):
         region_masks_from_map(torch.zeros(1, 1, 4, 4))
+
+
+def test_eps_skip_preconditioning():
+    x_t, low = torch.randn(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    t = torch.tensor([3, 40])
+    for skip in (True, False):
+        model = CUGD(ConvPrior(), tiny(eps_skip=skip))
+        ctx = model.context(low)
+        eps = model.predict_eps(x_t, low, t, ctx)  # the output conv starts at zero
+        ab = model.schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+        torch.testing.assert_close(eps, (1 - ab).sqrt() * x_t if skip else torch.zeros_like(x_t))

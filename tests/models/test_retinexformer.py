@@ -73,6 +73,7 @@ def test_light_up():
         light_up(img, torch.zeros(1, 3, 2, 2))
 
 
+@pytest.mark.slow
 def test_training_step_lowers_loss_on_fixed_batch():
     torch.manual_seed(0)
     model = Retinexformer(TINY)

@@ -108,6 +108,7 @@ def test_lle_step_freezes_aux_and_seg_step_freezes_main(model):
     assert all(changed(b_seg, seg))
 
 
+@pytest.mark.slow
 def test_steps_lower_losses_on_fixed_batches(model):
     trainer = SLLENAlternatingTrainer(model, lr=3e-3)
     low, high = pairs()
