@@ -146,13 +146,14 @@ def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | flo
     each backend runs.
 
     Args:
-        q, k: ``(B, heads, c, N)``.
-        v: ``(B, heads, c_v, N)``.
+        q: queries ``(B, heads, c, N)``.
+        k: keys ``(B, heads, c, N)``.
+        v: values ``(B, heads, c, N)``.
         temperature: scalar, ``(heads,)`` or ``(heads, 1, 1)`` (differentiable).
         backend: ``"auto"``, ``"reference"``, ``"streaming"`` or ``"triton"``.
 
     Shape:
-        - q, k: ``(B, h, c, N)``; v: ``(B, h, c_v, N)`` -> ``(B, h, c_v, N)``
+        - q, k, v: ``(B, h, c, N)`` -> ``(B, h, c, N)``
 
     Example:
         >>> import torch
