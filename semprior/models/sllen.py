@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image, check_same_shape
 from semprior.attention.sem import SEM
+from semprior.losses.pixel import PixelLoss
 
 __all__ = [
     "SLLENConfig",
@@ -328,7 +329,7 @@ class SLLENAlternatingTrainer:
         model: the :class:`SLLEN` to train.
         lr: learning rate of both optimizers.
         schedule: the alternation pattern.
-        lle_loss: ``loss(enhanced, target)``; L1 when ``None``.
+        lle_loss: ``loss(enhanced, target)``; ``PixelLoss("l1")`` when ``None``.
         seg_transform: applied to segmentation images before the step (e.g. a low-light
             synthesis, so the shared encoder sees dark inputs in both tasks); identity when ``None``.
         ignore_index: mask value excluded from the cross-entropy.
@@ -348,7 +349,7 @@ class SLLENAlternatingTrainer:
             raise TypeError(f"SLLENAlternatingTrainer trains an SLLEN model, got {type(model).__name__}")
         self.model = model
         self.schedule = schedule or AlternatingSchedule()
-        self.lle_loss = lle_loss or (lambda a, b: F.l1_loss(a, b))
+        self.lle_loss = lle_loss or PixelLoss("l1")
         self.seg_transform = seg_transform
         self.ignore_index = ignore_index
         self.opt_lle = torch.optim.Adam([*model.encoder_parameters(), *model.lle_parameters()], lr=lr)
