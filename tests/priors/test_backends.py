@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_sam_encoder
+from _prior_builders import tiny_sam_encoder
 
 from semprior.losses.semantic_kl import semantic_kl_loss
 from semprior.priors import RegionPrior, SAMPrior, TimmPrior, pad_to_multiple

@@ -92,6 +92,7 @@ def test_backbone_uses_upstream_key_names(ref_seg):
     assert {"last_layer.0.weight", "last_layer.1.running_mean", "last_layer.3.bias"} <= keys
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", ["model.", ""])
 def test_hrnet_seg_format_loads_strictly_and_matches(tmp_path, x, prefix, ref_seg):
     ref = ref_seg
@@ -112,6 +113,7 @@ def test_hrnet_seg_format_loads_strictly_and_matches(tmp_path, x, prefix, ref_se
     assert not torch.allclose(other.logits, a.logits)
 
 
+@pytest.mark.slow
 def test_csail_pair_loads_strictly_and_matches(tmp_path, x, ref_c1):
     ref = ref_c1
     enc, dec = _to_csail(ref.state_dict())
@@ -127,6 +129,7 @@ def test_csail_pair_loads_strictly_and_matches(tmp_path, x, ref_c1):
         torch.testing.assert_close(loaded(x).logits, ref(x).logits, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_old_checkpoint_without_num_batches_tracked(tmp_path, x, ref_seg):
     ref = ref_seg
     state = {k: v for k, v in _to_hrnet_seg(ref.state_dict()).items() if not k.endswith("num_batches_tracked")}
