@@ -37,7 +37,7 @@ BANNER = "!" * 78
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="report folder")
-    p.add_argument("--minutes", type=float, default=3.0,
+    p.add_argument("--minutes", type=float, default=4.0,
                    help="training time budget in wall-clock minutes (the rest of the example takes ~1-3 min on 2 cores)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: estimated from --minutes)")
     p.add_argument("--data", default=None, help="LOL-v1 root (our485/eval15) or a folder with lol_v1_eval15/")
