@@ -123,7 +123,7 @@ def test_tiny_and_non_multiple_sizes_give_same_size_output(entry, hw):
 def test_metrics_on_tiny_images(hw):
     x = torch.rand(1, 3, *hw)
     assert torch.isinf(S.psnr(x, x)).all()  # a correct result: identical images
-    with pytest.raises(ValueError, match="at least 11x11.*smaller odd window_size"):
+    with pytest.raises(ValueError, match="at least 11x11.*use larger images"):
         S.ssim(x, x)
 
 
