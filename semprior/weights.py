@@ -118,11 +118,14 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
         WeightsSpec(
             "clip_vit_b16_openai",
             "ViT-B-16.pt",
-            None,
-            "open_clip: create_model('ViT-B-16', pretrained='openai') (downloads via open_clip)",
+            # published as the folder name of OpenAI's download URL, which the CLIP loader checks
+            "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
+            "https://openaipublic.azureedge.net/clip/models/"
+            "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
             "MIT (OpenAI CLIP)",
-            "OpenAI ViT-B/16 weights as distributed through open_clip (a TorchScript archive, loaded by "
-            "open_clip, not by torch.load); a local file path also works.",
+            "OpenAI ViT-B/16 (TorchScript archive; CLIPPromptLoss(pretrained=path) rebuilds it with "
+            "QuickGELU). open_clip's pretrained='openai' tag fetches the same weights.",
+            direct=True,
             torch_loadable=False,
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,27 @@ __all__ = ["CLIPPromptLoss", "clip_prompt_loss"]
 
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """True for a TorchScript zip archive (it has a ``code/`` folder), e.g. OpenAI's ``ViT-B-16.pt``."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
+
+
+def _load_openai_torchscript(open_clip, path: Path) -> nn.Module:
+    """OpenAI's TorchScript CLIP -> a plain open_clip model (QuickGELU), tensors loaded strictly.
+
+    ``torch.jit.load`` deserialises TorchScript (no Python pickle of arbitrary objects). The
+    scripted module's ``attn_mask`` buffer is a constant, not a weight, and is dropped;
+    ``build_model_from_openai_state_dict`` drops ``input_resolution``/``context_length``/
+    ``vocab_size`` and loads the rest with ``strict=True``.
+    """
+    sd = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    sd.pop("attn_mask", None)
+    return open_clip.model.build_model_from_openai_state_dict(sd).float()
 
 
 def clip_prompt_loss(
@@ -79,8 +101,10 @@ class CLIPPromptLoss(nn.Module):
         model: an open_clip model name (``"ViT-B-16"`` is the paper's).
         pretrained: ``None`` (random init: for tests only, no semantic signal), an open_clip
             pretrained tag (e.g. ``"openai"``; fetched by open_clip, so it needs
-            ``download=True``), or a local checkpoint file (open_clip state-dict format, loaded
-            by open_clip with ``weights_only=True`` and strict key matching).
+            ``download=True``), or a local file: OpenAI's TorchScript ``ViT-B-16.pt`` (its
+            tensors are read with ``torch.jit.load`` and the model rebuilt by open_clip's
+            ``build_model_from_openai_state_dict``, strict) or an open_clip state-dict file
+            (loaded by open_clip with ``weights_only=True`` and strict key matching).
         prompts: ``(negative, positive)`` prompt texts.
         variant: ``"cosine"`` or ``"softmax"`` (see :func:`clip_prompt_loss`).
         download: allow open_clip to download a pretrained tag.
@@ -88,6 +112,9 @@ class CLIPPromptLoss(nn.Module):
         tokenizer: tokenizer for ``model_obj``; default: open_clip's BPE tokenizer with the
             model's context length.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+        quick_gelu: build the model with QuickGELU for a local state-dict file of OpenAI weights
+            (open_clip sets it itself for the ``"openai"`` tag; OpenAI's own TorchScript
+            ``ViT-B-16.pt`` is recognised and always rebuilt with QuickGELU).
 
     Shape:
         - Input: ``(B, 3, H, W)`` in ``[0, 1]``
@@ -116,6 +143,7 @@ class CLIPPromptLoss(nn.Module):
         model_obj: nn.Module | None = None,
         tokenizer=None,
         reduction: Literal["mean", "sum", "none"] = "mean",
+        quick_gelu: bool = False,
     ) -> None:
         super().__init__()
         if variant not in ("cosine", "softmax"):
@@ -126,8 +154,9 @@ class CLIPPromptLoss(nn.Module):
             raise ValueError(f"prompts must be two non-empty strings (negative, positive), got {prompts!r}")
         open_clip = require("open_clip", purpose="CLIPPromptLoss")
         if model_obj is None:
-            model_obj = self._create(open_clip, model, pretrained, download)
-            tokenizer = tokenizer or open_clip.get_tokenizer(model)
+            model_obj = self._create(open_clip, model, pretrained, download, quick_gelu)
+            ctx = getattr(model_obj, "context_length", None)
+            tokenizer = tokenizer or open_clip.get_tokenizer(model, context_length=ctx)
         if not hasattr(model_obj, "encode_image") or not hasattr(model_obj, "encode_text"):
             raise TypeError(f"model_obj must be an open_clip model with encode_image/encode_text, got {type(model_obj).__name__}")
         if tokenizer is None:
@@ -152,7 +181,7 @@ class CLIPPromptLoss(nn.Module):
         self.register_buffer("text_features", F.normalize(text.float(), dim=-1), persistent=False)
 
     @staticmethod
-    def _create(open_clip, model: str, pretrained, download: bool) -> nn.Module:
+    def _create(open_clip, model: str, pretrained, download: bool, quick_gelu: bool = False) -> nn.Module:
         if pretrained is None:
             return open_clip.create_model(model, pretrained=None)
         p = Path(str(pretrained)).expanduser()
@@ -162,7 +191,9 @@ class CLIPPromptLoss(nn.Module):
                     f"CLIP checkpoint {str(p)!r} does not exist; pass an existing file or an open_clip tag "
                     f"(see open_clip.list_pretrained_tags_by_model({model!r}))"
                 )
-            return open_clip.create_model(model, pretrained=str(p))
+            if _is_torchscript(p):
+                return _load_openai_torchscript(open_clip, p)
+            return open_clip.create_model(model, pretrained=str(p), force_quick_gelu=quick_gelu)
         tags = open_clip.list_pretrained_tags_by_model(model)
         if str(pretrained) not in tags:
             raise ValueError(f"{pretrained!r} is not an open_clip pretrained tag of {model!r}; known tags: {tags}")

@@ -107,3 +107,25 @@ def test_weights_never_downloaded_implicitly(tmp_path):
 def test_bad_image(loss_fn):
     with pytest.raises(ValueError, match="3 channels"):
         loss_fn(torch.rand(1, 4, 32, 32))
+
+
+def test_openai_torchscript_file_is_rebuilt_with_quickgelu(tmp_path):
+    """A scripted CLIP with the OpenAI layout (head width 64, QuickGELU), saved like ViT-B-16.pt."""
+    torch.manual_seed(0)
+    ref = open_clip.CLIP(
+        embed_dim=32,
+        vision_cfg=dict(layers=2, width=64, patch_size=16, image_size=32, head_width=64),
+        text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=1, layers=2),
+        quick_gelu=True,
+    ).eval()
+    with torch.no_grad():  # OpenAI files hold fp16 weights; open_clip rebuilds them in fp16 first
+        for p in ref.parameters():
+            p.copy_(p.half().float())
+    path = tmp_path / "ViT-B-16.pt"
+    torch.jit.script(ref).save(str(path))
+    fn = CLIPPromptLoss("ViT-B-16", pretrained=str(path))
+    assert fn.image_size == (32, 32)
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(fn.clip.encode_image(x), ref.encode_image(x), rtol=1e-5, atol=1e-5)
+    acts = {type(m).__name__ for m in fn.clip.modules()}
+    assert "QuickGELU" in acts and "GELU" not in acts
