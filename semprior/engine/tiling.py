@@ -95,10 +95,10 @@ def tile_size_for_memory(max_memory_mb: float, bytes_per_pixel: float, multiple:
         >>> tile_size_for_memory(64, 4096, multiple=8)
         128
     """
-    if max_memory_mb <= 0:
-        raise ValueError(f"max_memory_mb must be > 0, got {max_memory_mb}")
-    if bytes_per_pixel <= 0:
-        raise ValueError(f"bytes_per_pixel must be > 0, got {bytes_per_pixel}")
+    if not (math.isfinite(max_memory_mb) and max_memory_mb > 0):
+        raise ValueError(f"max_memory_mb must be a finite number > 0, got {max_memory_mb}")
+    if not (math.isfinite(bytes_per_pixel) and bytes_per_pixel > 0):
+        raise ValueError(f"bytes_per_pixel must be a finite number > 0, got {bytes_per_pixel}")
     side = int(math.sqrt(max_memory_mb * 2**20 / bytes_per_pixel))
     side -= side % multiple
     if side < multiple:
