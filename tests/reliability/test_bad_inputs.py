@@ -248,6 +248,8 @@ def test_cli_enhance_non_image_is_one_line(bad_files, tmp_path, capsys, kind):
 @pytest.mark.parametrize("extra,words", [
     (["--tile", "0"], ["--tile", ">= 1"]),
     (["--max-memory-mb", "-1"], ["max_memory_mb", "> 0"]),
+    (["--max-memory-mb", "inf"], ["max_memory_mb", "finite"]),
+    (["--max-memory-mb", "nan"], ["max_memory_mb", "finite"]),
     (["--tile", "8", "--overlap", "-3"], ["overlap", ">= 0"]),
     (["--tile", "8", "--overlap", "8"], ["overlap", "smaller than tile"]),
     (["--max-memory-mb", "0.0001"], ["too small", "raise max_memory_mb"]),

@@ -141,7 +141,10 @@ def _vocabulary(tmp_path: Path) -> list[str]:
     img = tmp_path / "in" / "x.png"
     write_image(img, torch.rand(3, 12, 12))
     (tmp_path / "in" / "notes.png").write_text("not an image")
+    (tmp_path / "bad.yaml").write_text("train: [unclosed\n  steps: {")
+    (tmp_path / "unknown.yaml").write_text("nope: 1\n")
     return [
+        str(tmp_path / "bad.yaml"), str(tmp_path / "unknown.yaml"),
         "enhance", "eval", "train", "weights", "bogus", "--traceback", "-h", "--help",
         str(img), str(img.parent), str(tmp_path / "missing.png"), str(tmp_path / "in" / "notes.png"),
         "-o", "--out", str(tmp_path / "o"), "--method", "gamma", "lime", "he", "nope", "--checkpoint",
@@ -168,7 +171,7 @@ def test_fuzz_cli_argv(tmp_path, monkeypatch):
             for _ in range(rng.randint(0, 4)):
                 argv += [rng.choice(options), rng.choice(vocab)]
             if argv[0] == "enhance":
-                argv += [rng.choice(vocab[8:12]), "-o", str(tmp_path / "o"), "--method", rng.choice(["gamma", "nope"])]
+                argv += [rng.choice(vocab[10:14]), "-o", str(tmp_path / "o"), "--method", rng.choice(["gamma", "nope"])]
         argv = [a for a in argv if a not in ("--traceback", "-h", "--help")]  # those print tracebacks / help on purpose
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
