@@ -135,7 +135,7 @@ def test_training_step_lowers_loss_on_fixed_batch():
     first = None
     for _ in range(25):
         total, _ = deepspg_training_loss(net, batch)
-        first = float(total) if first is None else first
+        first = float(total.detach()) if first is None else first
         opt.zero_grad()
         total.backward()
         opt.step()
