@@ -158,6 +158,7 @@ def _vocabulary(tmp_path: Path) -> list[str]:
 def test_fuzz_cli_argv(tmp_path, monkeypatch):
     vocab = _vocabulary(tmp_path)
     options = [v for v in vocab if v.startswith("--") and len(v) > 2]
+    numbers = ["0", "-1", "7", "abc", "1e9", "nan", "inf", "-inf", "0.001", "3", "99999"]
     monkeypatch.chdir(tmp_path)
     rng = random.Random(99)
     t0, runs, codes = time.monotonic(), 0, {}
@@ -169,7 +170,8 @@ def test_fuzz_cli_argv(tmp_path, monkeypatch):
         else:  # a real sub-command with random options, each followed by a random value
             argv = [rng.choice(["enhance", "eval", "train"])]
             for _ in range(rng.randint(0, 4)):
-                argv += [rng.choice(options), rng.choice(vocab)]
+                value = rng.choice(numbers) if rng.random() < 0.5 else rng.choice(vocab)
+                argv += [rng.choice(options), value]
             if argv[0] == "enhance":
                 argv += [rng.choice(vocab[10:14]), "-o", str(tmp_path / "o"), "--method", rng.choice(["gamma", "nope"])]
         argv = [a for a in argv if a not in ("--traceback", "-h", "--help")]  # those print tracebacks / help on purpose
