@@ -140,3 +140,26 @@ def test_training_step_lowers_loss_on_fixed_batch():
         total.backward()
         opt.step()
     assert float(deepspg_training_loss(net, batch)[0]) < 0.5 * first
+
+
+@pytest.mark.slow
+def test_with_hrnet_prior_and_clip_text_loss():
+    """The paper's components (random init here: no weights exist offline) plug in by their specs."""
+    open_clip = pytest.importorskip("open_clip")
+    pytest.importorskip("timm")
+    from semprior.losses.clip_prompt import CLIPPromptLoss
+    from semprior.priors.hrnet import HRNetPrior
+
+    prior = HRNetPrior("w18_small", dataset="pascal_context")
+    clip = open_clip.CLIP(embed_dim=32, vision_cfg=dict(layers=1, width=64, patch_size=16, image_size=32, head_width=32),
+                          text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=2, layers=1))
+    net = DeepSPG(tiny(text_prior=True), prior=prior, text_loss=CLIPPromptLoss(model_obj=clip))
+    assert [b[0].sem_channels for b in (net.enc1, net.enc2, net.mid)] == list(prior.spec.channels[:3])
+    assert not any("clip" in k or "backbone" in k for k in net.state_dict())
+    low, high = torch.rand(1, 3, 37, 45) * 0.2, torch.rand(1, 3, 37, 45)
+    out = net(low)
+    total, terms = net.loss(out, high)
+    assert set(terms) == {"pixel", "edge", "semantic_kl", "text"} and torch.isfinite(total)
+    total.backward()
+    assert net.embed.weight.grad is not None
+    assert all(p.grad is None for p in prior.parameters()) and all(p.grad is None for p in clip.parameters())
