@@ -102,6 +102,7 @@ def _check_read(path: Path) -> str:
     return "ok"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about the corrupt TIFF/EXIF tags we feed it
 def test_fuzz_read_image(tmp_path):
     seeds = _seeds(tmp_path)
     rng = random.Random(1234)
