@@ -27,9 +27,18 @@ from torch import Tensor
 
 from semprior.kernels.reference import EPS, _check_qkv, _temperature, acc_dtype
 
-#: default spatial tile (pixels per step): per-tile temporaries stay ~c·64k floats (12 MB at c=48),
-#: negligible next to a 4K output, while the op count stays low (many small ops suffer on a busy CPU)
-DEFAULT_TILE = 65536
+#: smallest default spatial tile (pixels per step)
+MIN_TILE = 65536
+#: the default tile is about N / TILE_FRACTION: per-tile temporaries (half-precision or
+#: illumination-guided inputs, backward) stay under ~1/8 of the output, while tiles stay large
+#: enough for efficient matmuls (measured: 64k-pixel tiles ran 2x slower than 1M-pixel tiles at 1080p)
+TILE_FRACTION = 8
+
+
+def default_tile(n: int) -> int:
+    """Default tile for ``n`` positions: ``max(65536, ⌈n / 8⌉)`` rounded up to a multiple of 4096."""
+    t = max(MIN_TILE, -(-n // TILE_FRACTION))
+    return -(-t // 4096) * 4096
 
 
 def _stats(q: Tensor, k: Tensor, acc: torch.dtype, tile: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -51,6 +60,15 @@ def _values(v: Tensor, illum: Tensor | None, start: int, tile: int, acc: torch.d
     return vt if illum is None else vt * illum[..., start : start + tile].to(acc)
 
 
+def _matmul_add_into(dst: Tensor, m: Tensor, x: Tensor, r: Tensor, y: Tensor) -> None:
+    """``dst = m @ x + r * y``, in place when ``dst`` has the accumulation dtype (no full-tile temporaries)."""
+    if dst.dtype == m.dtype:
+        torch.matmul(m, x, out=dst)
+        dst.addcmul_(r, y)
+    else:
+        dst.copy_(m @ x + r * y)
+
+
 class _StreamingChannelAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, illum: Tensor | None, tau: Tensor, tile: int) -> Tensor:  # type: ignore[override]
@@ -60,7 +78,11 @@ class _StreamingChannelAttention(torch.autograd.Function):
         attn = (p * tau.to(acc)).softmax(dim=-1)
         out = torch.empty(v.shape, dtype=v.dtype, device=v.device)
         for start in range(0, v.shape[-1], tile):
-            out[..., start : start + tile] = (attn @ _values(v, illum, start, tile, acc)).to(v.dtype)
+            vt = _values(v, illum, start, tile, acc)
+            if out.dtype == acc:  # write straight into the output (strided BLAS output, no temporary)
+                torch.matmul(attn, vt, out=out[..., start : start + tile])
+            else:
+                out[..., start : start + tile] = (attn @ vt).to(v.dtype)
         ctx.save_for_backward(q, k, v, illum, tau, attn, p, a, b)
         ctx.tile = tile
         ctx.tau_shape = tau.shape
@@ -96,9 +118,9 @@ class _StreamingChannelAttention(torch.autograd.Function):
             if dq is not None or dk is not None:
                 qt, kt = q[..., sl].to(acc), k[..., sl].to(acc)
                 if dq is not None:
-                    dq[..., sl] = (g @ kt + rq * qt).to(q.dtype)
+                    _matmul_add_into(dq[..., sl], g, kt, rq, qt)
                 if dk is not None:
-                    dk[..., sl] = (gt @ qt + rk * kt).to(k.dtype)
+                    _matmul_add_into(dk[..., sl], gt, qt, rk, kt)
             if dv is not None or di is not None:
                 dvt = at @ dout[..., sl].to(acc)
                 if illum is None:
@@ -113,14 +135,16 @@ class _StreamingChannelAttention(torch.autograd.Function):
         return dq, dk, dv, di, dtau, None
 
 
-def _check_tile(tile: int) -> int:
+def _check_tile(tile: int | None, n: int) -> int:
+    if tile is None:
+        return default_tile(n)
     if not isinstance(tile, int) or tile < 1:
         raise ValueError(f"tile must be a positive int (pixels per step), got {tile!r}")
     return tile
 
 
 def channel_attention_streaming(
-    q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float, *, tile: int = DEFAULT_TILE
+    q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float, *, tile: int | None = None
 ) -> Tensor:
     """Channel attention ``softmax(τ q̂ k̂ᵀ) v`` computed in spatial tiles (see the module docstring).
 
@@ -139,11 +163,11 @@ def channel_attention_streaming(
     temperature = torch.as_tensor(temperature, device=q.device)
     _check_qkv(q, k, v, temperature)
     tau = _temperature(temperature, q.shape[1], q, acc_dtype(q, k, v))
-    return _StreamingChannelAttention.apply(q, k, v, None, tau, _check_tile(tile))
+    return _StreamingChannelAttention.apply(q, k, v, None, tau, _check_tile(tile, q.shape[-1]))
 
 
 def ig_channel_attention_streaming(
-    q: Tensor, k: Tensor, v: Tensor, illum: Tensor, temperature: Tensor | float, *, tile: int = DEFAULT_TILE
+    q: Tensor, k: Tensor, v: Tensor, illum: Tensor, temperature: Tensor | float, *, tile: int | None = None
 ) -> Tensor:
     """Illumination-guided streaming channel attention ``softmax(τ q̂ k̂ᵀ) (v ⊙ illum)``.
 
@@ -159,4 +183,4 @@ def ig_channel_attention_streaming(
     if illum.shape != v.shape:
         raise ValueError(f"illum must have the shape of v {tuple(v.shape)}, got {tuple(illum.shape)}")
     tau = _temperature(temperature, q.shape[1], q, acc_dtype(q, k, v))
-    return _StreamingChannelAttention.apply(q, k, v, illum, tau, _check_tile(tile))
+    return _StreamingChannelAttention.apply(q, k, v, illum, tau, _check_tile(tile, q.shape[-1]))
