@@ -67,7 +67,7 @@ def channel_attention_reference(q: Tensor, k: Tensor, v: Tensor, temperature: Te
     Args:
         q: queries ``(B, heads, c, N)``.
         k: keys ``(B, heads, c, N)``.
-        v: values ``(B, heads, c_v, N)``.
+        v: values ``(B, heads, c, N)`` (as many channels per head as ``k``).
         temperature: ``(heads,)``, ``(heads, 1, 1)`` or a scalar.
 
     Returns:
@@ -80,7 +80,7 @@ def channel_attention_reference(q: Tensor, k: Tensor, v: Tensor, temperature: Te
         >>> import torch
         >>> q, k, v = torch.randn(3, 2, 2, 4, 16).unbind(0)
         >>> channel_attention_reference(q, k, v, torch.ones(2)).shape
-        torch.Size([2, 4, 16])
+        torch.Size([2, 2, 4, 16])
     """
     temperature = torch.as_tensor(temperature, device=q.device)
     _check_qkv(q, k, v, temperature)
