@@ -178,7 +178,8 @@ class DeepSPG(nn.Module):
         torch.Size([1, 3, 30, 21])
     """
 
-    multiple = 4
+    #: H and W are padded to this multiple inside forward (two 2x downsamplings); tiling reads it too.
+    required_multiple = 4
 
     def __init__(self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None) -> None:
         super().__init__()
@@ -292,7 +293,7 @@ class DeepSPG(nn.Module):
             sems = [prior_out.features[j] for j in self.prior_levels]
         elif prior_out is not None:
             raise ValueError("prior_out was given but this DeepSPG has no image prior (config.image_prior=False)")
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
         x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
         dec = self.decomposer(x)
         refl = self.reflectance_unet(dec.reflectance, sems)

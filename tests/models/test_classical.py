@@ -7,13 +7,6 @@ import torch
 from semprior.models.classical import CLAHE, CLASSICAL, Gamma, HistogramEqualization, Identity, LIMERetinex
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.mark.parametrize("name", sorted(CLASSICAL))
 def test_shapes_range_no_parameters(name):

@@ -7,13 +7,6 @@ from semprior.models.deepspg import ABLATIONS, DeepSPG, DeepSPGConfig, deepspg_t
 from semprior.priors.region import RegionPrior
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: avoid OpenMP spin contention on the loaded 2-core machine
-    yield
-    torch.set_num_threads(n)
-
 
 def tiny(**kw):
     kw.setdefault("text_prior", False)

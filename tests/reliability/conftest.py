@@ -10,14 +10,6 @@ import torch
 from _rel_helpers import tiny_deepspg_config, write_bad_files, write_mode_files
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin contention on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="session")
 def mode_files(tmp_path_factory) -> dict[str, Path]:
