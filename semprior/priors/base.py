@@ -8,6 +8,7 @@ construction, so nobody hard-codes channel counts.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field
 
@@ -124,7 +125,7 @@ def crop_to_strides(features: list[Tensor], strides: tuple[int, ...], height: in
     return out
 
 
-class SegPrior(nn.Module):
+class SegPrior(nn.Module, abc.ABC):
     """Base class of every semantic prior: frozen, eval-only, input-following.
 
     Subclasses call ``super().__init__(spec)`` (or set ``self.spec`` before use) and implement
@@ -171,8 +172,9 @@ class SegPrior(nn.Module):
         return super().train(False)
 
     # -- forward ------------------------------------------------------------------------------
+    @abc.abstractmethod
     def _forward(self, img: Tensor) -> PriorOutput:
-        raise NotImplementedError(f"{type(self).__name__} must implement _forward(img) -> PriorOutput")
+        """Backend hook: features (and logits) for an already-checked ``(B, 3, H, W)`` image."""
 
     def _follow(self, img: Tensor) -> None:
         for t in self._tensors():

@@ -132,3 +132,14 @@ def test_batch_independent(prior):
 def test_bad_input_names_problem_and_fix(prior, bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         prior(bad)
+
+
+def test_segprior_subclass_without_forward_cannot_be_built():
+    from semprior.priors.base import PriorSpec, SegPrior
+
+    class Incomplete(SegPrior):
+        def __init__(self):
+            super().__init__(PriorSpec("x", channels=(4,), strides=(1,)))
+
+    with pytest.raises(TypeError, match="_forward"):
+        Incomplete()
