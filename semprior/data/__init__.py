@@ -1,6 +1,6 @@
 """Data: paired-folder datasets, low-light synthesis, transforms, bundled sample photos, image I/O."""
 
-from semprior.data.datasets import LOLv1, LOLv2, PairedFolder, list_images, load_rgb
+from semprior.data.datasets import LOLv1, LOLv2, PairedFolder, holdout_split, list_images, load_rgb
 from semprior.data.samples import DEFAULT_SAMPLE_NAMES, default_clean_images
 from semprior.data.synthesis import LowLightConfig, LowLightSynthesis, SyntheticPairs, synthesize_low_light
 from semprior.data.transforms import PairedAugment, batch_random_crop, paired_random_crop, paired_random_flip
@@ -16,6 +16,7 @@ __all__ = [
     "SyntheticPairs",
     "batch_random_crop",
     "default_clean_images",
+    "holdout_split",
     "list_images",
     "load_rgb",
     "paired_random_crop",

@@ -19,7 +19,7 @@ from torch import Tensor
 from semprior.data.io import IMAGE_EXTENSIONS, list_images
 from semprior.data.transforms import PairedAugment
 
-__all__ = ["IMAGE_EXTENSIONS", "find_unreadable", "list_images", "load_rgb", "PairedFolder", "LOLv1", "LOLv2"]
+__all__ = ["IMAGE_EXTENSIONS", "find_unreadable", "holdout_split", "list_images", "load_rgb", "PairedFolder", "LOLv1", "LOLv2"]
 
 def load_rgb(path: str | Path) -> Tensor:
     """Read an image file as a ``(3, H, W)`` float tensor in ``[0, 1]`` (EXIF orientation applied)."""
@@ -71,6 +71,25 @@ def _make_key(key: str | Callable[[str], str] | None) -> Callable[[str], str]:
     return by_regex
 
 
+def holdout_split(keys: Iterable[str], n: int, salt: str = "semprior-val") -> list[str]:
+    """The ``n`` keys with the smallest ``sha256(salt + key)``: a fixed, documented held-out split.
+
+    The choice depends only on the names (not on the listing order, the machine or a seed), so
+    every run and every reader of the docs holds out the same pairs. For LOL-v1 ``our485`` with
+    ``n=20`` these are the pairs the shipped models were selected on (never eval15).
+
+    Example:
+        >>> holdout_split(["1", "2", "3", "4"], 2) == holdout_split(["4", "3", "2", "1"], 2)
+        True
+    """
+    import hashlib
+
+    keys = sorted(set(keys))
+    if not 0 <= n < len(keys):
+        raise ValueError(f"cannot hold out {n} of {len(keys)} pairs; need 0 <= n < {len(keys)}")
+    return sorted(keys, key=lambda k: hashlib.sha256((salt + k).encode()).hexdigest())[:n]
+
+
 class PairedFolder(torch.utils.data.Dataset):
     """Low/reference image pairs from two folders, matched by file name (extension ignored).
 
@@ -86,6 +105,9 @@ class PairedFolder(torch.utils.data.Dataset):
         key: how a file stem maps to the matching key: ``None`` (same stem), a regex with one
             capture group, or a callable ``stem -> key``.
         seed: base seed; item ``i`` of epoch ``e`` is deterministic given ``(seed, e, i)``.
+        keep: only the pairs whose key is in this collection (e.g. a validation split from
+            :func:`holdout_split`); ``None`` keeps all.
+        drop: leave out the pairs whose key is in this collection (the training side of a split).
         skip_corrupt: decode every file up front and drop the pairs with an unreadable
             (truncated, corrupt, non-image) file, with one warning listing them (``self.skipped``).
             By default (``False``) an unreadable file raises
@@ -106,6 +128,8 @@ class PairedFolder(torch.utils.data.Dataset):
         key: str | Callable[[str], str] | None = None,
         seed: int = 0,
         skip_corrupt: bool = False,
+        keep: Iterable[str] | None = None,
+        drop: Iterable[str] | None = None,
     ) -> None:
         self.low_dir, self.high_dir = Path(low_dir), Path(high_dir)
         lows, highs = list_images(self.low_dir), list_images(self.high_dir)
@@ -146,6 +170,17 @@ class PairedFolder(torch.utils.data.Dataset):
                 "unmatched files: " + "; ".join(parts) + ". Pairs are matched by file name without extension; "
                 "rename or remove the extra files, or pass key= (a regex with one group) to map names"
             )
+        if keep is not None or drop is not None:
+            keep_set = None if keep is None else set(keep)
+            drop_set = set(drop or ())
+            known = {fn(lo.stem) for lo, _ in pairs}
+            missing = sorted((keep_set or set()) - known)
+            if missing:
+                raise ValueError(f"keep= names {missing[:5]} are not pairs in {self.low_dir}; check the split")
+            pairs = [(lo, hi) for lo, hi in pairs
+                     if (keep_set is None or fn(lo.stem) in keep_set) and fn(lo.stem) not in drop_set]
+            if not pairs:
+                raise ValueError(f"no pairs left in {self.low_dir} after keep/drop; check the split")
         self.skipped: list[Path] = []
         if skip_corrupt:
             bad = find_unreadable(sorted({f for pair in pairs for f in pair}))
@@ -156,6 +191,7 @@ class PairedFolder(torch.utils.data.Dataset):
             if not pairs:
                 raise ValueError(f"every pair in {self.low_dir} / {self.high_dir} has an unreadable file; nothing is left")
         self.pairs = pairs
+        self.key_fn = fn
         self.patch_size = patch_size
         self.augment = PairedAugment(patch_size, flip) if (patch_size is not None or flip) else None
         self.seed = int(seed)

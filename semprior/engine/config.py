@@ -46,11 +46,42 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
             value = from_dict(sub, value, f"{where}.{key}")
         elif isinstance(value, list):
             value = _tuples(value)
+        else:
+            value = _coerce_scalar(value, tp, f"{where}.{key}")
         kwargs[key] = value
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"invalid {where}: {exc}") from exc
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string: turn strings into the field's number type.
+
+    Only plain ``int`` / ``float`` / ``bool`` fields (optionally ``| None``) are coerced; a value
+    that cannot be converted raises a ``ValueError`` naming the key, the value and the type.
+    """
+    candidates = set(typing.get_args(tp)) if (isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union) else {tp}
+    numeric = candidates - {type(None)}
+    if value is None or len(numeric) != 1:
+        return value
+    (target,) = numeric
+    if target is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{where} must be a number, got {value!r}; write e.g. 0.0003 or 3.0e-4") from None
+    if target is int and isinstance(value, (float, str)) and not isinstance(value, bool):
+        try:
+            as_float = float(value)
+        except ValueError:
+            raise ValueError(f"{where} must be an integer, got {value!r}") from None
+        if not as_float.is_integer():
+            raise ValueError(f"{where} must be an integer, got {value!r}")
+        return int(as_float)
+    if target is bool and not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def _tuples(v: Any) -> Any:

@@ -50,6 +50,12 @@ class DataConfig:
         val_images: synthetic only: photos held out for validation (taken from the end of the list).
         val_items: synthetic validation pairs (fixed crops and degradations).
         val_size: crop size of the synthetic validation pairs.
+        val_holdout: paired / LOL only: hold out this many training pairs for validation, chosen by
+            :func:`~semprior.data.datasets.holdout_split` (the smallest ``sha256("semprior-val" + name)``,
+            independent of seed and machine); they are removed from the training set. Validation runs
+            on the whole images (no crop). ``0`` = no held-out split.
+        val_low_dir, val_high_dir: a separate paired validation folder instead of a held-out part
+            (whole images).
         synthesis: the low-light synthesis parameters.
     """
 
@@ -63,6 +69,9 @@ class DataConfig:
     val_images: int = 1
     val_items: int = 8
     val_size: int = 128
+    val_holdout: int = 0
+    val_low_dir: str | None = None
+    val_high_dir: str | None = None
     synthesis: LowLightConfig = field(default_factory=LowLightConfig)
 
     def __post_init__(self) -> None:
@@ -74,6 +83,17 @@ class DataConfig:
             raise ValueError(f"data.kind {self.kind!r} needs data.root (the dataset's top folder)")
         if isinstance(self.synthesis, dict):
             object.__setattr__(self, "synthesis", LowLightConfig(**self.synthesis))
+        for name in ("root", "low_dir", "high_dir", "val_low_dir", "val_high_dir"):  # "~/data/LOL" works in YAML
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser()))
+        if (self.val_low_dir is None) != (self.val_high_dir is None):
+            raise ValueError("data.val_low_dir and data.val_high_dir go together; give both or neither")
+        if self.val_holdout < 0:
+            raise ValueError(f"data.val_holdout must be >= 0, got {self.val_holdout}")
+        if self.kind == "synthetic" and (self.val_holdout or self.val_low_dir):
+            raise ValueError("data.val_holdout / val_low_dir are for paired and LOL data; synthetic data uses val_images")
+        if self.val_holdout and self.val_low_dir:
+            raise ValueError("choose one validation source: data.val_holdout (part of the training pairs) or data.val_low_dir")
 
 
 @dataclass(frozen=True)
@@ -160,8 +180,13 @@ def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
 
 
 def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
-    """``(train, validation)`` datasets; validation is a held-out synthetic split (``None`` for folders)."""
-    from semprior.data import LOLv1, LOLv2, PairedFolder, SyntheticPairs, default_clean_images
+    """``(train, validation)`` datasets.
+
+    Synthetic: photos held out from the end of the list. Paired / LOL: ``data.val_holdout`` pairs
+    held out by name hash (removed from training), or the folder ``data.val_low_dir`` /
+    ``val_high_dir``; ``None`` when neither is set.
+    """
+    from semprior.data import LOLv1, LOLv2, PairedFolder, SyntheticPairs, default_clean_images, holdout_split
 
     if data.kind == "synthetic":
         if data.root is None:
@@ -186,10 +211,22 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
                                  seed + 7919, flip=False)
         return train, val
     if data.kind == "paired":
-        return PairedFolder(data.low_dir, data.high_dir, patch_size=data.patch_size, flip=True, seed=seed), None
-    if data.kind == "lol-v1":
-        return LOLv1(data.root, "train", patch_size=data.patch_size, flip=True, seed=seed), None
-    return LOLv2(data.root, data.subset, "train", patch_size=data.patch_size, flip=True, seed=seed), None
+        cls, args, kw = PairedFolder, (data.low_dir, data.high_dir), {}
+    elif data.kind == "lol-v1":
+        cls, args, kw = LOLv1, (data.root, "train"), {}
+    else:
+        cls, args, kw = LOLv2, (data.root, data.subset, "train"), {}
+    held: list[str] = []
+    if data.val_holdout:
+        everything = cls(*args, **kw)
+        held = holdout_split([everything.key_fn(p[0].stem) for p in everything.pairs], data.val_holdout)
+    train = cls(*args, **kw, patch_size=data.patch_size, flip=True, seed=seed, drop=held)
+    val = None
+    if held:
+        val = cls(*args, **kw, keep=held)
+    elif data.val_low_dir is not None:
+        val = PairedFolder(data.val_low_dir, data.val_high_dir)
+    return train, val
 
 
 def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
@@ -197,6 +234,8 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     from semprior.metrics import psnr, ssim
 
     items = [val[i] for i in range(len(val))]  # type: ignore[arg-type]
+    if len({tuple(c["low"].shape) for c in items}) > 1:
+        batch_size = 1  # whole images of different sizes cannot be stacked
 
     def validate(model: nn.Module) -> dict[str, float]:
         dev = next(model.parameters()).device
@@ -220,7 +259,10 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
 
     seed_everything(run.train.seed)
     model = build_model(run, prior, text_loss)
+    train, val = build_data(run.data, run.train.seed)
     train_cfg = run.train
+    if train_cfg.epochs:  # the trainer derives the same count; the default schedule below needs it now
+        train_cfg = replace(train_cfg, steps=max(1, math.ceil(train_cfg.epochs * (len(train) // train_cfg.batch_size))))
     if model.config.coarse_to_fine and not train_cfg.patch_stages:
         p = run.data.patch_size
         train_cfg = replace(train_cfg, patch_stages=((0, max(16, p // 2)), (math.ceil(train_cfg.steps / 2), p)))
@@ -229,11 +271,13 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
             f"the largest coarse-to-fine patch {max(s for _, s in train_cfg.patch_stages)} exceeds data.patch_size="
             f"{run.data.patch_size}; raise data.patch_size or lower train.patch_stages"
         )
-    train, val = build_data(run.data, run.train.seed)
-    validate = make_validate(val) if (val is not None and train_cfg.val_every) else None
+    validate = make_validate(val, batch_size=2) if (val is not None and train_cfg.val_every) else None
     if train_cfg.val_every and validate is None:
-        raise ValueError("train.val_every > 0 needs a validation split (data.kind 'synthetic' with val_images >= 1)")
-    extra = {"model_config": model.config.to_dict(), "prior": run.prior, "text": run.text}
+        raise ValueError(
+            "train.val_every > 0 needs a validation split: data.val_holdout (paired / LOL), data.val_low_dir + "
+            "val_high_dir, or data.kind 'synthetic' with val_images >= 1"
+        )
+    extra = {"model_name": run.preset, "model_config": model.config.to_dict(), "prior": run.prior, "text": run.text}
     trainer = Trainer(model, deepspg_training_loss, train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
                       monitor="psnr", mode="max", extra=extra)
     if run.resume:

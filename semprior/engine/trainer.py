@@ -12,6 +12,8 @@ So a run stopped after ``N`` steps and resumed from its checkpoint continues bit
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -37,8 +39,13 @@ class TrainConfig:
     """Training hyper-parameters (YAML maps 1:1 onto these fields).
 
     Attributes:
-        steps: total optimisation steps.
-        batch_size: per-process batch size (the paper's 16 by default).
+        steps: total optimisation steps (replaced by the count derived from ``epochs`` when that is set).
+        epochs: when ``> 0``, train this many passes over the training set: ``steps`` becomes
+            ``ceil(epochs * (len(data) // batch_size))``, fixed when the trainer is built and recorded
+            in every checkpoint (the paper: 500 epochs of LOL-v1 at batch 16).
+        batch_size: the **global** batch size (the paper's 16 by default). Under DDP every process
+            takes ``batch_size / world_size`` items (it must divide evenly), so a run on 4 GPUs
+            optimises the same batch of 16 as a run on one.
         lr: Adam learning rate (3e-4 as the paper).
         betas: Adam betas.
         weight_decay: Adam weight decay.
@@ -50,13 +57,22 @@ class TrainConfig:
         seed: seed for parameters (via :func:`seed_everything`), data order and crops.
         num_workers: DataLoader workers.
         log_every: steps between loss-curve points.
-        ckpt_every: steps between checkpoints (``0`` = only at the end).
+        ckpt_every: steps between checkpoints of ``last.pt`` (``0`` = only at the end). Whatever
+            this is, ``last.pt`` is also written when training stops on an exception or Ctrl-C.
+        ema_decay: exponential moving average of the weights (``0`` = off, e.g. ``0.999``). The
+            average is saved beside the raw weights (``ema`` in ``last.pt``), and it is what
+            validation scores and what ``best.pt`` holds.
+        precision: ``"fp32"``, or mixed precision on CUDA: ``"bf16"`` / ``"fp16"`` (autocast;
+            fp16 adds a gradient scaler). Refused on the CPU.
+        log_file: write one JSON line per logged step (loss, each term, lr, patch) and per
+            validation to ``out_dir/log.jsonl``.
         val_every: steps between validations (``0`` = never; needs a ``validate`` callable).
         early_stop_patience: stop after this many validations without improvement (``0`` = never).
         progress: show a tqdm progress bar (main process only).
     """
 
     steps: int = 1000
+    epochs: float = 0.0
     batch_size: int = 16
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.999)
@@ -69,7 +85,10 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     log_every: int = 10
-    ckpt_every: int = 0
+    ckpt_every: int = 200
+    ema_decay: float = 0.0
+    precision: str = "fp32"
+    log_file: bool = True
     val_every: int = 0
     early_stop_patience: int = 0
     progress: bool = True
@@ -88,6 +107,12 @@ class TrainConfig:
         if self.grad_clip < 0:
             raise ValueError(f"TrainConfig.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         PatchSchedule(self.patch_stages)  # validates
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"TrainConfig.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
+        if self.epochs < 0:
+            raise ValueError(f"TrainConfig.epochs must be >= 0 (0 = use steps), got {self.epochs}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"TrainConfig.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"TrainConfig.lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
 
@@ -204,13 +229,32 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.loss_fn = loss_fn
         self.data = train_data
+        if cfg.batch_size % self.world:
+            raise ValueError(
+                f"batch_size={cfg.batch_size} is the global batch and must divide evenly over {self.world} processes; "
+                f"use a multiple of {self.world}"
+            )
+        self.rank_batch = cfg.batch_size // self.world
         n = len(train_data)  # type: ignore[arg-type]
-        self.per_rank_batches = n // self.world // cfg.batch_size
+        self.per_rank_batches = n // cfg.batch_size
         if self.per_rank_batches < 1:
             raise ValueError(
-                f"the dataset has {n} items, fewer than batch_size={cfg.batch_size} x {self.world} process(es); "
+                f"the dataset has {n} items, fewer than the global batch_size={cfg.batch_size}; "
                 "lower batch_size or give the dataset a larger length"
             )
+        if cfg.epochs:
+            from dataclasses import replace
+
+            self.config = cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * self.per_rank_batches)))
+        if cfg.precision != "fp32" and self.device.type != "cuda":
+            raise ValueError(
+                f"precision={cfg.precision!r} is mixed precision on CUDA; this run is on {self.device.type}: "
+                "use precision: fp32 here (the CPU trains in float32)"
+            )
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+        self.ema: dict[str, Tensor] | None = None
+        if cfg.ema_decay:
+            self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.scheduler = build_lr_scheduler(self.optimizer, cfg.lr_schedule, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
         self.patches = PatchSchedule(cfg.patch_stages)
@@ -221,6 +265,7 @@ class Trainer:
         if clash:
             raise ValueError(f"extra checkpoint keys {sorted(clash)} clash with the trainer's own entries; rename them")
         self.step = 0
+        self._updating = False
         self.best: float | None = None
         self.bad_evals = 0
         self.curves: dict[str, list[tuple[int, float]]] = {}
@@ -238,6 +283,8 @@ class Trainer:
             "curves": {k: [list(p) for p in v] for k, v in self.curves.items()},
             "rng": capture_rng_state(),
             "train_config": asdict(self.config),
+            **({"ema": self.ema} if self.ema is not None else {}),
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             **self.extra,
         }
 
@@ -251,6 +298,13 @@ class Trainer:
         self.best = state["best"]
         self.bad_evals = int(state["bad_evals"])
         self.curves = {k: [(int(p[0]), float(p[1])) for p in v] for k, v in state["curves"].items()}
+        if self.ema is not None:
+            if "ema" not in state:
+                raise ValueError("this run averages weights (ema_decay > 0) but the checkpoint has no 'ema'; "
+                                 "resume with the ema_decay it was trained with")
+            self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
 
     def save(self, path: str | Path) -> Path | None:
@@ -272,10 +326,10 @@ class Trainer:
                 self.data.set_epoch(epoch)  # type: ignore[attr-defined]
             sampler = _EpochSampler(
                 len(self.data), cfg.seed, epoch, self.rank, self.world,  # type: ignore[arg-type]
-                self.per_rank_batches * cfg.batch_size, skip=offset * cfg.batch_size,
+                self.per_rank_batches * self.rank_batch, skip=offset * self.rank_batch,
             )
             loader = torch.utils.data.DataLoader(
-                self.data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                self.data, batch_size=self.rank_batch, sampler=sampler, drop_last=True,
                 num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
                 generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),  # keeps the global RNG untouched
             )
@@ -283,38 +337,99 @@ class Trainer:
 
     def train_step(self, batch: Any) -> tuple[float, dict[str, float]]:
         """One optimisation step on ``batch`` (already on the device); returns the loss and its terms."""
+        cfg = self.config
         self.net.train()
         size = self.patches.patch_size(self.step)
         if size is not None:
-            gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
             batch = batch_random_crop(batch, size, gen)
-        total, terms = self.loss_fn(self.net, batch)
+        if cfg.precision == "fp32":
+            total, terms = self.loss_fn(self.net, batch)
+        else:
+            dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+            with torch.autocast("cuda", dtype=dtype):
+                total, terms = self.loss_fn(self.net, batch)
+            total = total.float()
         if not isinstance(total, Tensor) or total.dim() != 0:
             raise TypeError("loss_fn must return (scalar tensor, dict of terms)")
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower lr or check the data")
+        self._updating = True  # from here to the step count the state is half-updated: never saved
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if self.config.grad_clip > 0:
-            nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip)
-        self.optimizer.step()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()
+            self.scaler.unscale_(self.optimizer)
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            total.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            self.optimizer.step()
         self.scheduler.step()
+        self._update_ema()
         self.step += 1
+        self._updating = False
         return float(total.detach()), {k: float(v) for k, v in terms.items()}
 
+    # ---------------------------------------------------------------- weight average
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        d = self.config.ema_decay
+        for k, v in unwrap(self.net).state_dict().items():
+            if k in self.ema:
+                self.ema[k].lerp_(v.detach(), 1.0 - d)
+
+    def eval_state_dict(self) -> dict[str, Tensor]:
+        """The weights to validate and export: the moving average when ``ema_decay > 0``, else the raw ones."""
+        raw = unwrap(self.net).state_dict()
+        if self.ema is None:
+            return raw
+        return {k: self.ema.get(k, v) for k, v in raw.items()}
+
+    # ---------------------------------------------------------------- log
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.out_dir is None or not self.config.log_file or not D.is_main():
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _trim_log(self) -> None:
+        """After a resume, drop log lines past the resumed step (they are recomputed exactly)."""
+        path = self.out_dir / "log.jsonl" if self.out_dir is not None else None
+        if path is None or not path.is_file() or not D.is_main():
+            return
+        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
+        path.write_text("".join(ln + "\n" for ln in keep))
+
     def _validate(self) -> bool:
-        """Run validation; returns True when training should stop early."""
+        """Run validation (on the averaged weights when EMA is on); returns True when training should stop early."""
         assert self.validate_fn is not None
         stop = False
         if D.is_main():
             model = unwrap(self.net)
             was_training = model.training
+            weights = self.eval_state_dict()
+            raw = {k: v.detach().clone() for k, v in model.state_dict().items()} if self.ema is not None else None
+            if raw is not None:
+                model.load_state_dict(weights)
             model.eval()
-            with torch.no_grad():
-                metrics = self.validate_fn(model)
-            model.train(was_training)
+            try:
+                with torch.no_grad():
+                    metrics = self.validate_fn(model)
+            finally:
+                if raw is not None:
+                    model.load_state_dict(raw)
+                model.train(was_training)
             for k, v in metrics.items():
                 self.curves.setdefault(f"val/{k}", []).append((self.step, float(v)))
+            self._log({"step": self.step, **{f"val/{k}": float(v) for k, v in metrics.items()}})
             if self.monitor not in metrics:
                 raise KeyError(f"validate() returned {sorted(metrics)}, which lacks the monitored metric {self.monitor!r}")
             score = float(metrics[self.monitor])
@@ -322,8 +437,8 @@ class Trainer:
             if better:
                 self.best, self.bad_evals = score, 0
                 if self.out_dir is not None:
-                    save_checkpoint({"model": unwrap(self.net).state_dict(), "step": self.step, self.monitor: score,
-                                     **self.extra}, self.out_dir / "best.pt")
+                    save_checkpoint({"model": weights, "step": self.step, self.monitor: score,
+                                     "ema": self.ema is not None, **self.extra}, self.out_dir / "best.pt")
             else:
                 self.bad_evals += 1
             stop = bool(self.config.early_stop_patience and self.bad_evals >= self.config.early_stop_patience)
@@ -337,10 +452,12 @@ class Trainer:
         """Train until ``config.steps`` (or ``steps`` more steps, whichever comes first).
 
         ``max_seconds`` stops earlier once that much wall time has passed (a time budget; the LR
-        schedule still assumes ``config.steps``). A checkpoint is written when training stops.
+        schedule still assumes ``config.steps``). ``last.pt`` is written when training stops, also
+        on an exception or Ctrl-C (then the exception propagates after the save).
         """
         cfg = self.config
         end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
+        self._trim_log()
         bar = None
         if cfg.progress and D.is_main():
             from tqdm.auto import tqdm
@@ -357,6 +474,9 @@ class Trainer:
                     self.curves.setdefault("loss", []).append((self.step, loss))
                     for k, v in terms.items():
                         self.curves.setdefault(k, []).append((self.step, v))
+                    self._log({"step": self.step, "loss": loss, **terms, "lr": self.scheduler.get_last_lr()[0],
+                               "patch": self.patches.patch_size(self.step - 1),
+                               "seconds": round(time.perf_counter() - t0, 3)})
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{run:.4g}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
@@ -375,6 +495,12 @@ class Trainer:
                     if over:
                         out_of_time = True
                         break
+        except BaseException:
+            # an error or Ctrl-C: keep what was trained, unless it struck inside a weight update
+            # (then the last periodic checkpoint is the consistent state, and it stays)
+            if self.out_dir is not None and D.is_main() and self.step > 0 and not self._updating:
+                self.save(self.out_dir / "last.pt")
+            raise
         finally:
             if bar is not None:
                 bar.close()

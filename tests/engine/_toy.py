@@ -45,7 +45,7 @@ def ddp_worker(rank: int, world: int, init_file: str, out_dir: str, steps: int) 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
-        cfg = TrainConfig(steps=steps, batch_size=2, lr=1e-2, progress=False)
+        cfg = TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False)  # global batch: 2 per rank
         trainer = Trainer(ToyEnhancer(dropout=0.0), toy_loss, ToyPairs(), cfg)
         assert trainer.world == world and isinstance(trainer.net, nn.parallel.DistributedDataParallel)
         trainer.fit()

@@ -95,7 +95,7 @@ def test_config_and_schedule_validation():
         PatchSchedule([(5, 64)])
     with pytest.raises(ValueError, match="increase"):
         PatchSchedule([(0, 64), (0, 128)])
-    with pytest.raises(ValueError, match="fewer than batch_size"):
+    with pytest.raises(ValueError, match="fewer than the global batch_size"):
         Trainer(ToyEnhancer(), toy_loss, ToyPairs(n=2), TrainConfig(batch_size=4, progress=False))
     with pytest.raises(ValueError, match="validate"):
         Trainer(ToyEnhancer(), toy_loss, ToyPairs(), TrainConfig(batch_size=4, val_every=2, progress=False))
