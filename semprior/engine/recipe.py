@@ -265,7 +265,7 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
         train_cfg = replace(train_cfg, steps=max(1, math.ceil(train_cfg.epochs * (len(train) // train_cfg.batch_size))))
     if model.config.coarse_to_fine and not train_cfg.patch_stages:
         p = run.data.patch_size
-        train_cfg = replace(train_cfg, patch_stages=((0, max(16, p // 2)), (math.ceil(train_cfg.steps / 2), p)))
+        train_cfg = replace(train_cfg, patch_stages=((0, min(p, max(16, p // 2))), (math.ceil(train_cfg.steps / 2), p)))
     if train_cfg.patch_stages and max(s for _, s in train_cfg.patch_stages) > run.data.patch_size:
         raise ValueError(
             f"the largest coarse-to-fine patch {max(s for _, s in train_cfg.patch_stages)} exceeds data.patch_size="
