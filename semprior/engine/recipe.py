@@ -7,6 +7,7 @@ Python users pass component objects to :class:`~semprior.models.deepspg.DeepSPG`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch import nn
 from semprior.data.synthesis import LowLightConfig
 from semprior.engine.trainer import TrainConfig
 
-__all__ = ["DataConfig", "RunConfig", "PRIORS", "TEXT_LOSSES", "build_prior", "build_text_loss", "build_data",
+__all__ = ["DataConfig", "RunConfig", "MODELS", "PRIORS", "TEXT_LOSSES", "training_loss", "build_prior", "build_text_loss", "build_data",
            "build_model", "make_validate", "run_training"]
 
 #: prior name -> description (the CLI's only prior table)
@@ -96,21 +97,31 @@ class DataConfig:
             raise ValueError("choose one validation source: data.val_holdout (part of the training pairs) or data.val_low_dir")
 
 
+#: model names ``semprior train`` builds -> description (DeepSPG presets and Retinexformer)
+MODELS = {
+    "deepspg": "DeepSPG, 0.55 M-param preset (C = 32)",
+    "deepspg-large": "DeepSPG-large, 2.13 M-param preset (C = 64)",
+    "retinexformer": "Retinexformer, the published LOL-v1 configuration (1.61 M params); no priors; L1 loss",
+}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run. YAML maps 1:1 onto it (``semprior train --config run.yaml``)::
 
-        preset: deepspg          # or deepspg-large; `model` overrides its fields
-        model: {image_prior: true, text_prior: false}
-        prior: region            # none | region | hrnet
-        text: none               # none | clip
+        model: {name: deepspg}   # deepspg | deepspg-large | retinexformer; other keys override the config
+        prior: region            # none | region | hrnet      (DeepSPG only)
+        text: none               # none | clip                (DeepSPG only)
         weights_dir: null        # for hrnet / clip (else $SEMPRIOR_WEIGHTS)
-        data: {kind: synthetic, patch_size: 128}
-        train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]]}
+        data: {kind: lol-v1, root: ~/data/LOL, patch_size: 128, val_holdout: 20}
+        train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]], val_every: 500}
         out_dir: runs/deepspg
+
+    ``model.name`` picks the architecture (see :data:`MODELS`); every other key of ``model`` is a
+    field of its config dataclass (:class:`~semprior.models.deepspg.DeepSPGConfig` or
+    :class:`~semprior.models.retinexformer.RetinexformerConfig`).
     """
 
-    preset: str = "deepspg"
     model: dict[str, Any] = field(default_factory=dict)
     prior: str = "region"
     text: str = "none"
@@ -125,14 +136,36 @@ class RunConfig:
             raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {self.prior!r}")
         if self.text not in TEXT_LOSSES:
             raise ValueError(f"text must be one of {sorted(TEXT_LOSSES)}, got {self.text!r}")
+        if not isinstance(self.model, dict):
+            raise ValueError(f"model must be a mapping like {{name: deepspg}}, got {type(self.model).__name__}")
+        if self.model_name not in MODELS:
+            raise ValueError(f"model.name must be one of {sorted(MODELS)}, got {self.model_name!r}")
+        if self.model_name == "retinexformer" and (self.prior != "none" or self.text != "none"):
+            raise ValueError(
+                f"Retinexformer takes no priors: set prior: none and text: none (got prior={self.prior!r}, text={self.text!r})"
+            )
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model.get("name", "deepspg"))
 
     def model_config(self):
-        """The :class:`DeepSPGConfig`: preset, then ``model`` overrides; the prior switches follow ``prior``/``text``."""
+        """The model's config: the preset of ``model.name``, then the other ``model`` keys as overrides.
+
+        For DeepSPG the prior switches follow ``prior`` / ``text``.
+        """
         from semprior.engine.config import from_dict
+
+        overrides = {k: v for k, v in self.model.items() if k != "name"}
+        if self.model_name == "retinexformer":
+            from semprior.models.retinexformer import RetinexformerConfig
+
+            base = dataclasses.asdict(RetinexformerConfig.lol_v1())
+            return from_dict(RetinexformerConfig, {**base, **overrides}, "model")
         from semprior.models.deepspg import DeepSPGConfig
 
-        base = DeepSPGConfig.preset(self.preset)
-        merged = {**base.to_dict(), "image_prior": self.prior != "none", "text_prior": self.text != "none", **self.model}
+        base = DeepSPGConfig.preset(self.model_name)
+        merged = {**base.to_dict(), "image_prior": self.prior != "none", "text_prior": self.text != "none", **overrides}
         cfg = from_dict(DeepSPGConfig, merged, "model")
         if cfg.image_prior != (self.prior != "none") or cfg.text_prior != (self.text != "none"):
             raise ValueError(
@@ -170,10 +203,14 @@ def build_text_loss(name: str, weights_dir: str | None = None):
 
 
 def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
-    """DeepSPG for ``run`` (priors built from their names unless given)."""
+    """The model of ``run`` (DeepSPG priors built from their names unless given)."""
     from semprior.models.deepspg import DeepSPG
 
     cfg = run.model_config()
+    if run.model_name == "retinexformer":
+        from semprior.models.retinexformer import Retinexformer
+
+        return Retinexformer(cfg)
     prior = prior if prior is not None else build_prior(run.prior, run.weights_dir)
     text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
     return DeepSPG(cfg, prior=prior, text_loss=text_loss)
@@ -252,10 +289,26 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     return validate
 
 
+def _l1_training_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
+    """Retinexformer's published loss: L1 between the output and the reference."""
+    from semprior.losses.pixel import pixel_loss
+
+    l1 = pixel_loss(model(batch["low"]), batch["high"], "l1")
+    return l1, {"l1": l1.detach()}
+
+
+def training_loss(model_name: str):
+    """``loss_fn(model, batch)`` for the trainer: DeepSPG's own loss, or L1 for Retinexformer."""
+    if model_name == "retinexformer":
+        return _l1_training_loss
+    from semprior.models.deepspg import deepspg_training_loss
+
+    return deepspg_training_loss
+
+
 def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None):
     """Build everything for ``run`` and train; returns ``(model, trainer, result)``."""
     from semprior.engine.trainer import Trainer, seed_everything
-    from semprior.models.deepspg import deepspg_training_loss
 
     seed_everything(run.train.seed)
     model = build_model(run, prior, text_loss)
@@ -263,7 +316,7 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
     train_cfg = run.train
     if train_cfg.epochs:  # the trainer derives the same count; the default schedule below needs it now
         train_cfg = replace(train_cfg, steps=max(1, math.ceil(train_cfg.epochs * (len(train) // train_cfg.batch_size))))
-    if model.config.coarse_to_fine and not train_cfg.patch_stages:
+    if getattr(model.config, "coarse_to_fine", False) and not train_cfg.patch_stages:
         p = run.data.patch_size
         train_cfg = replace(train_cfg, patch_stages=((0, min(p, max(16, p // 2))), (math.ceil(train_cfg.steps / 2), p)))
     if train_cfg.patch_stages and max(s for _, s in train_cfg.patch_stages) > run.data.patch_size:
@@ -277,8 +330,9 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
             "train.val_every > 0 needs a validation split: data.val_holdout (paired / LOL), data.val_low_dir + "
             "val_high_dir, or data.kind 'synthetic' with val_images >= 1"
         )
-    extra = {"model_name": run.preset, "model_config": model.config.to_dict(), "prior": run.prior, "text": run.text}
-    trainer = Trainer(model, deepspg_training_loss, train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
+    extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
+             "text": run.text}
+    trainer = Trainer(model, training_loss(run.model_name), train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
                       monitor="psnr", mode="max", extra=extra)
     if run.resume:
         trainer.resume(run.resume)

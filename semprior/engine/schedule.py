@@ -58,9 +58,19 @@ class PatchSchedule:
 
 
 def build_lr_scheduler(
-    optimizer: torch.optim.Optimizer, kind: str, total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.0
+    optimizer: torch.optim.Optimizer,
+    kind: str,
+    total_steps: int,
+    warmup_steps: int = 0,
+    min_lr_ratio: float = 0.0,
+    restart_periods: Sequence[int] = (),
+    restart_min_lrs: Sequence[float] = (),
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """``"constant"`` or ``"cosine"`` (to ``min_lr_ratio * lr``), each with optional linear warm-up.
+    """``"constant"``, ``"cosine"`` (to ``min_lr_ratio * lr``) or ``"cosine_restarts"``, with optional linear warm-up.
+
+    ``"cosine_restarts"`` is BasicSR's ``CosineAnnealingRestartCyclicLR`` (Retinexformer's recipe):
+    period ``i`` lasts ``restart_periods[i]`` steps and anneals from the base lr to the absolute
+    ``restart_min_lrs[i]`` (which may be above the base lr, as in Retinexformer's first period).
 
     Example:
         >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -68,16 +78,35 @@ def build_lr_scheduler(
         >>> round(sch.get_last_lr()[0], 3)
         1.0
     """
-    if kind not in ("constant", "cosine"):
-        raise ValueError(f"lr schedule must be 'constant' or 'cosine', got {kind!r}")
+    if kind not in ("constant", "cosine", "cosine_restarts"):
+        raise ValueError(f"lr schedule must be 'constant', 'cosine' or 'cosine_restarts', got {kind!r}")
     if total_steps < 1 or warmup_steps < 0:
         raise ValueError(f"need total_steps >= 1 and warmup_steps >= 0, got {total_steps}, {warmup_steps}")
+    periods, mins = [int(p) for p in restart_periods], [float(m) for m in restart_min_lrs]
+    if kind == "cosine_restarts":
+        if not periods or len(periods) != len(mins) or min(periods) < 1:
+            raise ValueError(
+                "lr_schedule 'cosine_restarts' needs restart_periods (positive step counts) and restart_min_lrs of the "
+                f"same length, got {periods} and {mins}"
+            )
+    base = [g["lr"] for g in optimizer.param_groups]
+
+    def restart_factor(step: int) -> float:
+        start = 0
+        for i, (period, eta) in enumerate(zip(periods, mins)):
+            if step < start + period or i == len(periods) - 1:  # past the last period: stay at its minimum
+                t = min(1.0, (step - start) / period)
+                return (eta + (base[0] - eta) * 0.5 * (1 + math.cos(math.pi * t))) / base[0]
+            start += period
+        raise AssertionError("unreachable")
 
     def factor(step: int) -> float:
         if warmup_steps and step < warmup_steps:
             return (step + 1) / warmup_steps
         if kind == "constant":
             return 1.0
+        if kind == "cosine_restarts":
+            return restart_factor(step)
         t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 

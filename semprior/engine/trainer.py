@@ -49,7 +49,9 @@ class TrainConfig:
         lr: Adam learning rate (3e-4 as the paper).
         betas: Adam betas.
         weight_decay: Adam weight decay.
-        lr_schedule: ``"cosine"`` (to ``min_lr_ratio * lr``) or ``"constant"``.
+        lr_schedule: ``"cosine"`` (to ``min_lr_ratio * lr``), ``"constant"`` or ``"cosine_restarts"``
+            (BasicSR's cyclic cosine, Retinexformer's recipe: ``restart_periods`` steps each, annealing to
+            the absolute ``restart_min_lrs``).
         warmup_steps: linear warm-up steps.
         min_lr_ratio: final learning rate as a fraction of ``lr`` (cosine).
         grad_clip: max global gradient norm; ``0`` disables clipping.
@@ -80,6 +82,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.01
+    restart_periods: tuple[int, ...] = ()
+    restart_min_lrs: tuple[float, ...] = ()
     grad_clip: float = 1.0
     patch_stages: tuple[tuple[int, int], ...] = ()
     seed: int = 0
@@ -113,8 +117,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.epochs must be >= 0 (0 = use steps), got {self.epochs}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise ValueError(f"TrainConfig.lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.lr_schedule not in ("cosine", "constant", "cosine_restarts"):
+            raise ValueError(
+                f"TrainConfig.lr_schedule must be 'cosine', 'constant' or 'cosine_restarts', got {self.lr_schedule!r}"
+            )
+        object.__setattr__(self, "restart_periods", tuple(int(v) for v in self.restart_periods))
+        object.__setattr__(self, "restart_min_lrs", tuple(float(v) for v in self.restart_min_lrs))
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -256,7 +264,8 @@ class Trainer:
         if cfg.ema_decay:
             self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        self.scheduler = build_lr_scheduler(self.optimizer, cfg.lr_schedule, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
+        self.scheduler = build_lr_scheduler(self.optimizer, cfg.lr_schedule, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio,
+                                            cfg.restart_periods, cfg.restart_min_lrs)
         self.patches = PatchSchedule(cfg.patch_stages)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.validate_fn, self.monitor, self.mode = validate, monitor, mode

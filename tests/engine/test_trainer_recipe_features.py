@@ -102,7 +102,7 @@ def tiny_pairs(tmp_path):
     for d in ("low", "high"):
         (tmp_path / d).mkdir()
         for i in range(6):
-            write_image(tmp_path / d / f"{i}.png", torch.full((3, 8, 12), (i + 1) / 10 if d == "high" else (i + 1) / 40))
+            write_image(tmp_path / d / f"{i}.png", torch.full((3, 12, 16), (i + 1) / 10 if d == "high" else (i + 1) / 40))
     return tmp_path
 
 
@@ -143,3 +143,35 @@ def test_val_source_errors_name_the_fix(tiny_pairs):
         run_training(from_dict(RunConfig, {"prior": "none", "data": {
             "kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"), "patch_size": 8},
             "train": {"val_every": 5, "batch_size": 2}}))
+
+
+def test_cosine_restarts_is_basicsr_cyclic():
+    from semprior.engine.schedule import build_lr_scheduler
+
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=2e-4)
+    f = build_lr_scheduler(opt, "cosine_restarts", 150, restart_periods=[46, 104], restart_min_lrs=[3e-4, 1e-6]).lr_lambdas[0]
+    lrs = [2e-4 * f(s) for s in (0, 23, 46, 98, 149, 500)]
+    assert lrs[0] == pytest.approx(2e-4) and lrs[1] == pytest.approx(2.5e-4)  # first period rises to 3e-4
+    assert lrs[2] == pytest.approx(2e-4) and lrs[3] == pytest.approx(1.005e-4)  # restart, then anneal
+    assert lrs[4] == pytest.approx(1e-6, rel=0.1) and lrs[5] == pytest.approx(1e-6)
+    with pytest.raises(ValueError, match="restart_periods"):
+        build_lr_scheduler(opt, "cosine_restarts", 10, restart_periods=[5], restart_min_lrs=[])
+
+
+def test_run_config_model_names(tiny_pairs, tmp_path):
+    with pytest.raises(ValueError, match="model.name must be one of"):
+        from_dict(RunConfig, {"model": {"name": "unet"}})
+    with pytest.raises(ValueError, match="Retinexformer takes no priors"):
+        from_dict(RunConfig, {"model": {"name": "retinexformer"}, "prior": "region"})
+    from semprior.engine.recipe import run_training
+
+    run = from_dict(RunConfig, {
+        "model": {"name": "retinexformer", "n_feat": 8, "num_blocks": [1, 1, 1]}, "prior": "none",
+        "data": {"kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"),
+                 "patch_size": 8, "val_holdout": 2},
+        "train": {"steps": 2, "batch_size": 2, "val_every": 2, "progress": False}, "out_dir": str(tmp_path / "r"),
+    })
+    model, trainer, result = run_training(run)
+    ck = load_checkpoint(tmp_path / "r" / "best.pt")
+    assert ck["model_name"] == "retinexformer" and ck["model_config"]["n_feat"] == 8 and result.step == 2
+    assert "l1" in trainer.curves
