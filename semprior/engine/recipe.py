@@ -1,4 +1,4 @@
-"""The DeepSPG training recipe as data: :class:`RunConfig` (YAML 1:1) -> priors, model, data, trainer.
+"""The training recipe as data: :class:`RunConfig` (YAML 1:1) -> priors, model, data, trainer.
 
 Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. The name tables
 :data:`PRIORS` and :data:`TEXT_LOSSES` are the only string -> component maps (for the CLI);
@@ -186,7 +186,12 @@ def build_prior(name: str, weights_dir: str | None = None):
     if name == "hrnet":
         from semprior.priors.hrnet import HRNetPrior
 
-        return HRNetPrior("w48", "ade20k", weights="auto", weights_dir=weights_dir)
+        try:
+            return HRNetPrior("w48", "ade20k", weights="auto", weights_dir=weights_dir)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"{exc}. The weight-free prior is an explicit choice instead: set `prior: region` in the config"
+            ) from exc
     raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}")
 
 
@@ -198,7 +203,11 @@ def build_text_loss(name: str, weights_dir: str | None = None):
         from semprior.losses.clip_prompt import CLIPPromptLoss
         from semprior.weights import resolve_weights
 
-        return CLIPPromptLoss("ViT-B-16", pretrained=resolve_weights("clip_vit_b16_openai", weights_dir=weights_dir))
+        try:
+            path = resolve_weights("clip_vit_b16_openai", weights_dir=weights_dir)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{exc}. To train without the text prior, set `text: none` in the config") from exc
+        return CLIPPromptLoss("ViT-B-16", pretrained=path)
     raise ValueError(f"unknown text loss {name!r}; choose one of {sorted(TEXT_LOSSES)}")
 
 
