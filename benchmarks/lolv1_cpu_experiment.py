@@ -1,0 +1,152 @@
+"""The real-data CPU experiment (issue 11): DeepSPG without prior, DeepSPG with the weight-free
+RegionPrior and Retinexformer, trained under one engine on LOL-v1 ``our485`` minus 20 held-out
+pairs, selected on those 20 pairs, and scored **once** on eval15.
+
+    # train (resumable; each run writes RUNS/NAME/{last.pt,best.pt,log.jsonl})
+    OMP_NUM_THREADS=1 semprior train --config configs/cpu/deepspg_region_lolv1.yaml --out ~/runs/deepspg_region
+    ... --resume ~/runs/deepspg_region/last.pt           # after an interruption, continues exactly
+    # where the runs stand (no evaluation on eval15)
+    python benchmarks/lolv1_cpu_experiment.py status --runs ~/runs
+    # the final table: evaluates each run's best.pt on eval15 once, writes benchmarks/results/lolv1_cpu.{md,json,png}
+    python benchmarks/lolv1_cpu_experiment.py report --runs ~/runs --lol ~/data/LOL
+
+"Hours" are wall-clock hours of each single-thread training process, summed over sessions
+(resumes), on a shared 2-core machine: an upper bound of its CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+RUNS = {  # run folder name -> (config, table label)
+    "deepspg_none": ("configs/cpu/deepspg_none_lolv1.yaml", "DeepSPG, no prior (paper's baseline row)"),
+    "deepspg_region": ("configs/cpu/deepspg_region_lolv1.yaml", "DeepSPG, RegionPrior (weight-free image prior)"),
+    "retinexformer": ("configs/cpu/retinexformer_lolv1.yaml", "Retinexformer (LOL-v1 config)"),
+}
+PAPER = [  # the published rows the table is set beside (LOL-v1 eval15, PSNR / SSIM)
+    ("DeepSPG paper, Table 1 (HRNet + CLIP, full training)", 26.87, 0.866),
+    ("DeepSPG paper, Table 2 baseline without priors", 25.19, None),
+    ("Retinexformer paper (150k iterations)", 25.16, 0.845),
+]
+
+
+def read_log(folder: Path) -> dict:
+    """Steps, validation curve and wall time (summed over resumed segments) from ``log.jsonl``."""
+    recs = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines() if x.strip()]
+    train = [r for r in recs if "loss" in r]
+    val = [(r["step"], r["val/psnr"], r["val/ssim"]) for r in recs if "val/psnr" in r]
+    wall, last = 0.0, 0.0
+    for r in train:  # "seconds" restarts at 0 when a run is resumed
+        if r["seconds"] < last:
+            wall += last
+        last = r["seconds"]
+    wall += last
+    return {"step": train[-1]["step"] if train else 0, "val": val, "hours": wall / 3600,
+            "loss": [(r["step"], r["loss"]) for r in train]}
+
+
+def status(runs: Path) -> None:
+    for name in RUNS:
+        folder = runs / name
+        if not (folder / "log.jsonl").is_file():
+            print(f"{name:16s} not started")
+            continue
+        log = read_log(folder)
+        best = max(log["val"], key=lambda v: v[1]) if log["val"] else None
+        val = f"best val {best[1]:.2f} dB / {best[2]:.3f} at step {best[0]}" if best else "no validation yet"
+        print(f"{name:16s} step {log['step']:5d}, {log['hours']:.2f} h, {val}")
+
+
+def report(runs: Path, lol: Path, out: Path) -> int:
+    import torch
+
+    from semprior.data import PairedFolder
+    from semprior.engine.evaluate import evaluate_methods
+    from semprior.hub import load_model
+
+    torch.set_num_threads(2)
+    rows, methods, logs = [], {}, {}
+    for name, (config, label) in RUNS.items():
+        folder = runs / name
+        if not (folder / "best.pt").is_file():
+            print(f"skipping {name}: no best.pt in {folder}")
+            continue
+        logs[name] = read_log(folder)
+        ck = torch.load(folder / "best.pt", weights_only=True, map_location="cpu")
+        methods[name] = load_model(folder / "best.pt")
+        rows.append((name, label, config, ck["step"], ck["psnr"]))
+    if not methods:
+        print("no finished run found", file=sys.stderr)
+        return 1
+    res = evaluate_methods(methods, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"), keep=3)
+    table = ["| model | config | steps (best / trained) | hours | val PSNR (20 held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
+             "|---|---|---|---:|---:|---|---|"]
+    data = []
+    for name, label, config, best_step, val_psnr in rows:
+        lg = logs[name]
+        p, s = res.mean(name, "psnr"), res.mean(name, "ssim")
+        pg, sg = res.mean(name, "psnr_gtmean"), res.mean(name, "ssim_gtmean")
+        table.append(f"| {label} | `{config}` | {best_step} / {lg['step']} | {lg['hours']:.1f} | {val_psnr:.2f} | "
+                     f"**{p:.2f} / {s:.3f}** | {pg:.2f} / {sg:.3f} |")
+        data.append({"run": name, "label": label, "config": config, "best_step": best_step, "steps": lg["step"],
+                     "hours": lg["hours"], "val_psnr": val_psnr, "eval15": {"psnr": p, "ssim": s, "psnr_gtmean": pg,
+                                                                               "ssim_gtmean": sg}})
+    for label, p, s in PAPER:
+        table.append(f"| {label} | – | – | – | – | {p:.2f} / {'–' if s is None else f'{s:.3f}'} | – |")
+    machine = f"{platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}"
+    md = ["# LOL-v1 on the CPU: DeepSPG vs Retinexformer (real pairs)", "",
+          "Trained on LOL-v1 our485 minus 20 pairs held out by name hash (`data.val_holdout: 20`); `best.pt` "
+          "chosen on those 20; eval15 evaluated once per final model with `evaluate_methods` (uint8, RGB, "
+          "no border crop).", "", *table, "", *res.protocol_lines(), "",
+          f"Machine: {machine}. Hours: wall-clock of single-thread training processes on a shared 2-core machine, "
+          "summed over resumed sessions.", "",
+          "![validation curves](lolv1_cpu.png)", ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lolv1_cpu.md").write_text("\n".join(md))
+    (out / "lolv1_cpu.json").write_text(json.dumps({"rows": data, "per_image": res.to_dict(), "machine": machine},
+                                                   indent=1, default=str))
+    plot(logs, out / "lolv1_cpu.png")
+    print("\n".join(md))
+    return 0
+
+
+def plot(logs: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for name, lg in logs.items():
+        if lg["val"]:
+            axes[0].plot([v[0] for v in lg["val"]], [v[1] for v in lg["val"]], marker="o", label=name)
+        axes[1].plot([x[0] for x in lg["loss"]], [x[1] for x in lg["loss"]], label=name, alpha=0.7)
+    axes[0].set(xlabel="step", ylabel="validation PSNR (dB, 20 held-out pairs)")
+    axes[1].set(xlabel="step", ylabel="training loss", yscale="log")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["status", "report"])
+    p.add_argument("--runs", default="~/runs", help="folder holding one folder per run")
+    p.add_argument("--lol", default="~/data/LOL", help="LOL-v1 root (eval15/low, eval15/high)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    a = p.parse_args(argv)
+    runs = Path(a.runs).expanduser()
+    if a.what == "status":
+        status(runs)
+        return 0
+    return report(runs, Path(a.lol).expanduser(), Path(a.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
