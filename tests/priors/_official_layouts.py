@@ -152,7 +152,7 @@ def fill(key: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -
     elif len(shape) == 4:
         t = (2 * u - 1) * math.sqrt(3.0 / math.prod(shape[1:]))
     elif leaf == "weight":  # BN scale
-        t = 0.8 + 0.4 * u
+        t = 0.25 + 0.5 * u  # < 1: keeps deep residual stacks (W48) from growing without bound
     else:  # BN shift, conv bias
         t = (u - 0.5) * 0.2
     return t.to(dtype)
