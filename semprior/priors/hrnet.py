@@ -278,8 +278,6 @@ class HRNetPrior(SegPrior):
         self.align_corners = release_ac if align_corners is None else bool(align_corners)
         how = "release default" if align_corners is None else f"given; {release} uses {release_ac}"
         self.align_corners_source = f"align_corners={self.align_corners} ({how}, {release})"
-        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
 
         self.load_report: LoadReport | None = None
         if states:
@@ -337,7 +335,10 @@ class HRNetPrior(SegPrior):
         return load_mapped(self, merged, lambda k: maps[k](k), source=source, ignore=ignore, skip=bookkeeping)
 
     def _forward(self, img: Tensor) -> PriorOutput:
-        feats = _hrnet_body(self.backbone, (img - self.mean) / self.std, self.align_corners)
+        # the constants are made in the image's dtype (not kept as float32 buffers), so a float64
+        # run normalises with the exact values, as the official float64 comparison does
+        mean, std = img.new_tensor(_MEAN).view(1, 3, 1, 1), img.new_tensor(_STD).view(1, 3, 1, 1)
+        feats = _hrnet_body(self.backbone, (img - mean) / std, self.align_corners)
         size = feats[0].shape[-2:]
         up = [feats[0]] + [_upsample_to(f, size, self.align_corners) for f in feats[1:]]
         return PriorOutput(features=feats, logits=self.head(torch.cat(up, dim=1)))

@@ -165,3 +165,11 @@ def official_state(keys: list, dtype: torch.dtype = torch.float64) -> dict[str, 
 def seeded_image(h: int, w: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``(1, 3, h, w)`` in ``[0, 1]``, uniform draws (identical on every CPU)."""
     return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+
+
+def summary(t: torch.Tensor) -> list[float]:
+    """A known-answer fingerprint of an output: sum, sum of magnitudes, and 6 values at fixed
+    flat positions (spread over the tensor)."""
+    flat = t.detach().double().flatten()
+    picks = [int(i * (flat.numel() - 1) / 5) for i in range(6)]
+    return [float(flat.sum()), float(flat.abs().sum())] + [float(flat[i]) for i in picks]
