@@ -2,13 +2,17 @@
 
 Loads the two public checkpoint formats through explicit key maps, strictly:
 
-- ``"hrnet_seg"``: the HRNet-Semantic-Segmentation release (``hrnet_w48_ade20k_*.pth``,
-  ``hrnet_w48_pascal_context_*.pth``): backbone keys as timm's (``conv1``, ``layer1``,
-  ``transition1``, ``stage2`` ... ``stage4``), head ``last_layer.{0,1,3}`` (1x1 conv 720->720,
-  BN, ReLU, 1x1 conv -> classes), optionally prefixed ``model.`` (the training wrapper);
+- ``"hrnet_seg"``: the HRNet-Semantic-Segmentation releases (``hrnet_ade20k_4312_torch04.pth``,
+  ``hrnet_pascal_ctx_5410_torch11.pth``, ...; see :data:`~semprior.weights.KNOWN_WEIGHTS`):
+  backbone keys as timm's (``conv1``, ``layer1``, ``transition1``, ``stage2`` ... ``stage4``),
+  head ``last_layer.{0,1,3}`` (1x1 conv 720->720, BN, ReLU, 1x1 conv -> classes), prefixed
+  ``model.`` by the training wrapper, possibly with the loss's ``loss.criterion.weight``;
 - ``"csail"``: CSAILVision/semantic-segmentation-pytorch ``ade20k-hrnetv2-c1``
   (``encoder_epoch_*.pth`` with the same backbone keys, ``decoder_epoch_*.pth`` with
-  ``cbr.{0,1}`` = 3x3 conv 720->180 + BN and ``conv_last`` = 1x1 conv 180->150).
+  ``cbr.{0,1}`` = 3x3 conv 720->180 + BN and ``conv_last`` = 1x1 conv 180->150), each BN with
+  CSAIL's sync-BN bookkeeping buffers (skipped by name, counted in the report).
+
+The forward is the official one at any input size (see :class:`HRNetPrior`).
 """
 
 from __future__ import annotations
