@@ -47,13 +47,19 @@ class WeightsSpec:
 
     Attributes:
         name: key in :data:`KNOWN_WEIGHTS`.
-        filename: the upstream file name (what to put in the weights directory).
+        filename: the upstream file name as the upstream README publishes it (what a download
+            is saved as).
+        aliases: other names the upstream READMEs publish for the same checkpoint (another
+            branch's README); each is accepted as downloaded, and resolution reports which it found.
         sha256: full SHA-256 of the upstream file, or ``None`` where no hash is published
             upstream (then only presence and loading are checked).
         source_url: where to get it (a direct link when one exists, else the release page).
         licence: the licence the upstream project states for the weights.
         notes: format details (key layout, companion files, caveats).
         direct: ``True`` when ``source_url`` is a direct download link usable by ``download=True``.
+        torch_loadable: ``False`` for files ``torch.load`` cannot read (TorchScript archives).
+        align_corners: the ``align_corners`` of the bilinear upsampling the release was trained
+            with (segmentation releases; ``None`` elsewhere). Loaders default to it.
     """
 
     name: str
@@ -64,9 +70,17 @@ class WeightsSpec:
     notes: str = ""
     direct: bool = False
     torch_loadable: bool = True
+    aliases: tuple[str, ...] = ()
+    align_corners: bool | None = None
+
+    @property
+    def filenames(self) -> tuple[str, ...]:
+        """``filename`` then ``aliases``: every name the file is accepted under."""
+        return (self.filename, *self.aliases)
 
 
-_HRNET_SEG = "https://github.com/HRNet/HRNet-Semantic-Segmentation"
+# the HRNet-OCR branch README of HRNet/HRNet-Semantic-Segmentation links its files here
+_HRNET_OCR_FILES = "https://github.com/hsfzxjy/models.storage/releases/download/HRNet-OCR"
 _CSAIL = "http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-hrnetv2-c1"
 _SAM = "https://dl.fbaipublicfiles.com/segment_anything"
 
@@ -75,20 +89,44 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
     for w in (
         WeightsSpec(
             "hrnet_w48_ade20k",
-            "hrnet_w48_ade20k_cls150_520x520.pth",
+            "hrnet_ade20k_4312_torch04.pth",
             None,
-            _HRNET_SEG + " (README 'ADE20K' table; OneDrive/BaiduYun links, no direct URL)",
+            _HRNET_OCR_FILES + "/hrnet_ade20k_4312_torch04.pth",
             "MIT (HRNet-Semantic-Segmentation repository)",
-            "HRNetV2-W48 + 1x1 head ('last_layer'), 150 classes; keys may carry a 'model.' prefix. "
-            "Upstream file names vary by release: pass the path explicitly if yours differs.",
+            "HRNetV2-W48 + 1x1 head ('last_layer'), 150 classes, 'model.' prefix (FullModel wrapper); "
+            "HRNet-OCR branch README, ADE20K table. Trained with PyTorch 0.4 and InPlaceABNSync: no "
+            "num_batches_tracked. align_corners True: the ADE20K configs keep the code default "
+            "MODEL.ALIGN_CORNERS: True.",
+            direct=True,
+            align_corners=True,
         ),
         WeightsSpec(
             "hrnet_w48_pascal_context",
-            "hrnet_w48_pascal_context_cls59_480x480.pth",
+            "hrnet_pascal_ctx_5410_torch11.pth",
             None,
-            _HRNET_SEG + " (README 'PASCAL-Context' table; OneDrive/BaiduYun links, no direct URL)",
+            _HRNET_OCR_FILES + "/hrnet_pascal_ctx_5410_torch11.pth",
             "MIT (HRNet-Semantic-Segmentation repository)",
-            "HRNetV2-W48 + 1x1 head, 59 classes (the SKF setting); 'model.' key prefix possible.",
+            "HRNetV2-W48 + 1x1 head, 59 classes (the SKF setting), 'model.' prefix; HRNet-OCR branch "
+            "README (520x520). The master branch README publishes hrnet_w48_pascal_context_cls59_480x480.pth "
+            "(OneDrive/BaiduYun). align_corners False: set in the pascal_ctx configs (master: PyTorch "
+            "0.4.1's F.interpolate default).",
+            direct=True,
+            aliases=("hrnet_w48_pascal_context_cls59_480x480.pth",),
+            align_corners=False,
+        ),
+        WeightsSpec(
+            "hrnet_w48_cityscapes",
+            "hrnet_cs_8090_torch11.pth",
+            None,
+            _HRNET_OCR_FILES + "/hrnet_cs_8090_torch11.pth",
+            "MIT (HRNet-Semantic-Segmentation repository)",
+            "HRNetV2-W48 + 1x1 head, 19 classes, 'model.' prefix plus the class-weighted loss buffer "
+            "'loss.criterion.weight' (ignored); HRNet-OCR branch README. The master branch README "
+            "publishes hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth (OneDrive/BaiduYun). "
+            "align_corners False: set in the seg_hrnet_w48 cityscapes configs.",
+            direct=True,
+            aliases=("hrnet_w48_cityscapes_cls19_1024x2048_trainset.pth",),
+            align_corners=False,
         ),
         WeightsSpec(
             "csail_hrnetv2_encoder",
@@ -97,8 +135,11 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
             _CSAIL + "/encoder_epoch_30.pth",
             "BSD-3-Clause (CSAILVision/semantic-segmentation-pytorch)",
             "ade20k-hrnetv2-c1 encoder (HRNetV2-W48 backbone keys, no prefix); pair with the decoder. "
-            "Put both in <weights dir>/ade20k-hrnetv2-c1/.",
+            "Put both in <weights dir>/ade20k-hrnetv2-c1/. CSAIL's SynchronizedBatchNorm saves "
+            "_tmp_running_mean/_tmp_running_var/_running_iter per BN (skipped by name). align_corners "
+            "False: hard-coded in mit_semseg/models/hrnet.py.",
             direct=True,
+            align_corners=False,
         ),
         WeightsSpec(
             "csail_hrnetv2_decoder",
@@ -108,6 +149,7 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
             "BSD-3-Clause (CSAILVision/semantic-segmentation-pytorch)",
             "ade20k-hrnetv2-c1 C1 decoder: cbr (3x3 conv 720->180, BN, ReLU) + conv_last (180->150).",
             direct=True,
+            align_corners=False,
         ),
         WeightsSpec("sam_vit_b", "sam_vit_b_01ec64.pth", None, _SAM + "/sam_vit_b_01ec64.pth", "Apache-2.0",
                     "segment-anything ViT-B (image encoder keys 'image_encoder.*').", direct=True),
@@ -177,9 +219,8 @@ def resolve_weights(
     wdir = default_weights_dir(weights_dir)
     candidates = []
     if wdir is not None:
-        candidates = [wdir / spec.filename]
-        if name.startswith("csail_"):
-            candidates.insert(0, wdir / _CSAIL_DIR / spec.filename)
+        folders = [wdir / _CSAIL_DIR, wdir] if name.startswith("csail_") else [wdir]
+        candidates = [d / f for f in spec.filenames for d in folders]
         for c in candidates:
             if c.is_file():
                 return c
@@ -202,7 +243,7 @@ def resolve_weights(
         return dest
     looked = ", ".join(str(c) for c in candidates) if candidates else f"no weights directory (set {ENV_VAR})"
     raise FileNotFoundError(
-        f"weights {name!r} not found: need file {spec.filename!r} (looked in: {looked}). "
+        f"weights {name!r} not found: need file {' or '.join(repr(f) for f in spec.filenames)} (looked in: {looked}). "
         f"Get it from {spec.source_url} and put it in {_where(wdir, name)}, or pass its path explicitly"
         + (", or pass download=True" if spec.direct else "")
     )
@@ -249,6 +290,10 @@ class LoadReport:
 
     ``filled`` lists BatchNorm ``num_batches_tracked`` counters absent from old checkpoints (they
     hold no weights and do not affect eval-mode outputs); every other tensor must be present.
+    ``ignored`` counts checkpoint tensors of unused parts (e.g. a training loss's buffers),
+    ``skipped`` training bookkeeping buffers recognised by name (e.g. CSAIL's sync-BN
+    ``_tmp_running_mean``/``_tmp_running_var``/``_running_iter``); ``settings`` names the
+    loader settings that apply (e.g. ``align_corners`` and where it comes from).
     """
 
     source: str
@@ -256,11 +301,17 @@ class LoadReport:
     total: int
     filled: tuple[str, ...] = ()
     ignored: int = 0
+    skipped: int = 0
+    settings: str = ""
 
     def __str__(self) -> str:
         extra = f" ({len(self.filled)} num_batches_tracked counters absent)" if self.filled else ""
         if self.ignored:
             extra += f" ({self.ignored} checkpoint tensors of unused parts ignored)"
+        if self.skipped:
+            extra += f" ({self.skipped} training bookkeeping buffers skipped)"
+        if self.settings:
+            extra += f"; {self.settings}"
         return f"loaded {self.matched}/{self.total} tensors from {self.source}{extra}"
 
 
@@ -271,18 +322,24 @@ def load_mapped(
     *,
     source: str,
     ignore: Callable[[str], bool] = lambda k: False,
+    skip: Callable[[str], bool] = lambda k: False,
 ) -> LoadReport:
     """Load ``state`` into ``module`` strictly through ``key_map`` (checkpoint key -> module key).
 
     ``key_map`` returns ``None`` for keys that belong to no module tensor; such keys are an error
     unless ``ignore(key)`` is true (for documented extras, e.g. a training loss's buffers).
+    Keys with ``skip(key)`` true are training bookkeeping of the checkpoint's own modules (never
+    model tensors); they are dropped before mapping and counted in ``LoadReport.skipped``.
     Missing keys, unexpected keys and shape mismatches raise ``ValueError`` listing them.
     """
     target = module.state_dict()
     mapped: dict[str, Tensor] = {}
     unexpected = []
-    ignored = 0
+    ignored = skipped = 0
     for k, v in state.items():
+        if skip(k):
+            skipped += 1
+            continue
         mk = key_map(k)
         if mk is None or mk not in target:
             if ignore(k):
@@ -311,7 +368,8 @@ def load_mapped(
         mapped[k] = target[k]
     module.load_state_dict(mapped, strict=True)
     return LoadReport(
-        source=source, matched=len(mapped) - len(filled), total=len(target), filled=filled, ignored=ignored
+        source=source, matched=len(mapped) - len(filled), total=len(target), filled=filled, ignored=ignored,
+        skipped=skipped,
     )
 
 
@@ -337,7 +395,7 @@ def check_weights_dir(weights_dir: str | os.PathLike | None = None, *, load: boo
             rows.append(dict(name=spec.name, file=str(p), status="BAD SHA256", detail=f"got {digest}"))
             continue
         status = "sha256 ok" if spec.sha256 else "present (no published sha256)"
-        detail = f"sha256 {digest[:16]}..."
+        detail = f"found as {p.name}, sha256 {digest[:16]}..."
         if load and not spec.torch_loadable:
             detail += ", load check skipped (loaded by its upstream tool)"
         elif load:

@@ -3,7 +3,7 @@
 Examples::
 
     semprior weights                       # table of known weights, sources and licences
-    semprior weights --dir ~/weights       # + present / sha256 / loads, per file
+    semprior weights --dir ~/weights       # + present (under which name) / sha256 / loads, per file
     SEMPRIOR_WEIGHTS=~/weights semprior weights --check
 """
 
@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'name':26} {'file':42} {'licence':22} source")
         for w in KNOWN_WEIGHTS.values():
             print(f"{w.name:26} {w.filename:42} {w.licence.split(' (')[0]:22} {w.source_url}")
+            for alias in w.aliases:  # another upstream README's name for the same checkpoint
+                print(f"{'':26} {'or ' + alias}")
+            if w.align_corners is not None:
+                print(f"{'':26} {f'align_corners={w.align_corners} (release default)'}")
         print(f"\nPut files in a directory and pass it as weights_dir=... or set ${ENV_VAR}; "
               "check it with: semprior weights --dir D")
         return 0

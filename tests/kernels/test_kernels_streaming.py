@@ -77,12 +77,16 @@ def test_nan_beyond_valid_region_does_not_leak(illum):
     grad_out = with_nan_margin(torch.ones(1, 2, 8, 131))
     out, grads = run(stream, padded, grad_out)
     ref, ref_grads = run(stream, inputs, torch.ones(1, 2, 8, 131))
+    # NaN beyond the valid region must not leak: everything finite and equal to the contiguous run
+    # up to float32 rounding. Not bitwise: the padded inputs are strided views, the reference is
+    # contiguous, and the BLAS may pick different kernels for the two layouts (the last bits
+    # differed on an AMD EPYC, not on an Intel Xeon). A leaked NaN would fail isfinite / closeness.
     assert torch.isfinite(out).all()
-    assert torch.equal(out, ref)
+    torch.testing.assert_close(out, ref)  # float32 defaults: rtol 1.3e-6, atol 1e-5
     for g, rg in zip(grads, ref_grads):
         if g is not None:
             assert torch.isfinite(g).all()
-            assert torch.equal(g, rg)
+            torch.testing.assert_close(g, rg)
 
 
 def test_streaming_is_bitwise_deterministic():

@@ -52,25 +52,47 @@ def test_region_prior_arguments():
 
 
 # ---------------------------------------------------------------- SAM
+def _tiny_sam(encoder=None):
+    """A full segment_anything ``Sam`` (the official modules; tiny sizes)."""
+    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    return Sam(
+        image_encoder=encoder or tiny_sam_encoder(),
+        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(4, 4), input_image_size=(64, 64),
+                                     mask_in_chans=16),
+        mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer_dim=256, iou_head_depth=1,
+                                 iou_head_hidden_dim=32,
+                                 transformer=TwoWayTransformer(depth=1, embedding_dim=256, mlp_dim=64, num_heads=2)),
+    )
+
+
 def _sam_state(encoder):
-    state = {"image_encoder." + k: v.clone() for k, v in encoder.state_dict().items()}
-    state["prompt_encoder.point_embeddings.0.weight"] = torch.zeros(1, 256)
-    state["mask_decoder.iou_token.weight"] = torch.zeros(1, 256)
-    return state
+    """A SAM checkpoint with exactly the keys Meta's files carry: ``Sam.state_dict()`` (what
+    ``build_sam`` loads with ``strict=True``; ``pixel_mean``/``pixel_std`` are non-persistent)."""
+    return {k: v.clone() for k, v in _tiny_sam(encoder).state_dict().items()}
 
 
 def test_sam_checkpoint_loads_image_encoder_strictly(tmp_path):
     ref = SAMPrior(model=tiny_sam_encoder())
-    torch.save(_sam_state(ref.encoder), tmp_path / "sam_tiny.pth")
+    state = _sam_state(ref.encoder)
+    assert not any(k.startswith("pixel_") for k in state)
+    assert {k.split(".", 1)[0] for k in state} == {"image_encoder", "prompt_encoder", "mask_decoder"}
+    torch.save(state, tmp_path / "sam_tiny.pth")
     torch.manual_seed(123)
     from segment_anything.modeling import ImageEncoderViT
 
     other = ImageEncoderViT(img_size=64, patch_size=16, embed_dim=96, depth=2, num_heads=2, out_chans=256)
     loaded = SAMPrior(model=other, checkpoint=tmp_path / "sam_tiny.pth")
     rep = loaded.load_report
-    assert rep.matched == rep.total == len(ref.encoder.state_dict()) and rep.ignored == 2
+    n_enc = len(ref.encoder.state_dict())
+    assert rep.matched == rep.total == n_enc and rep.ignored == len(state) - n_enc > 0
     x = torch.rand(1, 3, 50, 90)
+    # same modules, weights, shapes and strides in one process: bitwise
     torch.testing.assert_close(loaded(x).features[0], ref(x).features[0], rtol=0, atol=0)
+
+    # the full checkpoint also loads into a full Sam (region-map path), every key used
+    full = SAMPrior(model=_tiny_sam(), checkpoint=tmp_path / "sam_tiny.pth", region_map=True)
+    assert full.load_report.matched == full.load_report.total == len(state) and full.load_report.ignored == 0
 
     bad = _sam_state(ref.encoder)
     del bad["image_encoder.neck.0.weight"]
@@ -85,17 +107,8 @@ def test_sam_auto_checkpoint_missing_is_helpful(tmp_path):
 
 
 def test_sam_region_map_from_tiny_sam():
-    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-
     torch.manual_seed(0)
-    sam = Sam(
-        image_encoder=tiny_sam_encoder(),
-        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(4, 4), input_image_size=(64, 64),
-                                     mask_in_chans=16),
-        mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer_dim=256, iou_head_depth=1,
-                                 iou_head_hidden_dim=32,
-                                 transformer=TwoWayTransformer(depth=1, embedding_dim=256, mlp_dim=64, num_heads=2)),
-    )
+    sam = _tiny_sam()
     prior = SAMPrior(model=sam, region_map=True, mask_generator_kwargs=dict(
         points_per_side=2, pred_iou_thresh=-1e9, stability_score_thresh=-1e9, box_nms_thresh=1.0))
     out = prior(torch.rand(1, 3, 40, 52))
