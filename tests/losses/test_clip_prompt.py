@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -121,8 +123,20 @@ def test_openai_torchscript_file_is_rebuilt_with_quickgelu(tmp_path):
     with torch.no_grad():  # OpenAI files hold fp16 weights; open_clip rebuilds them in fp16 first
         for p in ref.parameters():
             p.copy_(p.half().float())
+    # OpenAI's JIT files carry these three as tensors (their clip.py reads input_resolution.item()
+    # and model.py deletes the three keys before building); attn_mask is not in their state dict.
+    scripted_src = copy.deepcopy(ref)
+    for name, value in (("input_resolution", 32), ("context_length", 16), ("vocab_size", 49408)):
+        if hasattr(scripted_src, name):
+            delattr(scripted_src, name)
+        scripted_src.register_buffer(name, torch.tensor(value))
+    if "attn_mask" in scripted_src._buffers:  # a plain attribute in OpenAI's model, not a buffer
+        scripted_src.attn_mask = scripted_src._buffers.pop("attn_mask")
     path = tmp_path / "ViT-B-16.pt"
-    torch.jit.script(ref).save(str(path))
+    scripted = torch.jit.script(scripted_src)
+    keys = set(scripted.state_dict())
+    assert {"input_resolution", "context_length", "vocab_size"} <= keys and "attn_mask" not in keys
+    scripted.save(str(path))
     fn = CLIPPromptLoss("ViT-B-16", pretrained=str(path))
     assert fn.image_size == (32, 32)
     x = torch.rand(2, 3, 32, 32)
