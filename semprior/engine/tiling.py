@@ -11,6 +11,10 @@ the weighted outputs are normalised by the summed weights, so seams blend smooth
 size comes from ``tile=`` or from a memory cap (``max_memory_mb=``) divided by the model's
 inference cost per pixel (attribute ``inference_bytes_per_pixel`` or
 :data:`DEFAULT_BYTES_PER_PIXEL`).
+
+A model whose result depends on the whole image (global histogram equalisation, CLAHE's grid
+over the image) declares ``tileable = False``; :func:`enhance_image` then always runs it on the
+whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ def required_multiple(model: nn.Module) -> int:
     if not isinstance(m, int) or isinstance(m, bool) or m < 1:
         raise ValueError(f"model.required_multiple must be a positive int, got {m!r}; set it on the model class")
     return m
+
+
+def is_tileable(model: nn.Module) -> bool:
+    """False when the model declares ``tileable = False`` (its output depends on the whole image).
+
+    Example:
+        >>> from semprior.models.classical import HistogramEqualization, Gamma
+        >>> is_tileable(Gamma()), is_tileable(HistogramEqualization())
+        (True, False)
+    """
+    t = getattr(model, "tileable", True)
+    if not isinstance(t, bool):
+        raise ValueError(f"model.tileable must be True or False, got {t!r}; set it on the model class")
+    return t
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
@@ -163,7 +181,8 @@ def enhance_image(
         img: image batch in [0, 1].
         multiple: pad each piece to this multiple; default ``model.required_multiple`` (or 1).
         tile: tile side in pixels (rounded down to ``multiple``); ``None`` = no tiling unless
-            ``max_memory_mb`` asks for it.
+            ``max_memory_mb`` asks for it. A model with ``tileable = False`` (a global method)
+            always runs on the whole image: tiling would change its result.
         overlap: pixels shared by neighbouring tiles and blended with linear ramps.
         max_memory_mb: cap on activation memory; picks the largest tile that fits (ignored when
             ``tile`` is given). The whole image runs in one piece if it fits.
@@ -185,6 +204,8 @@ def enhance_image(
         raise ValueError(f"multiple must be >= 1, got {multiple}")
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if not is_tileable(model):
+        tile = max_memory_mb = None  # global method: only the whole image gives its result
     if tile is None and max_memory_mb is not None:
         bpp = bytes_per_pixel or getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)
         tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
