@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from semprior._atomic import remove_stale_temps
     from semprior.data.io import read_image, write_image
     from semprior.engine.evaluate import classical_method, deepspg_from_checkpoint
-    from semprior.engine.tiling import enhance_image, is_tileable
+    from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
 
     if args.tile is not None and args.tile < 1:
         raise ValueError(f"--tile must be >= 1, got {args.tile}")
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
             print(f"note: {args.method} is a global method; it runs on each whole image (tiling would change "
                   "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
+    tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
     out.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temps(out)
     if stale:

@@ -66,12 +66,18 @@ def build_methods(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from semprior.engine.evaluate import evaluate_methods, paired_items
+    from torch import nn
+
+    from semprior.engine.tiling import tiling_plan
     from semprior.metrics import MetricProtocol
 
     if args.grid < 0:
         raise ValueError(f"--grid must be >= 0, got {args.grid}")
     protocol = MetricProtocol(space=args.space, crop_border=args.crop_border, quantize=not args.float)
     methods = build_methods(args)  # unknown names / bad checkpoints fail before the folders are scanned
+    for method in methods.values():  # bad tiling options too
+        if isinstance(method, nn.Module):
+            tiling_plan(method, tile=args.tile, max_memory_mb=args.max_memory_mb)
     pairs = paired_items(low=args.low, high=args.high, lol=args.lol, split=args.split)
     try:
         with StopAfterCurrent("pair") as stop:

@@ -159,6 +159,45 @@ def _axis_windows(size: int, tile: int, overlap: int) -> list[tuple[int, int, Te
     return out
 
 
+def tiling_plan(
+    model: nn.Module,
+    *,
+    multiple: int | None = None,
+    tile: int | None = None,
+    overlap: int = 32,
+    max_memory_mb: float | None = None,
+    bytes_per_pixel: float | None = None,
+) -> tuple[int, int | None]:
+    """Validate :func:`enhance_image`'s options for ``model`` and return ``(multiple, tile)``.
+
+    Needs no image, so a batch can refuse bad options before it reads its first file. ``tile``
+    is ``None`` for whole-image runs: no tiling asked, or a global method (``tileable = False``).
+    An explicit ``tile`` is rounded down to the multiple and must exceed ``overlap``.
+
+    Example:
+        >>> tiling_plan(torch.nn.Identity(), multiple=8, tile=100, overlap=16)
+        (8, 96)
+    """
+    m = required_multiple(model) if multiple is None else int(multiple)
+    if m < 1:
+        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if tile is not None:
+        given = int(tile)
+        tile = given - given % m
+        if tile < 1:
+            raise ValueError(f"tile must be at least the model's multiple ({m}), got {given}")
+        if overlap >= tile:
+            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise tile")
+    elif max_memory_mb is not None:
+        bpp = bytes_per_pixel or getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)
+        tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
+    if not is_tileable(model):
+        tile = None  # global method: only the whole image gives its result
+    return m, tile
+
+
 @torch.no_grad()
 def enhance_image(
     model: nn.Module,
@@ -199,16 +238,9 @@ def enhance_image(
         torch.Size([1, 3, 37, 50])
     """
     check_image(img, "img")
-    m = required_multiple(model) if multiple is None else int(multiple)
-    if m < 1:
-        raise ValueError(f"multiple must be >= 1, got {multiple}")
-    if overlap < 0:
-        raise ValueError(f"overlap must be >= 0, got {overlap}")
-    if not is_tileable(model):
-        tile = max_memory_mb = None  # global method: only the whole image gives its result
-    if tile is None and max_memory_mb is not None:
-        bpp = bytes_per_pixel or getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)
-        tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
+    m, tile = tiling_plan(
+        model, multiple=multiple, tile=tile, overlap=overlap, max_memory_mb=max_memory_mb, bytes_per_pixel=bytes_per_pixel
+    )
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else img.device
     # run in the model's dtype (a float64 image through a float32 model), return in the image's
@@ -219,11 +251,8 @@ def enhance_image(
         h, w = img.shape[-2:]
         if tile is None or (h <= tile and w <= tile):
             return _run_padded(model, img, m, device, dtype)
-        tile = int(tile) - int(tile) % m
-        if tile < 1:
-            raise ValueError(f"tile must be at least the model's multiple ({m}), got {tile}")
-        if overlap >= tile:
-            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise tile")
+        if overlap >= tile:  # a tile derived from the memory cap (explicit tiles are checked up front)
+            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise max_memory_mb")
         acc = torch.promote_types(img.dtype, torch.float32)
         out = torch.zeros(img.shape, dtype=acc, device=img.device)
         weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)

@@ -112,7 +112,7 @@ def test_global_methods_run_untiled(tmp_path, capsys):
         assert torch.equal(enhance_image(m, x, tile=32, overlap=8), whole)
         assert torch.equal(enhance_image(m, x, max_memory_mb=0.01), whole)
     write_image(tmp_path / "x.png", x[0])
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--method", "he", "--tile", "32",
+    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--method", "he", "--tile", "48",
                "--no-progress"])
     assert rc == 0 and "global method" in capsys.readouterr().err
 
