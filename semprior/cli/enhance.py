@@ -150,22 +150,24 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
         finally:
             bar.close()
-        interrupted = interrupted or stop.requested
-    return _report(out, todo, written, failed, existing, interrupted)
+    written_set, failed_set = set(written), {src for src, _ in failed}
+    left = [src for src, dst in todo if dst not in written_set and src not in failed_set]
+    return _report(out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None)
 
 
-def _report(out: Path, todo: list[tuple[Path, Path]], written: list[Path], failed: list[tuple[Path, str]],
-            existing: int, interrupted: bool) -> int:
-    """Print what was written, what failed (one line each) and what was not processed; return the exit status."""
+def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path, str]], existing: int,
+            left: list[Path] | None) -> int:
+    """Print what was written, what failed (one line each) and, after Ctrl-C, what was not processed (``left``).
+
+    Returns the exit status: 130 when interrupted with inputs left, else 3 when any input failed, else 0.
+    """
     kept = f" ({existing} existing output(s) kept)" if existing else ""
-    print(f"wrote {len(written)} of {len(todo)} image(s) to {out}{kept}")
+    print(f"wrote {len(written)} of {n_todo} image(s) to {out}{kept}")
     if failed:
         print(f"semprior enhance: {len(failed)} input(s) failed:", file=sys.stderr)
         for src, reason in failed:
             print(f"  {src}: {reason}", file=sys.stderr)
-    if interrupted:
-        attempted = {d for d in written} | {s for s, _ in failed}
-        left = [s for s, d in todo if d not in attempted and s not in attempted]
+    if left is not None:
         print(f"semprior enhance: interrupted; {len(left)} input(s) not processed: {show_names(left)}", file=sys.stderr)
         print("  rerun the same command with --skip-existing to finish them", file=sys.stderr)
         return EXIT_INTERRUPTED

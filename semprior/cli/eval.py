@@ -65,9 +65,9 @@ def build_methods(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from semprior.engine.evaluate import evaluate_methods, paired_items
     from torch import nn
 
+    from semprior.engine.evaluate import evaluate_methods, paired_items
     from semprior.engine.tiling import tiling_plan
     from semprior.metrics import MetricProtocol
 
