@@ -189,3 +189,16 @@ def test_should_stop_ends_the_run_after_the_current_pair():
     r = evaluate_methods({"id": lambda x: x}, _pairs(5), should_stop=lambda: calls.append(1) or len(calls) >= 2)
     assert r.names == ["im0", "im1"] and r.interrupted
     assert "Averaged over 2 of 5 pair(s); interrupted: 3 not evaluated." in r.to_markdown()
+
+
+def test_save_is_atomic_and_sweeps_a_killed_runs_temps(tmp_path):
+    from semprior._atomic import temp_name
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / temp_name("metrics.json", pid=2**31 - 1)
+    stale.write_text("{half")
+    files = evaluate_methods({"identity": lambda x: x}, _pairs(2), keep=1).save(out, grid_height=24)
+    assert not stale.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "metrics.json", "metrics.md"]
+    assert json.loads(files["json"].read_text())["pairs_total"] == 2
