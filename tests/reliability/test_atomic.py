@@ -90,7 +90,9 @@ def _writes_to_a_path(node: ast.Call) -> str | None:
         if not any(isinstance(a, ast.Name) and a.id == "f" for a in node.args):
             return f"{owner}.{name}"
     if name == "open" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-        if any(c in str(node.args[1].value) for c in "wax+"):
+        # "a" (append one line to a log) is allowed: it never replaces an output, and a kill can
+        # only tear the last line, which readers must skip
+        if any(c in str(node.args[1].value) for c in "wx+"):
             return f"open(..., {node.args[1].value!r})"
     return None
 
