@@ -8,12 +8,28 @@ Examples::
 EXIF orientation is applied when reading (the PNG is written upright). Models are padded to their
 ``required_multiple`` and cropped back; ``--tile``/``--max-memory-mb`` run large images in
 overlapping tiles blended with linear ramps.
+
+A file that cannot be read or enhanced does not stop the batch: it is listed at the end with its
+reason and the exit status is 3 (``--fail-fast`` stops at the first one instead). Outputs are
+written atomically; ``--skip-existing`` resumes an interrupted batch. Ctrl-C stops after the
+current file (exit 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from semprior.cli._batch import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_STATUS_HELP,
+    StopAfterCurrent,
+    one_line_reason,
+    show_names,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument("--max-memory-mb", type=float, default=None, help="choose the tile size from a memory cap")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="keep outputs that already exist and process the rest (resume an interrupted batch)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first file that cannot be read or enhanced (exit 1) instead of listing failures at the end")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.epilog = EXIT_STATUS_HELP
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
@@ -50,15 +71,19 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
-def output_paths(files: list[Path], out: Path, overwrite: bool) -> list[Path]:
+def output_paths(files: list[Path], out: Path, overwrite: bool, skip_existing: bool = False) -> list[Path]:
+    """``OUT/<stem>.png`` per input; name clashes and (without ``overwrite``/``skip_existing``) existing outputs are errors."""
     seen: dict[Path, Path] = {}
     dests = []
     for f in files:
         d = out / (f.stem + ".png")
         if d in seen:
             raise ValueError(f"{f} and {seen[d]} would both be written to {d}; rename one or enhance them separately")
-        if d.exists() and not overwrite:
-            raise FileExistsError(f"{d} exists; pass --overwrite or choose another -o folder")
+        if d.exists() and not (overwrite or skip_existing):
+            raise FileExistsError(
+                f"{d} exists; pass --skip-existing to keep it and finish the rest, --overwrite to redo it, "
+                "or choose another -o folder"
+            )
         if f.resolve() == d.resolve():
             raise ValueError(f"{d} would overwrite its own input; choose another -o folder")
         seen[d] = f
@@ -69,27 +94,83 @@ def output_paths(files: list[Path], out: Path, overwrite: bool) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from semprior._atomic import remove_stale_temps
     from semprior.data.io import read_image, write_image
     from semprior.engine.evaluate import classical_method, deepspg_from_checkpoint
-    from semprior.engine.tiling import enhance_image
+    from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
 
     if args.tile is not None and args.tile < 1:
         raise ValueError(f"--tile must be >= 1, got {args.tile}")
+    if args.overwrite and args.skip_existing:
+        raise ValueError("--overwrite and --skip-existing contradict each other; pass one of them")
     files = collect_inputs(args.inputs)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out} exists and is not a folder; give a folder")
-    dests = output_paths(files, out, args.overwrite)
+    dests = output_paths(files, out, args.overwrite, args.skip_existing)
+    todo = [(f, d) for f, d in zip(files, dests) if not (args.skip_existing and d.exists())]
+    existing = len(files) - len(todo)
     if args.checkpoint:
         model = deepspg_from_checkpoint(args.checkpoint, preset=args.preset, prior=args.prior)
     else:
         model = classical_method(args.method)
+        if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
+            print(f"note: {args.method} is a global method; it runs on each whole image (tiling would change "
+                  "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
+    tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
     out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(list(zip(files, dests)), desc="enhance", unit="img", disable=args.no_progress)
-    for src, dst in bar:
-        bar.set_postfix_str(src.name)
-        img = read_image(src).unsqueeze(0)
-        y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
-        write_image(dst, y[0].clamp(0, 1))
-    print(f"wrote {len(dests)} image(s) to {out}")
-    return 0
+    stale = remove_stale_temps(out)
+    if stale:
+        print(f"removed {len(stale)} temporary file(s) left in {out} by an interrupted run", file=sys.stderr)
+    if existing:
+        print(f"skipping {existing} input(s) whose output exists (--skip-existing)", file=sys.stderr)
+    written: list[Path] = []
+    failed: list[tuple[Path, str]] = []
+    interrupted = False
+    with StopAfterCurrent("file") as stop:
+        bar = tqdm(todo, desc="enhance", unit="img", disable=args.no_progress)
+        try:
+            for src, dst in bar:
+                if stop.requested:
+                    break
+                bar.set_postfix_str(src.name)
+                try:
+                    img = read_image(src).unsqueeze(0)
+                    y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
+                    write_image(dst, y[0].clamp(0, 1))
+                except Exception as exc:
+                    if args.fail_fast:
+                        raise
+                    failed.append((src, one_line_reason(exc, src)))
+                    continue
+                finally:
+                    img = y = None  # drop this image's tensors before the next one is read
+                written.append(dst)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+    written_set, failed_set = set(written), {src for src, _ in failed}
+    left = [src for src, dst in todo if dst not in written_set and src not in failed_set]
+    return _report(out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None)
+
+
+def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path, str]], existing: int,
+            left: list[Path] | None) -> int:
+    """Print what was written, what failed (one line each) and, after Ctrl-C, what was not processed (``left``).
+
+    Returns the exit status: 130 when interrupted with inputs left, else 3 when any input failed, else 0.
+    """
+    kept = f" ({existing} existing output(s) kept)" if existing else ""
+    print(f"wrote {len(written)} of {n_todo} image(s) to {out}{kept}")
+    if failed:
+        print(f"semprior enhance: {len(failed)} input(s) failed:", file=sys.stderr)
+        for src, reason in failed:
+            print(f"  {src}: {reason}", file=sys.stderr)
+    if left is not None:
+        print(f"semprior enhance: interrupted; {len(left)} input(s) not processed: {show_names(left)}", file=sys.stderr)
+        print("  rerun the same command with --skip-existing to finish them", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if failed:
+        return EXIT_SOME_FAILED
+    return EXIT_OK

@@ -7,22 +7,26 @@ lists, tuples and dicts only, and loading one never runs pickled code.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from semprior._atomic import atomic_write, remove_stale_temps
+
 __all__ = ["save_checkpoint", "load_checkpoint", "safe_torch_load", "capture_rng_state", "restore_rng_state"]
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically (temp file + fsync + ``os.replace`` + directory fsync).
+
+    Uses the package's one atomic writer, :func:`semprior._atomic.atomic_write`. Temporary files
+    left in the folder by an earlier writer that was killed are removed first
+    (:func:`semprior._atomic.remove_stale_temps`).
 
     Example:
         >>> import tempfile, os
@@ -32,26 +36,9 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
         3
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # some filesystems (e.g. on Windows) cannot fsync a directory
-        pass
+    remove_stale_temps(path.parent)
+    with atomic_write(path) as f:
+        torch.save(state, f)
     return path
 
 

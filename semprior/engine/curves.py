@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from semprior._atomic import atomic_write
+
 __all__ = ["plot_curves"]
 
 
@@ -12,6 +14,8 @@ def plot_curves(
     curves: Mapping[str, Sequence[Sequence[float]]], path: str | Path, title: str = "training", logy: bool = True
 ) -> Path:
     """Plot ``{name: [(step, value), ...]}`` into one PNG; curves named ``val/...`` go to a second axis.
+
+    The file is written atomically (:func:`semprior._atomic.atomic_write`).
 
     Example:
         >>> import tempfile, os
@@ -53,7 +57,9 @@ def plot_curves(
         ax2.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, dpi=100, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
     return path

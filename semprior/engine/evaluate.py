@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +45,10 @@ class EvalResult:
         scores: ``method -> {"psnr", "ssim", "psnr_gtmean", "ssim_gtmean"} -> per-image list``.
         seconds: ``method -> total enhancement seconds`` (metrics excluded).
         samples: ``(name, [low, out_1, ..., out_M, high])`` for the first images (for a grid).
+        failed: ``(pair, reason)`` for every pair that could not be read or scored (only with
+            ``on_error="skip"``); none of its scores is in the means.
+        total: number of pairs in the set (``None`` when the set has no length).
+        interrupted: the run was stopped early (``should_stop``); the means cover ``names`` only.
     """
 
     protocol: MetricProtocol
@@ -52,6 +56,9 @@ class EvalResult:
     scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     samples: list[tuple[str, list[Tensor]]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    total: int | None = None
+    interrupted: bool = False
 
     @property
     def methods(self) -> list[str]:
@@ -64,7 +71,7 @@ class EvalResult:
         if key not in _KEYS:
             raise KeyError(f"no score {key!r}; choose from {_KEYS}")
         vals = self.scores[method][key]
-        return sum(vals) / len(vals)
+        return sum(vals) / len(vals) if vals else float("nan")
 
     def protocol_lines(self) -> list[str]:
         return [
@@ -73,6 +80,21 @@ class EvalResult:
             "(MATLAB/skimage style); scores are means of per-image values over "
             f"{len(self.names)} image(s).",
         ]
+
+    def coverage_lines(self) -> list[str]:
+        """How many pairs the means cover, and every pair left out with its reason (empty when all were scored)."""
+        total = self.total if self.total is not None else len(self.names) + len(self.failed)
+        if not self.failed and not self.interrupted and total == len(self.names):
+            return []
+        line = f"Averaged over {len(self.names)} of {total} pair(s)"
+        parts = []
+        if self.failed:
+            parts.append(f"{len(self.failed)} could not be scored (listed below)")
+        if self.interrupted:
+            parts.append(f"interrupted: {total - len(self.names) - len(self.failed)} not evaluated")
+        lines = [line + ("; " + "; ".join(parts) if parts else "") + "."]
+        lines += [f"- not scored: {name}: {reason}" for name, reason in self.failed]
+        return lines
 
     def to_markdown(self, digits: int = 2) -> str:
         """A markdown table (one row per method) followed by the protocol lines.
@@ -89,27 +111,36 @@ class EvalResult:
         for m in self.methods:
             p, s, pg, sg = (self.mean(m, k) for k in _KEYS)
             lines.append(f"| {m} | {p:.{digits}f} | {s:.3f} | {pg:.{digits}f} | {sg:.3f} |")
-        return "\n".join(lines + [""] + self.protocol_lines())
+        cover = self.coverage_lines()
+        return "\n".join(lines + [""] + (cover + [""] if cover else []) + self.protocol_lines())
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "protocol": str(self.protocol),
             "protocol_gtmean": str(replace(self.protocol, gt_mean=True)),
             "images": list(self.names),
+            "pairs_total": self.total if self.total is not None else len(self.names) + len(self.failed),
+            "failed": [{"pair": n, "reason": r} for n, r in self.failed],
+            "interrupted": self.interrupted,
             "means": {m: {k: self.mean(m, k) for k in _KEYS} for m in self.methods},
             "per_image": self.scores,
             "enhance_seconds": self.seconds,
         }
 
     def save(self, folder: str | Path, grid_height: int = 160) -> dict[str, Path]:
-        """Write ``metrics.md``, ``metrics.json`` and (when samples were kept) ``grid.png``."""
+        """Write ``metrics.md``, ``metrics.json`` and (when samples were kept) ``grid.png``, each atomically.
+
+        Temporary files left in ``folder`` by a killed earlier run are removed first.
+        """
+        from semprior._atomic import atomic_write_text, remove_stale_temps
         from semprior.engine.grid import save_grid
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(folder)
         out = {"markdown": folder / "metrics.md", "json": folder / "metrics.json"}
-        out["markdown"].write_text(self.to_markdown() + "\n")
-        out["json"].write_text(json.dumps(self.to_dict(), indent=1, allow_nan=True) + "\n")
+        atomic_write_text(out["markdown"], self.to_markdown() + "\n")
+        atomic_write_text(out["json"], json.dumps(self.to_dict(), indent=1, allow_nan=True) + "\n")
         if self.samples:
             labels = ["input"] + self.methods + ["reference"]
             out["grid"] = save_grid(folder / "grid.png", [row for _, row in self.samples], labels, cell_height=grid_height)
@@ -137,6 +168,65 @@ def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float |
         return method(low)
 
 
+def _pair_label(pairs: Any, i: int) -> str:
+    """``low.png / high.png`` for a :class:`~semprior.data.PairedFolder`, else the pair's index."""
+    entries = getattr(pairs, "pairs", None)
+    if isinstance(entries, Sequence) and i < len(entries):
+        entry = entries[i]
+        if isinstance(entry, tuple) and all(isinstance(p, Path) for p in entry):
+            return " / ".join(p.name for p in entry)
+    return f"pair {i}"
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the decoder's own message for an unreadable file, else the exception's first line."""
+    from semprior.data.io import ImageReadError
+
+    if isinstance(exc, ImageReadError) and isinstance(exc.__cause__, ImageReadError):
+        exc = exc.__cause__  # drop the dataset's library hint (skip_corrupt=...)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text or type(exc).__name__
+
+
+def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
+    """``(index, load)``: an indexable set loads each item on its own, so one bad item can be skipped."""
+    if isinstance(pairs, (Sequence, torch.utils.data.Dataset)) and hasattr(pairs, "__len__"):
+        for i in range(len(pairs)):  # type: ignore[arg-type]
+            yield i, (lambda i=i: pairs[i])  # type: ignore[index]
+    else:
+        for i, item in enumerate(pairs):
+            yield i, (lambda item=item: item)
+
+
+def _score_pair(
+    item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol, gtm: MetricProtocol,
+    tile: int | None, max_memory_mb: float | None, keep_row: bool,
+) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
+    """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
+    low, high = item["low"].unsqueeze(0), item["high"].unsqueeze(0)
+    check_image(low, f"low image {item.get('name', i)}")
+    check_image(high, f"reference image {item.get('name', i)}")
+    scores: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
+    row = [low]
+    for name, method in methods.items():
+        t0 = time.perf_counter()
+        out = _run(method, low, tile, max_memory_mb)
+        seconds[name] = time.perf_counter() - t0
+        if out.shape != low.shape:
+            raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
+        out = out.clamp(0, 1)
+        scores[name] = {
+            "psnr": float(psnr(out, high, protocol)),
+            "ssim": float(ssim(out, high, protocol)),
+            "psnr_gtmean": float(psnr(out, high, gtm)),
+            "ssim_gtmean": float(ssim(out, high, gtm)),
+        }
+        if keep_row:
+            row.append(out)
+    return scores, seconds, row + [high] if keep_row else []
+
+
 def evaluate_methods(
     methods: Mapping[str, Enhancer],
     pairs: Iterable[dict],
@@ -146,6 +236,8 @@ def evaluate_methods(
     tile: int | None = None,
     max_memory_mb: float | None = None,
     progress: bool = False,
+    on_error: Literal["raise", "skip"] = "raise",
+    should_stop: Callable[[], bool] | None = None,
 ) -> EvalResult:
     """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
 
@@ -154,9 +246,19 @@ def evaluate_methods(
         pairs: e.g. a :class:`~semprior.data.PairedFolder`.
         protocol: metric protocol of the plain columns (default ``MetricProtocol()``); its
             ``gt_mean`` must be False (the GT-mean columns are added automatically).
-        keep: keep inputs/outputs of the first ``keep`` pairs for a comparison grid.
+        keep: keep inputs/outputs of the first ``keep`` scored pairs for a comparison grid.
         tile, max_memory_mb: tiling options for module methods.
         progress: show a tqdm bar.
+        on_error: ``"raise"`` (default) stops at the first pair that cannot be read or scored;
+            ``"skip"`` records it in ``result.failed`` with its reason and goes on. A skipped
+            pair contributes to no method's mean, so all rows average the same pairs. Skipping
+            needs an indexable ``pairs`` (a dataset or list) to skip an unreadable item.
+        should_stop: called after each pair; when it returns True the run stops there and the
+            result is marked ``interrupted`` (used for Ctrl-C in ``semprior eval``); it may then
+            hold no scored pair at all.
+
+    Raises:
+        ValueError: no methods, an empty set, or (with ``on_error="skip"``) no pair could be scored.
 
     Example:
         >>> pairs = [{"low": torch.rand(3, 16, 16) * 0.2, "high": torch.rand(3, 16, 16), "name": "x"}]
@@ -169,36 +271,43 @@ def evaluate_methods(
         raise ValueError("pass a protocol with gt_mean=False; the GT-mean columns are computed as well")
     if not methods:
         raise ValueError("no methods to evaluate; give at least one method or checkpoint")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     gtm = replace(protocol, gt_mean=True)
-    result = EvalResult(protocol, scores={m: {k: [] for k in _KEYS} for m in methods}, seconds=dict.fromkeys(methods, 0.0))
-    items: Iterable[dict] = pairs
+    total = len(pairs) if hasattr(pairs, "__len__") else None  # type: ignore[arg-type]
+    result = EvalResult(
+        protocol, scores={m: {k: [] for k in _KEYS} for m in methods}, seconds=dict.fromkeys(methods, 0.0), total=total,
+    )
+    items: Iterable[tuple[int, Callable[[], dict]]] = _items(pairs)
     if progress:
         from tqdm.auto import tqdm
 
-        items = tqdm(pairs, desc="eval", unit="img")
-    for i, item in enumerate(items):
-        low, high = item["low"].unsqueeze(0), item["high"].unsqueeze(0)
-        check_image(low, f"low image {item.get('name', i)}")
-        check_image(high, f"reference image {item.get('name', i)}")
-        result.names.append(str(item.get("name", i)))
-        row = [low]
-        for name, method in methods.items():
-            t0 = time.perf_counter()
-            out = _run(method, low, tile, max_memory_mb)
-            result.seconds[name] += time.perf_counter() - t0
-            if out.shape != low.shape:
-                raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
-            out = out.clamp(0, 1)
-            s = result.scores[name]
-            s["psnr"].append(float(psnr(out, high, protocol)))
-            s["ssim"].append(float(ssim(out, high, protocol)))
-            s["psnr_gtmean"].append(float(psnr(out, high, gtm)))
-            s["ssim_gtmean"].append(float(ssim(out, high, gtm)))
-            if i < keep:
-                row.append(out)
-        if i < keep:
-            result.samples.append((result.names[-1], row + [high]))
-    if not result.names:
+        items = tqdm(items, desc="eval", unit="img", total=total)
+    for i, load in items:
+        try:
+            item = load()
+            keep_row = len(result.samples) < keep
+            scores, seconds, row = _score_pair(item, i, methods, protocol, gtm, tile, max_memory_mb, keep_row)
+        except Exception as exc:
+            if on_error == "raise":
+                raise
+            result.failed.append((_pair_label(pairs, i), _reason(exc)))
+        else:
+            name = str(item.get("name", i))
+            result.names.append(name)
+            for m in methods:
+                result.seconds[m] += seconds[m]
+                for k in _KEYS:
+                    result.scores[m][k].append(scores[m][k])
+            if keep_row:
+                result.samples.append((name, row))
+        if should_stop is not None and should_stop():
+            result.interrupted = True
+            break
+    if not result.names and not result.interrupted:
+        if result.failed:
+            listing = "; ".join(f"{n}: {r}" for n, r in result.failed[:5])
+            raise ValueError(f"no pair could be scored ({len(result.failed)} failed): {listing}")
         raise ValueError("the paired set is empty; check the folders")
     return result
 

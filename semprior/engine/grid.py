@@ -93,7 +93,7 @@ def comparison_grid(
 
 
 def save_grid(path: str | Path, rows: Sequence[Sequence[Tensor]], labels: Sequence[str], **kwargs) -> Path:
-    """Build :func:`comparison_grid` and write it as an 8-bit PNG; returns the path.
+    """Build :func:`comparison_grid` and write it as an 8-bit PNG (atomically, via ``write_image``); returns the path.
 
     Example:
         >>> import tempfile, os
@@ -101,13 +101,10 @@ def save_grid(path: str | Path, rows: Sequence[Sequence[Tensor]], labels: Sequen
         >>> p.suffix
         '.png'
     """
-    from PIL import Image
+    from semprior.data.io import write_image
 
-    grid = comparison_grid(rows, labels, **kwargs)
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"grid path must end in .png, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arr = (grid.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-    Image.fromarray(arr).save(path)
+    write_image(path, comparison_grid(rows, labels, **kwargs))  # 8-bit, atomic
     return path

@@ -11,6 +11,10 @@ the weighted outputs are normalised by the summed weights, so seams blend smooth
 size comes from ``tile=`` or from a memory cap (``max_memory_mb=``) divided by the model's
 inference cost per pixel (attribute ``inference_bytes_per_pixel`` or
 :data:`DEFAULT_BYTES_PER_PIXEL`).
+
+A model whose result depends on the whole image (global histogram equalisation, CLAHE's grid
+over the image) declares ``tileable = False``; :func:`enhance_image` then always runs it on the
+whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ def required_multiple(model: nn.Module) -> int:
     if not isinstance(m, int) or isinstance(m, bool) or m < 1:
         raise ValueError(f"model.required_multiple must be a positive int, got {m!r}; set it on the model class")
     return m
+
+
+def is_tileable(model: nn.Module) -> bool:
+    """False when the model declares ``tileable = False`` (its output depends on the whole image).
+
+    Example:
+        >>> from semprior.models.classical import HistogramEqualization, Gamma
+        >>> is_tileable(Gamma()), is_tileable(HistogramEqualization())
+        (True, False)
+    """
+    t = getattr(model, "tileable", True)
+    if not isinstance(t, bool):
+        raise ValueError(f"model.tileable must be True or False, got {t!r}; set it on the model class")
+    return t
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
@@ -141,6 +159,45 @@ def _axis_windows(size: int, tile: int, overlap: int) -> list[tuple[int, int, Te
     return out
 
 
+def tiling_plan(
+    model: nn.Module,
+    *,
+    multiple: int | None = None,
+    tile: int | None = None,
+    overlap: int = 32,
+    max_memory_mb: float | None = None,
+    bytes_per_pixel: float | None = None,
+) -> tuple[int, int | None]:
+    """Validate :func:`enhance_image`'s options for ``model`` and return ``(multiple, tile)``.
+
+    Needs no image, so a batch can refuse bad options before it reads its first file. ``tile``
+    is ``None`` for whole-image runs: no tiling asked, or a global method (``tileable = False``).
+    An explicit ``tile`` is rounded down to the multiple and must exceed ``overlap``.
+
+    Example:
+        >>> tiling_plan(torch.nn.Identity(), multiple=8, tile=100, overlap=16)
+        (8, 96)
+    """
+    m = required_multiple(model) if multiple is None else int(multiple)
+    if m < 1:
+        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if tile is not None:
+        given = int(tile)
+        tile = given - given % m
+        if tile < 1:
+            raise ValueError(f"tile must be at least the model's multiple ({m}), got {given}")
+        if overlap >= tile:
+            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise tile")
+    elif max_memory_mb is not None:
+        bpp = bytes_per_pixel or getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)
+        tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
+    if not is_tileable(model):
+        tile = None  # global method: only the whole image gives its result
+    return m, tile
+
+
 @torch.no_grad()
 def enhance_image(
     model: nn.Module,
@@ -163,7 +220,8 @@ def enhance_image(
         img: image batch in [0, 1].
         multiple: pad each piece to this multiple; default ``model.required_multiple`` (or 1).
         tile: tile side in pixels (rounded down to ``multiple``); ``None`` = no tiling unless
-            ``max_memory_mb`` asks for it.
+            ``max_memory_mb`` asks for it. A model with ``tileable = False`` (a global method)
+            always runs on the whole image: tiling would change its result.
         overlap: pixels shared by neighbouring tiles and blended with linear ramps.
         max_memory_mb: cap on activation memory; picks the largest tile that fits (ignored when
             ``tile`` is given). The whole image runs in one piece if it fits.
@@ -180,14 +238,9 @@ def enhance_image(
         torch.Size([1, 3, 37, 50])
     """
     check_image(img, "img")
-    m = required_multiple(model) if multiple is None else int(multiple)
-    if m < 1:
-        raise ValueError(f"multiple must be >= 1, got {multiple}")
-    if overlap < 0:
-        raise ValueError(f"overlap must be >= 0, got {overlap}")
-    if tile is None and max_memory_mb is not None:
-        bpp = bytes_per_pixel or getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)
-        tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
+    m, tile = tiling_plan(
+        model, multiple=multiple, tile=tile, overlap=overlap, max_memory_mb=max_memory_mb, bytes_per_pixel=bytes_per_pixel
+    )
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else img.device
     # run in the model's dtype (a float64 image through a float32 model), return in the image's
@@ -198,11 +251,8 @@ def enhance_image(
         h, w = img.shape[-2:]
         if tile is None or (h <= tile and w <= tile):
             return _run_padded(model, img, m, device, dtype)
-        tile = int(tile) - int(tile) % m
-        if tile < 1:
-            raise ValueError(f"tile must be at least the model's multiple ({m}), got {tile}")
-        if overlap >= tile:
-            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise tile")
+        if overlap >= tile:  # a tile derived from the memory cap (explicit tiles are checked up front)
+            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise max_memory_mb")
         acc = torch.promote_types(img.dtype, torch.float32)
         out = torch.zeros(img.shape, dtype=acc, device=img.device)
         weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)

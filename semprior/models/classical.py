@@ -72,7 +72,9 @@ def _apply_on_value(img: Tensor, fn) -> Tensor:
 class HistogramEqualization(nn.Module):
     """Global histogram equalisation of the HSV value channel (``kornia.enhance.equalize``).
 
-    Hue and saturation are kept. Not differentiable (histogram binning).
+    Hue and saturation are kept. Not differentiable (histogram binning). A global method
+    (``tileable = False``): :func:`~semprior.engine.tiling.enhance_image` runs it on the whole
+    image even when tiling is asked for, since tiles would each get their own histogram.
 
     Shape:
         - Input: `(B, 3, H, W)`
@@ -82,6 +84,8 @@ class HistogramEqualization(nn.Module):
         >>> HistogramEqualization()(torch.rand(1, 3, 16, 16) * 0.2).shape
         torch.Size([1, 3, 16, 16])
     """
+
+    tileable = False
 
     def forward(self, img: Tensor) -> Tensor:
         import kornia
@@ -95,6 +99,8 @@ class CLAHE(nn.Module):
 
     Applied to the Lab lightness ``L`` (default, chroma kept) or to the HSV value channel.
     ``clip_limit`` follows kornia's convention (relative to the uniform bin height, as OpenCV's).
+    The ``grid_size`` cells divide the whole image, so CLAHE is not tileable (``tileable = False``):
+    :func:`~semprior.engine.tiling.enhance_image` runs it on the whole image.
 
     Shape:
         - Input: `(B, 3, H, W)`
@@ -104,6 +110,8 @@ class CLAHE(nn.Module):
         >>> CLAHE()(torch.rand(1, 3, 32, 32) * 0.2).shape
         torch.Size([1, 3, 32, 32])
     """
+
+    tileable = False
 
     def __init__(self, clip_limit: float = 2.0, grid_size: tuple[int, int] = (8, 8), space: Literal["lab", "hsv"] = "lab") -> None:
         super().__init__()

@@ -77,6 +77,36 @@ def test_png16_all_row_filters(tmp_path, color_type, c, filters):
     np.testing.assert_array_equal(np.round(x * 65535).astype(np.uint16), color)
 
 
+def _torchvision_png16(path):
+    """libpng's decoding through torchvision (uint16 since 0.21; deprecated since 0.29), or skip."""
+    import warnings
+
+    tvio = pytest.importorskip("torchvision.io")
+    if not hasattr(tvio, "decode_png"):
+        pytest.skip("this torchvision has no decode_png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        t = tvio.decode_png(tvio.read_file(str(path)), mode=tvio.ImageReadMode.UNCHANGED)
+    if t.dtype != torch.uint16:
+        pytest.skip(f"torchvision decodes 16-bit PNG as {t.dtype} here (uint16 needs torchvision >= 0.21)")
+    return t.to(torch.int32).numpy().transpose(1, 2, 0).astype(np.uint16)
+
+
+@pytest.mark.parametrize("filters", [(0, 1, 2, 3, 4), (4,), (3,)])
+@pytest.mark.parametrize("color_type,c", [(2, 3), (6, 4), (4, 2)])
+def test_png16_decoder_equals_libpng(tmp_path, color_type, c, filters):
+    """Our 16-bit PNG decoder gives exactly libpng's values (via torchvision), every filter and colour type."""
+    arr = np.random.default_rng(3).integers(0, 65536, size=(37, 23, c), dtype=np.uint16)
+    (tmp_path / "f.png").write_bytes(_png16_with_filters(arr, color_type, filters))
+    ref = _torchvision_png16(tmp_path / "f.png")
+    np.testing.assert_array_equal(ref, arr)  # the oracle reads the file as written
+    x = np.round(read_image(tmp_path / "f.png").numpy().transpose(1, 2, 0) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(x, ref[..., :3] if c >= 3 else np.repeat(ref[..., :1], 3, axis=2))
+    write_image(tmp_path / "w.png", torch.rand(3, 19, 29, generator=torch.Generator().manual_seed(c)), bits=16)
+    ours = np.round(read_image(tmp_path / "w.png").numpy().transpose(1, 2, 0) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(ours, _torchvision_png16(tmp_path / "w.png"))
+
+
 def test_gray16_png(tmp_path):
     arr = np.random.default_rng(2).integers(0, 65536, size=(4, 5), dtype=np.uint16)
     Image.fromarray(arr).save(tmp_path / "g16.png")

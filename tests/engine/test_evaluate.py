@@ -143,3 +143,62 @@ def test_eval15_known_answers(shared_data):
     assert r.mean("input", "psnr_gtmean") == pytest.approx(18.79, abs=0.02)
     assert r.mean("gamma", "psnr") == pytest.approx(14.59, abs=0.02)
     assert r.mean("gamma", "ssim") == pytest.approx(0.621, abs=0.005)
+
+
+class _Flaky(list):
+    """A dataset whose item 1 cannot be read."""
+
+    def __getitem__(self, i):
+        if i == 1:
+            from semprior.data.io import ImageReadError
+
+            raise ImageReadError("cannot read x/im1.png: the file is truncated or corrupt (test)")
+        return super().__getitem__(i)
+
+
+def test_skip_leaves_failed_pairs_out_of_every_mean():
+    pairs = _pairs(3)
+    fails_on_im2 = lambda x: x[..., 1:, :] if x.shape[-1] == 31 and float(x.mean()) == float(pairs[2]["low"].mean()) else x  # noqa: E731
+    with pytest.raises(Exception, match="truncated"):
+        evaluate_methods({"identity": lambda x: x}, _Flaky(pairs))
+    r = evaluate_methods({"identity": lambda x: x, "odd": fails_on_im2}, _Flaky(pairs), on_error="skip", keep=3)
+    assert r.names == ["im0"] and r.total == 3
+    assert [n for n, _ in r.failed] == ["pair 1", "pair 2"]
+    assert "truncated" in r.failed[0][1] and "returned shape" in r.failed[1][1]
+    # the one scored pair is the only one in both rows (im2's identity score is not kept either)
+    assert len(r.scores["identity"]["psnr"]) == len(r.scores["odd"]["psnr"]) == 1
+    assert r.mean("identity") == pytest.approx(float(psnr(pairs[0]["low"][None], pairs[0]["high"][None], MetricProtocol())))
+    md = r.to_markdown()
+    assert "Averaged over 1 of 3 pair(s); 2 could not be scored" in md
+    assert md.count("- not scored:") == 2
+    d = r.to_dict()
+    assert d["pairs_total"] == 3 and len(d["failed"]) == 2 and d["interrupted"] is False
+    assert len(r.samples) == 1
+    with pytest.raises(ValueError, match="on_error"):
+        evaluate_methods({"identity": lambda x: x}, pairs, on_error="ignore")
+
+
+def test_skip_with_every_pair_bad_is_an_error_and_a_clean_run_has_no_coverage_line():
+    with pytest.raises(ValueError, match="no pair could be scored \\(2 failed\\)"):
+        evaluate_methods({"crop": lambda x: x[..., 1:, :]}, _pairs(2), on_error="skip")
+    assert "Averaged over" not in evaluate_methods({"id": lambda x: x}, _pairs(2)).to_markdown()
+
+
+def test_should_stop_ends_the_run_after_the_current_pair():
+    calls = []
+    r = evaluate_methods({"id": lambda x: x}, _pairs(5), should_stop=lambda: calls.append(1) or len(calls) >= 2)
+    assert r.names == ["im0", "im1"] and r.interrupted
+    assert "Averaged over 2 of 5 pair(s); interrupted: 3 not evaluated." in r.to_markdown()
+
+
+def test_save_is_atomic_and_sweeps_a_killed_runs_temps(tmp_path):
+    from semprior._atomic import temp_name
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / temp_name("metrics.json", pid=2**31 - 1)
+    stale.write_text("{half")
+    files = evaluate_methods({"identity": lambda x: x}, _pairs(2), keep=1).save(out, grid_height=24)
+    assert not stale.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "metrics.json", "metrics.md"]
+    assert json.loads(files["json"].read_text())["pairs_total"] == 2

@@ -171,3 +171,39 @@ def test_errors_are_clear():
 
     with pytest.raises(TypeError, match="enhanced"):
         enhance_image(Dicty(), torch.rand(1, 3, 8, 8))
+
+
+def test_tiling_plan_checks_options_before_any_image():
+    from semprior.engine.tiling import tiling_plan
+    from semprior.models.classical import CLAHE, Gamma, HistogramEqualization
+
+    net = torch.nn.Identity()
+    assert tiling_plan(net, multiple=8, tile=100, overlap=16) == (8, 96)
+    assert tiling_plan(net, multiple=8, max_memory_mb=64, bytes_per_pixel=4096) == (8, 128)
+    assert tiling_plan(net) == (1, None)
+    with pytest.raises(ValueError, match="overlap \\(32\\) must be smaller than tile \\(32\\)"):
+        tiling_plan(net, tile=32)  # explicit tile: refused even though no image is known yet
+    with pytest.raises(ValueError, match="at least the model's multiple"):
+        tiling_plan(net, multiple=8, tile=5, overlap=0)
+    with pytest.raises(ValueError, match="finite"):
+        tiling_plan(net, max_memory_mb=float("inf"))
+    # global methods: options are still checked, but the plan is always the whole image
+    assert tiling_plan(Gamma(), tile=64) == (1, 64)
+    for m in (HistogramEqualization(), CLAHE()):
+        assert tiling_plan(m, tile=64) == (1, None) and tiling_plan(m, max_memory_mb=1) == (1, None)
+        with pytest.raises(ValueError, match="finite"):
+            tiling_plan(m, max_memory_mb=float("nan"))
+
+
+def test_global_methods_differ_when_tiled_by_hand():
+    """Why HE/CLAHE are never tiled: per-tile histograms give a visibly different image."""
+    from semprior.engine.tiling import _run_padded
+    from semprior.models.classical import HistogramEqualization
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.rand(1, 3, 64, 32, generator=g) * 0.1, torch.rand(1, 3, 64, 32, generator=g) * 0.5], dim=-1)
+    he = HistogramEqualization()
+    whole = _run_padded(he, x, 1, x.device, x.dtype)
+    halves = torch.cat([_run_padded(he, x[..., :32], 1, x.device, x.dtype), _run_padded(he, x[..., 32:], 1, x.device, x.dtype)], -1)
+    assert (whole - halves).abs().mean() > 0.05
+    assert torch.equal(enhance_image(he, x, tile=32, overlap=0), whole)

@@ -241,7 +241,14 @@ def test_cli_enhance_every_mode_folder(mode_files, tiny_checkpoint, tmp_path, ca
 
 @pytest.mark.parametrize("kind", ["text", "truncated_png", "truncated_jpeg", "empty"])
 def test_cli_enhance_non_image_is_one_line(bad_files, tmp_path, capsys, kind):
+    # a batch goes on past an unreadable file and lists it with its reason, one line, exit 3
     rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--method", "gamma", "--no-progress"], capsys)
+    assert rc == 3 and "Traceback" not in err
+    named = [ln for ln in err.splitlines() if str(bad_files[kind]) in ln]
+    assert len(named) == 1 and ("truncated" in named[0] or "not a recognised image" in named[0]), err
+    # --fail-fast: the old single error line, exit 1
+    rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--method", "gamma", "--no-progress", "--fail-fast"],
+                         capsys)
     assert_one_line_error(rc, err, str(bad_files[kind]))
 
 
@@ -306,10 +313,10 @@ def test_cli_traceback_flag_reraises(mode_files, tmp_path):
 
 
 def test_cli_real_subprocess_one_line(bad_files, tmp_path):
-    """The installed entry point, in a fresh process: exit 1, one line on stderr, no traceback."""
+    """The installed entry point, in a fresh process, with --fail-fast: exit 1, one line on stderr, no traceback."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "semprior", "enhance", str(bad_files["truncated_png"]), "-o", str(tmp_path),
-           "--method", "gamma", "--no-progress"]
+           "--method", "gamma", "--no-progress", "--fail-fast"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 1
     lines = p.stderr.strip().splitlines()
