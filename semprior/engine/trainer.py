@@ -414,8 +414,17 @@ class Trainer:
         path = self.out_dir / "log.jsonl" if self.out_dir is not None else None
         if path is None or not path.is_file() or not D.is_main():
             return
-        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
-        path.write_text("".join(ln + "\n" for ln in keep))
+        from semprior._atomic import atomic_write_text
+
+        keep = []
+        for ln in path.read_text().splitlines():
+            try:
+                rec = json.loads(ln)
+            except json.JSONDecodeError:  # a line torn by a kill mid-append: drop it
+                continue
+            if isinstance(rec, dict) and rec.get("step", 0) <= self.step:
+                keep.append(ln)
+        atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
     def _validate(self) -> bool:
         """Run validation (on the averaged weights when EMA is on); returns True when training should stop early."""

@@ -175,3 +175,14 @@ def test_run_config_model_names(tiny_pairs, tmp_path):
     ck = load_checkpoint(tmp_path / "r" / "best.pt")
     assert ck["model_name"] == "retinexformer" and ck["model_config"]["n_feat"] == 8 and result.step == 2
     assert "l1" in trainer.curves
+
+
+def test_resume_drops_a_log_line_torn_by_a_kill(tmp_path):
+    _trainer(tmp_path, steps=6).fit(steps=3)
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write('{"step": 4, "loss": 0.1')  # a kill -9 in the middle of an append
+    t = _trainer(tmp_path, steps=6)
+    t.resume(tmp_path / "last.pt")
+    t.fit()
+    steps = [json.loads(x)["step"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
