@@ -64,6 +64,9 @@ class TrainConfig:
         ema_decay: exponential moving average of the weights (``0`` = off, e.g. ``0.999``). The
             average is saved beside the raw weights (``ema`` in ``last.pt``), and it is what
             validation scores and what ``best.pt`` holds.
+        ema_warmup: ramp the decay up as ``min(ema_decay, (1 + step) / (10 + step))`` (timm's
+            warm-up), so the average is not dominated by the initial weights early in training.
+            Without it, after ``s`` steps the initial weights still weigh ``ema_decay ** s``.
         precision: ``"fp32"``, or mixed precision on CUDA: ``"bf16"`` / ``"fp16"`` (autocast;
             fp16 adds a gradient scaler). Refused on the CPU.
         log_file: write one JSON line per logged step (loss, each term, lr, patch) and per
@@ -91,6 +94,7 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 200
     ema_decay: float = 0.0
+    ema_warmup: bool = True
     precision: str = "fp32"
     log_file: bool = True
     val_every: int = 0
@@ -390,6 +394,8 @@ class Trainer:
         if self.ema is None:
             return
         d = self.config.ema_decay
+        if self.config.ema_warmup:
+            d = min(d, (1 + self.step) / (10 + self.step))
         for k, v in unwrap(self.net).state_dict().items():
             if k in self.ema:
                 self.ema[k].lerp_(v.detach(), 1.0 - d)

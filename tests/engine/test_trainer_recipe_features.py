@@ -186,3 +186,17 @@ def test_resume_drops_a_log_line_torn_by_a_kill(tmp_path):
     t.fit()
     steps = [json.loads(x)["step"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_ema_warmup_forgets_the_initial_weights():
+    torch.manual_seed(0)
+    init = {k: v.clone() for k, v in ToyEnhancer(dropout=0.0).state_dict().items()}
+    warm = _trainer(steps=20, ema_decay=0.999)
+    warm.fit()
+    cold = _trainer(steps=20, ema_decay=0.999, ema_warmup=False)
+    cold.fit()
+    k = "body.0.weight"
+    raw = warm.model.state_dict()[k]
+    # without warm-up the average is still ~98 % the initial weights after 20 steps
+    assert (cold.eval_state_dict()[k] - init[k]).norm() < 0.05 * (raw - init[k]).norm()
+    assert (warm.eval_state_dict()[k] - init[k]).norm() > 0.3 * (raw - init[k]).norm()
