@@ -73,7 +73,8 @@ def sem_forward_banded(
         block: the :class:`~semprior.attention.sem.SEM` whose parts run.
         x, sem, illu_fea: as :meth:`SEM.forward`.
         band_rows: rows per band (at least 2 with ``out=x``); about 65,536 pixels when ``None``.
-        out: where to write the result; may be ``x`` itself (in place: no full-size allocation).
+        out: where to write the result; may be ``x`` itself (the same tensor object: in place, no
+            full-size allocation; ``x`` must not be needed afterwards).
 
     Shape:
         - x: ``(B, dim, H, W)``; sem: ``(B, sem_channels, Hs, Ws)`` -> ``(B, dim, H, W)``
@@ -83,7 +84,7 @@ def sem_forward_banded(
     b, c, h, w = x.shape
     heads = block.heads
     band = band_rows or max(2, BAND_PIXELS // w)
-    in_place = out is not None and out.data_ptr() == x.data_ptr()
+    in_place = out is x
     if in_place and band < 2 and h > band:
         raise ValueError(f"in-place banded SEM needs band_rows >= 2, got {band}")
     acc = acc_dtype(x)

@@ -376,7 +376,8 @@ class DeepSPG(nn.Module):
         dec = self.decomposer
 
         def run(blocks: nn.ModuleList, t: Tensor, sem: Tensor | None) -> None:
-            for blk in blocks:  # in place: t is this level's only feature map
+            for blk in blocks:  # in place: t is this level's only feature map; the same rows at every
+                # level (width halves as channels double): about the same bytes per band
                 sem_forward_banded(blk, t, t if sem is None else sem, band_rows=band, out=t)
 
         e1 = x.new_empty(b, self.embed.out_channels, h, w)
