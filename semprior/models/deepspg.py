@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from semprior._bands import band_rows as default_band_rows
@@ -79,6 +80,9 @@ class DeepSPGConfig:
         edge_normalized: edge loss (λ2) on kornia's normalised Sobel kernels (default, ``True``: the
             kernel is divided by 8, the sum of its absolute weights) or on the raw Sobel kernel
             (``False``: the textbook operator; the loss is 64 times larger, so λ2 means 64x more).
+        activation_checkpointing: in training, recompute each SEM block's activations in the
+            backward pass instead of storing them (``torch.utils.checkpoint``): less memory for a
+            larger batch or patch, about one more forward of the SEM blocks in time. Same gradients.
         loss: the loss weights λ1..λ4.
 
     Example:
@@ -102,6 +106,7 @@ class DeepSPGConfig:
     attention_scaling: str = "l2-temperature"
     kl_direction: str = "target||output"
     edge_normalized: bool = True
+    activation_checkpointing: bool = False
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
@@ -128,8 +133,9 @@ class DeepSPGConfig:
             raise ValueError(f"DeepSPGConfig.attention_scaling must be one of {SCALINGS}, got {self.attention_scaling!r}")
         if self.kl_direction not in KL_DIRECTIONS:
             raise ValueError(f"DeepSPGConfig.kl_direction must be one of {KL_DIRECTIONS}, got {self.kl_direction!r}")
-        if not isinstance(self.edge_normalized, bool):
-            raise TypeError(f"DeepSPGConfig.edge_normalized must be true or false, got {self.edge_normalized!r}")
+        for name in ("edge_normalized", "activation_checkpointing"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"DeepSPGConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.loss, dict):
             object.__setattr__(self, "loss", LossWeights(**self.loss))
 
@@ -289,10 +295,11 @@ class DeepSPG(nn.Module):
                        text=w.text if self.config.text_prior else 0.0)
 
     # ------------------------------------------------------------------ forward
-    @staticmethod
-    def _run(blocks: nn.ModuleList, x: Tensor, sem: Tensor | None) -> Tensor:
+    def _run(self, blocks: nn.ModuleList, x: Tensor, sem: Tensor | None) -> Tensor:
+        ckpt = self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
         for blk in blocks:
-            x = blk(x, x if sem is None else sem)
+            s = x if sem is None else sem
+            x = torch.utils.checkpoint.checkpoint(blk, x, s, use_reentrant=False) if ckpt else blk(x, s)
         return x
 
     def reflectance_unet(self, r: Tensor, sems: list[Tensor | None]) -> Tensor:

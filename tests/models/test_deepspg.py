@@ -251,3 +251,19 @@ def test_paper_scaling_has_no_temperature_and_loss_options_reach_the_criterion()
                        ({"edge_normalized": "no"}, "edge_normalized")):
         with pytest.raises((ValueError, TypeError), match=match):
             tiny(**bad)
+
+
+def test_activation_checkpointing_gives_the_same_gradients(monkeypatch):
+    calls = []
+    real = torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x, gt = torch.rand(2, 3, 16, 20, dtype=torch.float64) * 0.4, torch.rand(2, 3, 16, 20, dtype=torch.float64)
+    grads = []
+    for ckpt in (False, True):
+        net = _perturbed(tiny(activation_checkpointing=ckpt), RegionPrior(), torch.float64).train()
+        net.loss(net(x), gt)[0].backward()
+        grads.append({k: p.grad for k, p in net.named_parameters()})
+        assert len(calls) == (5 if ckpt else 0)  # one per SEM block
+    assert grads[0].keys() == grads[1].keys()
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k], msg=k)
