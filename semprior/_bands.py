@@ -58,8 +58,6 @@ def conv_rows(src: Tensor, conv: nn.Conv2d, r0: int, r1: int, h: int, src_row0: 
     if a0 < src_row0 or a1 > src_row0 + src.shape[-2]:
         raise ValueError(f"rows {a0}:{a1} are needed but src holds rows {src_row0}:{src_row0 + src.shape[-2]}")
     f = src[:, :, a0 - src_row0 : a1 - src_row0]
-    if a0 != need0 or a1 != need1:
-        f = F.pad(f, (0, 0, a0 - need0, need1 - a1))
     weight, bias, groups = conv.weight, conv.bias, conv.groups
     if channels is not None:
         if groups != conv.in_channels or groups != conv.out_channels:
@@ -67,6 +65,14 @@ def conv_rows(src: Tensor, conv: nn.Conv2d, r0: int, r1: int, h: int, src_row0: 
         weight = weight[channels]
         bias = bias[channels] if bias is not None else None
         groups = weight.shape[0]
+    if a0 == need0 and a1 == need1:  # an inner band: no padding
+        return F.conv2d(f, weight, bias, stride=conv.stride, padding=(0, conv.padding[1]), dilation=conv.dilation, groups=groups)
+    if sh == 1 and 2 * ph == dh * (kh - 1):
+        # a 'same' conv at the image edge: pad inside the conv (no padded copy of the band) and
+        # drop the output rows that saw the fake padding on the inner side
+        out = F.conv2d(f, weight, bias, padding=conv.padding, dilation=conv.dilation, groups=groups)
+        return out[:, :, r0 - a0 : r1 - a0]
+    f = F.pad(f, (0, 0, a0 - need0, need1 - a1))
     return F.conv2d(f, weight, bias, stride=conv.stride, padding=(0, conv.padding[1]), dilation=conv.dilation, groups=groups)
 
 
