@@ -14,8 +14,10 @@ def tiny(**kw):
 
 
 def _count(cfg):
+    from dataclasses import replace
+
     prior = RegionPrior()
-    net = DeepSPG(cfg, prior=prior).eval()
+    net = DeepSPG(replace(cfg, backend="reference"), prior=prior).eval()  # the plain graph (no banded recomputation)
     params = sum(p.numel() for p in net.parameters())
     x = torch.rand(1, 3, 256, 256)
     with torch.no_grad():
