@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from semprior._bands import conv_rows
+
 
 class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channel axis of a ``(B, C, H, W)`` map (Restormer's ``WithBias_LayerNorm``).
@@ -53,6 +55,25 @@ class GatedDConvFeedForward(nn.Module):
         self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding=1, groups=hidden * 2, bias=bias)
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
 
+    @staticmethod
+    def gate(hidden: Tensor) -> Tensor:
+        """``gelu(x1) * x2`` of the two halves of the depthwise-conv output."""
+        x1, x2 = hidden.chunk(2, dim=1)
+        return F.gelu(x1) * x2
+
     def forward(self, x: Tensor) -> Tensor:
-        x1, x2 = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(F.gelu(x1) * x2)
+        return self.project_out(self.gate(self.dwconv(self.project_in(x))))
+
+    def rows(self, x: Tensor, r0: int, r1: int, h: int, src_row0: int = 0) -> Tensor:
+        """Output rows ``r0:r1`` of :meth:`forward` on a full input of ``h`` rows, from ``x`` holding
+        input rows ``src_row0:…`` (at least the one-row halo ``r0 - 1 : r1 + 1``, clipped).
+
+        The same layers as :meth:`forward`; the hidden tensor (``2 · hidden`` channels) exists for
+        these rows only, so a caller looping over bands never holds it for the whole image.
+
+        Shape:
+            - x: ``(B, dim, rows, W)`` -> ``(B, dim, r1 - r0, W)``
+        """
+        a0 = max(r0 - 1, 0)
+        hidden = self.project_in(x[:, :, a0 - src_row0 : min(r1 + 1, h) - src_row0])
+        return self.project_out(self.gate(conv_rows(hidden, self.dwconv, r0, r1, h, a0)))

@@ -1,36 +1,40 @@
-"""Memory-lean SEM inference: the whole block streamed over bands of rows (used with ``backend="streaming"``).
+"""Memory-lean SEM inference: the whole block streamed over bands of rows, from SEM's own parts.
 
 Channel attention needs a global reduction over all positions before any output can be written,
 so the block runs in two passes over horizontal bands (each band with the one-row halo its 3x3
 depthwise convolutions need):
 
-1. for each band: ``q`` (semantic branch) and ``k`` (image branch) → accumulate ``S = q kᵀ`` and
-   the squared norms; then ``A = softmax(τ S / (‖q‖ ‖k‖ᵀ))`` (``c×c`` per head);
+1. for each band: ``q`` (semantic branch) and ``k`` (image branch) → accumulate the Gram matrix
+   ``S = q kᵀ`` and the squared norms; then ``A = block.attention_map(S, ‖q‖², ‖k‖²)`` (``c×c``
+   per head, the same function the plain path's map comes from);
 2. for each band: recompute ``v`` (two-row halo), ``y = x + out(A v)`` for the band plus one halo
-   row, then ``y + GDFN(LN(y))`` for the band, written straight into the output.
+   row, then ``y + GDFN(LN(y))`` for the band (:meth:`GatedDConvFeedForward.rows`), written
+   straight into the output.
 
-Nothing full-size is allocated except the output, so the peak extra memory is about the output
-plus a few bands, instead of ~15-20 copies of the input on the plain path. It runs only without
-autograd (``torch.no_grad()`` or no input/parameter needing a gradient); results equal the plain
-path up to float rounding.
+Every layer call is one of the block's own modules or methods (``queries_in``,
+``keys_values_in``, ``attention_map``, ``ffn.rows``): the banded path has no math of its own
+besides the row bookkeeping of :mod:`semprior._bands`. This module never imports
+:mod:`semprior.attention.sem` (the block is passed in).
+
+Nothing full-size is allocated except the output (none at all with ``out=x``: the block then
+overwrites its input, one band behind the band being read), so the peak extra memory is about
+one output plus a few bands, instead of ~15-20 copies of the input on the plain path. It runs
+only without autograd; results equal the plain path up to float rounding.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
-from semprior.kernels.reference import EPS, _temperature, acc_dtype
+from semprior._bands import BAND_PIXELS, conv_rows, halo, row_bands
+from semprior.kernels.reference import acc_dtype
 
-if TYPE_CHECKING:
-    from semprior.attention.sem import SEM
-
-#: target pixels per band
-BAND_PIXELS = 65536
+__all__ = ["bilinear_rows", "sem_forward_banded"]
 
 
 def bilinear_rows(src: Tensor, size: tuple[int, int], r0: int, r1: int) -> Tensor:
@@ -55,75 +59,79 @@ def bilinear_rows(src: Tensor, size: tuple[int, int], r0: int, r1: int) -> Tenso
     return F.interpolate(rows, size=(r1 - r0, w), mode="bilinear", align_corners=False)
 
 
-def _dw_rows(f: Tensor, conv: torch.nn.Conv2d, lo: slice, a0: int, a1: int, r0: int, r1: int, h: int) -> Tensor:
-    """3x3 depthwise conv (channel slice ``lo``) of rows ``a0:a1`` -> output rows ``r0:r1`` (zero padding at the image edge)."""
-    top = 1 if r0 == 0 else 0
-    bottom = 1 if r1 == h else 0
-    f = F.pad(f, (0, 0, top, bottom))
-    weight = conv.weight[lo]
-    bias = conv.bias[lo] if conv.bias is not None else None
-    return F.conv2d(f, weight, bias, padding=(0, 1), groups=weight.shape[0])
-
-
-def _pw(x: Tensor, conv: torch.nn.Conv2d, lo: slice) -> Tensor:
-    return F.conv2d(x, conv.weight[lo], conv.bias[lo] if conv.bias is not None else None)
-
-
-def _halo(r0: int, r1: int, h: int, k: int = 1) -> tuple[int, int]:
-    return max(r0 - k, 0), min(r1 + k, h)
-
-
-def sem_forward_banded(block: SEM, x: Tensor, sem: Tensor, illu_fea: Tensor | None = None, band_rows: int | None = None) -> Tensor:
+def sem_forward_banded(
+    block: Any,
+    x: Tensor,
+    sem: Tensor,
+    illu_fea: Tensor | None = None,
+    band_rows: int | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
     """SEM forward in two passes over row bands (see the module docstring); inputs already validated.
+
+    Args:
+        block: the :class:`~semprior.attention.sem.SEM` whose parts run.
+        x, sem, illu_fea: as :meth:`SEM.forward`.
+        band_rows: rows per band (at least 2 with ``out=x``); about 65,536 pixels when ``None``.
+        out: where to write the result; may be ``x`` itself (the same tensor object: in place, no
+            full-size allocation; ``x`` must not be needed afterwards).
 
     Shape:
         - x: ``(B, dim, H, W)``; sem: ``(B, sem_channels, Hs, Ws)`` -> ``(B, dim, H, W)``
     """
+    if torch.is_grad_enabled() and (x.requires_grad or sem.requires_grad or any(p.requires_grad for p in block.parameters())):
+        raise RuntimeError("sem_forward_banded runs without autograd only; call it under torch.no_grad()")
     b, c, h, w = x.shape
     heads = block.heads
-    qs, ks, vs = slice(0, c), slice(0, c), slice(c, 2 * c)
-    band = band_rows or max(1, BAND_PIXELS // w)
+    band = band_rows or max(2, BAND_PIXELS // w)
+    in_place = out is x
+    if in_place and band < 2 and h > band:
+        raise ValueError(f"in-place banded SEM needs band_rows >= 2, got {band}")
     acc = acc_dtype(x)
-    s_small = block.sem_proj(sem)
+    kv = block.kv_dwconv
+    # a full-size semantic map (the baseline's self-attention) is projected band by band
+    lazy = sem.shape[-2:] == (h, w)
+    s_small = None if lazy else block.sem_proj(sem)
 
     def q_rows(r0: int, r1: int) -> Tensor:
-        a0, a1 = _halo(r0, r1, h)
-        f = _pw(block.norm_sem(bilinear_rows(s_small, (h, w), a0, a1)), block.q, slice(None))
-        return _dw_rows(f, block.q_dwconv, slice(None), a0, a1, r0, r1, h)
+        a0, a1 = halo(r0, r1, h)
+        s = block.sem_proj(sem[:, :, a0:a1]) if lazy else bilinear_rows(s_small, (h, w), a0, a1)
+        return conv_rows(block.queries_in(s), block.q_dwconv, r0, r1, h, a0)
 
     def kv_rows(r0: int, r1: int, part: slice) -> Tensor:
-        a0, a1 = _halo(r0, r1, h)
-        f = _pw(block.norm_x(x[:, :, a0:a1]), block.kv, part)
-        return _dw_rows(f, block.kv_dwconv, part, a0, a1, r0, r1, h)
+        a0, a1 = halo(r0, r1, h)
+        return conv_rows(block.keys_values_in(x[:, :, a0:a1], part), kv, r0, r1, h, a0, channels=part)
 
     def heads_view(t: Tensor) -> Tensor:
         return rearrange(t, "b (h c) H W -> b h c (H W)", h=heads).to(acc)
 
-    s = torch.zeros(b, heads, c // heads, c // heads, dtype=acc, device=x.device)
+    gram = torch.zeros(b, heads, c // heads, c // heads, dtype=acc, device=x.device)
     nq = torch.zeros(b, heads, c // heads, dtype=acc, device=x.device)
     nk = torch.zeros_like(nq)
-    for r0 in range(0, h, band):
-        r1 = min(r0 + band, h)
-        qb, kb = heads_view(q_rows(r0, r1)), heads_view(kv_rows(r0, r1, ks))
-        s.add_(qb @ kb.transpose(-2, -1))
-        nq.add_(torch.linalg.vector_norm(qb, dim=-1).square_())
-        nk.add_(torch.linalg.vector_norm(kb, dim=-1).square_())
-    a, bn = nq.sqrt().clamp(min=EPS), nk.sqrt().clamp(min=EPS)
-    tau = _temperature(block.temperature, heads, x, acc)
-    attn = (s / (a.unsqueeze(-1) * bn.unsqueeze(-2)) * tau).softmax(-1)
+    for r0, r1 in row_bands(h, band):
+        qb, kb = heads_view(q_rows(r0, r1)), heads_view(kv_rows(r0, r1, slice(0, c)))
+        gram.add_(qb @ kb.transpose(-2, -1))
+        nq.add_(qb.square().sum(-1))
+        nk.add_(kb.square().sum(-1))
+    attn = block.attention_map(gram, nq, nk)
 
-    out = torch.empty_like(x)
-    ffn = block.ffn
-    hidden = ffn.project_out.in_channels
-    for r0 in range(0, h, band):
-        r1 = min(r0 + band, h)
-        e0, e1 = _halo(r0, r1, h)  # rows of y needed by the FFN's depthwise conv
-        vb = kv_rows(e0, e1, vs)
+    if out is None:
+        out = torch.empty_like(x)
+    pending: tuple[int, int, Tensor] | None = None
+    for r0, r1 in row_bands(h, band):
+        e0, e1 = halo(r0, r1, h)  # rows of y needed by the FFN's depthwise conv
+        vb = kv_rows(e0, e1, slice(c, 2 * c))
         if illu_fea is not None:
             vb = vb * illu_fea[:, :, e0:e1]
         ob = rearrange(attn @ heads_view(vb), "b h c (H W) -> b (h c) H W", W=w).to(x.dtype)
         y = x[:, :, e0:e1] + block.project_out(ob)
-        g = _dw_rows(ffn.project_in(block.norm_ffn(y)), ffn.dwconv, slice(None), e0, e1, r0, r1, h)
-        g = F.gelu(g[:, :hidden]) * g[:, hidden:]
-        out[:, :, r0:r1] = y[:, :, r0 - e0 : r0 - e0 + (r1 - r0)] + ffn.project_out(g)
+        res = y[:, :, r0 - e0 : r1 - e0] + block.ffn.rows(block.norm_ffn(y), r0, r1, h, e0)
+        if in_place:  # x rows of this band are still read by the next one: write one band behind
+            if pending is not None:
+                out[:, :, pending[0] : pending[1]] = pending[2]
+            pending = (r0, r1, res)
+        else:
+            out[:, :, r0:r1] = res
+    if pending is not None:
+        out[:, :, pending[0] : pending[1]] = pending[2]
     return out

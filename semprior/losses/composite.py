@@ -65,11 +65,16 @@ def deepspg_loss(
     weights: LossWeights,
     prior: Callable | None = None,
     text_loss: Callable[[Tensor], Tensor] | None = None,
+    kl_reverse: bool = False,
+    edge_normalized: bool = True,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Total DeepSPG loss and the dict of unweighted terms (detached) that made it.
 
     A term whose weight is 0 is neither computed nor reported. A positive ``semantic_kl`` needs a
-    ``prior`` with segmentation logits; a positive ``text`` needs ``text_loss``.
+    ``prior`` with segmentation logits; a positive ``text`` needs ``text_loss``. The semantic KL
+    is KL(seg(target) ‖ seg(output)), or KL(seg(output) ‖ seg(target)) with ``kl_reverse=True``;
+    the edge term uses normalised Sobel kernels unless ``edge_normalized=False``
+    (:func:`semprior.losses.edge.edge_loss`).
 
     Shape:
         - output, target: `(B, 3, H, W)` -> total: scalar
@@ -89,7 +94,7 @@ def deepspg_loss(
         terms["pixel"] = pixel_loss(output, target, "mse")
         total = total + weights.pixel * terms["pixel"]
     if weights.edge:
-        terms["edge"] = edge_loss(output, target)
+        terms["edge"] = edge_loss(output, target, normalized=edge_normalized)
         total = total + weights.edge * terms["edge"]
     if weights.ssim:
         terms["ssim"] = ssim_loss(output, target)
@@ -105,7 +110,7 @@ def deepspg_loss(
                 f"the prior {getattr(getattr(prior, 'spec', None), 'name', prior)!r} gives no segmentation logits "
                 "(num_classes == 0); set LossWeights.semantic_kl = 0 or use a prior with logits"
             )
-        terms["semantic_kl"] = semantic_kl_loss(pred, ref)
+        terms["semantic_kl"] = semantic_kl_loss(pred, ref, reverse=kl_reverse)
         total = total + weights.semantic_kl * terms["semantic_kl"]
     if weights.text:
         if text_loss is None:
@@ -128,9 +133,17 @@ class DeepSPGLoss(nn.Module):
         0
     """
 
-    def __init__(self, weights: LossWeights | None = None, prior: nn.Module | None = None, text_loss: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        weights: LossWeights | None = None,
+        prior: nn.Module | None = None,
+        text_loss: nn.Module | None = None,
+        kl_reverse: bool = False,
+        edge_normalized: bool = True,
+    ) -> None:
         super().__init__()
         self.weights = weights or LossWeights()
+        self.kl_reverse, self.edge_normalized = bool(kl_reverse), bool(edge_normalized)
         if self.weights.semantic_kl and prior is None:
             raise ValueError("LossWeights.semantic_kl > 0 needs a prior; pass prior= or set semantic_kl=0")
         if self.weights.semantic_kl and getattr(getattr(prior, "spec", None), "num_classes", 1) == 0:
@@ -153,7 +166,8 @@ class DeepSPGLoss(nn.Module):
         return self._frozen[1]
 
     def forward(self, output: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return deepspg_loss(output, target, self.weights, self.prior, self.text_loss)
+        return deepspg_loss(output, target, self.weights, self.prior, self.text_loss, self.kl_reverse, self.edge_normalized)
 
     def extra_repr(self) -> str:
-        return f"weights={self.weights}"
+        kl = "output||target" if self.kl_reverse else "target||output"
+        return f"weights={self.weights}, kl={kl!r}, edge_normalized={self.edge_normalized}"

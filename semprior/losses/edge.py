@@ -12,10 +12,13 @@ from semprior._checks import check_image, check_reduction, check_same_shape, red
 __all__ = ["EdgeLoss", "edge_loss", "image_gradients"]
 
 
-def image_gradients(x: Tensor, mode: Literal["sobel", "diff"] = "sobel") -> Tensor:
+def image_gradients(x: Tensor, mode: Literal["sobel", "diff"] = "sobel", normalized: bool = True) -> Tensor:
     """Horizontal and vertical first derivatives of every channel.
 
-    Uses ``kornia.filters.spatial_gradient`` (normalised kernels, replicate padding).
+    Uses ``kornia.filters.spatial_gradient`` (replicate padding). ``normalized=True`` (default)
+    divides the kernel by the sum of its absolute weights (8 for Sobel, 2 for central differences),
+    so a unit ramp has derivative 1; ``normalized=False`` uses the textbook kernel (Sobel
+    ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]``), 8 times larger for Sobel.
 
     Shape:
         - Input: `(B, C, H, W)`
@@ -29,7 +32,7 @@ def image_gradients(x: Tensor, mode: Literal["sobel", "diff"] = "sobel") -> Tens
 
     if mode not in ("sobel", "diff"):
         raise ValueError(f"mode must be 'sobel' or 'diff', got {mode!r}")
-    return kornia.filters.spatial_gradient(x, mode=mode, order=1, normalized=True)
+    return kornia.filters.spatial_gradient(x, mode=mode, order=1, normalized=normalized)
 
 
 def edge_loss(
@@ -37,6 +40,7 @@ def edge_loss(
     target: Tensor,
     mode: Literal["sobel", "diff"] = "sobel",
     reduction: Literal["mean", "sum", "none"] = "mean",
+    normalized: bool = True,
 ) -> Tensor:
     r"""Mean squared difference of the image gradients, per sample, then reduced.
 
@@ -49,6 +53,8 @@ def edge_loss(
         target: `(B, C, H, W)` reference.
         mode: ``"sobel"`` or ``"diff"`` (kornia ``spatial_gradient`` modes).
         reduction: ``"mean"`` / ``"sum"`` over the batch or ``"none"`` for `(B,)`.
+        normalized: normalised derivative kernels (default) or the textbook ones (a Sobel loss
+            64 times larger); see :func:`image_gradients`.
 
     Shape:
         - Input: `(B, C, H, W)` twice
@@ -63,7 +69,7 @@ def edge_loss(
     check_image(target, "target", channels=None)
     check_same_shape(input, target)
     check_reduction(reduction)
-    d = image_gradients(input, mode) - image_gradients(target, mode)
+    d = image_gradients(input, mode, normalized) - image_gradients(target, mode, normalized)
     return reduce(d.square().flatten(1).mean(dim=1), reduction)
 
 
@@ -79,15 +85,21 @@ class EdgeLoss(nn.Module):
         torch.Size([])
     """
 
-    def __init__(self, mode: Literal["sobel", "diff"] = "sobel", reduction: Literal["mean", "sum", "none"] = "mean") -> None:
+    def __init__(
+        self,
+        mode: Literal["sobel", "diff"] = "sobel",
+        reduction: Literal["mean", "sum", "none"] = "mean",
+        normalized: bool = True,
+    ) -> None:
         super().__init__()
         if mode not in ("sobel", "diff"):
             raise ValueError(f"mode must be 'sobel' or 'diff', got {mode!r}")
         self.mode = mode
         self.reduction = check_reduction(reduction)
+        self.normalized = bool(normalized)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return edge_loss(input, target, self.mode, self.reduction)
+        return edge_loss(input, target, self.mode, self.reduction, self.normalized)
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode!r}, reduction={self.reduction!r}"
+        return f"mode={self.mode!r}, reduction={self.reduction!r}, normalized={self.normalized}"

@@ -14,10 +14,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
+from semprior._bands import band_rows as default_band_rows
+from semprior._bands import conv_rows, halo, local_chain_rows, row_bands
 from semprior._checks import check_image, check_module_dtype
-from semprior.attention.sem import SEM
+from semprior.attention.sem import SCALINGS, SEM, banded_applies
+from semprior.attention.sem_banded import sem_forward_banded
 from semprior.losses.composite import DeepSPGLoss, LossWeights
 from semprior.priors.base import PriorOutput, SegPrior
 from semprior.retinex.decomposer import RetinexDecomposer
@@ -32,6 +36,10 @@ ABLATIONS: dict[str, tuple[bool, bool, bool]] = {
     "image+text": (True, True, False),
     "full": (True, True, True),
 }
+
+
+#: semantic-KL directions: ours (KL(seg(gt) ‖ seg(out))) and the other one
+KL_DIRECTIONS = ("target||output", "output||target")
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,18 @@ class DeepSPGConfig:
             progressive patch-size schedule (``TrainConfig.patch_stages``); it does not change the network.
         bias: biases in the SEM convolutions.
         backend: channel-attention backend for SEM (``"auto"``, ``"reference"``, ``"streaming"``, ``"triton"``).
+        attention_scaling: SEM's attention scaling. ``"l2-temperature"`` (ours, default): q and k
+            L2-normalised over positions, a learned per-head temperature (Restormer). ``"inv-sqrt-c"``:
+            the paper's Eq. 7 literally, ``softmax(q kᵀ / √c)``, no temperature parameter (so no
+            ``temperature`` keys in the state dict). See :class:`~semprior.attention.SEM`.
+        kl_direction: direction of the semantic KL (λ3). ``"target||output"`` (ours, default):
+            KL(seg(gt) ‖ seg(out)), the distillation direction. ``"output||target"``: KL(seg(out) ‖ seg(gt)).
+        edge_normalized: edge loss (λ2) on kornia's normalised Sobel kernels (default, ``True``: the
+            kernel is divided by 8, the sum of its absolute weights) or on the raw Sobel kernel
+            (``False``: the textbook operator; the loss is 64 times larger, so λ2 means 64x more).
+        activation_checkpointing: in training, recompute each SEM block's activations in the
+            backward pass instead of storing them (``torch.utils.checkpoint``): less memory for a
+            larger batch or patch, about one more forward of the SEM blocks in time. Same gradients.
         loss: the loss weights λ1..λ4.
 
     Example:
@@ -83,6 +103,10 @@ class DeepSPGConfig:
     coarse_to_fine: bool = True
     bias: bool = False
     backend: str = "auto"
+    attention_scaling: str = "l2-temperature"
+    kl_direction: str = "target||output"
+    edge_normalized: bool = True
+    activation_checkpointing: bool = False
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
@@ -105,6 +129,13 @@ class DeepSPGConfig:
             raise ValueError(f"DeepSPGConfig.retinex_channels must be a multiple of 4, got {self.retinex_channels}")
         if not 0 < self.curve_gamma <= 1:
             raise ValueError(f"DeepSPGConfig.curve_gamma must be in (0, 1], got {self.curve_gamma}")
+        if self.attention_scaling not in SCALINGS:
+            raise ValueError(f"DeepSPGConfig.attention_scaling must be one of {SCALINGS}, got {self.attention_scaling!r}")
+        if self.kl_direction not in KL_DIRECTIONS:
+            raise ValueError(f"DeepSPGConfig.kl_direction must be one of {KL_DIRECTIONS}, got {self.kl_direction!r}")
+        for name in ("edge_normalized", "activation_checkpointing"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"DeepSPGConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.loss, dict):
             object.__setattr__(self, "loss", LossWeights(**self.loss))
 
@@ -136,7 +167,8 @@ class DeepSPGConfig:
 
 def _stage(n: int, dim: int, sem_channels: int, heads: int, cfg: DeepSPGConfig) -> nn.ModuleList:
     return nn.ModuleList(
-        SEM(dim, sem_channels, heads=heads, ffn_expansion=cfg.ffn_expansion, bias=cfg.bias, backend=cfg.backend)
+        SEM(dim, sem_channels, heads=heads, ffn_expansion=cfg.ffn_expansion, bias=cfg.bias, backend=cfg.backend,
+            scaling=cfg.attention_scaling)
         for _ in range(n)
     )
 
@@ -243,7 +275,8 @@ class DeepSPG(nn.Module):
         nn.init.zeros_(self.illum_adjust[-1].weight)  # start exactly on the curve
         nn.init.zeros_(self.illum_adjust[-1].bias)
         self.log_gamma = nn.Parameter(torch.tensor(math.log(cfg.curve_gamma)))
-        self.criterion = DeepSPGLoss(self.effective_loss_weights, prior, text_loss)
+        self.criterion = DeepSPGLoss(self.effective_loss_weights, prior, text_loss,
+                                     kl_reverse=cfg.kl_direction == "output||target", edge_normalized=cfg.edge_normalized)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -262,10 +295,11 @@ class DeepSPG(nn.Module):
                        text=w.text if self.config.text_prior else 0.0)
 
     # ------------------------------------------------------------------ forward
-    @staticmethod
-    def _run(blocks: nn.ModuleList, x: Tensor, sem: Tensor | None) -> Tensor:
+    def _run(self, blocks: nn.ModuleList, x: Tensor, sem: Tensor | None) -> Tensor:
+        ckpt = self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
         for blk in blocks:
-            x = blk(x, x if sem is None else sem)
+            s = x if sem is None else sem
+            x = torch.utils.checkpoint.checkpoint(blk, x, s, use_reentrant=False) if ckpt else blk(x, s)
         return x
 
     def reflectance_unet(self, r: Tensor, sems: list[Tensor | None]) -> Tensor:
@@ -279,27 +313,115 @@ class DeepSPG(nn.Module):
 
     def adjust_illumination(self, illum: Tensor, features: Tensor) -> Tensor:
         """``L ** g + δ(L, F)``, kept positive."""
-        curve = illum.clamp(min=1e-4) ** self.log_gamma.exp()
-        return (curve + self.illum_adjust(torch.cat([illum, features], 1))).clamp(min=1e-3)
+        return self._adjusted(illum, self.illum_adjust(torch.cat([illum, features], 1)))
+
+    def _adjusted(self, illum: Tensor, delta: Tensor) -> Tensor:
+        return (illum.clamp(min=1e-4) ** self.log_gamma.exp() + delta).clamp(min=1e-3)
 
     def forward(self, low: Tensor, prior_out: PriorOutput | None = None) -> Tensor:
-        """Enhance ``low``; ``prior_out`` lets callers pass precomputed prior features of ``low``."""
+        """Enhance ``low``; ``prior_out`` lets callers pass precomputed prior features of ``low``.
+
+        Without autograd and with SEM's backend resolving to ``"streaming"`` (``"auto"`` on a CPU)
+        this runs :meth:`forward_banded` (same result, bounded memory); otherwise the plain graph.
+        """
         check_module_dtype(check_image(low, "low"), self, "low")
         h, w = low.shape[-2:]
-        sems: list[Tensor | None] = [None, None, None]
+        sems = self._semantics(low, prior_out)
+        ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
+        x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
+        if self._runs_banded(x, sems):
+            out = self._forward_banded(x, sems)
+        else:
+            dec = self.decomposer(x)
+            refl = self.reflectance_unet(dec.reflectance, sems)
+            illum = self.adjust_illumination(dec.illumination, dec.features)
+            out = (refl * illum).clamp(0.0, 1.0)
+        return out[..., :h, :w]
+
+    def _semantics(self, low: Tensor, prior_out: PriorOutput | None) -> list[Tensor | None]:
         if self.prior is not None:
             if prior_out is None:
                 prior_out = self.prior(low)
-            sems = [prior_out.features[j] for j in self.prior_levels]
-        elif prior_out is not None:
+            return [prior_out.features[j] for j in self.prior_levels]
+        if prior_out is not None:
             raise ValueError("prior_out was given but this DeepSPG has no image prior (config.image_prior=False)")
+        return [None, None, None]
+
+    def _runs_banded(self, x: Tensor, sems: list[Tensor | None]) -> bool:
+        c, heads = self.config.channels, self.config.heads
+        per_head = min(c * 2**i // heads[i] for i in range(3))
+        return banded_applies(self.config.backend, per_head, x, *sems, *self.parameters())
+
+    # ------------------------------------------------------------------ exact low-memory inference
+    def forward_banded(self, low: Tensor, prior_out: PriorOutput | None = None, band_rows: int | None = None) -> Tensor:
+        """:meth:`forward` computed band by band over rows, without autograd (same result to float rounding).
+
+        Every full-resolution stage is local except SEM's attention map (global, a ``c×c`` matrix
+        per head, accumulated in a first pass over bands), so: the decomposer, ``embed``, the
+        down/up-sampling convs, the skip fusions, the GDFN and the illumination branch run in
+        row bands with their halos; SEM blocks run banded *in place*; the level-1 skip tensor is
+        the only full-size feature map (``C`` channels), the level-2 one the only half-size one.
+        :meth:`forward` picks this path by itself when it applies; call it directly to force it
+        (for example with a Triton backend on a GPU) or to choose ``band_rows`` (even, >= 2).
+
+        Shape:
+            - low: `(B, 3, H, W)` -> `(B, 3, H, W)`
+        """
+        check_module_dtype(check_image(low, "low"), self, "low")
+        if band_rows is not None and (band_rows < 2 or band_rows % 2):
+            raise ValueError(f"band_rows must be an even number >= 2, got {band_rows}")
+        h, w = low.shape[-2:]
+        sems = self._semantics(low, prior_out)
         ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
         x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
-        dec = self.decomposer(x)
-        refl = self.reflectance_unet(dec.reflectance, sems)
-        illum = self.adjust_illumination(dec.illumination, dec.features)
-        out = (refl * illum).clamp(0.0, 1.0)
-        return out[..., :h, :w]
+        return self._forward_banded(x, sems, band_rows)[..., :h, :w]
+
+    @torch.no_grad()
+    def _forward_banded(self, x: Tensor, sems: list[Tensor | None], band: int | None = None) -> Tensor:
+        b, _, h, w = x.shape
+        band = band or default_band_rows(w, multiple=2)
+        dec = self.decomposer
+
+        def run(blocks: nn.ModuleList, t: Tensor, sem: Tensor | None) -> None:
+            for blk in blocks:  # in place: t is this level's only feature map; the same rows at every
+                # level (width halves as channels double): about the same bytes per band
+                sem_forward_banded(blk, t, t if sem is None else sem, band_rows=band, out=t)
+
+        e1 = x.new_empty(b, self.embed.out_channels, h, w)
+        for r0, r1 in row_bands(h, band):
+            a0, a1 = halo(r0, r1, h)
+            e1[:, :, r0:r1] = conv_rows(dec.rows(x, a0, a1).reflectance, self.embed, r0, r1, h, a0)
+        run(self.enc1, e1, sems[0])
+        e2 = _down_rows(self.down1, e1, band)
+        run(self.enc2, e2, sems[1])
+        m = _down_rows(self.down2, e2, band)
+        run(self.mid, m, sems[2])
+        _fuse_rows(self.up2, self.fuse2, m, e2, band)  # e2 <- fuse2(cat(up2(m), e2))
+        del m
+        run(self.dec2, e2, sems[1])
+        _fuse_rows(self.up1, self.fuse1, e2, e1, band)  # e1 <- fuse1(cat(up1(d2), e1))
+        del e2
+        run(self.dec1, e1, sems[0])
+
+        out = x.new_empty(b, 3, h, w)
+        k = sum(m.padding[0] for m in self.illum_adjust if isinstance(m, nn.Conv2d))
+        for r0, r1 in row_bands(h, band):
+            g0, g1 = halo(r0, r1, h, k)
+            d = dec.rows(x, g0, g1)
+            refl = d.reflectance[:, :, r0 - g0 : r1 - g0] + conv_rows(e1, self.head, r0, r1, h)
+            delta = local_chain_rows(self.illum_adjust, torch.cat([d.illumination, d.features], 1), r0, r1, h, g0)
+            out[:, :, r0:r1] = (refl * self._adjusted(d.illumination[:, :, r0 - g0 : r1 - g0], delta)).clamp(0.0, 1.0)
+        return out
+
+    def parameter_count(self) -> int:
+        """Trainable parameters of this DeepSPG, as built for its prior (the frozen prior itself excluded).
+
+        The semantic projections depend on the prior's channels, so the count differs per prior:
+        575,713 with :class:`~semprior.priors.region.RegionPrior`, 607,969 with HRNet-W48 and
+        594,657 without a prior for the ``deepspg`` preset (``ffn_expansion=2.0``: 519,517 /
+        551,773 / 538,461).
+        """
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def loss(self, output: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The paper's loss on an enhanced batch: ``(total, {unweighted term: value})``."""
@@ -307,7 +429,26 @@ class DeepSPG(nn.Module):
 
     def extra_repr(self) -> str:
         prior = self.prior.spec.name if self.prior is not None else None
-        return f"prior={prior!r}, prior_levels={self.prior_levels}, text_prior={self.config.text_prior}"
+        return (f"prior={prior!r}, prior_levels={self.prior_levels}, text_prior={self.config.text_prior}, "
+                f"params={self.parameter_count():,}")
+
+
+def _down_rows(conv: nn.Conv2d, src: Tensor, band: int) -> Tensor:
+    """``conv(src)`` (a strided conv) computed over bands of output rows."""
+    h, w = src.shape[-2:]
+    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+    out = src.new_empty(src.shape[0], conv.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+    for r0, r1 in row_bands(out.shape[-2], max(1, band // sh)):
+        out[:, :, r0:r1] = conv_rows(src, conv, r0, r1, h)
+    return out
+
+
+def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tensor, band: int) -> None:
+    """``skip <- fuse(cat(up(low), skip))`` in place, over bands of rows (``up``: kernel 2, stride 2)."""
+    if up.kernel_size != (2, 2) or up.stride != (2, 2) or up.padding != (0, 0) or band % 2:
+        raise ValueError(f"_fuse_rows needs a 2x2 stride-2 transposed conv and an even band, got {up}, band {band}")
+    for r0, r1 in row_bands(skip.shape[-2], band):
+        skip[:, :, r0:r1] = fuse(torch.cat([up(low[:, :, r0 // 2 : r1 // 2]), skip[:, :, r0:r1]], 1))
 
 
 def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:

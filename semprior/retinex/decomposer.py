@@ -78,7 +78,18 @@ class RetinexDecomposer(nn.Module):
 
     def forward(self, img: Tensor) -> RetinexOutput:
         check_module_dtype(check_image(img, "img"), self, "img")
-        features, raw = self.estimator(img)
+        return self._compose(img, *self.estimator(img))
+
+    def rows(self, img: Tensor, r0: int, r1: int) -> RetinexOutput:
+        """Rows ``r0:r1`` of :meth:`forward` on the full (already validated) ``img``, from image rows
+        ``r0 - 2 : r1 + 2`` only (:meth:`IlluminationEstimator.rows`): exact low-memory inference.
+
+        Shape:
+            - img: `(B, 3, H, W)` -> :class:`RetinexOutput` of ``r1 - r0`` rows
+        """
+        return self._compose(img[:, :, r0:r1], *self.estimator.rows(img, r0, r1))
+
+    def _compose(self, img: Tensor, features: Tensor, raw: Tensor) -> RetinexOutput:
         illum = self.eps + (1.0 - self.eps) * torch.sigmoid(raw)
         reflectance = (img / illum).clamp(0.0, 1.0)
         return RetinexOutput(reflectance=reflectance, illumination=illum, features=features)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from semprior._bands import conv_rows, halo
 from semprior._checks import check_image
 
 __all__ = ["IlluminationEstimator"]
@@ -73,13 +74,26 @@ class IlluminationEstimator(nn.Module):
         self.depth_conv = nn.Conv2d(n_fea_middle, n_fea_middle, kernel_size=5, padding=2, bias=True, groups=n_fea_in)
         self.conv2 = nn.Conv2d(n_fea_middle, n_fea_out, kernel_size=1, bias=True)
 
+    def lift(self, img: Tensor) -> Tensor:
+        """``conv1(cat(img, mean_c(img)))``: the point-wise part before the depthwise conv."""
+        return self.conv1(torch.cat([img, img.mean(dim=1, keepdim=True)], dim=1))
+
     def forward(self, img: Tensor) -> tuple[Tensor, Tensor]:
         check_image(img, "img", channels=self.n_fea_in - 1)
-        mean_c = img.mean(dim=1, keepdim=True)
-        x = self.conv1(torch.cat([img, mean_c], dim=1))
-        illu_fea = self.depth_conv(x)
-        illu_map = self.conv2(illu_fea)
-        return illu_fea, illu_map
+        illu_fea = self.depth_conv(self.lift(img))
+        return illu_fea, self.conv2(illu_fea)
+
+    def rows(self, img: Tensor, r0: int, r1: int) -> tuple[Tensor, Tensor]:
+        """Rows ``r0:r1`` of :meth:`forward` on the full (already validated) ``img``, computed from the
+        image rows ``r0 - 2 : r1 + 2`` only (the 5x5 conv's halo): exact low-memory inference.
+
+        Shape:
+            - img: `(B, n_fea_in - 1, H, W)` -> `(B, n_fea_middle, r1 - r0, W)` and `(B, n_fea_out, r1 - r0, W)`
+        """
+        h = img.shape[-2]
+        a0, a1 = halo(r0, r1, h, self.depth_conv.padding[0])
+        illu_fea = conv_rows(self.lift(img[:, :, a0:a1]), self.depth_conv, r0, r1, h, a0)
+        return illu_fea, self.conv2(illu_fea)
 
     def extra_repr(self) -> str:
         return f"n_fea_middle={self.n_fea_middle}, n_fea_in={self.n_fea_in}, n_fea_out={self.n_fea_out}"

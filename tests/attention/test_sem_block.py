@@ -137,3 +137,60 @@ def test_streaming_block_uses_banded_path_only_without_grad(monkeypatch):
     plain = block(x, sem)  # parameters require grad: autograd path
     assert calls == [1]
     torch.testing.assert_close(lean, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_paper_scaling_matches_hand_computation_and_banded_path():
+    from semprior.attention.sem_banded import sem_forward_banded
+
+    torch.manual_seed(2)
+    block = SEM(6, 4, heads=2, scaling="inv-sqrt-c", bias=True).double()
+    assert block.temperature is None and "temperature" not in block.state_dict()
+    x, sem = torch.randn(1, 6, 7, 5, dtype=torch.float64), torch.randn(1, 4, 3, 2, dtype=torch.float64)
+    s = F.interpolate(block.sem_proj(sem), size=(7, 5), mode="bilinear", align_corners=False)
+    q = block.q_dwconv(block.q(block.norm_sem(s))).reshape(1, 2, 3, 35)
+    k, v = (t.reshape(1, 2, 3, 35) for t in block.kv_dwconv(block.kv(block.norm_x(x))).chunk(2, dim=1))
+    attn = (q @ k.transpose(-2, -1) / 3**0.5).softmax(-1)  # Eq. 7: QK^T / sqrt(C), C = channels per head
+    expected = block.project_out((attn @ v).reshape(1, 6, 7, 5))
+    torch.testing.assert_close(block.attention(x, sem), expected)
+    il = torch.rand(1, 6, 7, 5, dtype=torch.float64)
+    with torch.no_grad():
+        for band in (1, 3, 64):
+            torch.testing.assert_close(sem_forward_banded(block, x, sem, None, band), block(x, sem))
+            torch.testing.assert_close(sem_forward_banded(block, x, sem, il, band), block(x, sem, il))
+    with pytest.raises(ValueError, match="unknown SEM attention scaling"):
+        SEM(6, 4, scaling="sqrt")
+
+
+@pytest.mark.parametrize("band", [2, 3, 5])
+def test_banded_in_place_equals_plain(band):
+    from semprior.attention.sem_banded import sem_forward_banded
+
+    torch.manual_seed(4)
+    block = SEM(8, 8, heads=2, bias=True, backend="reference").double()
+    x = torch.randn(1, 8, 13, 6, dtype=torch.float64)
+    with torch.no_grad():
+        expected = block(x, x)  # the baseline's self-attention: semantics are the features themselves
+        buf = x.clone()
+        out = sem_forward_banded(block, buf, buf, band_rows=band, out=buf)
+    assert out.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(out, expected)
+
+
+def test_banded_path_refuses_autograd():
+    from semprior.attention.sem_banded import sem_forward_banded
+
+    block = _sem()
+    with pytest.raises(RuntimeError, match="no_grad"):
+        sem_forward_banded(block, torch.randn(1, 8, 4, 4), torch.randn(1, 5, 2, 2))
+
+
+def test_gdfn_rows_equal_forward():
+    from semprior.attention.layers import GatedDConvFeedForward
+
+    torch.manual_seed(5)
+    ffn = GatedDConvFeedForward(6, bias=True).double()
+    x = torch.randn(2, 6, 11, 7, dtype=torch.float64)
+    full = ffn(x)
+    for r0, r1 in [(0, 11), (0, 1), (4, 9), (10, 11)]:
+        a0, a1 = max(r0 - 1, 0), min(r1 + 1, 11)
+        torch.testing.assert_close(ffn.rows(x[:, :, a0:a1], r0, r1, 11, a0), full[:, :, r0:r1])

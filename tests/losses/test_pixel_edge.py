@@ -77,3 +77,16 @@ def test_edge_bad_input():
         EdgeLoss(mode="laplace")
     with pytest.raises(ValueError, match="same shape"):
         edge_loss(torch.rand(1, 3, 4, 4), torch.rand(2, 3, 4, 4))
+
+
+@pytest.mark.parametrize("mode, factor", [("sobel", 64.0), ("diff", 4.0)])
+def test_edge_unnormalized_operator(mode, factor):
+    from semprior.losses.edge import image_gradients
+
+    x, y = torch.rand(2, 3, 9, 8), torch.rand(2, 3, 9, 8)
+    raw = edge_loss(x, y, mode, normalized=False)
+    torch.testing.assert_close(raw, factor * edge_loss(x, y, mode))
+    torch.testing.assert_close(EdgeLoss(mode, normalized=False)(x, y), raw)
+    ramp = torch.arange(6.0).expand(1, 1, 5, 6)  # d/dx = 1 with normalised kernels, 8 with the raw Sobel
+    g = image_gradients(ramp, "sobel", normalized=False)[0, 0, 0, 2, 2]
+    assert g.item() == pytest.approx(8.0)

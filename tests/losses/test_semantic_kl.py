@@ -73,3 +73,18 @@ def test_bad_input():
         SemanticKLLoss(temperature=0)
     with pytest.raises(ValueError, match="NaN or Inf"):
         semantic_kl_loss(torch.full((1, 3, 2, 2), float("inf")), torch.randn(1, 3, 2, 2))
+
+
+def test_composite_loss_kl_direction_option():
+    from semprior.losses.composite import DeepSPGLoss, LossWeights
+    from semprior.priors.region import RegionPrior
+
+    prior = RegionPrior()
+    out, gt = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    w = LossWeights(pixel=0, edge=0, semantic_kl=1.0, text=0)
+    ours = DeepSPGLoss(w, prior)(out, gt)[1]["semantic_kl"]
+    other = DeepSPGLoss(w, prior, kl_reverse=True)(out, gt)[1]["semantic_kl"]
+    pred, ref = prior(out).logits, prior(gt).logits
+    torch.testing.assert_close(ours, semantic_kl_loss(pred, ref))
+    torch.testing.assert_close(other, semantic_kl_loss(pred, ref, reverse=True))
+    assert (ours - other).abs() > 1e-6

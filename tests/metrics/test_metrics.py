@@ -100,3 +100,48 @@ def test_eval15_known_answer(shared_data):
     assert np.mean(s) == pytest.approx(0.191, abs=0.005)
     # FACTS.md: with GT-mean correction the raw input scores 18.79 dB
     assert np.mean(pg) == pytest.approx(18.79, abs=0.02)
+
+
+def _ssim_conv_oracle(x, y):
+    """Whole-image float64 SSIM with conv2d (an independent implementation of the same definition)."""
+    import torch.nn.functional as F
+
+    from semprior.metrics.ssim import gaussian_window
+
+    x, y = x.double(), y.double()
+    c = x.shape[1]
+    g = gaussian_window(11, 1.5, torch.float64)
+    k = (g[:, None] * g[None, :]).expand(c, 1, 11, 11)
+    blur = lambda t: F.conv2d(t, k, groups=c)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    s = ((2 * mx * my + 1e-4) * (2 * sxy + 9e-4)) / ((mx**2 + my**2 + 1e-4) * (sxx + syy + 9e-4))
+    return s.flatten(1).mean(1)
+
+
+@pytest.mark.parametrize("strip", [1, 700, 1 << 40])
+def test_ssim_strips_equal_whole_image(monkeypatch, strip):
+    import sys
+
+    import semprior.metrics.ssim  # noqa: F401
+
+    mod = sys.modules["semprior.metrics.ssim"]
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(2, 3, 41, 37, generator=g)
+    x = (0.6 * y + 0.1 * torch.randn(2, 3, 41, 37, generator=g)).clamp(0, 1)
+    monkeypatch.setattr(mod, "STRIP_ELEMENTS", strip)
+    a, b = prepare_pair(x, y, MetricProtocol())
+    torch.testing.assert_close(ssim(x, y), _ssim_conv_oracle(a, b).float(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(mod._ssim_valid(a.double(), b.double(), 1.0, 11, 1.5, 0.01, 0.03), _ssim_conv_oracle(a, b),
+                               atol=1e-12, rtol=0)
+
+
+def test_ssim_strips_gradcheck(monkeypatch):
+    import sys
+
+    from semprior.metrics.ssim import structural_similarity
+
+    monkeypatch.setattr(sys.modules["semprior.metrics.ssim"], "STRIP_ELEMENTS", 40)  # several strips
+    x = torch.rand(1, 2, 9, 8, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 2, 9, 8, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: structural_similarity(a, y, window_size=5), (x,))

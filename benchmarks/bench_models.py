@@ -1,0 +1,226 @@
+"""Whole-model benchmark: DeepSPG, DeepSPG-large and Retinexformer side by side, each case in a fresh process.
+
+Cases:
+
+- ``fwd``: whole-image enhancement of one ``H×W`` image under ``torch.no_grad()`` (DeepSPG then
+  runs its exact banded path, see docs/performance.md); random weights, the weights do not
+  change the cost.
+- ``train``: one optimisation step (forward, the model's loss, backward, Adam) on a batch of
+  ``--train-batch`` patches of ``--train-patch``² pixels (the size column shows the patch).
+
+For every case a new Python process builds the model and the input, runs a small warm-up,
+resets the resident-set high-water mark (``/proc/self/clear_refs``), runs the case once for the
+**peak extra memory** (``VmHWM`` after minus ``VmRSS`` before: everything the case allocated,
+output included) and then ``--repeats`` more times for the **time** (best run). A case that would
+need more than ``--mem-limit-gb`` fails its allocation (``RLIMIT_DATA``) and is reported as not
+fitting instead of swapping the machine. DeepSPG runs without a prior (the paper's baseline
+row: the prior's own cost depends on the prior chosen, not on DeepSPG) and without the CLIP term.
+
+Ratios (DeepSPG / Retinexformer, time and memory) come from the rows of the same run.
+
+Usage::
+
+    python benchmarks/bench_models.py                                 # full grid (an idle machine!)
+    python benchmarks/bench_models.py --sizes 64x48 --modes fwd train --train-patch 32 --train-batch 2 \\
+        --repeats 1 --out /tmp/bench_tiny                             # seconds: proves the harness
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_attention import _reset_hwm, _status, machine  # noqa: E402  (same measuring rules)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = ("deepspg", "deepspg-large", "retinexformer")
+SIZES = ("600x400", "1920x1080", "3840x2160", "7680x4320")
+
+
+def parse_size(s: str) -> tuple[int, int]:
+    """``"WxH"`` -> ``(H, W)``."""
+    try:
+        w, h = (int(v) for v in s.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1920x1080 (width x height), got {s!r}") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"size must be at least 8x8, got {s!r}")
+    return h, w
+
+
+def build(name: str):
+    """The model and its training loss ``(model, out, target) -> scalar``."""
+    import torch
+
+    if name in ("deepspg", "deepspg-large"):
+        from semprior.models.deepspg import DeepSPG, DeepSPGConfig
+
+        model = DeepSPG(DeepSPGConfig.preset(name, text_prior=False).ablation("baseline"))
+        return model, lambda m, out, gt: m.loss(out, gt)[0]
+    if name == "retinexformer":
+        from semprior.models.retinexformer import Retinexformer
+
+        return Retinexformer(), lambda m, out, gt: torch.nn.functional.l1_loss(out, gt)
+    raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+
+
+def run_case(case: dict) -> dict:
+    """Runs in the child process."""
+    import gc
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    torch.manual_seed(0)
+    model, loss_fn = build(case["model"])
+    params = sum(p.numel() for p in model.parameters())
+    h, w = parse_size(case["size"])
+    if case["mode"] == "fwd":
+        model.eval()
+
+        def make(hh: int, ww: int):
+            x = torch.rand(1, 3, hh, ww)
+
+            def op():
+                with torch.no_grad():
+                    return model(x)
+
+            return op
+    else:
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def make(hh: int, ww: int):
+            low, gt = torch.rand(case["batch"], 3, hh, ww), torch.rand(case["batch"], 3, hh, ww)
+
+            def op():
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model, model(low), gt)
+                loss.backward()
+                opt.step()
+                return loss.detach()
+
+            return op
+
+    make(32, 48)()  # first-call costs (lazy imports, thread pools, Adam state) stay out of the numbers
+    op = make(h, w)
+    gc.collect()
+    ok = _reset_hwm()
+    before = _status("VmRSS")
+    t0 = time.perf_counter()
+    out = op()
+    times = [time.perf_counter() - t0]
+    peak = _status("VmHWM") - before
+    del out
+    for _ in range(case["repeats"]):
+        t0 = time.perf_counter()
+        op()
+        times.append(time.perf_counter() - t0)
+    return dict(case, params=params, time_s=min(times), times_s=times, peak_extra_bytes=peak, hwm_reset=ok)
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """DeepSPG(-large) / Retinexformer time and memory per (size, mode), from the same run."""
+    ref = {(r["size"], r["mode"]): r for r in rows if r["model"] == "retinexformer" and "error" not in r}
+    out = []
+    for r in rows:
+        base = ref.get((r["size"], r["mode"]))
+        if r["model"] == "retinexformer" or "error" in r or base is None:
+            continue
+        out.append(dict(model=r["model"], size=r["size"], mode=r["mode"], time_ratio=r["time_s"] / base["time_s"],
+                        mem_ratio=r["peak_extra_bytes"] / max(base["peak_extra_bytes"], 1)))
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | mode | size | params | time s (best) | peak extra GB |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        size = r["size"] + (f" × {r['batch']}" if r["mode"] == "train" else "")
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['mode']} | {size} | | {r['error']} | |")
+        else:
+            lines.append(f"| {r['model']} | {r['mode']} | {size} | {r['params']:,} | {r['time_s']:.3f} | "
+                         f"{r['peak_extra_bytes'] / 1e9:.3f} |")
+    rat = ratios(rows)
+    if rat:
+        lines += ["", "| model / retinexformer | mode | size | time ratio | memory ratio |", "|---|---|---|---|---|"]
+        lines += [f"| {r['model']} | {r['mode']} | {r['size']} | {r['time_ratio']:.2f} | {r['mem_ratio']:.2f} |" for r in rat]
+    return "\n".join(lines)
+
+
+def _default_limit_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return round(int(line.split()[1]) / 2**20 * 0.85, 1)
+    return 16.0
+
+
+def _limit_memory(gb: float) -> None:
+    limit = int(gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), help="forward sizes, WIDTHxHEIGHT")
+    p.add_argument("--modes", nargs="+", default=["fwd", "train"], choices=["fwd", "train"])
+    p.add_argument("--train-batch", type=int, default=8)
+    p.add_argument("--train-patch", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=2, help="timed runs after the memory run (best is reported)")
+    p.add_argument("--mem-limit-gb", type=float, default=None, help="per case; default 85%% of MemAvailable")
+    p.add_argument("--timeout", type=float, default=1200.0, help="seconds per case")
+    p.add_argument("--out", default=str(RESULTS / "models"), help="output stem (.json and .md are written)")
+    args = p.parse_args(argv)
+    if args.case:
+        case = json.loads(args.case)
+        _limit_memory(case["mem_limit_gb"])
+        print(json.dumps(run_case(case)))
+        return 0
+    for s in args.sizes:
+        parse_size(s)
+    limit = args.mem_limit_gb or _default_limit_gb()
+    cases = []
+    for mode in args.modes:
+        sizes = args.sizes if mode == "fwd" else [f"{args.train_patch}x{args.train_patch}"]
+        for size in sizes:
+            for model in args.models:
+                cases.append(dict(model=model, mode=mode, size=size, batch=args.train_batch if mode == "train" else 1,
+                                  repeats=args.repeats, mem_limit_gb=limit))
+    rows = []
+    for case in cases:
+        cmd = [sys.executable, __file__, "--case", json.dumps(case)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            rows.append(dict(case, error=f"timeout > {args.timeout:.0f} s"))
+        else:
+            if proc.returncode == 0:
+                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            else:
+                err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
+                fits = "can't allocate memory" not in err and "MemoryError" not in err
+                rows.append(dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})" if fits
+                                 else f"does not fit in {limit} GB"))
+        r = rows[-1]
+        print(r["model"], r["mode"], r["size"], r.get("time_s", r.get("error")), r.get("peak_extra_bytes"), flush=True)
+    md = table(rows)
+    print(md)
+    info = machine()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"machine": info, "rows": rows, "ratios": ratios(rows)}, indent=1))
+    out.with_suffix(".md").write_text(f"Machine: {json.dumps(info)}\n\n{md}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
