@@ -72,6 +72,11 @@ _EXPORTS: dict[str, str] = {
     "RetinexformerConfig": "semprior.models.retinexformer",
     "SLLEN": "semprior.models.sllen",
     "SLLENConfig": "semprior.models.sllen",
+    "create_model": "semprior.models.registry",
+    "list_models": "semprior.models.registry",
+    "load_model": "semprior.hub",
+    "save_pretrained": "semprior.hub",
+    "from_pretrained": "semprior.hub",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
