@@ -165,7 +165,7 @@ class CUGDDenoiser(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x_t: Tensor, low: Tensor, t: Tensor, context: Tensor) -> Tensor:
-        temb = self.time_mlp(timestep_embedding(t, self.width))
+        temb = self.time_mlp(timestep_embedding(t, self.width).to(x_t.dtype))
         h = self.inp(torch.cat([x_t, low], dim=1))
         skips = []
         for block, down in zip(self.enc, self.down):
@@ -321,6 +321,7 @@ class CUGD(nn.Module):
             eta=self.config.eta,
             generator=generator,
             device=low.device,
+            dtype=low.dtype,
         )
         return self._to_image(low, x0)
 
