@@ -77,12 +77,14 @@ def test_nan_beyond_valid_region_does_not_leak(illum):
     grad_out = with_nan_margin(torch.ones(1, 2, 8, 131))
     out, grads = run(stream, padded, grad_out)
     ref, ref_grads = run(stream, inputs, torch.ones(1, 2, 8, 131))
+    # strided (padded) views take another BLAS path than contiguous tensors: equal up to fp32
+    # rounding, not bitwise (bitwise differs on some CPUs, e.g. AMD EPYC)
     assert torch.isfinite(out).all()
-    assert torch.equal(out, ref)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
     for g, rg in zip(grads, ref_grads):
         if g is not None:
             assert torch.isfinite(g).all()
-            assert torch.equal(g, rg)
+            torch.testing.assert_close(g, rg, rtol=1e-5, atol=1e-6)
 
 
 def test_streaming_is_bitwise_deterministic():

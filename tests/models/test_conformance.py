@@ -208,3 +208,14 @@ def test_inputs_outside_unit_range_are_rejected(name, request):
         run(model, torch.full((1, 3, 8, 8), -0.1))
     run(model, torch.zeros(1, 3, 8, 8))  # both ends are inside
     run(model, torch.ones(1, 3, 8, 8))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["deepspg", "retinexformer"])
+def test_compiles_as_one_graph(name):
+    """No graph break: the input checks and the streaming kernel step aside while compiling."""
+    torch._dynamo.reset()
+    model = build(name).eval()
+    x = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(9))
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    torch.testing.assert_close(run(compiled, x), run(model, x), atol=1e-5, rtol=1e-5)
