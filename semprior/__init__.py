@@ -51,6 +51,8 @@ _EXPORTS: dict[str, str] = {
     "MetricProtocol": "semprior.metrics.protocol",
     "psnr": "semprior.metrics.psnr",
     "ssim": "semprior.metrics.ssim",
+    "niqe": "semprior.metrics.niqe",
+    "evaluate_unpaired": "semprior.metrics.unpaired",
     "ImageReadError": "semprior.data.io",
     "list_images": "semprior.data.io",
     "read_image": "semprior.data.io",
