@@ -44,8 +44,9 @@ __all__ = [
     "get_model_entry",
     "list_models",
     "prior_record",
+    "forward_training_loss",
+    "l1_training_loss",
     "register_model",
-    "training_loss",
 ]
 
 LossFn = Callable[[nn.Module, dict[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
@@ -268,11 +269,21 @@ def _pretrained_path(entry: ModelEntry, pretrained: str | os.PathLike, weights_d
     return p
 
 
-def training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    """Generic ``loss_fn`` for models with ``loss(low, high) -> (total, terms)`` (DDP-safe: calls ``model``'s module)."""
-    from semprior.engine.trainer import unwrap
+def l1_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """``loss_fn`` for enhancers trained with L1 (Retinexformer, SLLEN's LLE steps): ``|model(low) - high|``.
 
-    return unwrap(model).loss(batch["low"], batch["high"])
+    Calls ``model`` itself (not an unwrapped module), so DistributedDataParallel synchronises
+    the gradients; the same value as ``model.loss(low, high)``.
+    """
+    from semprior.losses.pixel import pixel_loss
+
+    l1 = pixel_loss(model(batch["low"]), batch["high"], "l1")
+    return l1, {"l1": l1.detach()}
+
+
+def forward_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """``loss_fn`` for models whose ``forward(low, high)`` returns ``(total, terms)`` (CUGD); DDP-safe."""
+    return model(batch["low"], batch["high"])
 
 
 # ---------------------------------------------------------------------------------------- entries
@@ -321,14 +332,14 @@ def _register_defaults() -> None:
                               training_loss=_deepspg_loss, tiny=tiny_deepspg,
                               description="DeepSPG large (2.13 M)"))
     register_model(ModelEntry("retinexformer", RetinexformerConfig, "lol-v1", lambda c, p: Retinexformer(c),
-                              training_loss=training_loss, pretrained=dict(RETINEXFORMER_RELEASES),
+                              training_loss=l1_training_loss, pretrained=dict(RETINEXFORMER_RELEASES),
                               tiny={"width": 4, "blocks": (1, 1, 1)},
                               description="Retinexformer (1.61 M), official architecture; loads official checkpoints"))
-    register_model(ModelEntry("sllen", SLLENConfig, "sllen", lambda c, p: SLLEN(c), training_loss=training_loss,
+    register_model(ModelEntry("sllen", SLLENConfig, "sllen", lambda c, p: SLLEN(c), training_loss=l1_training_loss,
                               tiny={"width": 4, "depth": 2, "num_classes": 3},
                               description="SLLEN, LLE network with a segmentation auxiliary branch"))
     register_model(ModelEntry("cugd", CUGDConfig, "cugd", lambda c, p: CUGD(p, c), prior="region",
-                              training_loss=training_loss,
+                              training_loss=forward_training_loss,
                               tiny={"width": 4, "depth": 1, "heads": 2, "timesteps": 20, "sampling_steps": 2},
                               description="CUGD, conditional diffusion guided by a frozen prior's context"))
     for name, cls, desc in (
