@@ -150,7 +150,7 @@ def _step(model, loss_fn, b, opt=None):
     total.backward()
     if opt is not None:
         opt.step()
-    return float(total)
+    return float(total.detach())
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
