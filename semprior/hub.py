@@ -218,6 +218,11 @@ def _config(entry: Any, data: dict[str, Any], prior: nn.Module | None) -> Any:
             raise ValueError(f"the checkpoint's DeepSPG config has image_prior={data.get('image_prior')} but the prior "
                              f"is {'missing' if prior is None else 'given'}; load it with the prior it was trained with")
         data = {**data, "text_prior": False}  # the text prior shapes training only; inference never needs CLIP
+    if entry.name == "retinexformer":
+        from semprior.models.retinexformer import OFFICIAL_CONFIG_KEYS
+
+        if any(k in data for k in OFFICIAL_CONFIG_KEYS):  # official names (checkpoints from before the rename)
+            return entry.config_cls.from_official(data)
     return config_from_dict(entry.config_cls, data, f"{entry.name} config")
 
 

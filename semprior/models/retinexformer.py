@@ -33,6 +33,7 @@ from semprior.models.protocol import config_from_dict
 from semprior.retinex.illumination import IlluminationEstimator
 
 __all__ = [
+    "OFFICIAL_CONFIG_KEYS",
     "RETINEXFORMER_RELEASES",
     "Retinexformer",
     "RetinexformerConfig",
@@ -75,6 +76,10 @@ RETINEXFORMER_RELEASES: dict[str, str] = {
     "fivek": "FiveK.pth",
     "ntire": "NTIRE.pth",
 }
+
+
+#: official constructor argument (``network_g`` in the official YAML files) -> semprior field
+OFFICIAL_CONFIG_KEYS: dict[str, str] = {"n_feat": "width", "stage": "stages", "num_blocks": "blocks", "level": "depth"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,21 @@ class RetinexformerConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> RetinexformerConfig:
         """Strict: an unknown key is an error naming the valid ones (YAML/JSON lists become tuples)."""
         return config_from_dict(cls, data)
+
+    @classmethod
+    def from_official(cls, data: dict[str, Any]) -> RetinexformerConfig:
+        """From the official constructor's arguments (``n_feat``, ``stage``, ``num_blocks``; the
+        official YAML's ``network_g`` without ``type``) through :data:`OFFICIAL_CONFIG_KEYS`.
+
+        Example:
+            >>> RetinexformerConfig.from_official({"type": "RetinexFormer", "n_feat": 40, "stage": 1,
+            ...                                    "num_blocks": [1, 2, 2]}) == RetinexformerConfig.preset("lol-v1")
+            True
+        """
+        clash = sorted(k for k, new in OFFICIAL_CONFIG_KEYS.items() if k in data and new in data)
+        if clash:
+            raise ValueError(f"both official and semprior names given for {clash}; use one vocabulary")
+        return cls.from_dict({OFFICIAL_CONFIG_KEYS.get(k, k): v for k, v in data.items() if k != "type"})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

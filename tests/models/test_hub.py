@@ -142,3 +142,17 @@ def test_load_to_device_argument():
         semprior.create_model("deepspg", prior="nope")
     with pytest.raises(ValueError, match="takes no prior"):
         semprior.create_model("retinexformer", prior="region")
+
+
+def test_retinexformer_trainer_checkpoint_with_official_config_names(tmp_path):
+    """Checkpoints written before the rename (and official network_g dicts) use n_feat/stage/num_blocks/level."""
+    torch.manual_seed(0)
+    model = semprior.create_model("retinexformer", **TINY_RF).eval()
+    old = {"in_channels": 3, "out_channels": 3, "n_feat": 4, "stage": 1, "num_blocks": [1, 1, 1], "level": 2,
+           "backend": "auto"}
+    save_checkpoint({"model": model.state_dict(), "model_config": old, "model_name": "retinexformer", "prior": "none",
+                     "text": "none"}, tmp_path / "last.pt")
+    back = load_model(tmp_path / "last.pt")
+    assert back.config == model.config and torch.equal(_out(back, X), _out(model, X))
+    with pytest.raises(ValueError, match="one vocabulary"):
+        semprior.RetinexformerConfig.from_official({"n_feat": 4, "width": 4})
