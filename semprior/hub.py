@@ -261,7 +261,9 @@ def load_model(
         weights_dir: where named prior weights are found.
         device: where the model goes (``"cpu"``, ``"cuda"``, ...).
         param_key: BasicSR files: ``"params"`` or ``"params_ema"`` (default: ``"params"`` when
-            present, as the official test script).
+            present, as the official test script); trainer checkpoints: ``"model"`` (default; in
+            ``best.pt`` the weight average when the run used ``ema_decay``) or ``"ema"`` (the
+            average stored beside the raw weights in ``last.pt``).
         **overrides: config fields for files that carry no config (official/bare state dicts).
     """
     path = Path(path).expanduser()
@@ -278,7 +280,15 @@ def load_model(
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
     if "model" in obj and isinstance(obj["model"], Mapping):
-        return _from_trainer(path, obj, name, prior, weights_dir, device, overrides)
+        state = obj["model"]
+        if param_key not in (None, "model", "ema"):
+            raise ValueError(f"param_key for a trainer checkpoint is 'model' or 'ema', got {param_key!r}")
+        if param_key == "ema":  # last.pt: the weight average beside the raw weights (floating tensors only)
+            if not isinstance(obj.get("ema"), Mapping):
+                raise ValueError(f"{path} has no weight average ('ema'); it was trained with ema_decay=0, or it is "
+                                 "a best.pt (which already holds the average in 'model')")
+            state = {**state, **obj["ema"]}
+        return _from_trainer(path, obj, state, name, prior, weights_dir, device, overrides)
     if "params" in obj or "params_ema" in obj:
         key = param_key or ("params" if "params" in obj else "params_ema")
         if key not in obj:
@@ -307,8 +317,8 @@ def _from_state(path: Path, state: dict[str, Tensor], name: str, prior: Any, wei
     return _finish(entry.build(cfg, prior_obj), state, str(path), device)
 
 
-def _from_trainer(path: Path, ckpt: Mapping[str, Any], name: str | None, prior: Any, weights_dir: Any, device: Any,
-                  overrides: dict[str, Any]) -> nn.Module:
+def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tensor], name: str | None, prior: Any,
+                  weights_dir: Any, device: Any, overrides: dict[str, Any]) -> nn.Module:
     reg = _registry()
     recorded = ckpt.get("model_name")
     if name is not None and recorded is not None and name != recorded:
@@ -330,4 +340,4 @@ def _from_trainer(path: Path, ckpt: Mapping[str, Any], name: str | None, prior: 
     else:
         cfg = entry.config(prior if isinstance(prior, str) else ("custom" if prior_obj is not None else None),
                            **overrides)
-    return _finish(entry.build(cfg, prior_obj), ckpt["model"], str(path), device)
+    return _finish(entry.build(cfg, prior_obj), state, str(path), device)

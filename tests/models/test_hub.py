@@ -156,3 +156,19 @@ def test_retinexformer_trainer_checkpoint_with_official_config_names(tmp_path):
     assert back.config == model.config and torch.equal(_out(back, X), _out(model, X))
     with pytest.raises(ValueError, match="one vocabulary"):
         semprior.RetinexformerConfig.from_official({"n_feat": 4, "width": 4})
+
+
+def test_trainer_checkpoint_ema_weights(tmp_path):
+    torch.manual_seed(0)
+    model = semprior.create_model("retinexformer", **TINY_RF).eval()
+    raw = model.state_dict()
+    ema = {k: v + 0.01 for k, v in raw.items() if v.is_floating_point()}
+    save_checkpoint({"model": raw, "ema": ema, "model_config": model.config.to_dict(), "model_name": "retinexformer"},
+                    tmp_path / "last.pt")
+    assert torch.equal(_out(load_model(tmp_path / "last.pt"), X), _out(model, X))
+    averaged = load_model(tmp_path / "last.pt", param_key="ema")
+    assert all(torch.equal(averaged.state_dict()[k], v) for k, v in ema.items())
+    save_checkpoint({"model": raw, "model_config": model.config.to_dict(), "model_name": "retinexformer"},
+                    tmp_path / "best.pt")
+    with pytest.raises(ValueError, match="no weight average"):
+        load_model(tmp_path / "best.pt", param_key="ema")
