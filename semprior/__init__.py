@@ -51,6 +51,8 @@ _EXPORTS: dict[str, str] = {
     "MetricProtocol": "semprior.metrics.protocol",
     "psnr": "semprior.metrics.psnr",
     "ssim": "semprior.metrics.ssim",
+    "niqe": "semprior.metrics.niqe",
+    "evaluate_unpaired": "semprior.metrics.unpaired",
     "ImageReadError": "semprior.data.io",
     "list_images": "semprior.data.io",
     "read_image": "semprior.data.io",
@@ -72,6 +74,11 @@ _EXPORTS: dict[str, str] = {
     "RetinexformerConfig": "semprior.models.retinexformer",
     "SLLEN": "semprior.models.sllen",
     "SLLENConfig": "semprior.models.sllen",
+    "create_model": "semprior.models.registry",
+    "list_models": "semprior.models.registry",
+    "load_model": "semprior.hub",
+    "save_pretrained": "semprior.hub",
+    "from_pretrained": "semprior.hub",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

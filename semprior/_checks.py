@@ -6,6 +6,25 @@ import torch
 from torch import Tensor
 
 
+def is_tracing() -> bool:
+    """True while ``torch.compile``, ``torch.export``, ``torch.jit.trace`` or ``torch.fx`` traces the code.
+
+    Data-dependent checks (``bool(tensor)``) are skipped then: they would break the graph (compile),
+    fail (export: ``GuardOnDataDependentSymNode``) or be baked in as constants (trace). Shapes,
+    dtypes and types are still checked. Validate the data at the entry point instead (eager).
+
+    Example:
+        >>> is_tracing()
+        False
+    """
+    return bool(
+        torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.fx._symbolic_trace.is_fx_symbolic_tracing()
+    )
+
+
 def check_tensor(x: object, name: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...)")
@@ -19,10 +38,17 @@ def check_image(
     channels: int | None = 3,
     finite: bool = True,
     min_size: int = 1,
+    unit_range: bool = False,
 ) -> Tensor:
     """Validate a ``(B, C, H, W)`` floating-point image batch.
 
     Raises ``TypeError``/``ValueError`` with a message that says what is wrong and how to fix it.
+
+    ``finite`` rejects NaN/Inf; ``unit_range`` rejects values outside ``[0, 1]`` (the rule for the
+    *input* of every enhancer: images are float RGB in ``[0, 1]``; nothing is clamped silently).
+    Both are data-dependent, so they run in eager mode only and are skipped while compiling,
+    exporting or tracing (:func:`is_tracing`): an exported graph carries no check and no
+    host-device synchronisation.
 
     Example:
         >>> import torch
@@ -50,8 +76,34 @@ def check_image(
             f"{name} is empty or smaller than {min_size}x{min_size}: shape {tuple(x.shape)}; "
             f"pass at least one image of at least {min_size}x{min_size} pixels"
         )
-    if finite and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or Inf values; clean it first (e.g. torch.nan_to_num(x).clamp(0, 1))")
+    if (finite or unit_range) and not is_tracing():
+        if finite and not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or Inf values; clean it first (e.g. torch.nan_to_num(x).clamp(0, 1))")
+        if unit_range:
+            check_unit_range(x, name)
+    return x
+
+
+def check_unit_range(x: Tensor, name: str = "image") -> Tensor:
+    """Reject values outside ``[0, 1]`` (eager mode only; a no-op while tracing, see :func:`is_tracing`).
+
+    Example:
+        >>> import torch
+        >>> check_unit_range(torch.full((1, 3, 2, 2), 1.5))
+        Traceback (most recent call last):
+        ...
+        ValueError: image has values outside [0, 1] (min 1.5, max 1.5); images are float RGB in [0, 1]: divide 8-bit data by 255, or clamp with x.clamp(0, 1) if the excess is intended
+    """
+    if is_tracing() or x.numel() == 0:
+        return x
+    lo, hi = torch.aminmax(x.detach())
+    lo, hi = float(lo), float(hi)
+    if lo < 0.0 or hi > 1.0:
+        hint = "divide 8-bit data by 255" if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else "rescale it"
+        raise ValueError(
+            f"{name} has values outside [0, 1] (min {lo:.4g}, max {hi:.4g}); images are float RGB in [0, 1]: "
+            f"{hint}, or clamp with x.clamp(0, 1) if the excess is intended"
+        )
     return x
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from semprior._checks import is_tracing
+from semprior.kernels.backward import cxc_backward
 from semprior.kernels.reference import EPS, _check_qkv, _temperature, acc_dtype
 
 #: smallest default spatial tile (pixels per step)
@@ -62,7 +64,7 @@ def _values(v: Tensor, illum: Tensor | None, start: int, tile: int, acc: torch.d
 
 def _matmul_add_into(dst: Tensor, m: Tensor, x: Tensor, r: Tensor, y: Tensor) -> None:
     """``dst = m @ x + r * y``, in place when ``dst`` has the accumulation dtype (no full-tile temporaries)."""
-    if dst.dtype == m.dtype:
+    if dst.dtype == m.dtype and not is_tracing():  # torch.compile cannot trace strided out= (a graph break)
         torch.matmul(m, x, out=dst)
         dst.addcmul_(r, y)
     else:
@@ -79,7 +81,7 @@ class _StreamingChannelAttention(torch.autograd.Function):
         out = torch.empty(v.shape, dtype=v.dtype, device=v.device)
         for start in range(0, v.shape[-1], tile):
             vt = _values(v, illum, start, tile, acc)
-            if out.dtype == acc:  # write straight into the output (strided BLAS output, no temporary)
+            if out.dtype == acc and not is_tracing():  # straight into the output (strided BLAS, no temporary)
                 torch.matmul(attn, vt, out=out[..., start : start + tile])
             else:
                 out[..., start : start + tile] = (attn @ vt).to(v.dtype)
@@ -97,15 +99,10 @@ class _StreamingChannelAttention(torch.autograd.Function):
         da = torch.zeros_like(attn)
         for start in range(0, n, tile):
             da.add_(dout[..., start : start + tile].to(acc) @ _values(v, illum, start, tile, acc).transpose(-2, -1))
-        dl = attn * (da - (da * attn).sum(-1, keepdim=True))
-        tau_acc = tau.to(acc)
-        dtau = (dl * p).sum(dim=(-2, -1), keepdim=True).sum(0, keepdim=True) if ctx.needs_input_grad[4] else None
-        dp = dl * tau_acc
-        g = dp / (a.unsqueeze(-1) * b.unsqueeze(-2))
-        dpp = dp * p
-        # the clamp max(norm, eps) has no gradient where the norm is below eps
-        rq = torch.where(a > EPS, -dpp.sum(-1) / a.square(), torch.zeros_like(a)).unsqueeze(-1)
-        rk = torch.where(b > EPS, -dpp.sum(-2) / b.square(), torch.zeros_like(b)).unsqueeze(-1)
+        g, rq, rk, dtau = cxc_backward(attn, p, da, tau.to(acc), a, b, need_tau=ctx.needs_input_grad[4])
+        rq, rk = rq.unsqueeze(-1), rk.unsqueeze(-1)
+        if dtau is not None:  # (B, h) -> tau's (1, h, 1, 1)
+            dtau = dtau.sum(0)
         need_q, need_k, need_v, need_i = ctx.needs_input_grad[:4]
         dq = torch.empty_like(q) if need_q else None
         dk = torch.empty_like(k) if need_k else None

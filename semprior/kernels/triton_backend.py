@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from semprior._optional import require
+from semprior.kernels.backward import cxc_backward
 from semprior.kernels.reference import EPS, _check_qkv, _temperature
 
 triton = require("triton", purpose="the triton channel-attention backend")
@@ -223,14 +224,10 @@ class _TritonChannelAttention(torch.autograd.Function):
         a, b, p, attn, t = _small_forward(s, nq, nk, tau, c, heads)
         da, _, _ = _gram(dout, v, illum, norms=False)
         da = da[:, :c, :c]
-        dl = attn * (da - (da * attn).sum(-1, keepdim=True))
-        dtau = (dl * p).sum((-2, -1)).reshape(bsz, heads).sum(0).reshape(tau.shape) if ctx.needs_input_grad[4] else None
-        dp = dl * t
         a, b = a[:, :c], b[:, :c]
-        g = dp / (a[:, :, None] * b[:, None, :])
-        dpp = dp * p
-        rq = torch.where(a > EPS, -dpp.sum(-1) / a.square(), torch.zeros_like(a))
-        rk = torch.where(b > EPS, -dpp.sum(-2) / b.square(), torch.zeros_like(b))
+        g, rq, rk, dtau = cxc_backward(attn, p, da, t, a, b, need_tau=ctx.needs_input_grad[4])
+        if dtau is not None:  # (B·h,) -> tau's shape
+            dtau = dtau.reshape(bsz, heads).sum(0).reshape(tau.shape)
 
         def pad2(m: Tensor) -> Tensor:
             return torch.nn.functional.pad(m, (0, bc - c, 0, bc - c)).contiguous()

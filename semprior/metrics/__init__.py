@@ -3,5 +3,28 @@
 from semprior.metrics.protocol import MetricProtocol, prepare_pair, rgb_to_y
 from semprior.metrics.psnr import psnr
 from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
+from semprior.metrics.niqe import NIQEModel, default_niqe_model, fit_niqe_model, niqe
+from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
+from semprior.metrics.unpaired import UnpairedResult, evaluate_unpaired
 
-__all__ = ["MetricProtocol", "gaussian_window", "prepare_pair", "psnr", "rgb_to_y", "ssim", "structural_similarity"]
+__all__ = [
+    "MetricProtocol",
+    "NIQEModel",
+    "UnpairedResult",
+    "brightness",
+    "colorfulness",
+    "default_niqe_model",
+    "evaluate_unpaired",
+    "exposure_clipping",
+    "fit_niqe_model",
+    "gaussian_window",
+    "niqe",
+    "noise_sigma",
+    "noref_scores",
+    "prepare_pair",
+    "psnr",
+    "rgb_to_y",
+    "rms_contrast",
+    "ssim",
+    "structural_similarity",
+]

@@ -19,8 +19,8 @@ semprior parts:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from semprior._checks import check_image, check_same_shape
 from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import _as_levels, semantic_context_loss
 from semprior.models.diffusion import NoiseSchedule, ddim_sample, epsilon_loss
+from semprior.models.protocol import config_from_dict
 
 __all__ = ["CUGDConfig", "CUGD", "CUGDDenoiser"]
 
@@ -61,7 +62,11 @@ class CUGDConfig:
     Example:
         >>> CUGDConfig(width=8, depth=1, context_dim=4).sampling_steps
         10
+        >>> CUGDConfig.preset("cugd", width=16).to_dict()["width"]
+        16
     """
+
+    PRESETS: ClassVar[tuple[str, ...]] = ("cugd",)
 
     width: int = 32
     depth: int = 2
@@ -91,6 +96,21 @@ class CUGDConfig:
             raise ValueError(f"CUGDConfig.sampling_steps must be in [1, timesteps={self.timesteps}], got {self.sampling_steps}")
         if self.eta < 0 or self.context_weight < 0 or self.token_grid < 1 or self.max_regions < 1:
             raise ValueError("CUGDConfig.eta and context_weight must be >= 0, token_grid and max_regions >= 1")
+
+    @classmethod
+    def preset(cls, name: str = "cugd", **overrides: Any) -> CUGDConfig:
+        """``"cugd"`` (width 32, depth 2, 4 heads, 10 DDIM steps), with field overrides."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown CUGD preset {name!r}; choose one of {list(cls.PRESETS)}")
+        return cls.from_dict(overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CUGDConfig:
+        """Strict: an unknown key is an error naming the valid ones."""
+        return config_from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -145,7 +165,7 @@ class CUGDDenoiser(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x_t: Tensor, low: Tensor, t: Tensor, context: Tensor) -> Tensor:
-        temb = self.time_mlp(timestep_embedding(t, self.width))
+        temb = self.time_mlp(timestep_embedding(t, self.width).to(x_t.dtype))
         h = self.inp(torch.cat([x_t, low], dim=1))
         skips = []
         for block, down in zip(self.enc, self.down):
@@ -164,7 +184,10 @@ class CUGD(nn.Module):
 
     ``model(low)`` enhances (DDIM, ``config.sampling_steps``); ``model(low, high)`` returns the
     training objective ``(total, terms)`` (so a generic trainer's ``loss_fn`` can call ``model(...)``).
-    The prior is frozen (``requires_grad=False``, kept in eval mode by :meth:`train`).
+    The prior is frozen (``requires_grad=False``, kept in eval mode by :meth:`train`) and is **not
+    a submodule**: its weights are not in :meth:`state_dict` nor in ``parameters()`` (a checkpoint
+    records the prior by name, see :mod:`semprior.hub`). A ``SegPrior`` follows the input's device
+    and dtype by itself; another module is moved to them on first use.
 
     Args:
         prior: a ``SegPrior`` or a module ``f(img) -> Tensor | list[Tensor] | PriorOutput``.
@@ -186,7 +209,7 @@ class CUGD(nn.Module):
         cfg = self.config = config or CUGDConfig()
         if not isinstance(prior, nn.Module):
             raise TypeError(f"prior must be an nn.Module (a SegPrior or a feature network), got {type(prior).__name__}")
-        self.prior = prior.requires_grad_(False).eval()
+        self._frozen = (prior.requires_grad_(False).eval(),)
         context_dim = cfg.context_dim
         if context_dim is None:
             spec = getattr(prior, "spec", None)
@@ -197,10 +220,24 @@ class CUGD(nn.Module):
         self.denoiser = CUGDDenoiser(cfg.width, cfg.depth, self.context_dim, cfg.heads)
         self.schedule = NoiseSchedule(cfg.timesteps, cfg.schedule)
 
+    #: DDIM runs at any size (stride-2 convs round up, up-sampling resizes to the skip)
+    required_multiple = 1
+
+    @property
+    def prior(self) -> nn.Module:
+        """The frozen prior (not a submodule: outside ``state_dict`` and ``parameters()``)."""
+        return self._frozen[0]
+
     def train(self, mode: bool = True) -> "CUGD":
         super().train(mode)
         self.prior.eval()  # frozen prior: BatchNorm/Dropout never switch to training
         return self
+
+    def _follow(self, low: Tensor) -> None:
+        # a SegPrior follows its input itself; a plain module is moved (it has no optimizer state)
+        t = next(iter([*self.prior.parameters(), *self.prior.buffers()]), None)
+        if t is not None and (t.device != low.device or (t.is_floating_point() and t.dtype != low.dtype)):
+            self.prior.to(device=low.device, dtype=low.dtype)
 
     def context(self, low: Tensor, masks: Tensor | None = None) -> Tensor:
         """Context tokens of the prior on the low-light image: grid tokens (+ one per region mask).
@@ -211,6 +248,7 @@ class CUGD(nn.Module):
         Shape:
             - low: `(B, 3, H, W)`; masks: `(B, R, h, w)` -> `(B, token_grid**2 (+ R), context_dim)`
         """
+        self._follow(low)
         with torch.no_grad():
             out = self.prior(low)
         feats = _as_levels(out)[self.config.context_level]
@@ -249,7 +287,7 @@ class CUGD(nn.Module):
         The context loss compares the implied clean estimate ``x0_hat`` with ``high``, per sample
         weighted by ``alpha_bar_t`` (near-pure-noise estimates carry little semantics).
         """
-        check_image(low, "low")
+        check_image(low, "low", unit_range=True)
         check_same_shape(low, high, ("low", "high"))
         ctx = self.context(low, masks)
         eps_fn = lambda x_t, t: self.predict_eps(x_t, low, t, ctx)  # noqa: E731
@@ -257,7 +295,7 @@ class CUGD(nn.Module):
         terms: dict[str, Tensor] = {"eps_mse": mse.detach()}
         total = mse
         if self.config.context_weight > 0:
-            # functional form: the prior stays registered once (as self.prior) in the state dict
+            # functional form: the prior is used as a frozen function (never a submodule)
             per = semantic_context_loss(self._to_image(low, x0_hat.clamp(-1, 1)), high, self.prior, reduction="none")
             ctx_loss = (self.schedule.alphas_cumprod.to(per.device)[t] * per).mean()
             terms["context"] = ctx_loss.detach()
@@ -273,7 +311,7 @@ class CUGD(nn.Module):
         masks: Tensor | None = None,
     ) -> Tensor:
         """DDIM-sample the enhanced image; deterministic for a seeded CPU ``generator`` (``eta = 0`` or not)."""
-        check_image(low, "low")
+        check_image(low, "low", unit_range=True)
         ctx = self.context(low, masks)
         x0 = ddim_sample(
             lambda x_t, t: self.predict_eps(x_t, low, t, ctx),
@@ -283,6 +321,7 @@ class CUGD(nn.Module):
             eta=self.config.eta,
             generator=generator,
             device=low.device,
+            dtype=low.dtype,
         )
         return self._to_image(low, x0)
 

@@ -120,7 +120,12 @@ def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
         raise ValueError(f"steps must be in [1, timesteps={timesteps}], got {steps}")
     if steps == 1:
         return [timesteps - 1]
-    seq = torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).round().long().tolist()
+    # plain Python (no tensor -> list round trip, so torch.export can trace the sampler); the same
+    # arithmetic as torch.linspace(T - 1, 0, steps, dtype=float64) (first half from the start, second
+    # half from the end) and round-half-to-even as Tensor.round()
+    start, delta = float(timesteps - 1), -float(timesteps - 1) / (steps - 1)
+    half = steps // 2
+    seq = [round(start + i * delta) if i < half else round(0.0 - (steps - 1 - i) * delta) for i in range(steps)]
     return list(dict.fromkeys(seq))
 
 
@@ -135,6 +140,7 @@ def ddim_sample(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     clip: float | None = 1.0,
+    dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """DDIM sampling from pure noise in ``steps`` steps.
 
@@ -147,6 +153,8 @@ def ddim_sample(
         generator: a CPU generator for every random draw (initial noise and, with ``eta > 0``, step noise).
         device: where the sample lives.
         clip: clamp the predicted ``x0`` to ``[-clip, clip]`` at every step (``None`` = no clamp).
+        dtype: floating dtype of the sample (the noise is drawn in float32, then cast, so a seeded
+            generator gives the same draw in every dtype).
 
     Returns:
         The sample ``x0``.
@@ -157,8 +165,8 @@ def ddim_sample(
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     ts = ddim_timesteps(schedule.timesteps, steps)
-    ab = schedule.alphas_cumprod.to(device)
-    x = torch.randn(shape, generator=generator, device="cpu").to(device)
+    ab = schedule.alphas_cumprod.to(device=device, dtype=dtype)
+    x = torch.randn(shape, generator=generator, device="cpu").to(device=device, dtype=dtype)
     for i, t in enumerate(ts):
         tt = torch.full((shape[0],), t, dtype=torch.int64, device=device)
         eps = eps_fn(x, tt)
@@ -174,5 +182,5 @@ def ddim_sample(
         sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).clamp_min(0).sqrt()
         x = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp_min(0).sqrt() * eps
         if eta > 0:
-            x = x + sigma * torch.randn(shape, generator=generator, device="cpu").to(device)
+            x = x + sigma * torch.randn(shape, generator=generator, device="cpu").to(device=device, dtype=dtype)
     return x

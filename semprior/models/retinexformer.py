@@ -20,16 +20,27 @@ here :meth:`Retinexformer.forward` reflect-pads to a multiple of ``2 ** level`` 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from semprior._checks import check_image, check_module_dtype
+from semprior.losses.pixel import pixel_loss
+from semprior.models.protocol import config_from_dict
 from semprior.retinex.illumination import IlluminationEstimator
 
-__all__ = ["RetinexformerConfig", "Retinexformer", "RetinexformerStage", "RetinexformerDenoiser", "light_up"]
+__all__ = [
+    "OFFICIAL_CONFIG_KEYS",
+    "RETINEXFORMER_RELEASES",
+    "Retinexformer",
+    "RetinexformerConfig",
+    "RetinexformerDenoiser",
+    "RetinexformerStage",
+    "light_up",
+]
 
 
 def _ig_block_cls() -> type[nn.Module]:
@@ -52,56 +63,115 @@ def light_up(img: Tensor, light_up_map: Tensor) -> Tensor:
     return img * light_up_map + img
 
 
+#: published configurations (all share one architecture; they differ in training data only):
+#: preset name -> the official release file (``pretrained_weights/<file>`` in the official README)
+RETINEXFORMER_RELEASES: dict[str, str] = {
+    "lol-v1": "LOL_v1.pth",
+    "lol-v2-real": "LOL_v2_real.pth",
+    "lol-v2-synthetic": "LOL_v2_synthetic.pth",
+    "sid": "SID.pth",
+    "smid": "SMID.pth",
+    "sdsd-indoor": "SDSD_indoor.pth",
+    "sdsd-outdoor": "SDSD_outdoor.pth",
+    "fivek": "FiveK.pth",
+    "ntire": "NTIRE.pth",
+}
+
+
+#: official constructor argument (``network_g`` in the official YAML files) -> semprior field
+OFFICIAL_CONFIG_KEYS: dict[str, str] = {"n_feat": "width", "stage": "stages", "num_blocks": "blocks", "level": "depth"}
+
+
 @dataclass(frozen=True)
 class RetinexformerConfig:
-    """Retinexformer hyper-parameters (the official constructor's arguments).
+    """Retinexformer hyper-parameters in semprior's vocabulary (official names in brackets).
 
     Attributes:
         in_channels: image channels in.
         out_channels: image channels out.
-        n_feat: base width; also the head width (``dim_head``) of every IGAB; must be a multiple of
-            ``in_channels + 1`` (the estimator's depthwise conv groups).
-        stage: number of cascaded single-stage models.
-        num_blocks: IGAB depth per level ``(level 0, level 1, bottleneck)``; the decoder mirrors it.
-        level: number of down-sampling steps (the official model fixes 2: a three-level U-Net).
+        width: base width (``n_feat``); also the head width (``dim_head``) of every IGAB, so level
+            ``i`` has ``2 ** i`` heads; must be a multiple of ``in_channels + 1`` (the estimator's
+            depthwise conv groups).
+        stages: number of cascaded single-stage models (``stage``).
+        blocks: IGAB depth per level ``(level 0, ..., bottleneck)`` (``num_blocks``); the decoder
+            mirrors it.
+        depth: number of down-sampling steps (``level``; the official model fixes 2).
         backend: channel-attention backend passed to every IGAB.
 
+    Every published configuration (:data:`RETINEXFORMER_RELEASES`: LOL-v1, LOL-v2, SID, SMID,
+    SDSD, FiveK, NTIRE) is ``width=40, stages=1, blocks=(1, 2, 2), depth=2``; the presets differ
+    only in the weights they name.
+
     Example:
-        >>> RetinexformerConfig.lol_v1().num_blocks
+        >>> RetinexformerConfig.preset("lol-v1").blocks
         (1, 2, 2)
+        >>> RetinexformerConfig.from_dict({"width": 8, "blocks": [1, 1, 1]}).to_dict()["blocks"]
+        (1, 1, 1)
     """
 
     in_channels: int = 3
     out_channels: int = 3
-    n_feat: int = 40
-    stage: int = 1
-    num_blocks: tuple[int, ...] = (1, 2, 2)
-    level: int = 2
+    width: int = 40
+    stages: int = 1
+    blocks: tuple[int, ...] = (1, 2, 2)
+    depth: int = 2
     backend: str = "auto"
 
+    PRESETS: ClassVar[tuple[str, ...]] = tuple(RETINEXFORMER_RELEASES)
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "num_blocks", tuple(int(n) for n in self.num_blocks))
-        if self.level < 1:
-            raise ValueError(f"RetinexformerConfig.level must be >= 1, got {self.level}")
-        if len(self.num_blocks) != self.level + 1:
+        object.__setattr__(self, "blocks", tuple(int(n) for n in self.blocks))
+        if self.depth < 1:
+            raise ValueError(f"RetinexformerConfig.depth must be >= 1, got {self.depth}")
+        if len(self.blocks) != self.depth + 1:
             raise ValueError(
-                f"RetinexformerConfig.num_blocks needs level + 1 = {self.level + 1} entries "
-                f"(encoder levels then bottleneck), got {self.num_blocks}"
+                f"RetinexformerConfig.blocks needs depth + 1 = {self.depth + 1} entries "
+                f"(encoder levels then bottleneck), got {self.blocks}"
             )
-        if any(n < 1 for n in self.num_blocks):
-            raise ValueError(f"RetinexformerConfig.num_blocks entries must be >= 1, got {self.num_blocks}")
-        if self.stage < 1:
-            raise ValueError(f"RetinexformerConfig.stage must be >= 1, got {self.stage}")
-        if self.n_feat <= 0 or self.n_feat % (self.in_channels + 1) != 0:
+        if any(n < 1 for n in self.blocks):
+            raise ValueError(f"RetinexformerConfig.blocks entries must be >= 1, got {self.blocks}")
+        if self.stages < 1:
+            raise ValueError(f"RetinexformerConfig.stages must be >= 1, got {self.stages}")
+        if self.width <= 0 or self.width % (self.in_channels + 1) != 0:
             raise ValueError(
-                f"RetinexformerConfig.n_feat must be a positive multiple of in_channels + 1 = {self.in_channels + 1} "
-                f"(the illumination estimator's grouped conv), got {self.n_feat}"
+                f"RetinexformerConfig.width must be a positive multiple of in_channels + 1 = {self.in_channels + 1} "
+                f"(the illumination estimator's grouped conv), got {self.width}"
             )
 
     @classmethod
-    def lol_v1(cls) -> "RetinexformerConfig":
+    def preset(cls, name: str = "lol-v1", **overrides: Any) -> RetinexformerConfig:
+        """A published configuration by name (see :data:`RETINEXFORMER_RELEASES`), with field overrides."""
+        if name not in RETINEXFORMER_RELEASES:
+            raise ValueError(f"unknown Retinexformer preset {name!r}; choose one of {sorted(RETINEXFORMER_RELEASES)}")
+        return cls.from_dict({**overrides})
+
+    @classmethod
+    def lol_v1(cls) -> RetinexformerConfig:
         """The published LOL-v1 configuration (1,605,701 parameters)."""
-        return cls(n_feat=40, stage=1, num_blocks=(1, 2, 2))
+        return cls.preset("lol-v1")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RetinexformerConfig:
+        """Strict: an unknown key is an error naming the valid ones (YAML/JSON lists become tuples)."""
+        return config_from_dict(cls, data)
+
+    @classmethod
+    def from_official(cls, data: dict[str, Any]) -> RetinexformerConfig:
+        """From the official constructor's arguments (``n_feat``, ``stage``, ``num_blocks``; the
+        official YAML's ``network_g`` without ``type``) through :data:`OFFICIAL_CONFIG_KEYS`.
+
+        Example:
+            >>> RetinexformerConfig.from_official({"type": "RetinexFormer", "n_feat": 40, "stage": 1,
+            ...                                    "num_blocks": [1, 2, 2]}) == RetinexformerConfig.preset("lol-v1")
+            True
+        """
+        clash = sorted(k for k, new in OFFICIAL_CONFIG_KEYS.items() if k in data and new in data)
+        if clash:
+            raise ValueError(f"both official and semprior names given for {clash}; use one vocabulary")
+        return cls.from_dict({OFFICIAL_CONFIG_KEYS.get(k, k): v for k, v in data.items() if k != "type"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class RetinexformerDenoiser(nn.Module):
@@ -196,9 +266,9 @@ class RetinexformerStage(nn.Module):
 
     def __init__(self, config: RetinexformerConfig) -> None:
         super().__init__()
-        self.estimator = IlluminationEstimator(config.n_feat, n_fea_in=config.in_channels + 1)
+        self.estimator = IlluminationEstimator(config.width, n_fea_in=config.in_channels + 1)
         self.denoiser = RetinexformerDenoiser(
-            config.in_channels, config.out_channels, config.n_feat, config.level, config.num_blocks, config.backend
+            config.in_channels, config.out_channels, config.width, config.depth, config.blocks, config.backend
         )
 
     def forward(self, img: Tensor) -> Tensor:
@@ -210,7 +280,9 @@ class Retinexformer(nn.Module):
     """Retinexformer: ``stage`` cascaded one-stage Retinex transformers.
 
     The output is not clamped (as in the original); clamp to ``[0, 1]`` for display or metrics.
-    Inputs of any size are reflect-padded to a multiple of ``2 ** level`` and cropped back.
+    Inputs of any size are reflect-padded to :attr:`required_multiple` (``2 ** depth``) and
+    cropped back. Inputs must lie in ``[0, 1]`` (checked in eager mode). The training objective is
+    the official one, L1 (:meth:`loss`).
 
     Args:
         config: hyper-parameters; :meth:`RetinexformerConfig.lol_v1` when ``None``.
@@ -220,7 +292,7 @@ class Retinexformer(nn.Module):
         - Output: `(B, 3, H, W)`
 
     Example:
-        >>> model = Retinexformer(RetinexformerConfig(n_feat=8, num_blocks=(1, 1, 1)))
+        >>> model = Retinexformer(RetinexformerConfig(width=8, blocks=(1, 1, 1)))
         >>> model(torch.rand(1, 3, 13, 18)).shape
         torch.Size([1, 3, 13, 18])
         >>> sum(p.numel() for p in Retinexformer().parameters())
@@ -230,12 +302,22 @@ class Retinexformer(nn.Module):
     def __init__(self, config: RetinexformerConfig | None = None) -> None:
         super().__init__()
         self.config = config or RetinexformerConfig.lol_v1()
-        self.body = nn.Sequential(*[RetinexformerStage(self.config) for _ in range(self.config.stage)])
+        self.body = nn.Sequential(*[RetinexformerStage(self.config) for _ in range(self.config.stages)])
+
+    @property
+    def required_multiple(self) -> int:
+        """The padding multiple of :meth:`forward` (``2 ** depth``); any input size is accepted."""
+        return 2**self.config.depth
+
+    def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The official objective: L1 between ``self(low)`` and ``high``; returns ``(total, {"l1": ...})``."""
+        l1 = pixel_loss(self(low), high, "l1")
+        return l1, {"l1": l1.detach()}
 
     def forward(self, img: Tensor) -> Tensor:
-        check_module_dtype(check_image(img, "img", channels=self.config.in_channels), self, "img")
+        check_module_dtype(check_image(img, "img", channels=self.config.in_channels, unit_range=True), self, "img")
         h, w = img.shape[-2:]
-        m = 2**self.config.level
+        m = self.required_multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             # reflect needs pad < size; replicate covers tiny inputs

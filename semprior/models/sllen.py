@@ -20,8 +20,8 @@ encoder + main network (auxiliary decoder frozen), a segmentation step on a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol, runtime_checkable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,8 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image, check_same_shape
 from semprior.attention.sem import SEM
-from semprior.losses.pixel import PixelLoss
+from semprior.losses.pixel import PixelLoss, pixel_loss
+from semprior.models.protocol import config_from_dict
 
 __all__ = [
     "SLLENConfig",
@@ -58,7 +59,11 @@ class SLLENConfig:
     Example:
         >>> SLLENConfig(width=8, depth=2, num_classes=4).num_classes
         4
+        >>> SLLENConfig.preset("sllen", depth=2).to_dict()["depth"]
+        2
     """
+
+    PRESETS: ClassVar[tuple[str, ...]] = ("sllen",)
 
     width: int = 32
     depth: int = 3
@@ -79,6 +84,21 @@ class SLLENConfig:
             )
         if (self.width * 2**self.depth) % self.heads != 0:
             raise ValueError(f"SLLENConfig.heads={self.heads} must divide the bottleneck width {self.width * 2**self.depth}")
+
+    @classmethod
+    def preset(cls, name: str = "sllen", **overrides: Any) -> SLLENConfig:
+        """``"sllen"`` (width 32, depth 3, 19 classes), with field overrides."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown SLLEN preset {name!r}; choose one of {list(cls.PRESETS)}")
+        return cls.from_dict(overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SLLENConfig:
+        """Strict: an unknown key is an error naming the valid ones."""
+        return config_from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class _ResBlock(nn.Module):
@@ -144,6 +164,9 @@ class SLLEN(nn.Module):
         (torch.Size([1, 3, 17, 22]), torch.Size([1, 3, 17, 22]), 1)
     """
 
+    #: any size works (features are resized to the skips); nothing is padded
+    required_multiple = 1
+
     def __init__(self, config: SLLENConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or SLLENConfig()
@@ -203,7 +226,7 @@ class SLLEN(nn.Module):
         return self.config.ief_eval_layer % d
 
     def forward_all(self, img: Tensor, ief_layer: int | None = None) -> SLLENOutput:
-        check_image(img, "img")
+        check_image(img, "img", unit_range=True)
         d = self.config.depth
         if ief_layer is None:
             ief_layer = self.pick_ief_layer()
@@ -221,6 +244,15 @@ class SLLEN(nn.Module):
 
     def forward(self, img: Tensor) -> Tensor:
         return self.forward_all(img).image
+
+    def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The LLE objective (L1 between ``self(low)`` and ``high``): ``(total, {"l1": ...})``.
+
+        The segmentation objective runs in :class:`SLLENAlternatingTrainer`'s segmentation steps.
+        """
+        check_same_shape(low, high, ("low", "high"))
+        l1 = pixel_loss(self(low), high, "l1")
+        return l1, {"l1": l1.detach()}
 
 
 @runtime_checkable

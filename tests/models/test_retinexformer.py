@@ -7,7 +7,7 @@ import torch
 
 from semprior.models.retinexformer import Retinexformer, RetinexformerConfig, light_up
 
-TINY = RetinexformerConfig(n_feat=8, num_blocks=(1, 1, 1))
+TINY = RetinexformerConfig(width=8, blocks=(1, 1, 1))
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -40,7 +40,7 @@ def test_official_key_layout():
 
 def test_stages_multiply_parameters():
     one = n_params(Retinexformer(TINY))
-    three = n_params(Retinexformer(RetinexformerConfig(n_feat=8, num_blocks=(1, 1, 1), stage=3)))
+    three = n_params(Retinexformer(RetinexformerConfig(width=8, blocks=(1, 1, 1), stages=3)))
     assert three == 3 * one
 
 
@@ -92,8 +92,8 @@ def test_training_step_lowers_loss_on_fixed_batch():
 
 def test_bad_configs_and_inputs():
     with pytest.raises(ValueError, match="multiple of in_channels"):
-        RetinexformerConfig(n_feat=10)
-    with pytest.raises(ValueError, match="level \\+ 1"):
-        RetinexformerConfig(num_blocks=(1, 2))
+        RetinexformerConfig(width=10)
+    with pytest.raises(ValueError, match="depth \\+ 1"):
+        RetinexformerConfig(blocks=(1, 2))
     with pytest.raises(ValueError, match="3 channels"):
         Retinexformer(TINY)(torch.rand(1, 1, 8, 8))

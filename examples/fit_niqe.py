@@ -1,0 +1,61 @@
+"""Refit NIQE's pristine model from clean photos and write ``semprior/metrics/niqe_params.py``.
+
+Usage (the shipped model was written by exactly this command)::
+
+    python examples/fit_niqe.py /work/shared/data/clean -o semprior/metrics/niqe_params.py
+
+Every image directly inside the given folders or their sub-folders (one level: CBSD68, Kodak24,
+McMaster in the project's shared data) is read with :func:`semprior.data.io.read_image`; the
+patches whose mean local sigma exceeds 0.75 x the image's maximum are kept (the NIQE authors'
+selection), and the mean and covariance of their 36 features are written as a Python module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from semprior.data.io import list_images, read_image
+from semprior.metrics.niqe import fit_niqe_model
+
+
+def clean_photos(roots: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for r in roots:
+        root = Path(r)
+        for folder in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+            files += list_images(folder) if any(f.is_file() for f in folder.iterdir()) else []
+    if not files:
+        raise SystemExit(f"no images under {roots}")
+    return files
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("roots", nargs="+", help="folders of clean photos (and their sub-folders)")
+    p.add_argument("-o", "--out", required=True, help="the Python module to write")
+    args = p.parse_args()
+    files = clean_photos(args.roots)
+    names = sorted({f.parent.name for f in files})
+    model = fit_niqe_model((read_image(f) for f in files), source=f"{len(files)} photos: {', '.join(names)}")
+    fmt = lambda v: "[" + ", ".join(repr(float(x)) for x in v) + "]"  # noqa: E731
+    text = [
+        '"""NIQE pristine model: written by examples/fit_niqe.py (do not edit; refit instead)."""',
+        "",
+        f"SOURCE = {model.source!r}",
+        f"PATCHES = {model.patches}",
+        f"MEAN = {fmt(model.mean)}",
+        "COV = [",
+        *[f"    {fmt(row)}," for row in model.cov],
+        "]",
+        "",
+    ]
+    Path(args.out).write_text("\n".join(text))
+    print(f"fitted on {len(files)} photos ({model.source}), {model.patches} patches -> {args.out}")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    main()

@@ -1,0 +1,105 @@
+"""Score enhancers on a folder of photos without references (LIME, ExDark, anyone's night photos).
+
+:func:`evaluate_unpaired` runs each method on every image of a folder and scores the input and
+every result with the no-reference scores of :func:`semprior.metrics.noref.noref_scores` (NIQE with
+the shipped pristine model, exposure, contrast, colour, noise). ``semprior eval --unpaired DIR``
+prints :meth:`UnpairedResult.table`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+__all__ = ["UnpairedResult", "evaluate_unpaired"]
+
+Method = Callable[[Tensor], Tensor]
+COLUMNS = ("niqe", "brightness", "dark_fraction", "bright_fraction", "contrast", "colorfulness", "noise")
+
+
+@dataclass
+class UnpairedResult:
+    """Per-image scores ``scores[method][metric] -> list`` (``"input"`` = the photos as read)."""
+
+    names: list[str] = field(default_factory=list)
+    scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """Mean of each metric over the images where it is defined (NIQE needs 96x96 pixels)."""
+        out = {}
+        for method, cols in self.scores.items():
+            out[method] = {}
+            for k, v in cols.items():
+                vals = [x for x in v if not math.isnan(x)]
+                out[method][k] = sum(vals) / len(vals) if vals else math.nan
+        return out
+
+    def table(self) -> str:
+        """A Markdown table of the means, one row per method (lower NIQE = more natural)."""
+        head = "| method | NIQE ↓ | brightness | dark % | bright % | contrast | colourfulness | noise σ |"
+        lines = [head, "|" + "---|" * 8]
+        for method, m in self.means().items():
+            lines.append(
+                f"| {method} | {m['niqe']:.3f} | {m['brightness']:.3f} | {100 * m['dark_fraction']:.1f} | "
+                f"{100 * m['bright_fraction']:.1f} | {m['contrast']:.3f} | {m['colorfulness']:.1f} | {m['noise']:.2f} |"
+            )
+        lines.append(f"\n{len(self.names)} image(s)" + (f"; skipped {len(self.skipped)}: " + "; ".join(
+            f"{n} ({why})" for n, why in self.skipped) if self.skipped else ""))
+        return "\n".join(lines)
+
+
+def evaluate_unpaired(
+    methods: Method | Mapping[str, Method],
+    folder: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    niqe_model=None,
+) -> UnpairedResult:
+    """Enhance every image of ``folder`` with each method and score input and outputs without references.
+
+    Args:
+        methods: a model / callable ``(1, 3, H, W) -> (1, 3, H, W)``, or ``{name: callable}``.
+            Outputs are clamped to ``[0, 1]`` before scoring (as for the paired metrics).
+        folder: images directly inside it (:func:`semprior.data.io.list_images`).
+        limit: score only the first ``limit`` images (sorted by name).
+        niqe_model: a :class:`~semprior.metrics.niqe.NIQEModel` (default: the shipped one).
+
+    An unreadable image is listed in ``skipped`` with its reason, never silently dropped.
+    """
+    from semprior.data.io import list_images, read_image
+    from semprior.metrics.noref import noref_scores
+
+    if not isinstance(methods, Mapping):
+        methods = {getattr(methods, "__name__", None) or type(methods).__name__: methods}
+    if "input" in methods:
+        raise ValueError("'input' names the unenhanced photos in the table; rename that method")
+    files = list_images(folder)
+    if not files:
+        raise FileNotFoundError(f"no images in {folder}")
+    files = files[:limit] if limit is not None else files
+    result = UnpairedResult(scores={m: {c: [] for c in COLUMNS} for m in ["input", *methods]})
+    for f in files:
+        try:
+            low = read_image(f).unsqueeze(0)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            result.skipped.append((f.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        outs = {"input": low}
+        for name, fn in methods.items():
+            with torch.no_grad():
+                dev = next((p.device for p in getattr(fn, "parameters", lambda: iter(()))()), low.device)
+                out = fn(low.to(dev))
+            if out.shape != low.shape:
+                raise ValueError(f"method {name!r} returned {tuple(out.shape)} for input {tuple(low.shape)}")
+            outs[name] = out.float().cpu().clamp(0, 1)
+        result.names.append(f.name)
+        for name, img in outs.items():
+            for k, v in noref_scores(img, niqe_model).items():
+                result.scores[name][k].append(float(v[0]))
+    return result
