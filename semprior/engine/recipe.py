@@ -1,8 +1,8 @@
 """The training recipe as data: :class:`RunConfig` (YAML 1:1) -> priors, model, data, trainer.
 
-Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. The name tables
-:data:`PRIORS` and :data:`TEXT_LOSSES` are the only string -> component maps (for the CLI);
-Python users pass component objects to :class:`~semprior.models.deepspg.DeepSPG` directly.
+Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. Models and priors
+are named as in the model registry (:mod:`semprior.models.registry`); :data:`TEXT_LOSSES` names
+DeepSPG's text prior. Python users pass component objects to the models directly.
 """
 
 from __future__ import annotations
@@ -19,16 +19,10 @@ from torch import nn
 from semprior.data.synthesis import LowLightConfig
 from semprior.engine.trainer import TrainConfig
 
-__all__ = ["DataConfig", "RunConfig", "MODELS", "PRIORS", "TEXT_LOSSES", "training_loss", "build_prior", "build_text_loss", "build_data",
+__all__ = ["DataConfig", "RunConfig", "TEXT_LOSSES", "build_prior", "build_text_loss", "build_data",
            "build_model", "make_validate", "run_training"]
 
-#: prior name -> description (the CLI's only prior table)
-PRIORS = {
-    "none": "no image prior (the paper's baseline)",
-    "region": "weight-free RegionPrior (colour/texture statistics + soft superpixels); runs offline",
-    "hrnet": "HRNet-W48 ADE20K (the paper's prior); needs the checkpoint in the weights directory",
-}
-#: text-loss name -> description
+#: text-loss name -> description (the text prior is a training loss, not part of the model)
 TEXT_LOSSES = {
     "none": "no text prior",
     "clip": "CLIPPromptLoss ViT-B-16 with OpenAI weights (file ViT-B-16.pt in the weights directory)",
@@ -97,29 +91,24 @@ class DataConfig:
             raise ValueError("choose one validation source: data.val_holdout (part of the training pairs) or data.val_low_dir")
 
 
-#: model names ``semprior train`` builds -> description (DeepSPG presets and Retinexformer)
-MODELS = {
-    "deepspg": "DeepSPG, 0.55 M-param preset (C = 32)",
-    "deepspg-large": "DeepSPG-large, 2.13 M-param preset (C = 64)",
-    "retinexformer": "Retinexformer, the published LOL-v1 configuration (1.61 M params); no priors; L1 loss",
-}
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """One training run. YAML maps 1:1 onto it (``semprior train --config run.yaml``)::
 
-        model: {name: deepspg}   # deepspg | deepspg-large | retinexformer; other keys override the config
-        prior: region            # none | region | hrnet      (DeepSPG only)
+        model: {name: deepspg}   # a trainable registry name (deepspg, deepspg-large, retinexformer, sllen, cugd)
+        prior: region            # a registry prior name: none | region | hrnet | sam
+
         text: none               # none | clip                (DeepSPG only)
         weights_dir: null        # for hrnet / clip (else $SEMPRIOR_WEIGHTS)
         data: {kind: lol-v1, root: ~/data/LOL, patch_size: 128, val_holdout: 20}
         train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]], val_every: 500}
         out_dir: runs/deepspg
 
-    ``model.name`` picks the architecture (see :data:`MODELS`); every other key of ``model`` is a
-    field of its config dataclass (:class:`~semprior.models.deepspg.DeepSPGConfig` or
-    :class:`~semprior.models.retinexformer.RetinexformerConfig`).
+    ``model.name`` picks the architecture from the model registry
+    (:func:`semprior.models.registry.list_models`; classical methods have nothing to train); every
+    other key of ``model`` is a field of its config dataclass (e.g.
+    :class:`~semprior.models.deepspg.DeepSPGConfig`). ``prior`` names a registry prior
+    (:data:`semprior.models.registry.PRIORS`); ``text`` a :data:`TEXT_LOSSES` entry (DeepSPG only).
     """
 
     model: dict[str, Any] = field(default_factory=dict)
@@ -132,42 +121,41 @@ class RunConfig:
     resume: str | None = None
 
     def __post_init__(self) -> None:
+        from semprior.models.registry import PRIORS, get_model_entry, list_models
+
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {self.prior!r}")
         if self.text not in TEXT_LOSSES:
             raise ValueError(f"text must be one of {sorted(TEXT_LOSSES)}, got {self.text!r}")
         if not isinstance(self.model, dict):
             raise ValueError(f"model must be a mapping like {{name: deepspg}}, got {type(self.model).__name__}")
-        if self.model_name not in MODELS:
-            raise ValueError(f"model.name must be one of {sorted(MODELS)}, got {self.model_name!r}")
-        if self.model_name == "retinexformer" and (self.prior != "none" or self.text != "none"):
-            raise ValueError(
-                f"Retinexformer takes no priors: set prior: none and text: none (got prior={self.prior!r}, text={self.text!r})"
-            )
+        trainable = [n for n in list_models() if get_model_entry(n).training_loss is not None]
+        if self.model_name not in trainable:
+            raise ValueError(f"model.name must be one of {trainable}, got {self.model_name!r}")
+        entry = get_model_entry(self.model_name)
+        if entry.prior is None and self.prior != "none":
+            raise ValueError(f"{self.model_name} takes no prior: set prior: none (got prior={self.prior!r})")
+        if not self.model_name.startswith("deepspg") and self.text != "none":
+            raise ValueError(f"the text prior is DeepSPG's loss term: set text: none for {self.model_name}")
 
     @property
     def model_name(self) -> str:
         return str(self.model.get("name", "deepspg"))
 
     def model_config(self):
-        """The model's config: the preset of ``model.name``, then the other ``model`` keys as overrides.
+        """The model's config: the registry preset of ``model.name``, then the other ``model`` keys.
 
         For DeepSPG the prior switches follow ``prior`` / ``text``.
         """
-        from semprior.engine.config import from_dict
+        from semprior.models.registry import get_model_entry
 
         overrides = {k: v for k, v in self.model.items() if k != "name"}
-        if self.model_name == "retinexformer":
-            from semprior.models.retinexformer import RetinexformerConfig
-
-            base = dataclasses.asdict(RetinexformerConfig.lol_v1())
-            return from_dict(RetinexformerConfig, {**base, **overrides}, "model")
-        from semprior.models.deepspg import DeepSPGConfig
-
-        base = DeepSPGConfig.preset(self.model_name)
-        merged = {**base.to_dict(), "image_prior": self.prior != "none", "text_prior": self.text != "none", **overrides}
-        cfg = from_dict(DeepSPGConfig, merged, "model")
-        if cfg.image_prior != (self.prior != "none") or cfg.text_prior != (self.text != "none"):
+        entry = get_model_entry(self.model_name)
+        if not self.model_name.startswith("deepspg"):
+            return entry.config(None if self.prior == "none" else self.prior, **overrides)
+        switches = {"image_prior": self.prior != "none", "text_prior": self.text != "none"}
+        cfg = entry.config(self.prior, **{**switches, **overrides})
+        if (cfg.image_prior, cfg.text_prior) != (switches["image_prior"], switches["text_prior"]):
             raise ValueError(
                 f"model.image_prior/text_prior ({cfg.image_prior}/{cfg.text_prior}) contradict prior={self.prior!r} / "
                 f"text={self.text!r}; set the switches through `prior` and `text` only"
@@ -176,23 +164,16 @@ class RunConfig:
 
 
 def build_prior(name: str, weights_dir: str | None = None):
-    """``"none"`` -> ``None``; ``"region"`` -> :class:`RegionPrior`; ``"hrnet"`` -> :class:`HRNetPrior` (ADE20K weights)."""
-    if name == "none":
-        return None
-    if name == "region":
-        from semprior.priors.region import RegionPrior
+    """The registry prior ``name`` (:func:`semprior.models.registry.build_prior`); a missing weight file
+    says that the weight-free prior is an explicit alternative."""
+    from semprior.models.registry import build_prior as registry_prior
 
-        return RegionPrior()
-    if name == "hrnet":
-        from semprior.priors.hrnet import HRNetPrior
-
-        try:
-            return HRNetPrior("w48", "ade20k", weights="auto", weights_dir=weights_dir)
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(
-                f"{exc}. The weight-free prior is an explicit choice instead: set `prior: region` in the config"
-            ) from exc
-    raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}")
+    try:
+        return registry_prior(name, weights_dir)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{exc}. The weight-free prior is an explicit choice instead: set `prior: region` in the config"
+        ) from exc
 
 
 def build_text_loss(name: str, weights_dir: str | None = None):
@@ -212,17 +193,17 @@ def build_text_loss(name: str, weights_dir: str | None = None):
 
 
 def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
-    """The model of ``run`` (DeepSPG priors built from their names unless given)."""
-    from semprior.models.deepspg import DeepSPG
+    """The model of ``run`` (priors built from their names unless given)."""
+    from semprior.models.registry import get_model_entry
 
     cfg = run.model_config()
-    if run.model_name == "retinexformer":
-        from semprior.models.retinexformer import Retinexformer
-
-        return Retinexformer(cfg)
     prior = prior if prior is not None else build_prior(run.prior, run.weights_dir)
-    text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
-    return DeepSPG(cfg, prior=prior, text_loss=text_loss)
+    if run.model_name.startswith("deepspg"):
+        from semprior.models.deepspg import DeepSPG
+
+        text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
+        return DeepSPG(cfg, prior=prior, text_loss=text_loss)
+    return get_model_entry(run.model_name).build(cfg, prior)
 
 
 def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
@@ -298,23 +279,6 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     return validate
 
 
-def _l1_training_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
-    """Retinexformer's published loss: L1 between the output and the reference."""
-    from semprior.losses.pixel import pixel_loss
-
-    l1 = pixel_loss(model(batch["low"]), batch["high"], "l1")
-    return l1, {"l1": l1.detach()}
-
-
-def training_loss(model_name: str):
-    """``loss_fn(model, batch)`` for the trainer: DeepSPG's own loss, or L1 for Retinexformer."""
-    if model_name == "retinexformer":
-        return _l1_training_loss
-    from semprior.models.deepspg import deepspg_training_loss
-
-    return deepspg_training_loss
-
-
 def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None):
     """Build everything for ``run`` and train; returns ``(model, trainer, result)``."""
     from semprior.engine.trainer import Trainer, seed_everything
@@ -339,9 +303,12 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
             "train.val_every > 0 needs a validation split: data.val_holdout (paired / LOL), data.val_low_dir + "
             "val_high_dir, or data.kind 'synthetic' with val_images >= 1"
         )
+    from semprior.models.registry import get_model_entry
+
     extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
              "text": run.text}
-    trainer = Trainer(model, training_loss(run.model_name), train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
+    loss_fn = get_model_entry(run.model_name).training_loss
+    trainer = Trainer(model, loss_fn, train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
                       monitor="psnr", mode="max", extra=extra)
     if run.resume:
         trainer.resume(run.resume)

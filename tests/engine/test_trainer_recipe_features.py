@@ -161,19 +161,19 @@ def test_cosine_restarts_is_basicsr_cyclic():
 def test_run_config_model_names(tiny_pairs, tmp_path):
     with pytest.raises(ValueError, match="model.name must be one of"):
         from_dict(RunConfig, {"model": {"name": "unet"}})
-    with pytest.raises(ValueError, match="Retinexformer takes no priors"):
+    with pytest.raises(ValueError, match="retinexformer takes no prior"):
         from_dict(RunConfig, {"model": {"name": "retinexformer"}, "prior": "region"})
     from semprior.engine.recipe import run_training
 
     run = from_dict(RunConfig, {
-        "model": {"name": "retinexformer", "n_feat": 8, "num_blocks": [1, 1, 1]}, "prior": "none",
+        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
         "data": {"kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"),
                  "patch_size": 8, "val_holdout": 2},
         "train": {"steps": 2, "batch_size": 2, "val_every": 2, "progress": False}, "out_dir": str(tmp_path / "r"),
     })
     model, trainer, result = run_training(run)
     ck = load_checkpoint(tmp_path / "r" / "best.pt")
-    assert ck["model_name"] == "retinexformer" and ck["model_config"]["n_feat"] == 8 and result.step == 2
+    assert ck["model_name"] == "retinexformer" and ck["model_config"]["width"] == 8 and result.step == 2
     assert "l1" in trainer.curves
 
 
