@@ -2,8 +2,9 @@
 
 Examples::
 
-    semprior enhance photo.jpg night/ -o out/ --method lime
-    semprior enhance big.png -o out/ --checkpoint runs/deepspg/best.pt --max-memory-mb 2000
+    semprior enhance photo.jpg night/ -o out/                  # the DeepSPG that ships with semprior
+    semprior enhance photo.jpg -o out/ --model lime            # a classical baseline
+    semprior enhance big.png -o out/ --checkpoint runs/deepspg/best.pt --device auto --max-memory-mb 2000
 
 EXIF orientation is applied when reading (the PNG is written upright). Models are padded to their
 ``required_multiple`` and cropped back; ``--tile``/``--max-memory-mb`` run large images in
@@ -35,11 +36,9 @@ from semprior.cli._batch import (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders of images")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created)")
-    m = p.add_mutually_exclusive_group(required=True)
-    m.add_argument("--method", metavar="NAME", help="classical method: " + "identity, gamma, he, clahe, lime, ...")
-    m.add_argument("--checkpoint", metavar="CKPT", help="DeepSPG checkpoint")
-    p.add_argument("--preset", default="deepspg", help="DeepSPG preset when the checkpoint has no model_config")
-    p.add_argument("--prior", default="none", choices=["none", "region"], help="prior of the checkpoint's model")
+    from semprior.cli._models import add_model_arguments
+
+    add_model_arguments(p, multiple=False)  # default: the DeepSPG trained on LOL-v1 that ships with semprior
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: whole image)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument("--max-memory-mb", type=float, default=None, help="choose the tile size from a memory cap")
@@ -96,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     from semprior._atomic import remove_stale_temps
     from semprior.data.io import read_image, write_image
-    from semprior.engine.evaluate import classical_method, deepspg_from_checkpoint
+    from semprior.cli._models import build_models
     from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
 
     if args.tile is not None and args.tile < 1:
@@ -110,13 +109,12 @@ def run(args: argparse.Namespace) -> int:
     dests = output_paths(files, out, args.overwrite, args.skip_existing)
     todo = [(f, d) for f, d in zip(files, dests) if not (args.skip_existing and d.exists())]
     existing = len(files) - len(todo)
-    if args.checkpoint:
-        model = deepspg_from_checkpoint(args.checkpoint, preset=args.preset, prior=args.prior)
-    else:
-        model = classical_method(args.method)
-        if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
-            print(f"note: {args.method} is a global method; it runs on each whole image (tiling would change "
-                  "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
+    if sum(x is not None for x in (args.model, args.method, args.checkpoint)) > 1:
+        raise ValueError("give one of --model, --method or --checkpoint (enhance runs one model)")
+    ((label, model),) = build_models(args, default="deepspg").items()
+    if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
+        print(f"note: {label} is a global method; it runs on each whole image (tiling would change "
+              "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
     tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
     out.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temps(out)

@@ -4,7 +4,9 @@ Examples::
 
     semprior eval --lol data/LOL --split eval15 --out runs/eval            # all classical baselines
     semprior eval --low pairs/low --high pairs/high --method lime --method gamma
-    semprior eval --lol data/LOL --checkpoint runs/deepspg/best.pt --prior region --out runs/eval
+    semprior eval --lol data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
+    semprior eval --lol data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
+    semprior eval --unpaired photos/ --model deepspg --model lime                    # no references: NIQE etc.
 
 A pair that cannot be read or scored is left out of every mean and listed under the table with
 its reason; the table says how many pairs it averaged, and the exit status is 3
@@ -22,16 +24,16 @@ from semprior.cli._batch import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXI
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("pairs (give --lol, or --low and --high)")
+    src = p.add_argument_group("images (give --lol, or --low and --high, or --unpaired)")
     src.add_argument("--lol", metavar="ROOT", help="LOL-v1 root with <split>/low and <split>/high")
     src.add_argument("--split", default="eval15", help="LOL-v1 split (default eval15)")
     src.add_argument("--low", metavar="DIR", help="folder of low-light images")
     src.add_argument("--high", metavar="DIR", help="folder of references, matched by file name")
-    m = p.add_argument_group("methods (default: every classical baseline)")
-    m.add_argument("--method", action="append", default=[], metavar="NAME", help="classical baseline (repeatable)")
-    m.add_argument("--checkpoint", action="append", default=[], metavar="CKPT", help="DeepSPG checkpoint (repeatable)")
-    m.add_argument("--preset", default="deepspg", help="DeepSPG preset when the checkpoint has no model_config")
-    m.add_argument("--prior", default="none", choices=["none", "region"], help="prior of the checkpoint's model")
+    src.add_argument("--unpaired", metavar="DIR",
+                     help="photos without references: no-reference scores (NIQE, exposure, colour, noise) per method")
+    from semprior.cli._models import add_model_arguments
+
+    add_model_arguments(p, multiple=True)
     pr = p.add_argument_group("protocol")
     pr.add_argument("--space", default="rgb", choices=["rgb", "y"], help="compute on RGB or BT.601 Y")
     pr.add_argument("--crop-border", type=int, default=0, help="pixels removed from each side")
@@ -48,20 +50,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_methods(args: argparse.Namespace) -> dict:
-    from semprior.engine.evaluate import classical_method, deepspg_from_checkpoint
+    """``label -> model``: the ``--model``/``--method``/``--checkpoint`` models, or every classical baseline."""
+    from semprior.cli._models import build_models
+    from semprior.models.registry import get_model_entry, list_models
 
-    methods: dict = {}
-    names = list(args.method)
-    if not names and not args.checkpoint:
-        from semprior.models.classical import CLASSICAL
+    if not (args.model or args.method or args.checkpoint):
+        args.method = [n for n in list_models() if get_model_entry(n).training_loss is None]
+    return build_models(args)
 
-        names = list(CLASSICAL)
-    for n in names:
-        methods[n.lower()] = classical_method(n)
-    for c in args.checkpoint:
-        label = f"DeepSPG ({Path(c).name}{', ' + args.prior + ' prior' if args.prior != 'none' else ''})"
-        methods[label] = deepspg_from_checkpoint(c, preset=args.preset, prior=args.prior)
-    return methods
+
+def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
+    """``--unpaired DIR``: no-reference scores of the input and every method's output; unreadable files listed."""
+    from semprior.metrics.unpaired import evaluate_unpaired
+
+    result = evaluate_unpaired(methods, args.unpaired)
+    print(result.table())
+    if args.out:
+        from semprior._atomic import atomic_write_text
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "noref.md", result.table() + "\n")
+        print(f"wrote {out / 'noref.md'}")
+    return EXIT_SOME_FAILED if result.skipped else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--grid must be >= 0, got {args.grid}")
     protocol = MetricProtocol(space=args.space, crop_border=args.crop_border, quantize=not args.float)
     methods = build_methods(args)  # unknown names / bad checkpoints fail before the folders are scanned
+    if args.unpaired:
+        if args.lol or args.low or args.high:
+            raise ValueError("--unpaired scores photos without references; drop --lol/--low/--high")
+        return run_unpaired(args, methods)
     for method in methods.values():  # bad tiling options too
         if isinstance(method, nn.Module):
             tiling_plan(method, tile=args.tile, max_memory_mb=args.max_memory_mb)

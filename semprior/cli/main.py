@@ -22,11 +22,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semprior", description="Semantic-prior low-light image enhancement.")
+    from semprior import __version__
+
+    parser.add_argument("--version", action="version", version=f"semprior {__version__}")
     parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in available.items():
-        p = sub.add_parser(name, help=COMMANDS[name][1], description=COMMANDS[name][1])
+        p = sub.add_parser(name, help=COMMANDS[name][1], description=COMMANDS[name][1],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)  # type: ignore[attr-defined]
+        doc = (getattr(module, "__doc__", "") or "").split("Examples::", 1)  # the module's examples end --help
+        examples = "examples:\n" + doc[1].split("\n\n", 2)[1].rstrip() if len(doc) == 2 else None
+        p.epilog = "\n\n".join(x for x in (examples, p.epilog) if x)
     return parser
 
 

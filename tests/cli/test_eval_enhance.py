@@ -48,7 +48,15 @@ def test_eval_checkpoint_and_lol_root(pair_dirs, tmp_path, capsys):
         (pair_dirs / d).rename(lol / "eval15" / d)
     ckpt = _tiny_ckpt(tmp_path / "m.pt")
     rc = main(["eval", "--lol", str(lol), "--checkpoint", str(ckpt), "--no-progress"])
-    assert rc == 0 and "| DeepSPG (m.pt) |" in capsys.readouterr().out
+    assert rc == 0 and "| m.pt |" in capsys.readouterr().out
+    # two checkpoints with the same file name keep separate rows (labels from their folders)
+    (tmp_path / "run_a").mkdir()
+    (tmp_path / "run_b").mkdir()
+    a, b = _tiny_ckpt(tmp_path / "run_a" / "best.pt"), _tiny_ckpt(tmp_path / "run_b" / "best.pt")
+    rc = main(["eval", "--lol", str(lol), "--checkpoint", str(a), "--checkpoint", str(b), "--method", "gamma",
+               "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| run_a/best.pt |" in out and "| run_b/best.pt |" in out and "| gamma |" in out
 
 
 def test_eval_errors(pair_dirs, capsys):
@@ -58,7 +66,7 @@ def test_eval_errors(pair_dirs, capsys):
     assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--method", "gamma"]) == 1
     assert "unmatched" in capsys.readouterr().err
     assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--method", "magic"]) == 1
-    assert "choose from" in capsys.readouterr().err
+    assert "unknown model 'magic'; choose one of" in capsys.readouterr().err
 
 
 def test_enhance_odd_size_folder_and_exif(tmp_path, capsys):
@@ -108,5 +116,26 @@ def test_enhance_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["enhance", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--method", "gamma"]) == 1
     assert "no images" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # neither --method nor --checkpoint
-        main(["enhance", str(tmp_path / "empty"), "-o", str(tmp_path / "o")])
+    write_image(tmp_path / "x.png", torch.rand(3, 12, 12) * 0.3)
+    assert main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "gamma",
+                 "--checkpoint", "m.pt"]) == 1
+    assert "give one of --model, --method or --checkpoint" in capsys.readouterr().err
+    assert main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "sllen"]) == 1
+    assert "no weights for 'sllen' ship with semprior" in capsys.readouterr().err
+
+
+def test_checkpoint_rebuilds_the_prior_it_records(tmp_path, capsys):
+    """A RegionPrior-trained checkpoint needs no --prior: the CLI reads it from the file (and --prior overrides)."""
+    from semprior.models.deepspg import DeepSPG, DeepSPGConfig
+    from semprior.priors.region import RegionPrior
+
+    cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), image_prior=True, text_prior=False)
+    ckpt = tmp_path / "best.pt"
+    torch.save({"model": DeepSPG(cfg, prior=RegionPrior()).state_dict(), "model_config": cfg.to_dict(),
+                "model_name": "deepspg", "prior": "region", "text": "none"}, ckpt)
+    write_image(tmp_path / "x.png", torch.rand(3, 30, 41) * 0.3)
+    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--checkpoint", str(ckpt), "--no-progress"])
+    assert rc == 0 and read_image(tmp_path / "o" / "x.png").shape == (3, 30, 41)
+    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o2"), "--checkpoint", str(ckpt),
+               "--prior", "none", "--no-progress"])
+    assert rc == 1 and "image_prior=True but the prior is missing" in capsys.readouterr().err  # clear, not silent

@@ -269,11 +269,11 @@ def test_cli_enhance_bad_options(mode_files, tiny_checkpoint, tmp_path, capsys, 
 
 def test_cli_enhance_bad_checkpoint_and_method(mode_files, bad_files, tmp_path, capsys):
     rc, _, err = run_cli(["enhance", mode_files["rgb"], "-o", tmp_path, "--checkpoint", tmp_path / "nope.pt"], capsys)
-    assert_one_line_error(rc, err, "checkpoint not found")
+    assert_one_line_error(rc, err, "model file not found")
     rc, _, err = run_cli(["enhance", mode_files["rgb"], "-o", tmp_path, "--checkpoint", bad_files["text"]], capsys)
     assert_one_line_error(rc, err, "weights_only=True", str(bad_files["text"]))
     rc, _, err = run_cli(["enhance", mode_files["rgb"], "-o", tmp_path, "--method", "nope"], capsys)
-    assert_one_line_error(rc, err, "unknown method", "choose from")
+    assert_one_line_error(rc, err, "unknown model", "choose one of")
     rc, _, err = run_cli(["enhance", tmp_path / "missing.png", "-o", tmp_path, "--method", "gamma"], capsys)
     assert_one_line_error(rc, err, "input not found")
 
@@ -308,7 +308,7 @@ def test_cli_argparse_errors_exit_2_without_traceback(capsys):
 
 
 def test_cli_traceback_flag_reraises(mode_files, tmp_path):
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown model"):
         main(["--traceback", "enhance", str(mode_files["rgb"]), "-o", str(tmp_path), "--method", "nope"])
 
 
