@@ -171,7 +171,8 @@ def main(argv=None) -> int:
     from semprior.data.datasets import LOLv1
     from semprior.data.io import write_image
     from semprior.engine import TrainConfig, Trainer, seed_everything
-    from semprior.engine.evaluate import classical_method, evaluate_methods
+    from semprior.engine.evaluate import evaluate_methods
+    from semprior.models.registry import create_model
     from semprior.engine.recipe import make_validate
     from semprior.engine.tiling import enhance_image
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig, deepspg_training_loss
@@ -230,7 +231,7 @@ def main(argv=None) -> int:
     model.eval()
 
     # ---------------------------------------------------------------- evaluate
-    methods = {name: classical_method(name) for name in ("identity", "gamma", "he", "clahe", "lime")}
+    methods = {name: create_model(name) for name in ("identity", "gamma", "he", "clahe", "lime")}
     methods["deepspg"] = model
     res = evaluate_methods(methods, test_pairs, keep=3)
     res.save(out)

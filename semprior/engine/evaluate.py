@@ -27,7 +27,7 @@ from semprior.engine.tiling import enhance_image
 from semprior.metrics import MetricProtocol, psnr, ssim
 
 __all__ = [
-    "EvalResult", "classical_method", "deepspg_from_checkpoint", "evaluate_methods", "load_checkpoint_model", "paired_items",
+    "EvalResult", "evaluate_methods", "paired_items",
 ]
 
 Enhancer = Callable[[Tensor], Tensor]
@@ -310,69 +310,3 @@ def evaluate_methods(
             raise ValueError(f"no pair could be scored ({len(result.failed)} failed): {listing}")
         raise ValueError("the paired set is empty; check the folders")
     return result
-
-
-def load_checkpoint_model(path: str | Path, build: Callable[[dict], nn.Module]) -> nn.Module:
-    """Load a model from a checkpoint with a ``"model"`` state dict (strict), built by ``build(ckpt)``.
-
-    ``build`` receives the whole checkpoint (e.g. to read a ``"model_config"`` entry) and returns
-    an un-initialised model; the weights are then loaded with ``strict=True`` and the model is put
-    in eval mode.
-    """
-    from semprior.engine.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path} has no 'model' state dict; pass a checkpoint written by the semprior trainer")
-    model = build(ckpt)
-    try:
-        model.load_state_dict(ckpt["model"], strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"checkpoint {path} does not match the model built for it: {exc}".splitlines()[0]) from exc
-    return model.eval()
-
-
-def classical_method(name: str) -> nn.Module:
-    """A classical baseline by its table name (``semprior.models.classical.CLASSICAL``)."""
-    from semprior.models.classical import CLASSICAL
-
-    key = name.lower()
-    if key not in CLASSICAL:
-        raise ValueError(f"unknown method {name!r}; choose from: {', '.join(sorted(CLASSICAL))}")
-    return CLASSICAL[key]()
-
-
-def deepspg_from_checkpoint(path: str | Path, preset: str = "deepspg", prior: str = "none") -> nn.Module:
-    """DeepSPG with weights from a checkpoint (strict load), ready for inference.
-
-    The architecture comes from the checkpoint's ``"model_config"`` entry when present (a dict of
-    :class:`~semprior.models.deepspg.DeepSPGConfig` fields), else from ``preset``. ``prior`` is
-    ``"none"`` or ``"region"`` (the weight-free :class:`~semprior.priors.region.RegionPrior`) and
-    must match how the model was trained; models with pretrained priors (HRNet, SAM) need those
-    priors built in Python. The text prior only affects training, so it is switched off here.
-    """
-    from semprior.models.deepspg import DeepSPG, DeepSPGConfig
-
-    if prior not in ("none", "region"):
-        raise ValueError(f"prior must be 'none' or 'region' from the command line, got {prior!r}")
-
-    def build(ckpt: dict) -> nn.Module:
-        cfg_dict = ckpt.get("model_config")
-        if isinstance(cfg_dict, dict):
-            cfg = DeepSPGConfig(**{**cfg_dict, "text_prior": False})
-            if cfg.image_prior != (prior == "region"):
-                want = "--prior region" if cfg.image_prior else "--prior none"
-                raise ValueError(
-                    f"checkpoint {path} was trained {'with' if cfg.image_prior else 'without'} an image prior; "
-                    f"pass {want}"
-                )
-        else:
-            cfg = DeepSPGConfig.preset(preset, image_prior=prior == "region", text_prior=False)
-        p = None
-        if prior == "region":
-            from semprior.priors.region import RegionPrior
-
-            p = RegionPrior()
-        return DeepSPG(cfg, prior=p, text_loss=None)
-
-    return load_checkpoint_model(path, build)

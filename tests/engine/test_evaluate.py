@@ -10,9 +10,7 @@ from torch import nn
 
 from semprior.engine.evaluate import (
     EvalResult,
-    deepspg_from_checkpoint,
     evaluate_methods,
-    load_checkpoint_model,
 )
 from semprior.engine.grid import comparison_grid, save_grid
 from semprior.metrics import MetricProtocol, psnr, ssim
@@ -110,23 +108,15 @@ def _tiny_deepspg_ckpt(path, image_prior=False):
 
 
 def test_deepspg_checkpoint_roundtrip(tmp_path):
+    """The one loader (semprior.hub.load_model) rebuilds a trainer checkpoint's DeepSPG from its config."""
+    from semprior.hub import load_model
+
     ref = _tiny_deepspg_ckpt(tmp_path / "m.pt")
-    model = deepspg_from_checkpoint(tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
     x = torch.rand(1, 3, 19, 23)
     torch.testing.assert_close(model(x), ref.eval()(x))
-    with pytest.raises(ValueError, match="--prior none"):
-        deepspg_from_checkpoint(tmp_path / "m.pt", prior="region")
-
-
-def test_checkpoint_errors(tmp_path):
-    torch.save({"weights": {}}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="no 'model' state dict"):
-        load_checkpoint_model(tmp_path / "bad.pt", lambda c: nn.Conv2d(3, 3, 1))
-    torch.save({"model": nn.Conv2d(3, 3, 3).state_dict()}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="does not match"):
-        load_checkpoint_model(tmp_path / "other.pt", lambda c: nn.Conv2d(3, 8, 1))
     with pytest.raises(FileNotFoundError):
-        deepspg_from_checkpoint(tmp_path / "missing.pt")
+        load_model(tmp_path / "missing.pt")
 
 
 @pytest.mark.slow
