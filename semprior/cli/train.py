@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML file; keys map 1:1 onto semprior.engine.recipe.RunConfig")
     parser.add_argument("--out", help="output folder (overrides out_dir)")
     parser.add_argument("--resume", help="checkpoint to resume from (e.g. OUT/last.pt); continues exactly")
-    parser.add_argument("--steps", type=int, help="override train.steps")
+    parser.add_argument("--steps", type=int, help="override train.steps (the length of the schedule)")
+    parser.add_argument("--until", type=int, metavar="STEP",
+                        help="stop (and save last.pt) at this step of the schedule; resume later to continue exactly")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
 
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(dataclasses.asdict(run_cfg), indent=2, default=str))
         return 0
-    _, trainer, result = run_training(run_cfg)
+    _, trainer, result = run_training(run_cfg, until=args.until)
     if D.is_main():
         best = f", best val psnr {result.best:.2f} dB" if result.best is not None else ""
         print(f"trained {result.step} steps in {result.seconds:.0f} s{best}; checkpoints and loss_curve.png in {run_cfg.out_dir}")

@@ -279,8 +279,13 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     return validate
 
 
-def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None):
-    """Build everything for ``run`` and train; returns ``(model, trainer, result)``."""
+def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None, until: int | None = None):
+    """Build everything for ``run`` and train; returns ``(model, trainer, result)``.
+
+    ``steps`` trains that many more steps; ``until`` stops once the run reaches that step of its
+    schedule (the schedule itself is unchanged, so stopping at ``until`` and resuming later gives
+    the same weights as one uninterrupted run).
+    """
     from semprior.engine.trainer import Trainer, seed_everything
 
     seed_everything(run.train.seed)
@@ -312,5 +317,8 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
                       monitor="psnr", mode="max", extra=extra)
     if run.resume:
         trainer.resume(run.resume)
+    if until is not None:
+        left = max(0, int(until) - trainer.step)
+        steps = left if steps is None else min(steps, left)
     result = trainer.fit(steps)
     return model, trainer, result

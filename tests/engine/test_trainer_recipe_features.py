@@ -200,3 +200,23 @@ def test_ema_warmup_forgets_the_initial_weights():
     # without warm-up the average is still ~98 % the initial weights after 20 steps
     assert (cold.eval_state_dict()[k] - init[k]).norm() < 0.05 * (raw - init[k]).norm()
     assert (warm.eval_state_dict()[k] - init[k]).norm() > 0.3 * (raw - init[k]).norm()
+
+
+def test_until_stops_inside_the_schedule_and_resumes_exactly(tiny_pairs, tmp_path):
+    from semprior.cli.main import main
+
+    (tmp_path / "run.yaml").write_text(
+        "model: {name: deepspg, channels: 8, heads: [1, 1, 1], retinex_channels: 4, illum_channels: 4}\n"
+        "prior: none\n"
+        f"data: {{kind: paired, low_dir: {tiny_pairs / 'low'}, high_dir: {tiny_pairs / 'high'}, patch_size: 12}}\n"
+        "train: {steps: 4, batch_size: 2, progress: false, lr_schedule: cosine}\n"
+    )
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "b"), "--until", "2"]) == 0
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "b"),
+                 "--resume", str(tmp_path / "b" / "last.pt")]) == 0
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert b["step"] == 4
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
