@@ -1,0 +1,97 @@
+"""Turn a finished (or paused) CPU training run into the weights that ship inside semprior.
+
+    python benchmarks/ship_pretrained.py --runs ~/runs --lol ~/data/LOL
+
+1. **Select on validation only.** For each DeepSPG run (``deepspg_none``, ``deepspg_region``) the
+   candidates are the raw weights and the weight average of ``last.pt`` and the ``best.pt`` the
+   trainer kept; each is scored on the 20 held-out ``our485`` pairs (``data.val_holdout: 20``,
+   the trainer's own ``validate``). The best validation PSNR wins.
+2. ``save_pretrained`` writes it to ``semprior/pretrained/deepspg-lolv1-cpu/``
+   (``model.safetensors`` + ``config.json``).
+3. eval15 is scored **once**, for the chosen model, exactly as ``semprior eval --lol LOL --model
+   deepspg`` does; the scores and the selection table go to ``selection.json`` beside the weights,
+   which ``MODEL_CARD.md`` quotes (``tests/data/test_shipped_model.py`` reproduces them with the CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+CONFIGS = {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml", "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml"}
+
+
+def candidates(folder: Path):
+    from semprior.engine.checkpoint import load_checkpoint
+
+    last = load_checkpoint(folder / "last.pt")
+    out = [("last.pt raw weights", folder / "last.pt", "model", int(last["step"]))]
+    if "ema" in last:
+        out.append(("last.pt weight average", folder / "last.pt", "ema", int(last["step"])))
+    if (folder / "best.pt").is_file():
+        out.append(("best.pt (trainer's choice)", folder / "best.pt", None, int(load_checkpoint(folder / "best.pt")["step"])))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", default="~/runs")
+    p.add_argument("--lol", default="~/data/LOL")
+    p.add_argument("--dest", default=str(Path(__file__).resolve().parents[1] / "semprior" / "pretrained" / "deepspg-lolv1-cpu"))
+    a = p.parse_args(argv)
+    runs, lol, dest = Path(a.runs).expanduser(), Path(a.lol).expanduser(), Path(a.dest)
+    torch.set_num_threads(2)
+
+    from semprior.data import PairedFolder
+    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.evaluate import evaluate_methods
+    from semprior.engine.recipe import RunConfig, build_data, make_validate
+    from semprior.hub import load_model, save_pretrained
+
+    rows, best = [], None
+    validate = None
+    for run, config in CONFIGS.items():
+        folder = runs / run
+        if not (folder / "last.pt").is_file():
+            print(f"skipping {run}: no last.pt in {folder}")
+            continue
+        rc = from_dict(RunConfig, load_yaml(config), "config")
+        if validate is None:  # the same 20 held-out pairs for every run
+            _, val = build_data(replace_root(rc.data, lol), rc.train.seed)
+            validate = make_validate(val, batch_size=2)
+        for label, path, key, step in candidates(folder):
+            model = load_model(path, param_key=key)
+            with torch.no_grad():
+                score = validate(model)
+            rows.append((run, label, step, score["psnr"], score["ssim"]))
+            print(f"{run:15s} {label:28s} step {step:5d}: val {score['psnr']:.2f} dB / {score['ssim']:.3f}", flush=True)
+            if best is None or score["psnr"] > best[0]:
+                best = (score["psnr"], run, label, path, key, step, model, rc)
+    if best is None:
+        print("no run found", file=sys.stderr)
+        return 1
+    _, run, label, path, key, step, model, rc = best
+    save_pretrained(model, dest)
+    res = evaluate_methods({"deepspg": load_model(dest)}, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"))
+    ev = {k: res.mean("deepspg", k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}
+    (dest / "selection.json").write_text(json.dumps({
+        "chosen": {"run": run, "weights": label, "step": step, "config": CONFIGS[run]},
+        "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
+        "eval15": ev, "steps_total": rc.train.steps,
+    }, indent=1))
+    print(json.dumps(ev, indent=1))
+    return 0
+
+
+def replace_root(data, lol: Path):
+    import dataclasses
+
+    return dataclasses.replace(data, root=str(lol))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
