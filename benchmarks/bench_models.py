@@ -63,7 +63,7 @@ def build(name: str):
         from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
         model = DeepSPG(DeepSPGConfig.preset(name, text_prior=False).ablation("baseline"))
-        return model, lambda m, out, gt: m.loss(out, gt)[0]
+        return model, lambda m, out, gt: m.criterion(out, gt)[0]
     if name == "retinexformer":
         from semprior.models.retinexformer import Retinexformer
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,26 +39,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from semprior._atomic import atomic_write_bytes, atomic_write_text
+
 __all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "from_pretrained", "load_model", "save_pretrained"]
 
 FORMAT = "semprior-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _registry():
@@ -95,7 +82,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str
         >>> type(from_pretrained(d)).__name__
         'Retinexformer'
     """
-    import safetensors.torch
+    from safetensors.torch import save as safetensors_bytes  # serialises to bytes; no file is opened
 
     from semprior import __version__
 
@@ -129,8 +116,8 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str
     }
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / WEIGHTS_NAME, safetensors.torch.save(tensors, metadata={"format": "pt"}))
-    _atomic_write(out / CONFIG_NAME, (json.dumps(record, indent=2, default=_json_default) + "\n").encode())
+    atomic_write_bytes(out / WEIGHTS_NAME, safetensors_bytes(tensors, metadata={"format": "pt"}))
+    atomic_write_text(out / CONFIG_NAME, json.dumps(record, indent=2, default=_json_default) + "\n")
     return out
 
 

@@ -1,6 +1,7 @@
-"""Attention blocks built on :mod:`semprior.kernels`: SEM and the illumination-guided block."""
+"""Attention blocks built on :mod:`semprior.kernels`: SEM, the illumination-guided block and CUGD's CUIE block."""
 
+from semprior.attention.cuie import CUIEBlock
 from semprior.attention.ig import IGAttentionBlock
 from semprior.attention.sem import SEM
 
-__all__ = ["IGAttentionBlock", "SEM"]
+__all__ = ["CUIEBlock", "IGAttentionBlock", "SEM"]

@@ -3,19 +3,116 @@
 They have no learnable parameters and no training; they exist so that learned models are
 always reported beside honest baselines under the same :class:`~semprior.metrics.MetricProtocol`.
 ``CLASSICAL`` maps a CLI name to the class.
+
+Each follows the enhancer protocol (:mod:`semprior.models.protocol`): a frozen config dataclass
+(``config``, with ``from_dict`` / ``to_dict``), ``required_multiple = 1`` (any size) and inputs
+checked at ``forward`` (float RGB in ``[0, 1]``; values outside are rejected, never clamped).
+The keyword constructors (``Gamma(0.4)``) build the config.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from semprior._checks import check_image
+from semprior._config import from_dict
 from semprior.retinex.classical import smooth_illumination
 
-__all__ = ["CLAHE", "CLASSICAL", "Gamma", "HistogramEqualization", "Identity", "LIMERetinex"]
+__all__ = [
+    "CLAHE",
+    "CLAHEConfig",
+    "CLASSICAL",
+    "Gamma",
+    "GammaConfig",
+    "HistogramEqualization",
+    "HistogramEqualizationConfig",
+    "Identity",
+    "IdentityConfig",
+    "LIMERetinex",
+    "LIMERetinexConfig",
+]
+
+
+class _Config:
+    """``to_dict`` / ``from_dict`` shared by the classical configs (strict: unknown keys are an error)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Any:
+        return from_dict(cls, data, cls.__name__)
+
+
+@dataclass(frozen=True)
+class IdentityConfig(_Config):
+    """:class:`Identity` has no settings."""
+
+
+@dataclass(frozen=True)
+class GammaConfig(_Config):
+    """:class:`Gamma`'s exponent (``gamma < 1`` brightens)."""
+
+    gamma: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not self.gamma > 0:
+            raise ValueError(f"gamma must be > 0, got {self.gamma}")
+
+
+@dataclass(frozen=True)
+class HistogramEqualizationConfig(_Config):
+    """:class:`HistogramEqualization` has no settings."""
+
+
+@dataclass(frozen=True)
+class CLAHEConfig(_Config):
+    """:class:`CLAHE`'s clip limit, grid (rows, columns of cells) and colour space."""
+
+    clip_limit: float = 2.0
+    grid_size: tuple[int, int] = (8, 8)
+    space: Literal["lab", "hsv"] = "lab"
+
+    def __post_init__(self) -> None:
+        if not self.clip_limit > 0:
+            raise ValueError(f"clip_limit must be > 0, got {self.clip_limit}")
+        grid = tuple(int(g) for g in self.grid_size)
+        if len(grid) != 2 or min(grid) < 1:
+            raise ValueError(f"grid_size must be two ints >= 1 (rows, columns), got {self.grid_size}")
+        object.__setattr__(self, "grid_size", grid)
+        if self.space not in ("lab", "hsv"):
+            raise ValueError(f"space must be 'lab' or 'hsv', got {self.space!r}")
+
+
+@dataclass(frozen=True)
+class LIMERetinexConfig(_Config):
+    """:class:`LIMERetinex`'s illumination gamma, smoothing and floor."""
+
+    gamma: float = 0.8
+    smooth: float = 2.0
+    method: Literal["gaussian", "guided"] = "gaussian"
+    eps: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not self.gamma > 0:
+            raise ValueError(f"gamma must be > 0, got {self.gamma}")
+        if self.smooth < 0:
+            raise ValueError(f"smooth must be >= 0, got {self.smooth}")
+        if self.method not in ("gaussian", "guided"):
+            raise ValueError(f"method must be 'gaussian' or 'guided', got {self.method!r}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be > 0, got {self.eps}")
+
+
+def _image(img: Tensor) -> Tensor:
+    """The input rule of every enhancer: ``(B, 3, H, W)`` float in ``[0, 1]`` (skipped while tracing)."""
+    return check_image(img, "img", unit_range=True)
 
 
 class Identity(nn.Module):
@@ -31,8 +128,14 @@ class Identity(nn.Module):
         True
     """
 
+    required_multiple = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = IdentityConfig()
+
     def forward(self, img: Tensor) -> Tensor:
-        return check_image(img, "img")
+        return _image(img)
 
 
 class Gamma(nn.Module):
@@ -47,15 +150,15 @@ class Gamma(nn.Module):
         0.5
     """
 
+    required_multiple = 1
+
     def __init__(self, gamma: float = 0.4) -> None:
         super().__init__()
-        if not gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {gamma}")
-        self.gamma = float(gamma)
+        self.config = GammaConfig(float(gamma))
+        self.gamma = self.config.gamma
 
     def forward(self, img: Tensor) -> Tensor:
-        check_image(img, "img")
-        return img.clamp(0.0, 1.0).pow(self.gamma)
+        return _image(img).clamp(0.0, 1.0).pow(self.gamma)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}"
@@ -86,12 +189,16 @@ class HistogramEqualization(nn.Module):
     """
 
     tileable = False
+    required_multiple = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = HistogramEqualizationConfig()
 
     def forward(self, img: Tensor) -> Tensor:
         import kornia
 
-        check_image(img, "img")
-        return _apply_on_value(img, kornia.enhance.equalize)
+        return _apply_on_value(_image(img), kornia.enhance.equalize)
 
 
 class CLAHE(nn.Module):
@@ -101,6 +208,11 @@ class CLAHE(nn.Module):
     ``clip_limit`` follows kornia's convention (relative to the uniform bin height, as OpenCV's).
     The ``grid_size`` cells divide the whole image, so CLAHE is not tileable (``tileable = False``):
     :func:`~semprior.engine.tiling.enhance_image` runs it on the whole image.
+
+    Small images: kornia needs more pixels than cells along each axis, so an axis of ``n <=
+    grid`` pixels is divided into ``n - 1`` cells instead (:meth:`grid_for`; an 8x8 grid on a
+    6x9 image becomes 5x8 cells); an axis of one pixel is duplicated to two (replicate padding,
+    which leaves each cell's histogram unchanged) and cropped back.
 
     Shape:
         - Input: `(B, 3, H, W)`
@@ -112,26 +224,29 @@ class CLAHE(nn.Module):
     """
 
     tileable = False
+    required_multiple = 1
 
     def __init__(self, clip_limit: float = 2.0, grid_size: tuple[int, int] = (8, 8), space: Literal["lab", "hsv"] = "lab") -> None:
         super().__init__()
-        if not clip_limit > 0:
-            raise ValueError(f"clip_limit must be > 0, got {clip_limit}")
-        if space not in ("lab", "hsv"):
-            raise ValueError(f"space must be 'lab' or 'hsv', got {space!r}")
-        self.clip_limit = float(clip_limit)
-        self.grid_size = tuple(grid_size)
-        self.space = space
+        self.config = CLAHEConfig(float(clip_limit), tuple(grid_size), space)  # type: ignore[arg-type]
+        self.clip_limit, self.grid_size, self.space = self.config.clip_limit, self.config.grid_size, self.config.space
+
+    def grid_for(self, height: int, width: int) -> tuple[int, int]:
+        """The grid used on a ``height x width`` image: ``grid_size``, with at most ``n - 1`` cells on an axis of ``n > 1``."""
+        return tuple(max(1, min(g, n - 1)) for g, n in zip(self.grid_size, (height, width)))  # type: ignore[return-value]
 
     def _clahe(self, ch: Tensor) -> Tensor:
         import kornia
 
-        return kornia.enhance.equalize_clahe(ch, clip_limit=self.clip_limit, grid_size=self.grid_size)
+        h, w = ch.shape[-2:]
+        x = F.pad(ch, (0, int(w < 2), 0, int(h < 2)), mode="replicate") if min(h, w) < 2 else ch
+        y = kornia.enhance.equalize_clahe(x, clip_limit=self.clip_limit, grid_size=self.grid_for(h, w))
+        return y[..., :h, :w]
 
     def forward(self, img: Tensor) -> Tensor:
         import kornia
 
-        check_image(img, "img")
+        _image(img)
         if self.space == "hsv":
             return _apply_on_value(img, self._clahe)
         lab = kornia.color.rgb_to_lab(img.clamp(0.0, 1.0))
@@ -160,6 +275,8 @@ class LIMERetinex(nn.Module):
         (torch.Size([1, 3, 16, 16]), True)
     """
 
+    required_multiple = 1
+
     def __init__(
         self,
         gamma: float = 0.8,
@@ -168,25 +285,20 @@ class LIMERetinex(nn.Module):
         eps: float = 1e-3,
     ) -> None:
         super().__init__()
-        if not gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {gamma}")
-        if smooth < 0:
-            raise ValueError(f"smooth must be >= 0, got {smooth}")
-        if method not in ("gaussian", "guided"):
-            raise ValueError(f"method must be 'gaussian' or 'guided', got {method!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
-        self.gamma, self.smooth, self.method, self.eps = float(gamma), float(smooth), method, float(eps)
+        self.config = LIMERetinexConfig(float(gamma), float(smooth), method, float(eps))
+        c = self.config
+        self.gamma, self.smooth, self.method, self.eps = c.gamma, c.smooth, c.method, c.eps
 
     def illumination(self, img: Tensor) -> Tensor:
         """The gamma-adjusted illumination `(B, 1, H, W)` that the image is divided by."""
-        check_image(img, "img")
+        return self._illumination(_image(img))
+
+    def _illumination(self, img: Tensor) -> Tensor:
         lmax = img.clamp(0.0, 1.0).amax(dim=1, keepdim=True)
         return smooth_illumination(lmax, self.smooth, self.method).clamp(self.eps, 1.0).pow(self.gamma)
 
     def forward(self, img: Tensor) -> Tensor:
-        check_image(img, "img")
-        return (img.clamp(0.0, 1.0) / self.illumination(img)).clamp(0.0, 1.0)
+        return (_image(img).clamp(0.0, 1.0) / self._illumination(img)).clamp(0.0, 1.0)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, smooth={self.smooth}, method={self.method!r}"

@@ -23,6 +23,7 @@ from semprior._checks import check_image, check_module_dtype
 from semprior.attention.sem import SCALINGS, SEM, banded_applies
 from semprior.attention.sem_banded import sem_forward_banded
 from semprior.losses.composite import DeepSPGLoss, LossWeights
+from semprior.models.protocol import config_from_dict
 from semprior.priors.base import PriorOutput, SegPrior
 from semprior.retinex.decomposer import RetinexDecomposer
 
@@ -161,6 +162,17 @@ class DeepSPGConfig:
         return asdict(self)
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DeepSPGConfig:
+        """Build a config from a mapping (``to_dict``'s output, a YAML section); strict: unknown keys are an error.
+
+        Example:
+            >>> cfg = DeepSPGConfig.preset("deepspg-large")
+            >>> DeepSPGConfig.from_dict(cfg.to_dict()) == cfg
+            True
+        """
+        return config_from_dict(cls, data, cls.__name__)
+
+    @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
@@ -188,7 +200,9 @@ class DeepSPG(nn.Module):
        CNN ``δ`` predicting a correction on top of the curve;
     4. recomposition ``clamp(R' * L', 0, 1)``.
 
-    Inputs of any size are padded (replicate) to a multiple of 4 and cropped back.
+    Inputs of any size are padded (replicate) to a multiple of 4 and cropped back. Pixel values
+    outside ``[0, 1]`` are rejected with an error that names the fix (eager mode; the check is
+    skipped while compiling, exporting or tracing).
 
     Args:
         config: :class:`DeepSPGConfig` (``DeepSPGConfig.preset("deepspg")`` when ``None``).
@@ -324,7 +338,7 @@ class DeepSPG(nn.Module):
         Without autograd and with SEM's backend resolving to ``"streaming"`` (``"auto"`` on a CPU)
         this runs :meth:`forward_banded` (same result, bounded memory); otherwise the plain graph.
         """
-        check_module_dtype(check_image(low, "low"), self, "low")
+        check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
         h, w = low.shape[-2:]
         sems = self._semantics(low, prior_out)
         ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
@@ -367,7 +381,7 @@ class DeepSPG(nn.Module):
         Shape:
             - low: `(B, 3, H, W)` -> `(B, 3, H, W)`
         """
-        check_module_dtype(check_image(low, "low"), self, "low")
+        check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
         if band_rows is not None and (band_rows < 2 or band_rows % 2):
             raise ValueError(f"band_rows must be an even number >= 2, got {band_rows}")
         h, w = low.shape[-2:]
@@ -423,9 +437,17 @@ class DeepSPG(nn.Module):
         """
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def loss(self, output: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """The paper's loss on an enhanced batch: ``(total, {unweighted term: value})``."""
-        return self.criterion(output, target)
+    def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training objective (the protocol's ``loss(low, high)``): the paper's loss of ``self(low)`` against ``high``.
+
+        Returns ``(total, {unweighted term: value})``. On an output already computed, call
+        ``self.criterion(output, high)`` (a :class:`~semprior.losses.composite.DeepSPGLoss`), as
+        :func:`deepspg_training_loss` does.
+
+        Shape:
+            - low, high: `(B, 3, H, W)` in ``[0, 1]``
+        """
+        return self.criterion(self(low), high)
 
     def extra_repr(self) -> str:
         prior = self.prior.spec.name if self.prior is not None else None
@@ -452,11 +474,12 @@ def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tenso
 
 
 def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    """``loss_fn`` for :class:`semprior.engine.Trainer`: ``model(batch["low"])`` then :meth:`DeepSPG.loss`.
+    """``loss_fn`` for :class:`semprior.engine.Trainer`: the value of :meth:`DeepSPG.loss` on ``batch``.
 
-    Calls the (possibly DDP-wrapped) ``model`` so gradients are synchronised.
+    Calls the (possibly DDP-wrapped) ``model`` itself so gradients are synchronised, then the
+    unwrapped model's ``criterion`` on the output.
     """
     from semprior.engine.trainer import unwrap
 
     out = model(batch["low"])
-    return unwrap(model).loss(out, batch["high"])
+    return unwrap(model).criterion(out, batch["high"])

@@ -25,6 +25,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from torch import Tensor
 
+from semprior._config import from_dict
+
 __all__ = ["Enhancer", "config_from_dict", "is_enhancer"]
 
 T = TypeVar("T")
@@ -65,9 +67,6 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "")
     """Build config dataclass ``cls`` from a mapping, strictly (the one ``from_dict`` of the project).
 
     Unknown keys are an error naming the valid ones; lists become tuples; nested dataclass fields
-    accept mappings. Delegates to :func:`semprior.engine.config.from_dict` (imported lazily: it
-    is a leaf module with no engine dependencies).
+    accept mappings. Delegates to :func:`semprior._config.from_dict` (a low-layer module).
     """
-    from semprior.engine.config import from_dict
-
     return from_dict(cls, data, where or cls.__name__)

@@ -20,9 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -295,25 +293,9 @@ def _deepspg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, d
     return _load("semprior.models.deepspg:deepspg_training_loss")(model, batch)
 
 
-def _classical_config(cls_path: str) -> type:
-    """A frozen config dataclass made from a classical method's constructor arguments."""
-    cls = _load(cls_path)
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    init = cls.__init__ if cls.__init__ is not nn.Module.__init__ else (lambda self: None)
-    params = [p for p in inspect.signature(init).parameters.values() if p.name != "self" and p.kind in kinds]
-    fields_ = [(p.name, Any, field(default=p.default)) for p in params]
-    cfg_cls = dataclasses.make_dataclass(f"{cls.__name__}Config", fields_, frozen=True)
-    cfg_cls.to_dict = lambda self: dataclasses.asdict(self)  # type: ignore[attr-defined]
-    cfg_cls.from_dict = classmethod(lambda c, d: config_from_dict(c, d))  # type: ignore[attr-defined]
-    return cfg_cls
-
-
 def _classical_build(cls_path: str) -> Callable[[Any, Any], nn.Module]:
     def build(cfg: Any, prior: Any) -> nn.Module:
-        model = _load(cls_path)(**cfg.to_dict())
-        model.config = cfg  # the protocol's attributes (classical.py predates the protocol)
-        model.required_multiple = 1
-        return model
+        return _load(cls_path)(**cfg.to_dict())
 
     return build
 
@@ -350,7 +332,7 @@ def _register_defaults() -> None:
         ("lime", "LIMERetinex", "LIME-style Retinex (max-RGB illumination)"),
     ):
         path = f"semprior.models.classical:{cls}"
-        register_model(ModelEntry(name, _classical_config(path), None, _classical_build(path),
+        register_model(ModelEntry(name, _load(f"{path}Config"), None, _classical_build(path),
                                   description=f"classical: {desc}"))
 
 

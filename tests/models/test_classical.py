@@ -46,6 +46,47 @@ def test_he_and_clahe_keep_hue_roughly():
     assert HistogramEqualization()(x)[:, 0].max() > 0.99  # global HE stretches to the full range
 
 
+@pytest.mark.parametrize("hw", [(6, 9), (8, 8), (1, 5), (1, 1), (2, 40)])
+def test_clahe_below_its_grid_uses_a_coarser_grid(hw):
+    """An 8x8 grid needs 9x9 pixels in kornia; smaller axes get ``n - 1`` cells (one pixel: duplicated)."""
+    m = CLAHE()
+    assert m.grid_for(*hw) == tuple(max(1, min(8, n - 1)) for n in hw)
+    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(5)) * 0.3
+    y = m(x)
+    assert y.shape == x.shape and torch.isfinite(y).all() and y.min() >= 0 and y.max() <= 1
+    if min(hw) > 1:  # the same as asking for the coarser grid outright
+        torch.testing.assert_close(y, CLAHE(grid_size=m.grid_for(*hw))(x))
+    if hw == (1, 1):  # duplicating the pixel leaves CLAHE's result unchanged: compare with a 2x2 copy of it
+        x2 = x.expand(-1, -1, 2, 2)
+        torch.testing.assert_close(y, CLAHE()(x2)[..., :1, :1])
+
+
+def test_clahe_large_image_keeps_the_asked_grid():
+    m = CLAHE(grid_size=(4, 6))
+    assert m.grid_for(64, 64) == (4, 6)
+    with pytest.raises(ValueError, match="grid_size must be two ints >= 1"):
+        CLAHE(grid_size=(0, 8))
+
+
+@pytest.mark.parametrize("name", sorted(CLASSICAL))
+def test_values_outside_unit_range_are_rejected_with_the_fix(name):
+    m = CLASSICAL[name]()
+    with pytest.raises(ValueError, match=r"outside \[0, 1\].*divide 8-bit data by 255"):
+        m(torch.full((1, 3, 8, 8), 200.0))
+    with pytest.raises(ValueError, match=r"outside \[0, 1\].*clamp"):
+        m(torch.full((1, 3, 8, 8), -0.5))
+
+
+@pytest.mark.parametrize("name", sorted(CLASSICAL))
+def test_config_protocol(name):
+    m = CLASSICAL[name]()
+    assert m.required_multiple == 1
+    cfg = m.config
+    assert type(cfg).from_dict(cfg.to_dict()) == cfg and type(m)(**cfg.to_dict()).config == cfg
+    with pytest.raises(ValueError, match="unknown key"):
+        type(cfg).from_dict({"nope": 1})
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="gamma must be > 0"):
         Gamma(0)

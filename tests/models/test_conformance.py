@@ -19,8 +19,6 @@ NAMES = list_models()
 TRAINABLE = [n for n in NAMES if get_model_entry(n).training_loss is not None]
 #: parameters a model's training loss does not reach by design (trained by another objective)
 OTHER_OBJECTIVE = {"sllen": ("seg_head.",)}  # SLLEN's segmentation head: the alternating seg steps
-#: models whose entry point does not yet apply the [0, 1] input rule (file owned elsewhere; see report)
-RANGE_PENDING = {"deepspg", "deepspg-large", "identity", "gamma", "he", "clahe", "lime"}
 
 
 def build(name: str, seed: int = 0, **extra) -> torch.nn.Module:
@@ -61,18 +59,13 @@ def test_protocol_and_config_round_trip(name):
         semprior.create_model(name, no_such_field=1)
 
 
-def test_config_has_from_dict(name, request):
-    if name.startswith("deepspg"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="DeepSPGConfig.from_dict: deepspg.py owned elsewhere"))
+def test_config_has_from_dict(name):
     cfg = build(name).config
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
 
 
 @pytest.mark.parametrize("hw", [(17, 22), (6, 9)])
-def test_any_size(name, hw, request):
-    if name == "clahe" and min(hw) < 9:
-        request.applymarker(pytest.mark.xfail(strict=True, raises=ValueError,
-                                              reason="CLAHE's 8x8 grid needs >= 9x9 (classical.py owned elsewhere)"))
+def test_any_size(name, hw):
     model = build(name).eval()
     x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(1))
     y = run(model, x)
@@ -154,9 +147,7 @@ def _step(model, loss_fn, b, opt=None):
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
-def test_training_loss_is_the_models_loss(name, request):
-    if name.startswith("deepspg"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="DeepSPG.loss takes (output, target): deepspg.py"))
+def test_training_loss_is_the_models_loss(name):
     model = build(name).train()
     b = batch()
     torch.manual_seed(11)
@@ -213,9 +204,7 @@ def test_torch_export(name, tmp_path):
     torch.testing.assert_close(y, run(model, x), atol=1e-5, rtol=1e-5)
 
 
-def test_inputs_outside_unit_range_are_rejected(name, request):
-    if name in RANGE_PENDING:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="entry point in a file owned elsewhere"))
+def test_inputs_outside_unit_range_are_rejected(name):
     model = build(name).eval()
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         run(model, torch.full((1, 3, 8, 8), 1.5))

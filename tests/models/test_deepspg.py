@@ -96,7 +96,8 @@ def test_loss_terms_and_weights():
     net = DeepSPG(tiny(text_prior=True, loss=w), prior=prior, text_loss=text)
     low, high = torch.rand(2, 3, 16, 16) * 0.2, torch.rand(2, 3, 16, 16)
     out = net(low)
-    total, terms = net.loss(out, high)
+    total, terms = net.criterion(out, high)
+    torch.testing.assert_close(net.loss(low, high)[0], total)  # loss(low, high) = criterion(net(low), high)
     assert set(terms) == {"pixel", "edge", "semantic_kl", "text"}
     expect = terms["pixel"] + 0.5 * terms["edge"] + 0.1 * terms["semantic_kl"] + 0.2 * terms["text"]
     torch.testing.assert_close(total.detach(), expect)
@@ -152,8 +153,7 @@ def test_with_hrnet_prior_and_clip_text_loss():
     assert [b[0].sem_channels for b in (net.enc1, net.enc2, net.mid)] == list(prior.spec.channels[:3])
     assert not any("clip" in k or "backbone" in k for k in net.state_dict())
     low, high = torch.rand(1, 3, 37, 45) * 0.2, torch.rand(1, 3, 37, 45)
-    out = net(low)
-    total, terms = net.loss(out, high)
+    total, terms = net.loss(low, high)
     assert set(terms) == {"pixel", "edge", "semantic_kl", "text"} and torch.isfinite(total)
     total.backward()
     assert net.embed.weight.grad is not None
@@ -263,7 +263,7 @@ def test_activation_checkpointing_gives_the_same_gradients(monkeypatch):
     grads = []
     for ckpt in (False, True):
         net = _perturbed(tiny(activation_checkpointing=ckpt), RegionPrior(), torch.float64).train()
-        net.loss(net(x), gt)[0].backward()
+        net.loss(x, gt)[0].backward()
         grads.append({k: p.grad for k, p in net.named_parameters()})
         assert len(calls) == (5 if ckpt else 0)  # one per SEM block
     assert grads[0].keys() == grads[1].keys()

@@ -1,4 +1,4 @@
-"""Subpackage ``__all__`` is the single source of the public API (models, metrics, kernels)."""
+"""Subpackage ``__all__`` is the single source of the public API (models, metrics, kernels, attention, losses, data)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 import semprior
 
-OWNED = ("semprior.models", "semprior.metrics", "semprior.kernels")
+OWNED = ("semprior.models", "semprior.metrics", "semprior.kernels", "semprior.attention", "semprior.losses",
+         "semprior.data")
 
 
 @pytest.mark.parametrize("pkg", OWNED)
