@@ -226,8 +226,10 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: ``None`` (random init), a tag of the entry's ``pretrained`` table (the file is
-            looked up in the weights directory: ``weights_dir`` or ``$SEMPRIOR_WEIGHTS``), or a
+        pretrained: ``None`` (random init), a tag of weights shipped inside semprior
+            (:data:`semprior.models.shipped.SHIPPED`, e.g. ``"lolv1-cpu"`` for DeepSPG), a tag of the
+            entry's ``pretrained`` table (the file is looked up in the weights directory:
+            ``weights_dir`` or ``$SEMPRIOR_WEIGHTS``), or a
             path: a ``save_pretrained`` folder / ``model.safetensors``, a trainer checkpoint
             ``.pt``, or an official state-dict file (Retinexformer's BasicSR ``{'params': ...}``).
         prior: a :data:`PRIORS` name or a frozen prior module (default: the entry's prior).
@@ -248,6 +250,10 @@ def create_model(
 
 
 def _pretrained_path(entry: ModelEntry, pretrained: str | os.PathLike, weights_dir: Any) -> Path:
+    from semprior.models.shipped import SHIPPED, shipped_path
+
+    if isinstance(pretrained, str) and pretrained in SHIPPED.get(entry.name, {}):  # weights inside the package
+        return shipped_path(entry.name, pretrained)
     if isinstance(pretrained, str) and pretrained in entry.pretrained:
         from semprior.weights import ENV_VAR, default_weights_dir
 
@@ -262,7 +268,8 @@ def _pretrained_path(entry: ModelEntry, pretrained: str | os.PathLike, weights_d
         return wdir / filename
     p = Path(pretrained).expanduser()
     if not p.exists():
-        tags = f" or a tag of {sorted(entry.pretrained)}" if entry.pretrained else ""
+        known = sorted({*entry.pretrained, *SHIPPED.get(entry.name, {})})
+        tags = f" or a tag of {known}" if known else ""
         raise FileNotFoundError(f"pretrained={str(pretrained)!r} is neither an existing path{tags}")
     return p
 
