@@ -34,7 +34,7 @@ SITE = Path(os.environ.get("SEMPRIOR_SITE_DIR", REPO / ".venv" / "site"))
 BUILD = "NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir .venv/site (or `make test`)"
 SOURCES = [REPO / "mkdocs.yml", REPO / "docs", REPO / "semprior"]
 ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|ref|doc):\s*(?:<code>|`)")
-SUBPACKAGES_CHECKED = ("attention", "kernels", "losses", "metrics", "models", "priors", "retinex")
+SUBPACKAGES_CHECKED = ("attention", "data", "engine", "kernels", "losses", "metrics", "models", "priors", "retinex")
 
 
 def _newest_source_mtime() -> float:
@@ -213,6 +213,15 @@ def test_site_works_offline(parsed, pages):
             elif not _resolve(name, url)[0].is_file():
                 remote.append(f"{name}: missing local asset {url}")
     assert not remote, "scripts/styles must be bundled, not fetched:\n" + "\n".join(sorted(set(remote))[:40])
+    for css in SITE.rglob("*.css"):  # fonts and images a bundled stylesheet points at
+        for url in re.findall(r"url\(['\"]?([^'\")]+)", css.read_text(encoding="utf-8", errors="replace")):
+            if url.startswith(("data:", "#")):
+                continue
+            if _is_external(url):
+                remote.append(f"{css.relative_to(SITE)}: {url}")
+            elif not (css.parent / url.split("#")[0].split("?")[0]).is_file():
+                remote.append(f"{css.relative_to(SITE)}: missing {url}")
+    assert not remote, "stylesheets must point at bundled files:\n" + "\n".join(sorted(set(remote))[:40])
     math_pages = [n for n, h in pages.items() if 'class="arithmatex"' in h]
     no_renderer = [n for n in math_pages if not any("katex" in s for s in parsed[n].scripts)]
     assert not no_renderer, f"pages with formulas but no bundled KaTeX: {no_renderer}"
