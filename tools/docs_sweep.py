@@ -11,6 +11,7 @@ What it rewrites, in every ``*.py`` under the given paths:
 1. ``Example:`` (a Google-style section header on its own line) -> ``Examples:``. griffe's Google
    parser (2.x) knows only the plural as a section; the singular becomes an admonition whose
    ``>>>`` lines Markdown turns into nested block quotes. No parser option maps the singular.
+   ``Example (a title):`` -> ``Examples:`` with ``A title:`` as its first line.
 2. ``Examples::`` followed by an indented literal block (reStructuredText) -> an ``Examples:``
    section holding a fenced ``bash`` block, so shell examples render as code too.
 3. Sphinx roles ``:class:`X` ``, ``:func:``, ``:meth:``, ``:attr:``, ``:mod:``, ``:data:``,
@@ -38,6 +39,7 @@ import griffe
 
 ROLE = re.compile(r":(?:py:)?(class|func|meth|attr|mod|data|exc|obj):`(~?)([^`<>]+?)(\(\))?`")
 EXAMPLE_SINGULAR = re.compile(r"^(?P<indent>[ \t]*)Example:[ \t]*$", re.M)
+EXAMPLE_TITLED = re.compile(r"^(?P<indent>[ \t]*)Examples? \((?P<title>[^)\n]+)\):[ \t]*$", re.M)
 RST_EXAMPLES = re.compile(
     r"^(?P<indent>[ \t]*)Examples::[ \t]*\n[ \t]*\n(?P<block>(?:(?P=indent)[ \t]+\S.*\n|[ \t]*\n)+)", re.M
 )
@@ -119,6 +121,10 @@ def _rst_examples(match: re.Match) -> str:
 
 def sweep_source(source: str, module: str, resolver: Resolver, unresolved: list[str]) -> str:
     source = EXAMPLE_SINGULAR.sub(lambda m: f"{m.group('indent')}Examples:", source)
+    source = EXAMPLE_TITLED.sub(
+        lambda m: f"{m.group('indent')}Examples:\n{m.group('indent')}    {m.group('title')[:1].upper()}{m.group('title')[1:]}:",
+        source,
+    )
     source = RST_EXAMPLES.sub(_rst_examples, source)
     spans = _classes_by_line(source)
     line_starts = [0] + [i + 1 for i, c in enumerate(source) if c == "\n"]
