@@ -18,6 +18,8 @@ What it rewrites, in every ``*.py`` under the given paths:
    ``:exc:``, ``:obj:`` -> ``[`X`][semprior.full.path]`` when X resolves (from the docstring's
    class, its module, or the package) to an object that a docs page renders; else plain
    ``` `X` ```. A leading ``~`` shows only the last name, as in Sphinx.
+4. ``:math:`TeX` `` -> ``$TeX$`` and ``.. math::`` (one line or an indented block) -> a ``$$``
+   block (pymdownx.arithmatex; the site renders both with the bundled KaTeX).
 
 "Rendered on a page" is read from the ``objects.inv`` of a fresh site build: the tool builds the
 site into a temporary folder first (``mkdocs build``), or reads ``--inventory PATH``. So run it
@@ -38,6 +40,11 @@ from pathlib import Path
 import griffe
 
 ROLE = re.compile(r":(?:py:)?(class|func|meth|attr|mod|data|exc|obj):`(~?)([^`<>]+?)(\(\))?`")
+MATH_ROLE = re.compile(r":math:`([^`]+)`")
+MATH_LINE = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]+(?P<tex>\S.*)$", re.M)
+MATH_BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)\.\. math::[ \t]*\n[ \t]*\n(?P<block>(?:(?P=indent)[ \t]+\S.*\n|[ \t]*\n)+)", re.M
+)
 EXAMPLE_SINGULAR = re.compile(r"^(?P<indent>[ \t]*)Example:[ \t]*$", re.M)
 EXAMPLE_TITLED = re.compile(r"^(?P<indent>[ \t]*)Examples? \((?P<title>[^)\n]+)\):[ \t]*$", re.M)
 RST_EXAMPLES = re.compile(
@@ -139,7 +146,19 @@ def sweep_source(source: str, module: str, resolver: Resolver, unresolved: list[
             return f"`{shown}`"
         return f"[`{shown}`][{path}]"
 
-    return ROLE.sub(role, source)
+    source = ROLE.sub(role, source)
+    source = MATH_ROLE.sub(lambda m: f"${m.group(1).strip()}$", source)
+    source = MATH_LINE.sub(lambda m: f"{m.group('indent')}$$\n{m.group('indent')}{m.group('tex').rstrip()}\n{m.group('indent')}$$", source)
+    return MATH_BLOCK.sub(_math_block, source)
+
+
+def _math_block(match: re.Match) -> str:
+    indent = match.group("indent")
+    block = match.group("block").rstrip("\n").split("\n")
+    body_indent = min(len(l) - len(l.lstrip()) for l in block if l.strip())
+    lines = [indent + l[body_indent:] if l.strip() else "" for l in block]
+    blank_after = "\n" if match.group("block").endswith("\n\n") else ""
+    return f"{indent}$$\n" + "\n".join(lines) + f"\n{indent}$$\n" + blank_after
 
 
 def _bisect(starts: list[int], pos: int) -> int:

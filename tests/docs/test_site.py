@@ -6,7 +6,7 @@ pytest, so these tests read a fresh build. Point them at another build with
 every test here skips and says how to build it.
 
 What fails:
-- a raw Sphinx role (``:class:`X` ``, ``:func:``, ``:meth:``, ``:mod:``, ``:attr:``, ...) left as text;
+- a raw Sphinx role (``:class:`X` ``, ``:func:``, ``:meth:``, ``:mod:``, ``:attr:``, ``:math:``, ...) left as text;
 - an ``Example``/``Examples`` section whose body has no code block, or a doctest collapsed into
   prose (``>>>`` rendered as nested block quotes or as text);
 - a link to a page or an anchor that does not exist, an ``<img>`` whose file does not exist;
@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("SEMPRIOR_SITE_DIR", REPO / ".venv" / "site"))
 BUILD = "NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir .venv/site (or `make test`)"
 SOURCES = [REPO / "mkdocs.yml", REPO / "docs", REPO / "semprior"]
-ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|ref|doc):\s*(?:<code>|`)")
+ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|ref|doc|math):\s*(?:<code>|`)")
 SUBPACKAGES_CHECKED = ("attention", "data", "engine", "kernels", "losses", "metrics", "models", "priors", "retinex")
 
 
@@ -122,6 +122,8 @@ def test_no_raw_sphinx_roles(pages):
     found = []
     for name, html in pages.items():
         body = _content(html)
+        for m in re.finditer(r"\.\. [a-z-]+::", body):  # a reStructuredText directive left as text
+            found.append(f"{name}: ...{_context(body, m.start())}...")
         for m in ROLE.finditer(body):
             found.append(f"{name}: ...{_context(body, m.start())}...")
     assert not found, (
