@@ -22,7 +22,7 @@ def _help(name: str) -> str:
     if name not in COMMANDS:
         raise ValueError(f"<!-- semprior-cli-help {name} -->: no such command; known: {sorted(COMMANDS)}")
     module = importlib.import_module(COMMANDS[name][0])
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; fix the width so the page is stable
+    os.environ["COLUMNS"] = "84"  # argparse wraps to the terminal; fix the width so the page is stable
     parser = argparse.ArgumentParser(prog=f"semprior {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     return parser.format_help()

@@ -115,6 +115,15 @@ def test_every_shell_block_is_run_or_marked():
     )
 
 
+# Pages whose commands must be executed (at least one "run" block), not only marked.
+MUST_RUN = ("reproduce.md",)
+
+
+def test_pages_that_must_run_their_commands():
+    missing = [page for page in MUST_RUN if not any(b.page == page and b.marker == "run" for b in BLOCKS)]
+    assert not missing, f"no shell block of {missing} is run by this test; add `<!-- run in tests: ... -->`"
+
+
 # ---- setups: inputs a block needs, built in the scratch folder --------------------------------
 
 
