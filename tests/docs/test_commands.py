@@ -171,13 +171,17 @@ def _quartered_pairs(low: Path, high: Path, n_images: int = 6) -> None:
 
 def _setup_lol(work: Path, home: Path) -> None:
     """A LOL-v1 layout at data/LOL and ~/data/LOL: eval15 from ../shared/data, and a stand-in
-    our485 of 24 quarter-size eval15 pairs (enough for a two-step smoke run, not a result)."""
+    our485 of 45 links to the 15 eval15 pairs (600x400, three names each: enough for the recipes'
+    20 held-out pairs, batch 16 and 256-px patches in a two-step smoke run; not a result)."""
     eval15 = _need_shared("lol_v1_eval15")
     root = work / "data" / "LOL"
     (root / "eval15").mkdir(parents=True)
     for side in ("low", "high"):
         (root / "eval15" / side).symlink_to(eval15 / side, target_is_directory=True)
-    _quartered_pairs(root / "our485" / "low", root / "our485" / "high")
+        (root / "our485" / side).mkdir(parents=True)
+        for src in sorted((eval15 / side).glob("*.png")):
+            for copy in range(3):
+                (root / "our485" / side / f"{copy}{src.name}").symlink_to(src)
     (home / "data").mkdir(exist_ok=True)
     (home / "data" / "LOL").symlink_to(root, target_is_directory=True)
 
@@ -196,7 +200,14 @@ def _setup_mydata(work: Path, home: Path) -> None:
     _quartered_pairs(work / "mydata" / "low", work / "mydata" / "high")
 
 
-SETUPS = {"photos": _setup_photos, "lol": _setup_lol, "pairs": _setup_pairs, "mydata": _setup_mydata}
+def _setup_shared(work: Path, home: Path) -> None:
+    """../shared/data next to the scratch checkout, as the guides assume."""
+    (work.parent / "shared").mkdir(exist_ok=True)
+    (work.parent / "shared" / "data").symlink_to(_need_shared(), target_is_directory=True)
+
+
+SETUPS = {"photos": _setup_photos, "lol": _setup_lol, "pairs": _setup_pairs, "mydata": _setup_mydata,
+          "shared": _setup_shared}
 
 TINY_TRAIN = """\
 model: {name: deepspg, channels: 8}
