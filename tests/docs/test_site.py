@@ -229,6 +229,17 @@ def test_site_works_offline(parsed, pages):
     assert not no_renderer, f"pages with formulas but no bundled KaTeX: {no_renderer}"
 
 
+def test_no_raw_tex(pages):
+    """TeX that arithmatex did not pick up (e.g. `$$` inside a list item) shows as source text."""
+    raw = []
+    for name, html in pages.items():
+        text = re.sub(r'<(span|div) class="arithmatex">.*?</\1>', "", _content(html), flags=re.S)
+        text = re.sub(r"<code>.*?</code>", "", text, flags=re.S)
+        for m in re.finditer(r"\$\$|\\(?:mathcal|mathrm|frac|sum|log|cos|sqrt|big)\b", text):
+            raw.append(f"{name}: ...{_context(text, m.start())}...")
+    assert not raw, f"{len(raw)} formulas render as raw TeX:\n" + "\n".join(raw[:40])
+
+
 def _inventory() -> set[str]:
     """Object names mkdocstrings rendered (objects.inv, Sphinx inventory v2)."""
     raw = (SITE / "objects.inv").read_bytes()
