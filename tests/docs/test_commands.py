@@ -20,8 +20,9 @@ How a "run" block is executed (`bash -e -o pipefail`, one script per block):
 - options, separated by `;`:
   `setup=NAME[,NAME]` builds inputs first (see SETUPS below; a setup that needs ../shared/data
   skips the block cleanly when it is absent); `file=NAME` writes the last ```yaml block above on
-  the same page to NAME; `sub=OLD => NEW` replaces text in the block and its files before it runs
-  (repeatable; for tiny step counts); `timeout=SECONDS` (default 300).
+  the same page to NAME; `sub=OLD => NEW` replaces text that occurs exactly once in the block and
+  its files before it runs (repeatable; for tiny step counts), `suball=OLD => NEW` every
+  occurrence; `timeout=SECONDS` (default 300).
   In NEW, `{checkpoint}` / `{checkpoint-region}` is a tiny DeepSPG checkpoint (no prior / the
   weight-free RegionPrior) that this test trains for two steps with `semprior train`.
 """
@@ -249,8 +250,10 @@ def _parse_options(text: str) -> dict[str, list[str]]:
     opts: dict[str, list[str]] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, value = part.partition("=")
-        if not sep or key.strip() not in {"setup", "file", "sub", "timeout"}:
-            raise ValueError(f"bad option {part!r} in a run-in-tests marker; use setup=, file=, sub=OLD => NEW, timeout=")
+        if not sep or key.strip() not in {"setup", "file", "sub", "suball", "timeout"}:
+            raise ValueError(
+                f"bad option {part!r} in a run-in-tests marker; use setup=, file=, sub=OLD => NEW, suball=, timeout="
+            )
         opts.setdefault(key.strip(), []).append(value.strip())
     return opts
 
@@ -287,15 +290,20 @@ def test_marked_block_runs(block: Block, tmp_path, request):
     if block.lang == "console":  # keep only the typed commands
         code = "\n".join(l[2:] for l in code.splitlines() if l.startswith("$ "))
     files = {name: _yaml_above(block, name) for name in opts.get("file", [])}
-    for sub in opts.get("sub", []):
+    subs = [(s, True) for s in opts.get("sub", [])] + [(s, False) for s in opts.get("suball", [])]
+    for sub, once in subs:
         old, sep, new = sub.partition("=>")
         old, new = old.strip(), new.strip()
         for prior in ("none", "region"):
             tag = "{checkpoint}" if prior == "none" else f"{{checkpoint-{prior}}}"
             if tag in new:
                 new = new.replace(tag, str(tiny_checkpoint(prior, request.getfixturevalue("tmp_path_factory"))))
-        if not sep or not any(old in text for text in [code, *files.values()]):
-            raise ValueError(f"{block.id}: sub {sub!r} matches neither the block nor its files {sorted(files)}")
+        count = sum(text.count(old) for text in [code, *files.values()]) if sep and old else 0
+        if count == 0 or (once and count > 1):
+            raise ValueError(
+                f"{block.id}: sub {sub!r} matches {count} times in the block and its files {sorted(files)}; "
+                "sub= must match exactly once (suball= replaces every occurrence)"
+            )
         code = code.replace(old, new)
         files = {k: v.replace(old, new) for k, v in files.items()}
     for name, text in files.items():
