@@ -267,11 +267,24 @@ def _yaml_above(block: Block, name: str) -> str:
     return found[-1]
 
 
-RUN = [b for b in BLOCKS if b.marker == "run"]
+def _timeout(block: Block) -> int:
+    try:
+        return int(_parse_options(block.options).get("timeout", ["300"])[-1])
+    except ValueError:
+        return 300  # the test itself reports the bad option
+
+
+RUN = [
+    # pytest-timeout's global limit would cut a long block short: give each block its own, plus
+    # room for the setups and the tiny trainings behind {checkpoint}
+    pytest.param(b, id=b.id, marks=pytest.mark.timeout(_timeout(b) + 600))
+    for b in BLOCKS
+    if b.marker == "run"
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
+@pytest.mark.parametrize("block", RUN)
 def test_marked_block_runs(block: Block, tmp_path, request):
     opts = _parse_options(block.options)
     work, home = tmp_path / "work", tmp_path / "home"
@@ -308,7 +321,7 @@ def test_marked_block_runs(block: Block, tmp_path, request):
         files = {k: v.replace(old, new) for k, v in files.items()}
     for name, text in files.items():
         (work / name).write_text(text)
-    timeout = int(opts.get("timeout", ["300"])[-1])
+    timeout = _timeout(block)
     if block.lang in {"python", "py"}:
         cmd = [sys.executable, "-c", code]
     else:
