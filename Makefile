@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,docs,dev]'
 	@touch $(STAMP)
 
+# The site is built first so that tests/docs/test_site.py reads this build (it skips without one).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
 	$(BIN)/python examples/deepspg_full.py --out runs/demo
