@@ -5,13 +5,13 @@ the repository), enhances each at full resolution, and writes small JPEGs (<= --
 plus ``gallery.md`` (the table the home page includes, with the model's name and the dataset
 credits) into --out:
 
+    .venv/bin/python benchmarks/make_thumbnails.py --model deepspg     # the shipped DeepSPG (home page)
     .venv/bin/python benchmarks/make_thumbnails.py --model lime
-    .venv/bin/python benchmarks/make_thumbnails.py --model runs/deepspg/best.pt --prior region
+    .venv/bin/python benchmarks/make_thumbnails.py --model runs/deepspg/best.pt
 
---model takes a classical baseline's name (``semprior.models.classical.CLASSICAL``: identity,
-gamma, he, clahe, lime), a checkpoint path written by the semprior trainer, or a model registry
-name (resolved in ``build_model`` below: the one place to wire a registry such as
-``semprior.models.create_model`` when it exists).
+--model takes a registered name (``semprior.models.list_models()``: learned models with the
+weights shipped inside semprior, classical ones as they are) or any model file
+:func:`semprior.hub.load_model` opens (the model is rebuilt from what the file records).
 """
 
 from __future__ import annotations
@@ -43,27 +43,20 @@ CREDITS = {
 }
 
 
-def build_model(spec: str, prior: str = "none") -> tuple[torch.nn.Module, str]:
-    """(model, label) from a classical name, a checkpoint path or a registry name."""
-    from semprior.models.classical import CLASSICAL
+def build_model(spec: str, prior: str | None = None) -> tuple[torch.nn.Module, str]:
+    """(model, label) from a registry name (learned models with their shipped weights) or a model file."""
+    from semprior.hub import load_model
+    from semprior.models.registry import list_models
+    from semprior.models.shipped import create_model_for_inference, shipped_tags
 
-    if spec.lower() in CLASSICAL:
-        model = CLASSICAL[spec.lower()]()
-        return model.eval(), f"`{type(model).__name__}` (classical, no weights)"
+    if spec.lower() in list_models():
+        model = create_model_for_inference(spec.lower(), prior=prior)
+        tags = shipped_tags(spec.lower())
+        return model.eval(), f"`{spec}`" + (f" (shipped weights `{tags[0]}`)" if tags else " (classical, no weights)")
     path = Path(spec).expanduser()
-    if path.is_file():
-        from semprior.engine.evaluate import deepspg_from_checkpoint
-
-        return deepspg_from_checkpoint(path, prior=prior), f"DeepSPG checkpoint `{path.name}` (prior: {prior})"
-    import semprior.models as models
-
-    create = getattr(models, "create_model", None)  # a model registry, once semprior has one
-    if create is not None:
-        return create(spec).eval(), f"`{spec}`"
-    raise SystemExit(
-        f"--model {spec!r}: not a classical method ({', '.join(sorted(CLASSICAL))}), not an existing "
-        "checkpoint file, and semprior.models has no create_model registry to resolve it"
-    )
+    if path.exists():
+        return load_model(path, prior=prior), f"model file `{path.name}`"
+    raise SystemExit(f"--model {spec!r}: neither a registered model ({', '.join(list_models())}) nor an existing file")
 
 
 def thumbnail(img: torch.Tensor, width: int) -> Image.Image:
@@ -76,8 +69,8 @@ def thumbnail(img: torch.Tensor, width: int) -> Image.Image:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="lime", help="classical name, checkpoint path or registry name")
-    ap.add_argument("--prior", default="none", choices=["none", "region"], help="prior of a DeepSPG checkpoint")
+    ap.add_argument("--model", default="deepspg", help="registered model name or model file")
+    ap.add_argument("--prior", default=None, help="override the prior the model file records")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data (LIME, ExDark, eval15)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "assets" / "home", help="output folder")
     ap.add_argument("--width", type=int, default=320, help="thumbnail width in pixels")

@@ -528,6 +528,10 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+        validated = self.curves.get(f"val/{self.monitor}", [])
+        if (cfg.val_every and self.step == cfg.steps and not stopped
+                and (not validated or validated[-1][0] != self.step)):
+            self._validate()  # the end of the schedule is always scored, so best.pt exists after any full run
         if self.out_dir is not None and D.is_main():
             self.save(self.out_dir / "last.pt")
             if any(len(v) for v in self.curves.values()):
