@@ -1,6 +1,6 @@
 """Atomic file output: the one helper every writer in semprior uses (images, tables, grids, curves, checkpoints).
 
-:func:`atomic_write` writes into a temporary file **in the destination folder**, flushes and
+`atomic_write` writes into a temporary file **in the destination folder**, flushes and
 ``fsync``-s it, then ``os.replace``-s it onto the final name (and ``fsync``-s the folder so the
 rename survives a power cut). A process killed at any moment therefore leaves either the old
 file, or the new complete one, under the final name, never a torn one. The temporary file of a
@@ -8,7 +8,7 @@ killed process stays behind under a recognisable hidden name::
 
     .<final name>.semprior-<host>-<pid>-<random>.tmp
 
-:func:`remove_stale_temps` deletes such files in a folder when the process that wrote them is no
+`remove_stale_temps` deletes such files in a folder when the process that wrote them is no
 longer running on this host (and only files with this exact pattern, so nothing else is ever
 touched). Writers call it at the start of a run (``semprior enhance``/``eval``, every checkpoint
 save).
@@ -42,9 +42,9 @@ def _host() -> str:
 
 
 def temp_name(final_name: str, pid: int | None = None) -> str:
-    """The hidden temporary name :func:`atomic_write` uses for ``final_name`` (this host, ``pid``).
+    """The hidden temporary name `atomic_write` uses for ``final_name`` (this host, ``pid``).
 
-    Example:
+    Examples:
         >>> temp_name("a.png").startswith(".a.png.semprior-")
         True
     """
@@ -53,9 +53,9 @@ def temp_name(final_name: str, pid: int | None = None) -> str:
 
 
 def is_temp_name(name: str) -> bool:
-    """True for the hidden temporary names :func:`atomic_write` uses (and old checkpoint temp names).
+    """True for the hidden temporary names `atomic_write` uses (and old checkpoint temp names).
 
-    Example:
+    Examples:
         >>> is_temp_name(".a.png.semprior-box-12-0a1b2c3d.tmp"), is_temp_name("a.png")
         (True, False)
     """
@@ -86,7 +86,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         path: final file name.
         mode: ``"wb"`` (default) or ``"w"`` (text, ``encoding`` defaults to UTF-8).
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "t.txt")
         >>> with atomic_write(p, "w") as f:
@@ -116,14 +116,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`); returns the path."""
+    """Write ``data`` to ``path`` atomically (see `atomic_write`); returns the path."""
     with atomic_write(path, "wb") as f:
         f.write(data)
     return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write`); returns the path."""
+    """Write UTF-8 ``text`` to ``path`` atomically (see `atomic_write`); returns the path."""
     with atomic_write(path, "w") as f:
         f.write(text)
     return Path(path)
@@ -146,13 +146,13 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temps(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
     """Delete temporary files left in ``folder`` by killed writers; returns what was removed.
 
-    Only hidden files whose names match :func:`atomic_write`'s pattern are candidates, and only
+    Only hidden files whose names match `atomic_write`'s pattern are candidates, and only
     when the process that wrote them (host and pid are in the name) is no longer running on this
     host, so a concurrent writer's file is never touched. Temp files of old checkpoint saves
     (``.<name>.pt.<8 chars>.tmp``, no pid in the name) are removed once untouched for 10 minutes. ``name`` restricts the sweep to one final
     file name. A missing folder is not an error.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> d = tempfile.mkdtemp()
         >>> dead = temp_name("a.png", pid=2**31 - 1)  # no process has this id

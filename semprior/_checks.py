@@ -13,7 +13,7 @@ def is_tracing() -> bool:
     fail (export: ``GuardOnDataDependentSymNode``) or be baked in as constants (trace). Shapes,
     dtypes and types are still checked. Validate the data at the entry point instead (eager).
 
-    Example:
+    Examples:
         >>> is_tracing()
         False
     """
@@ -47,10 +47,10 @@ def check_image(
     ``finite`` rejects NaN/Inf; ``unit_range`` rejects values outside ``[0, 1]`` (the rule for the
     *input* of every enhancer: images are float RGB in ``[0, 1]``; nothing is clamped silently).
     Both are data-dependent, so they run in eager mode only and are skipped while compiling,
-    exporting or tracing (:func:`is_tracing`): an exported graph carries no check and no
+    exporting or tracing (`is_tracing`): an exported graph carries no check and no
     host-device synchronisation.
 
-    Example:
+    Examples:
         >>> import torch
         >>> check_image(torch.rand(1, 3, 8, 8)).shape
         torch.Size([1, 3, 8, 8])
@@ -85,9 +85,9 @@ def check_image(
 
 
 def check_unit_range(x: Tensor, name: str = "image") -> Tensor:
-    """Reject values outside ``[0, 1]`` (eager mode only; a no-op while tracing, see :func:`is_tracing`).
+    """Reject values outside ``[0, 1]`` (eager mode only; a no-op while tracing, see `is_tracing`).
 
-    Example:
+    Examples:
         >>> import torch
         >>> check_unit_range(torch.full((1, 3, 2, 2), 1.5))
         Traceback (most recent call last):
@@ -113,7 +113,7 @@ def check_module_dtype(x: Tensor, module: torch.nn.Module, name: str = "input") 
     Skipped under autocast (which casts inside the layers). Without this check PyTorch reports
     "Input type (double) and bias type (float) should be the same" from deep inside the model.
 
-    Example:
+    Examples:
         >>> import torch
         >>> check_module_dtype(torch.rand(1, 3, 4, 4), torch.nn.Conv2d(3, 3, 1)).dtype
         torch.float32

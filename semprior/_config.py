@@ -1,7 +1,7 @@
 """YAML <-> frozen dataclasses, 1:1 and strict: an unknown key is an error naming the valid ones.
 
 A low-layer module (no imports from ``semprior.engine`` or ``semprior.models``): configs of every
-layer are built with :func:`from_dict`; ``semprior.engine.config`` re-exports both names.
+layer are built with [`from_dict`][semprior._config.from_dict]; ``semprior.engine.config`` re-exports both names.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     Raises ``ValueError`` for unknown keys (listing the valid ones) and wraps type/validation
     errors with the key path.
 
-    Example:
+    Examples:
         >>> from dataclasses import dataclass
         >>> @dataclass(frozen=True)
         ... class Opt:

@@ -17,7 +17,7 @@ _KNOWN = {
 def require(module: str, extra: str | None = None, *, purpose: str | None = None) -> ModuleType:
     """Import ``module`` or raise an ``ImportError`` that says how to install it.
 
-    Example:
+    Examples:
         >>> require("math").sqrt(4.0)
         2.0
     """

@@ -11,12 +11,12 @@
      "prior": {"name": "region", "class": "RegionPrior", "spec": {...}, "weights": null} | null,
      "semprior_version": "0.1.0"}
 
-  The prior is rebuilt from its name (:data:`semprior.models.registry.PRIORS`): ``"region"``
-  needs no file, ``"hrnet"`` / ``"sam"`` resolve their weights through :mod:`semprior.weights`
+  The prior is rebuilt from its name ([`semprior.models.registry.PRIORS`][semprior.models.registry.PRIORS]): ``"region"``
+  needs no file, ``"hrnet"`` / ``"sam"`` resolve their weights through `semprior.weights`
   (``weights_dir`` or ``$SEMPRIOR_WEIGHTS``). A prior without a name (custom module, random
   weights) must be passed as ``prior=`` when loading; it is checked against the recorded spec.
 
-**One loader**, :func:`load_model`, opens every kind of file a user has:
+**One loader**, [`load_model`][semprior.hub.load_model], opens every kind of file a user has:
 
 - a ``save_pretrained`` folder, its ``model.safetensors`` or its ``config.json``;
 - a trainer checkpoint ``.pt`` (``semprior train``: keys ``"model"``, ``"model_config"``,
@@ -73,7 +73,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str
     The frozen prior (``model.prior``) is recorded by name, never stored; a prior that shares a
     tensor with the state dict is refused (it would be stored twice).
 
-    Example:
+    Examples:
         >>> import tempfile, semprior
         >>> net = semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1))
         >>> d = save_pretrained(net, tempfile.mkdtemp())
@@ -148,7 +148,7 @@ def from_pretrained(
     device: str | torch.device = "cpu",
     **overrides: Any,
 ) -> nn.Module:
-    """Load a :func:`save_pretrained` folder (or its ``model.safetensors`` / ``config.json``); eval mode.
+    """Load a [`save_pretrained`][semprior.hub.save_pretrained] folder (or its ``model.safetensors`` / ``config.json``); eval mode.
 
     ``overrides`` change non-architectural config fields (e.g. ``backend="streaming"``); a
     change that alters the state dict fails the strict load.
@@ -244,7 +244,7 @@ def load_model(
     Args:
         path: a ``save_pretrained`` folder/file, a trainer ``.pt``, a BasicSR ``.pth`` or a state dict.
         name: registry name; needed for bare state dicts, checked against what the file records.
-        prior: a :data:`~semprior.models.registry.PRIORS` name or module; default: what the file records.
+        prior: a [`PRIORS`][semprior.models.registry.PRIORS] name or module; default: what the file records.
         weights_dir: where named prior weights are found.
         device: where the model goes (``"cpu"``, ``"cuda"``, ...).
         param_key: BasicSR files: ``"params"`` or ``"params_ema"`` (default: ``"params"`` when

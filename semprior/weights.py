@@ -10,7 +10,7 @@ Resolution order (as timm/open_clip: explicit first, network only on request):
 4. otherwise a ``FileNotFoundError`` naming the file, where to get it, and where to put it.
 
 Checkpoints are always read with ``torch.load(..., weights_only=True)`` and loaded strictly
-through explicit key maps (:func:`load_mapped`), which report how many tensors matched.
+through explicit key maps ([`load_mapped`][semprior.weights.load_mapped]), which report how many tensors matched.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class WeightsSpec:
     """A known checkpoint file.
 
     Attributes:
-        name: key in :data:`KNOWN_WEIGHTS`.
+        name: key in [`KNOWN_WEIGHTS`][semprior.weights.KNOWN_WEIGHTS].
         filename: the upstream file name as the upstream README publishes it (what a download
             is saved as).
         aliases: other names the upstream READMEs publish for the same checkpoint (another
@@ -204,7 +204,7 @@ def resolve_weights(
         FileNotFoundError: nothing found and ``download`` is False (or no direct link exists);
             the message names the file, where to get it, and where to put it.
 
-    Example:
+    Examples:
         >>> resolve_weights("sam_vit_b", weights_dir="/nonexistent")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -286,7 +286,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What :func:`load_mapped` loaded: ``matched`` of ``total`` model tensors, from ``source``.
+    """What [`load_mapped`][semprior.weights.load_mapped] loaded: ``matched`` of ``total`` model tensors, from ``source``.
 
     ``filled`` lists BatchNorm ``num_batches_tracked`` counters absent from old checkpoints (they
     hold no weights and do not affect eval-mode outputs); every other tensor must be present.

@@ -1,4 +1,4 @@
-"""Attention blocks built on :mod:`semprior.kernels`: SEM, the illumination-guided block and CUGD's CUIE block."""
+"""Attention blocks built on `semprior.kernels`: SEM, the illumination-guided block and CUGD's CUIE block."""
 
 from semprior.attention.cuie import CUIEBlock
 from semprior.attention.ig import IGAttentionBlock

@@ -3,13 +3,13 @@
 Image features attend to themselves (self-attention over image tokens) and then to the tokens of
 a semantic prior (cross-attention to SAM region or feature tokens), each with a pre-norm and a
 residual, followed by a pre-norm MLP. Attention is token (spatial) attention through
-:class:`torch.nn.MultiheadAttention` (PyTorch's fused scaled-dot-product kernels), so its cost is
+`torch.nn.MultiheadAttention` (PyTorch's fused scaled-dot-product kernels), so its cost is
 quadratic in ``H * W``: place the block at a low-resolution level.
 
 Token helpers turn a prior's output into context tokens:
 
-- :func:`feature_tokens`: a feature map average-pooled to a ``grid x grid`` lattice, flattened;
-- :func:`region_tokens`: one token per region mask (mask-weighted average of the features), the
+- [`feature_tokens`][semprior.attention.cuie.feature_tokens]: a feature map average-pooled to a ``grid x grid`` lattice, flattened;
+- [`region_tokens`][semprior.attention.cuie.region_tokens]: one token per region mask (mask-weighted average of the features), the
   shape of SAM's automatic-mask output.
 """
 
@@ -39,7 +39,7 @@ def feature_tokens(features: Tensor, grid: int = 8) -> Tensor:
     Shape:
         - features: `(B, C, h, w)` -> `(B, grid * grid, C)`
 
-    Example:
+    Examples:
         >>> feature_tokens(torch.rand(2, 16, 30, 20), grid=4).shape
         torch.Size([2, 16, 16])
     """
@@ -58,7 +58,7 @@ def region_tokens(features: Tensor, masks: Tensor, eps: float = 1e-6) -> Tensor:
     Shape:
         - features: `(B, C, h, w)`; masks: `(B, R, H, W)` -> `(B, R, C)`
 
-    Example:
+    Examples:
         >>> f = torch.arange(4.0).reshape(1, 1, 2, 2)
         >>> m = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]]])
         >>> region_tokens(f, m).flatten().tolist()
@@ -78,13 +78,13 @@ def region_tokens(features: Tensor, masks: Tensor, eps: float = 1e-6) -> Tensor:
 def region_masks_from_map(region_map: Tensor, max_regions: int = 16) -> Tensor:
     """One-hot masks of labels ``1..max_regions`` of an integer region map (0 = no region).
 
-    This turns SAM's automatic-mask output as :class:`~semprior.priors.sam.SAMPrior` stores it
-    (``extras["regions"]``, masks numbered by decreasing area) into masks for :func:`region_tokens`.
+    This turns SAM's automatic-mask output as [`SAMPrior`][semprior.priors.sam.SAMPrior] stores it
+    (``extras["regions"]``, masks numbered by decreasing area) into masks for [`region_tokens`][semprior.attention.cuie.region_tokens].
 
     Shape:
         - region_map: `(B, 1, H, W)` integer -> `(B, max_regions, H, W)` float
 
-    Example:
+    Examples:
         >>> m = region_masks_from_map(torch.tensor([[[[0, 1], [2, 2]]]]), max_regions=2)
         >>> m.shape, m[0, 1].sum().item()
         (torch.Size([1, 2, 2, 2]), 2.0)
@@ -119,7 +119,7 @@ class CUIEBlock(nn.Module):
         - x: `(B, dim, H, W)`; context: `(B, T, context_dim)`
         - output: `(B, dim, H, W)`
 
-    Example:
+    Examples:
         >>> block = CUIEBlock(dim=16, context_dim=12, heads=2)
         >>> block(torch.rand(2, 16, 5, 7), torch.rand(2, 9, 12)).shape
         torch.Size([2, 16, 5, 7])

@@ -33,7 +33,7 @@ class IGMSA(nn.Module):
     Shape:
         - x, illu_fea: ``(B, H, W, C)`` channels-last, as the official code -> ``(B, H, W, C)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> IGMSA(dim=8, dim_head=4, heads=2)(torch.randn(1, 5, 6, 8), torch.randn(1, 5, 6, 8)).shape
         torch.Size([1, 5, 6, 8])
@@ -117,12 +117,12 @@ class IGAttentionBlock(nn.Module):
         dim_head: channels per head (``heads * dim_head`` must equal ``dim``).
         heads: attention heads.
         num_blocks: repeats.
-        backend: channel-attention backend for :func:`semprior.kernels.ig_channel_attention`.
+        backend: channel-attention backend for [`semprior.kernels.ig_channel_attention`][semprior.kernels.dispatch.ig_channel_attention].
 
     Shape:
         - x: ``(B, dim, H, W)``; illu_fea: ``(B, dim, H, W)`` -> ``(B, dim, H, W)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> blk = IGAttentionBlock(dim=8, dim_head=8, heads=1, num_blocks=2)
         >>> blk(torch.randn(1, 8, 6, 7), torch.randn(1, 8, 6, 7)).shape

@@ -15,7 +15,7 @@ class ChannelLayerNorm(nn.Module):
     Shape:
         - x: ``(B, C, H, W)`` -> ``(B, C, H, W)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> ChannelLayerNorm(8)(torch.randn(2, 8, 5, 7)).shape
         torch.Size([2, 8, 5, 7])
@@ -40,7 +40,7 @@ class GatedDConvFeedForward(nn.Module):
     Shape:
         - x: ``(B, dim, H, W)`` -> ``(B, dim, H, W)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> GatedDConvFeedForward(8)(torch.randn(1, 8, 6, 6)).shape
         torch.Size([1, 8, 6, 6])
@@ -65,10 +65,10 @@ class GatedDConvFeedForward(nn.Module):
         return self.project_out(self.gate(self.dwconv(self.project_in(x))))
 
     def rows(self, x: Tensor, r0: int, r1: int, h: int, src_row0: int = 0) -> Tensor:
-        """Output rows ``r0:r1`` of :meth:`forward` on a full input of ``h`` rows, from ``x`` holding
+        """Output rows ``r0:r1`` of `forward` on a full input of ``h`` rows, from ``x`` holding
         input rows ``src_row0:…`` (at least the one-row halo ``r0 - 1 : r1 + 1``, clipped).
 
-        The same layers as :meth:`forward`; the hidden tensor (``2 · hidden`` channels) exists for
+        The same layers as `forward`; the hidden tensor (``2 · hidden`` channels) exists for
         these rows only, so a caller looping over bands never holds it for the whole image.
 
         Shape:

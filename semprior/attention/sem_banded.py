@@ -8,13 +8,13 @@ depthwise convolutions need):
    ``S = q kᵀ`` and the squared norms; then ``A = block.attention_map(S, ‖q‖², ‖k‖²)`` (``c×c``
    per head, the same function the plain path's map comes from);
 2. for each band: recompute ``v`` (two-row halo), ``y = x + out(A v)`` for the band plus one halo
-   row, then ``y + GDFN(LN(y))`` for the band (:meth:`GatedDConvFeedForward.rows`), written
+   row, then ``y + GDFN(LN(y))`` for the band ([`GatedDConvFeedForward.rows`][semprior.attention.layers.GatedDConvFeedForward.rows]), written
    straight into the output.
 
 Every layer call is one of the block's own modules or methods (``queries_in``,
 ``keys_values_in``, ``attention_map``, ``ffn.rows``): the banded path has no math of its own
-besides the row bookkeeping of :mod:`semprior._bands`. This module never imports
-:mod:`semprior.attention.sem` (the block is passed in).
+besides the row bookkeeping of `semprior._bands`. This module never imports
+`semprior.attention.sem` (the block is passed in).
 
 Nothing full-size is allocated except the output (none at all with ``out=x``: the block then
 overwrites its input, one band behind the band being read), so the peak extra memory is about
@@ -70,8 +70,8 @@ def sem_forward_banded(
     """SEM forward in two passes over row bands (see the module docstring); inputs already validated.
 
     Args:
-        block: the :class:`~semprior.attention.sem.SEM` whose parts run.
-        x, sem, illu_fea: as :meth:`SEM.forward`.
+        block: the [`SEM`][semprior.attention.sem.SEM] whose parts run.
+        x, sem, illu_fea: as `SEM.forward`.
         band_rows: rows per band (at least 2 with ``out=x``); about 65,536 pixels when ``None``.
         out: where to write the result; may be ``x`` itself (the same tensor object: in place, no
             full-size allocation; ``x`` must not be needed afterwards).

@@ -30,7 +30,7 @@ EXIT_STATUS_HELP = (
 
 
 class StopAfterCurrent:
-    """Context manager: the first Ctrl-C (SIGINT) only sets :attr:`requested`; a second one raises.
+    """Context manager: the first Ctrl-C (SIGINT) only sets `requested`; a second one raises.
 
     The batch loop checks ``requested`` between files, so the file being processed is finished
     and written (atomically) before the run stops. Outside the main thread (where signal handlers

@@ -1,9 +1,9 @@
 """Model selection shared by ``semprior enhance`` and ``semprior eval``: one way to name a model.
 
-- ``--model NAME``: a registered model (:func:`semprior.models.registry.list_models`). Classical
+- ``--model NAME``: a registered model ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]). Classical
   methods need no weights; learned models load the weights shipped inside semprior (see
-  :data:`semprior.models.registry.SHIPPED`), or say that there are none and what to pass instead.
-- ``--checkpoint PATH``: any model file :func:`semprior.hub.load_model` opens (a training
+  `semprior.models.registry.SHIPPED`), or say that there are none and what to pass instead.
+- ``--checkpoint PATH``: any model file [`semprior.hub.load_model`][semprior.hub.load_model] opens (a training
   checkpoint, a ``save_pretrained`` folder or ``model.safetensors``, an official Retinexformer
   ``.pth``); the model is rebuilt from what the file records (architecture, config, prior).
 - ``--prior NAME`` overrides the prior a checkpoint records; ``--weights-dir`` is where named

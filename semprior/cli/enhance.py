@@ -1,10 +1,11 @@
 """``semprior enhance IN... -o OUT``: enhance image files or folders of any size, write PNGs.
 
-Examples::
-
+Examples:
+    ```bash
     semprior enhance photo.jpg night/ -o out/                  # the DeepSPG that ships with semprior
     semprior enhance photo.jpg -o out/ --model lime            # a classical baseline
     semprior enhance big.png -o out/ --checkpoint runs/deepspg/best.pt --device auto --max-memory-mb 2000
+    ```
 
 EXIF orientation is applied when reading (the PNG is written upright). Models are padded to their
 ``required_multiple`` and cropped back; ``--tile``/``--max-memory-mb`` run large images in

@@ -1,12 +1,13 @@
 """``semprior eval``: PSNR/SSIM table (with and without GT-mean) and a comparison grid on paired images.
 
-Examples::
-
+Examples:
+    ```bash
     semprior eval --lol data/LOL --split eval15 --out runs/eval            # all classical baselines
     semprior eval --low pairs/low --high pairs/high --method lime --method gamma
     semprior eval --lol data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
     semprior eval --lol data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
     semprior eval --unpaired photos/ --model deepspg --model lime                    # no references: NIQE etc.
+    ```
 
 A pair that cannot be read or scored is left out of every mean and listed under the table with
 its reason; the table says how many pairs it averaged, and the exit status is 3

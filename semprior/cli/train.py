@@ -1,11 +1,11 @@
-"""``semprior train --config run.yaml``: train a registered model from a YAML that maps 1:1 onto :class:`RunConfig`.
+"""``semprior train --config run.yaml``: train a registered model from a YAML that maps 1:1 onto [`RunConfig`][semprior.engine.recipe.RunConfig].
 
-Examples::
-
+Examples:
+    ```bash
     semprior train --config configs/deepspg_lolv1.yaml --out runs/deepspg_lolv1
     semprior train --config configs/deepspg_lolv1.yaml --out runs/deepspg_lolv1 --resume runs/deepspg_lolv1/last.pt
     torchrun --nproc_per_node 4 -m semprior train --config configs/deepspg_lolv1.yaml   # same global batch
-
+    ```
 
 Multi-process: ``torchrun --nproc_per_node N -m semprior train --config run.yaml`` (``batch_size``
 is the global batch, split over the processes).

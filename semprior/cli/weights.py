@@ -1,10 +1,11 @@
 """``semprior weights``: list the known pretrained checkpoints and check a weights directory.
 
-Examples::
-
+Examples:
+    ```bash
     semprior weights                       # table of known weights, sources and licences
     semprior weights --dir ~/weights       # + present (under which name) / sha256 / loads, per file
     SEMPRIOR_WEIGHTS=~/weights semprior weights --check
+    ```
 """
 
 from __future__ import annotations

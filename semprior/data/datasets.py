@@ -1,7 +1,7 @@
-"""Paired-folder datasets: a generic name-matched :class:`PairedFolder`, LOL-v1 and LOL-v2 layouts.
+"""Paired-folder datasets: a generic name-matched [`PairedFolder`][semprior.data.datasets.PairedFolder], LOL-v1 and LOL-v2 layouts.
 
 SID / SMID are used as image pairs (already converted to sRGB PNG/JPG) through
-:class:`PairedFolder` with a ``key`` regex that maps a low file to its reference, e.g.
+[`PairedFolder`][semprior.data.datasets.PairedFolder] with a ``key`` regex that maps a low file to its reference, e.g.
 SID's ``10003_00_0.1s.png -> 10003_00_10s.png`` with ``key=r"^(\\d+)_"``.
 Items are dicts ``{"low": (3, H, W), "high": (3, H, W), "name": str}`` in ``[0, 1]``.
 """
@@ -30,7 +30,7 @@ def load_rgb(path: str | Path) -> Tensor:
 
 
 def find_unreadable(paths: Iterable[str | Path]) -> dict[Path, str]:
-    """Files that :func:`semprior.data.io.read_image` cannot decode: ``path -> reason``.
+    """Files that [`semprior.data.io.read_image`][semprior.data.io.read_image] cannot decode: ``path -> reason``.
 
     Decodes every file fully (a truncated file is only detected by decoding it), so this costs
     one read of each image.
@@ -78,7 +78,7 @@ def holdout_split(keys: Iterable[str], n: int, salt: str = "semprior-val") -> li
     every run and every reader of the docs holds out the same pairs. For LOL-v1 ``our485`` with
     ``n=20`` these are the pairs the shipped models were selected on (never eval15).
 
-    Example:
+    Examples:
         >>> holdout_split(["1", "2", "3", "4"], 2) == holdout_split(["4", "3", "2", "1"], 2)
         True
     """
@@ -106,14 +106,14 @@ class PairedFolder(torch.utils.data.Dataset):
             capture group, or a callable ``stem -> key``.
         seed: base seed; item ``i`` of epoch ``e`` is deterministic given ``(seed, e, i)``.
         keep: only the pairs whose key is in this collection (e.g. a validation split from
-            :func:`holdout_split`); ``None`` keeps all.
+            [`holdout_split`][semprior.data.datasets.holdout_split]); ``None`` keeps all.
         drop: leave out the pairs whose key is in this collection (the training side of a split).
         skip_corrupt: decode every file up front and drop the pairs with an unreadable
             (truncated, corrupt, non-image) file, with one warning listing them (``self.skipped``).
             By default (``False``) an unreadable file raises
-            :class:`~semprior.data.io.ImageReadError` naming it when its item is loaded.
+            [`ImageReadError`][semprior.data.io.ImageReadError] naming it when its item is loaded.
 
-    Example:
+    Examples:
         >>> ds = PairedFolder("lol/eval15/low", "lol/eval15/high")  # doctest: +SKIP
         >>> ds[0]["low"].shape  # doctest: +SKIP
         torch.Size([3, 400, 600])

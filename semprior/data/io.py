@@ -23,7 +23,7 @@ from semprior._atomic import atomic_write, atomic_write_bytes
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "list_images", "read_image", "write_image"]
 
-#: Extensions :func:`list_images` picks up (lower case).
+#: Extensions [`list_images`][semprior.data.io.list_images] picks up (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -73,7 +73,7 @@ def read_image(
     Shape:
         - Output: `(3, H, W)`
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "x.png")
         >>> write_image(p, torch.rand(3, 4, 5))
@@ -146,14 +146,14 @@ def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8
 
     The format follows the suffix: ``.png`` (8- or 16-bit, ``bits``) or ``.jpg``/``.jpeg``
     (8-bit, ``quality``). Values are clamped to ``[0, 1]`` and rounded. Parent folders are created.
-    The file is written atomically (:func:`semprior._atomic.atomic_write`: a temporary file in
+    The file is written atomically (`semprior._atomic.atomic_write`: a temporary file in
     the same folder, fsync, rename), so a killed process never leaves a partial image under
     ``path``.
 
     Shape:
         - Input: `(3, H, W)`, `(1, 3, H, W)` or `(1, H, W)`
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "x16.png")
         >>> img = torch.rand(3, 8, 8)
@@ -328,7 +328,7 @@ def list_images(folder: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXT
         FileNotFoundError: ``folder`` does not exist.
         NotADirectoryError: ``folder`` is a file.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> list_images(tempfile.mkdtemp())
         []

@@ -16,7 +16,7 @@ def default_clean_images(names: tuple[str, ...] | None = None) -> dict[str, Tens
     """Load bundled scikit-image colour photos as ``(3, H, W)`` float tensors in ``[0, 1]``.
 
     Args:
-        names: which ``skimage.data`` photos; :data:`DEFAULT_SAMPLE_NAMES` when ``None``.
+        names: which ``skimage.data`` photos; [`DEFAULT_SAMPLE_NAMES`][semprior.data.samples.DEFAULT_SAMPLE_NAMES] when ``None``.
 
     Returns:
         ``{name: image}`` in the order given.
@@ -24,7 +24,7 @@ def default_clean_images(names: tuple[str, ...] | None = None) -> dict[str, Tens
     Shape:
         - each value: `(3, H, W)` (e.g. astronaut `(3, 512, 512)`, coffee `(3, 400, 600)`)
 
-    Example:
+    Examples:
         >>> imgs = default_clean_images(("coffee",))
         >>> imgs["coffee"].shape
         torch.Size([3, 400, 600])

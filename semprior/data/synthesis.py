@@ -52,7 +52,7 @@ def _check_range(name: str, r: Range, lo: float, hi: float, *, positive: bool = 
 
 @dataclass(frozen=True)
 class LowLightConfig:
-    """Parameters of :func:`synthesize_low_light` (all ranges are ``(min, max)``, drawn per image).
+    """Parameters of [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light] (all ranges are ``(min, max)``, drawn per image).
 
     Attributes:
         exposure: darkening factor ``s``, log-uniform. Exposure model: linear-light scale;
@@ -70,7 +70,7 @@ class LowLightConfig:
         encode_gamma: ``None`` re-encodes with sRGB; a float ``gamma`` uses ``x ** (1 / gamma)``.
         bits: quantisation bit depth of the output (``0`` = no quantisation).
 
-    Example:
+    Examples:
         >>> LowLightConfig(exposure=(0.05, 0.2)).exposure
         (0.05, 0.2)
     """
@@ -149,7 +149,7 @@ def synthesize_low_light(
         - img: `(B, 3, H, W)`
         - output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> low = synthesize_low_light(torch.rand(2, 3, 16, 16), generator=g)
         >>> low.shape, bool(low.max() <= 1)
@@ -209,13 +209,13 @@ def synthesize_low_light(
 
 
 class LowLightSynthesis(torch.nn.Module):
-    """Module form of :func:`synthesize_low_light` (no parameters).
+    """Module form of [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light] (no parameters).
 
     Shape:
         - input: `(B, 3, H, W)`
         - output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> m = LowLightSynthesis(LowLightConfig(tone_prob=1.0))
         >>> m(torch.rand(1, 3, 8, 8), generator=torch.Generator().manual_seed(1)).shape
         torch.Size([1, 3, 8, 8])
@@ -233,24 +233,24 @@ class SyntheticPairs(torch.utils.data.Dataset):
     """Low/normal-light pairs synthesised on the fly from clean photos.
 
     Item ``i`` is deterministic given ``(seed, epoch, i)``: random crop + flips of clean image
-    ``i % len(images)``, then :func:`synthesize_low_light`. Call :meth:`set_epoch` each epoch to
+    ``i % len(images)``, then [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]. Call [`set_epoch`][semprior.data.synthesis.SyntheticPairs.set_epoch] each epoch to
     draw new crops and degradations (the trainer does); a validation split keeps ``epoch = 0``.
 
     Args:
-        images: a folder of clean photos (png/jpg/bmp/tif, read with :func:`semprior.data.io.read_image`),
+        images: a folder of clean photos (png/jpg/bmp/tif, read with [`semprior.data.io.read_image`][semprior.data.io.read_image]),
             or a sequence / dict of ``(3, H, W)`` tensors in ``[0, 1]``
-            (e.g. :func:`semprior.data.samples.default_clean_images`).
+            (e.g. [`semprior.data.samples.default_clean_images`][semprior.data.samples.default_clean_images]).
         patch_size: crop size; ``None`` keeps whole images (then batch only same-size images).
         config: the synthesis parameters.
         length: items per epoch; defaults to the number of images.
         seed: base seed.
         flip: random horizontal/vertical flips.
         skip_corrupt: for a folder, skip unreadable files with one warning listing them
-            (``self.skipped``) instead of raising :class:`~semprior.data.io.ImageReadError`.
+            (``self.skipped``) instead of raising [`ImageReadError`][semprior.data.io.ImageReadError].
 
     Items are dicts ``{"low": (3, P, P), "high": (3, P, P), "name": str}``.
 
-    Example:
+    Examples:
         >>> ds = SyntheticPairs([torch.rand(3, 32, 32)], patch_size=16, length=4)
         >>> item = ds[0]
         >>> item["low"].shape, item["high"].shape, len(ds)

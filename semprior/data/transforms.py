@@ -1,7 +1,7 @@
 """Paired random crop / flip, applied identically to a low image and its reference.
 
 Works on single images ``(C, H, W)`` (dataset side) and on batches ``(B, C, H, W)`` (the
-trainer's progressive patch-size schedule crops whole batches with :func:`batch_random_crop`).
+trainer's progressive patch-size schedule crops whole batches with [`batch_random_crop`][semprior.data.transforms.batch_random_crop]).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def paired_random_crop(tensors: Sequence[Tensor], size: int, generator: torch.Ge
     Shape:
         - each tensor: `(..., H, W)` -> `(..., size, size)`
 
-    Example:
+    Examples:
         >>> a, b = paired_random_crop([torch.rand(3, 10, 12), torch.rand(3, 10, 12)], 8)
         >>> a.shape
         torch.Size([3, 8, 8])
@@ -57,7 +57,7 @@ def paired_random_flip(tensors: Sequence[Tensor], generator: torch.Generator | N
     Shape:
         - each tensor: `(..., H, W)` -> same
 
-    Example:
+    Examples:
         >>> [t.shape for t in paired_random_flip([torch.rand(3, 4, 5)])]
         [torch.Size([3, 4, 5])]
     """
@@ -70,7 +70,7 @@ def paired_random_flip(tensors: Sequence[Tensor], generator: torch.Generator | N
 class PairedAugment:
     """Random crop (when ``patch_size`` is set) then random flips, same for all tensors.
 
-    Example:
+    Examples:
         >>> aug = PairedAugment(patch_size=4)
         >>> low, high = aug([torch.rand(3, 9, 9), torch.rand(3, 9, 9)], torch.Generator().manual_seed(0))
         >>> low.shape
@@ -98,7 +98,7 @@ def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None =
 
     Tensors that are not 4-D (names, scalars) pass through. Images smaller than ``size`` are an error.
 
-    Example:
+    Examples:
         >>> out = batch_random_crop({"low": torch.rand(2, 3, 8, 8), "high": torch.rand(2, 3, 8, 8), "name": ["a", "b"]}, 4)
         >>> out["low"].shape, out["name"]
         (torch.Size([2, 3, 4, 4]), ['a', 'b'])

@@ -1,4 +1,4 @@
-"""Training engine: a model-agnostic :class:`Trainer`, atomic checkpoints, schedules, DDP helpers, curves."""
+"""Training engine: a model-agnostic [`Trainer`][semprior.engine.trainer.Trainer], atomic checkpoints, schedules, DDP helpers, curves."""
 
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
 from semprior.engine.curves import plot_curves

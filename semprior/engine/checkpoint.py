@@ -24,11 +24,11 @@ __all__ = ["save_checkpoint", "load_checkpoint", "safe_torch_load", "capture_rng
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically (temp file + fsync + ``os.replace`` + directory fsync).
 
-    Uses the package's one atomic writer, :func:`semprior._atomic.atomic_write`. Temporary files
+    Uses the package's one atomic writer, `semprior._atomic.atomic_write`. Temporary files
     left in the folder by an earlier writer that was killed are removed first
-    (:func:`semprior._atomic.remove_stale_temps`).
+    (`semprior._atomic.remove_stale_temps`).
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> d = tempfile.mkdtemp()
         >>> p = save_checkpoint({"step": 3}, os.path.join(d, "last.pt"))
@@ -74,7 +74,7 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (see :func:`safe_torch_load`)."""
+    """Load a checkpoint written by [`save_checkpoint`][semprior.engine.checkpoint.save_checkpoint] with ``weights_only=True`` (see `safe_torch_load`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -98,7 +98,7 @@ def capture_rng_state() -> dict[str, Any]:
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng_state`."""
+    """Inverse of `capture_rng_state`."""
     torch.set_rng_state(state["torch"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))

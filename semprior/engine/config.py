@@ -1,4 +1,4 @@
-"""YAML <-> frozen dataclasses (re-exported from :mod:`semprior._config`, the low-layer home).
+"""YAML <-> frozen dataclasses (re-exported from `semprior._config`, the low-layer home).
 
 Kept so ``from semprior.engine.config import from_dict, load_yaml`` goes on working.
 """

@@ -15,9 +15,9 @@ def plot_curves(
 ) -> Path:
     """Plot ``{name: [(step, value), ...]}`` into one PNG; curves named ``val/...`` go to a second axis.
 
-    The file is written atomically (:func:`semprior._atomic.atomic_write`).
+    The file is written atomically (`semprior._atomic.atomic_write`).
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> p = plot_curves({"loss": [(0, 1.0), (1, 0.5)]}, os.path.join(tempfile.mkdtemp(), "c.png"))
         >>> p.suffix

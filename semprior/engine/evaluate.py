@@ -1,12 +1,12 @@
 """Evaluate enhancers on paired images: PSNR/SSIM with and without GT-mean, a markdown table, a grid.
 
-Every number is computed under an explicit :class:`~semprior.metrics.MetricProtocol`, and the
+Every number is computed under an explicit [`MetricProtocol`][semprior.metrics.protocol.MetricProtocol], and the
 protocol is printed under the table. Each method is scored twice: as is, and with GT-mean
 correction (the prediction rescaled so its mean grey level matches the reference's), which
 removes the overall-brightness ambiguity of low-light enhancement.
 
 Methods are any callables ``(1, 3, H, W) -> (1, 3, H, W)``; ``nn.Module`` methods run through
-:func:`~semprior.engine.tiling.enhance_image`, so they get padding to their ``required_multiple``
+[`enhance_image`][semprior.engine.tiling.enhance_image], so they get padding to their ``required_multiple``
 and optional tiling.
 """
 
@@ -99,7 +99,7 @@ class EvalResult:
     def to_markdown(self, digits: int = 2) -> str:
         """A markdown table (one row per method) followed by the protocol lines.
 
-        Example:
+        Examples:
             >>> r = EvalResult(MetricProtocol(), names=["a"], scores={"id": {k: [1.0] for k in _KEYS}})
             >>> print(r.to_markdown().splitlines()[0])
             | method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |
@@ -169,7 +169,7 @@ def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float |
 
 
 def _pair_label(pairs: Any, i: int) -> str:
-    """``low.png / high.png`` for a :class:`~semprior.data.PairedFolder`, else the pair's index."""
+    """``low.png / high.png`` for a [`PairedFolder`][semprior.data.datasets.PairedFolder], else the pair's index."""
     entries = getattr(pairs, "pairs", None)
     if isinstance(entries, Sequence) and i < len(entries):
         entry = entries[i]
@@ -242,8 +242,8 @@ def evaluate_methods(
     """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
 
     Args:
-        methods: ``name -> enhancer``; modules run through :func:`enhance_image`.
-        pairs: e.g. a :class:`~semprior.data.PairedFolder`.
+        methods: ``name -> enhancer``; modules run through [`enhance_image`][semprior.engine.tiling.enhance_image].
+        pairs: e.g. a [`PairedFolder`][semprior.data.datasets.PairedFolder].
         protocol: metric protocol of the plain columns (default ``MetricProtocol()``); its
             ``gt_mean`` must be False (the GT-mean columns are added automatically).
         keep: keep inputs/outputs of the first ``keep`` scored pairs for a comparison grid.
@@ -260,7 +260,7 @@ def evaluate_methods(
     Raises:
         ValueError: no methods, an empty set, or (with ``on_error="skip"``) no pair could be scored.
 
-    Example:
+    Examples:
         >>> pairs = [{"low": torch.rand(3, 16, 16) * 0.2, "high": torch.rand(3, 16, 16), "name": "x"}]
         >>> r = evaluate_methods({"identity": lambda x: x}, pairs)
         >>> r.methods, len(r.scores["identity"]["psnr"])

@@ -53,7 +53,7 @@ def comparison_grid(
         - rows: each cell `(1, 3, H, W)` or `(3, H, W)`, values in [0, 1]
         - output: `(3, H_grid, W_grid)`
 
-    Example:
+    Examples:
         >>> g = comparison_grid([[torch.rand(3, 20, 30), torch.rand(3, 20, 30)]], ["low", "ours"], cell_height=20)
         >>> g.shape
         torch.Size([3, 38, 62])
@@ -93,9 +93,9 @@ def comparison_grid(
 
 
 def save_grid(path: str | Path, rows: Sequence[Sequence[Tensor]], labels: Sequence[str], **kwargs) -> Path:
-    """Build :func:`comparison_grid` and write it as an 8-bit PNG (atomically, via ``write_image``); returns the path.
+    """Build [`comparison_grid`][semprior.engine.grid.comparison_grid] and write it as an 8-bit PNG (atomically, via ``write_image``); returns the path.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> p = save_grid(os.path.join(tempfile.mkdtemp(), "g.png"), [[torch.rand(3, 8, 8)]], ["x"], cell_height=8)
         >>> p.suffix

@@ -1,7 +1,7 @@
-"""The training recipe as data: :class:`RunConfig` (YAML 1:1) -> priors, model, data, trainer.
+"""The training recipe as data: [`RunConfig`][semprior.engine.recipe.RunConfig] (YAML 1:1) -> priors, model, data, trainer.
 
 Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. Models and priors
-are named as in the model registry (:mod:`semprior.models.registry`); :data:`TEXT_LOSSES` names
+are named as in the model registry (`semprior.models.registry`); [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] names
 DeepSPG's text prior. Python users pass component objects to the models directly.
 """
 
@@ -34,7 +34,7 @@ class DataConfig:
     """Where training pairs come from.
 
     Attributes:
-        kind: ``"synthetic"`` (clean photos + :func:`~semprior.data.synthesize_low_light`),
+        kind: ``"synthetic"`` (clean photos + [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]),
             ``"paired"`` (``low_dir``/``high_dir``), ``"lol-v1"`` or ``"lol-v2"`` (``root``).
         root: synthetic: a folder of clean photos (``None`` = photos bundled with scikit-image);
             LOL: the dataset root.
@@ -46,7 +46,7 @@ class DataConfig:
         val_items: synthetic validation pairs (fixed crops and degradations).
         val_size: crop size of the synthetic validation pairs.
         val_holdout: paired / LOL only: hold out this many training pairs for validation, chosen by
-            :func:`~semprior.data.datasets.holdout_split` (the smallest ``sha256("semprior-val" + name)``,
+            [`holdout_split`][semprior.data.datasets.holdout_split] (the smallest ``sha256("semprior-val" + name)``,
             independent of seed and machine); they are removed from the training set. Validation runs
             on the whole images (no crop). ``0`` = no held-out split.
         val_low_dir, val_high_dir: a separate paired validation folder instead of a held-out part
@@ -105,10 +105,10 @@ class RunConfig:
         out_dir: runs/deepspg
 
     ``model.name`` picks the architecture from the model registry
-    (:func:`semprior.models.registry.list_models`; classical methods have nothing to train); every
+    ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]; classical methods have nothing to train); every
     other key of ``model`` is a field of its config dataclass (e.g.
-    :class:`~semprior.models.deepspg.DeepSPGConfig`). ``prior`` names a registry prior
-    (:data:`semprior.models.registry.PRIORS`); ``text`` a :data:`TEXT_LOSSES` entry (DeepSPG only).
+    [`DeepSPGConfig`][semprior.models.deepspg.DeepSPGConfig]). ``prior`` names a registry prior
+    ([`semprior.models.registry.PRIORS`][semprior.models.registry.PRIORS]); ``text`` a [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] entry (DeepSPG only).
     """
 
     model: dict[str, Any] = field(default_factory=dict)
@@ -164,7 +164,7 @@ class RunConfig:
 
 
 def build_prior(name: str, weights_dir: str | None = None):
-    """The registry prior ``name`` (:func:`semprior.models.registry.build_prior`); a missing weight file
+    """The registry prior ``name`` (`semprior.models.registry.build_prior`); a missing weight file
     says that the weight-free prior is an explicit alternative."""
     from semprior.models.registry import build_prior as registry_prior
 
@@ -177,7 +177,7 @@ def build_prior(name: str, weights_dir: str | None = None):
 
 
 def build_text_loss(name: str, weights_dir: str | None = None):
-    """``"none"`` -> ``None``; ``"clip"`` -> :class:`CLIPPromptLoss` from the local ViT-B-16 file."""
+    """``"none"`` -> ``None``; ``"clip"`` -> [`CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss] from the local ViT-B-16 file."""
     if name == "none":
         return None
     if name == "clip":

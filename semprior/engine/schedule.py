@@ -18,7 +18,7 @@ class PatchSchedule:
     ``patch_size`` (small patches first = coarse, then larger = finer context). An empty schedule
     never crops.
 
-    Example:
+    Examples:
         >>> s = PatchSchedule([(0, 64), (100, 128)])
         >>> s.patch_size(0), s.patch_size(99), s.patch_size(100)
         (64, 64, 128)
@@ -72,7 +72,7 @@ def build_lr_scheduler(
     period ``i`` lasts ``restart_periods[i]`` steps and anneals from the base lr to the absolute
     ``restart_min_lrs[i]`` (which may be above the base lr, as in Retinexformer's first period).
 
-    Example:
+    Examples:
         >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
         >>> sch = build_lr_scheduler(opt, "cosine", total_steps=10)
         >>> round(sch.get_last_lr()[0], 3)

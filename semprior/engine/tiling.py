@@ -2,7 +2,7 @@
 
 A model that needs its input height and width to be multiples of some number (an encoder that
 downsamples three times needs 8; timm's HRNet needs 32) declares it as an integer attribute
-``required_multiple`` (default 1). :func:`enhance_image` reflect-pads each piece it runs to that
+``required_multiple`` (default 1). [`enhance_image`][semprior.engine.tiling.enhance_image] reflect-pads each piece it runs to that
 multiple and crops the output back, so callers never see the padding.
 
 Large images are split into overlapping square tiles; each tile's output is weighted by a
@@ -10,10 +10,10 @@ separable linear ramp over the overlap (weight 1 in the interior and at the imag
 the weighted outputs are normalised by the summed weights, so seams blend smoothly. The tile
 size comes from ``tile=`` or from a memory cap (``max_memory_mb=``) divided by the model's
 inference cost per pixel (attribute ``inference_bytes_per_pixel`` or
-:data:`DEFAULT_BYTES_PER_PIXEL`).
+[`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL]).
 
 A model whose result depends on the whole image (global histogram equalisation, CLAHE's grid
-over the image) declares ``tileable = False``; :func:`enhance_image` then always runs it on the
+over the image) declares ``tileable = False``; [`enhance_image`][semprior.engine.tiling.enhance_image] then always runs it on the
 whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
 """
 
@@ -44,7 +44,7 @@ def required_multiple(model: nn.Module) -> int:
 def is_tileable(model: nn.Module) -> bool:
     """False when the model declares ``tileable = False`` (its output depends on the whole image).
 
-    Example:
+    Examples:
         >>> from semprior.models.classical import HistogramEqualization, Gamma
         >>> is_tileable(Gamma()), is_tileable(HistogramEqualization())
         (True, False)
@@ -65,7 +65,7 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
         - x: `(B, C, H, W)`
         - output: `(B, C, H', W')` with `H' = ceil(H / m) * m`, `W' = ceil(W / m) * m`
 
-    Example:
+    Examples:
         >>> y, (h, w) = pad_to_multiple(torch.rand(1, 3, 5, 7), 4)
         >>> tuple(y.shape), (h, w)
         ((1, 3, 8, 8), (5, 7))
@@ -109,7 +109,7 @@ def _run_padded(model: nn.Module, x: Tensor, multiple: int, device: torch.device
 def tile_size_for_memory(max_memory_mb: float, bytes_per_pixel: float, multiple: int = 1) -> int:
     """Largest square tile side (a multiple of ``multiple``) whose activations fit the cap.
 
-    Example:
+    Examples:
         >>> tile_size_for_memory(64, 4096, multiple=8)
         128
     """
@@ -168,13 +168,13 @@ def tiling_plan(
     max_memory_mb: float | None = None,
     bytes_per_pixel: float | None = None,
 ) -> tuple[int, int | None]:
-    """Validate :func:`enhance_image`'s options for ``model`` and return ``(multiple, tile)``.
+    """Validate [`enhance_image`][semprior.engine.tiling.enhance_image]'s options for ``model`` and return ``(multiple, tile)``.
 
     Needs no image, so a batch can refuse bad options before it reads its first file. ``tile``
     is ``None`` for whole-image runs: no tiling asked, or a global method (``tileable = False``).
     An explicit ``tile`` is rounded down to the multiple and must exceed ``overlap``.
 
-    Example:
+    Examples:
         >>> tiling_plan(torch.nn.Identity(), multiple=8, tile=100, overlap=16)
         (8, 96)
     """
@@ -226,13 +226,13 @@ def enhance_image(
         max_memory_mb: cap on activation memory; picks the largest tile that fits (ignored when
             ``tile`` is given). The whole image runs in one piece if it fits.
         bytes_per_pixel: inference cost per pixel for the cap; default
-            ``model.inference_bytes_per_pixel`` or :data:`DEFAULT_BYTES_PER_PIXEL`.
+            ``model.inference_bytes_per_pixel`` or [`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL].
 
     Shape:
         - img: `(B, 3, H, W)`, any H, W >= 1
         - output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> net = torch.nn.Conv2d(3, 3, 3, padding=1)
         >>> enhance_image(net, torch.rand(1, 3, 37, 50), multiple=8, tile=32, overlap=8).shape
         torch.Size([1, 3, 37, 50])
@@ -268,13 +268,13 @@ def enhance_image(
 
 
 class TiledEnhancer(nn.Module):
-    """Module form of :func:`enhance_image`: wraps a model with fixed tiling settings.
+    """Module form of [`enhance_image`][semprior.engine.tiling.enhance_image]: wraps a model with fixed tiling settings.
 
     Shape:
         - input: `(B, 3, H, W)`
         - output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> net = TiledEnhancer(torch.nn.Identity(), tile=16, overlap=4)
         >>> x = torch.rand(1, 3, 30, 20)
         >>> torch.allclose(net(x), x)

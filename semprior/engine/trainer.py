@@ -2,7 +2,7 @@
 
 The trainer knows nothing about the model: it calls ``loss_fn(model, batch) -> (total, terms)``
 where ``model`` may be wrapped in ``DistributedDataParallel`` (call ``model(...)``, not a method of
-the inner module, so gradients are synchronised; reach the inner module with :func:`unwrap`).
+the inner module, so gradients are synchronised; reach the inner module with [`unwrap`][semprior.engine.trainer.unwrap]).
 
 Determinism: the data order of epoch ``e`` is a permutation drawn from ``seed + e``; datasets with
 ``set_epoch`` get the epoch; the coarse-to-fine crop of step ``s`` uses a generator seeded from
@@ -56,7 +56,7 @@ class TrainConfig:
         min_lr_ratio: final learning rate as a fraction of ``lr`` (cosine).
         grad_clip: max global gradient norm; ``0`` disables clipping.
         patch_stages: coarse-to-fine schedule, ``((start_step, patch), ...)``; empty = no cropping.
-        seed: seed for parameters (via :func:`seed_everything`), data order and crops.
+        seed: seed for parameters (via [`seed_everything`][semprior.engine.trainer.seed_everything]), data order and crops.
         num_workers: DataLoader workers.
         log_every: steps between loss-curve points.
         ckpt_every: steps between checkpoints of ``last.pt`` (``0`` = only at the end). Whatever
@@ -188,7 +188,7 @@ class Trainer:
         loss_fn: returns the scalar total loss and a dict of (unweighted) terms to log.
         train_data: a map-style dataset yielding batches the loss understands; datasets with
             ``set_epoch(epoch)`` are told the epoch.
-        config: :class:`TrainConfig`.
+        config: [`TrainConfig`][semprior.engine.trainer.TrainConfig].
         out_dir: where ``last.pt``, ``best.pt`` and ``loss_curve.png`` go (``None`` = nowhere).
         validate: optional ``validate(model) -> {metric: value}`` run on the main process.
         monitor: metric of ``validate`` that selects ``best.pt`` and drives early stopping.
@@ -200,7 +200,7 @@ class Trainer:
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) the trainer initialises the process group,
     wraps the model in ``DistributedDataParallel`` and shards each epoch's permutation.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Conv2d(3, 3, 1)
         >>> data = [{"x": torch.rand(3, 8, 8)} for _ in range(4)]
         >>> loss = lambda m, b: (((m(b["x"]) - b["x"]) ** 2).mean(), {})
@@ -327,7 +327,7 @@ class Trainer:
         return save_checkpoint(self.state_dict(), path)
 
     def resume(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save`; :meth:`fit` then continues exactly."""
+        """Restore a checkpoint written by [`save`][semprior.engine.trainer.Trainer.save]; [`fit`][semprior.engine.trainer.Trainer.fit] then continues exactly."""
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
 
     # ---------------------------------------------------------------- loop

@@ -10,7 +10,7 @@ Both kernels stream the large ``N``-sized passes themselves and meet in the midd
     r_q = -rowsum(dP ⊙ P) / a²,  r_k = -colsum(dP ⊙ P) / b²   (dq += r_q q,  dk += r_k k)
 
 ``r`` is zero where a norm is below ``ε`` (``F.normalize``'s clamp has no gradient there).
-The reference (:mod:`semprior.kernels.reference`, plain autograd) is the oracle both are tested
+The reference (`semprior.kernels.reference`, plain autograd) is the oracle both are tested
 against.
 """
 
@@ -41,7 +41,7 @@ def cxc_backward(
         ``G (..., c, c)``, ``r_q (..., c)``, ``r_k (..., c)``, and ``Σ dL ⊙ P`` per map ``(...)``
         (``None`` unless ``need_tau``); the caller reduces the last over the batch to ``τ``'s shape.
 
-    Example:
+    Examples:
         >>> c = 3
         >>> s = torch.randn(2, c, c); a = b = torch.ones(2, c)
         >>> attn = s.softmax(-1)

@@ -1,7 +1,7 @@
 """Backend dispatch for channel attention.
 
 Every backend declares the devices and dtypes it runs and its limits, and says *why* it cannot
-run a given input (:func:`not_supported_reasons`). ``backend="auto"`` picks the first runnable
+run a given input ([`not_supported_reasons`][semprior.kernels.dispatch.not_supported_reasons]). ``backend="auto"`` picks the first runnable
 backend in the order ``triton`` > ``streaming`` > ``reference``; a forced backend that cannot
 run raises ``RuntimeError`` listing the reasons — there is no silent fallback.
 """
@@ -85,7 +85,7 @@ def _triton_reasons(tensors: tuple[Tensor, ...]) -> list[str]:
 def not_supported_reasons(backend: str, q: Tensor, k: Tensor, v: Tensor, illum: Tensor | None = None) -> list[str]:
     """Why ``backend`` cannot run these inputs (an empty list when it can).
 
-    Example:
+    Examples:
         >>> import torch
         >>> q = torch.randn(1, 1, 8, 16)
         >>> not_supported_reasons("streaming", q, q, q)
@@ -142,7 +142,7 @@ def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | flo
     """Channel attention ``softmax(τ q̂ k̂ᵀ) v`` over ``(B, heads, c, N)`` inputs.
 
     ``q̂, k̂`` are q and k L2-normalised over the N positions; ``τ`` a per-head temperature. See
-    :mod:`semprior.kernels.reference` for the math and :func:`not_supported_reasons` for what
+    `semprior.kernels.reference` for the math and [`not_supported_reasons`][semprior.kernels.dispatch.not_supported_reasons] for what
     each backend runs.
 
     Args:
@@ -155,7 +155,7 @@ def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | flo
     Shape:
         - q, k, v: ``(B, h, c, N)`` -> ``(B, h, c, N)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> q, k, v = torch.randn(3, 1, 2, 8, 64).unbind(0)
         >>> channel_attention(q, k, v, torch.ones(2)).shape
@@ -183,7 +183,7 @@ def ig_channel_attention(
     Shape:
         - q, k: ``(B, h, c, N)``; v, illum: ``(B, h, c_v, N)`` -> ``(B, h, c_v, N)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> q, k, v, illum = torch.randn(4, 1, 1, 4, 20).unbind(0)
         >>> ig_channel_attention(q, k, v, illum, 1.0).shape

@@ -76,7 +76,7 @@ def channel_attention_reference(q: Tensor, k: Tensor, v: Tensor, temperature: Te
     Shape:
         - q, k: ``(B, h, c, N)``; v: ``(B, h, c_v, N)`` -> ``(B, h, c_v, N)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> q, k, v = torch.randn(3, 2, 2, 4, 16).unbind(0)
         >>> channel_attention_reference(q, k, v, torch.ones(2)).shape

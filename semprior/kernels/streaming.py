@@ -145,13 +145,13 @@ def channel_attention_streaming(
 ) -> Tensor:
     """Channel attention ``softmax(τ q̂ k̂ᵀ) v`` computed in spatial tiles (see the module docstring).
 
-    Matches :func:`semprior.kernels.reference.channel_attention_reference` (same accumulation
+    Matches [`semprior.kernels.reference.channel_attention_reference`][semprior.kernels.reference.channel_attention_reference] (same accumulation
     dtype) with extra memory of a few tiles instead of several full-size copies.
 
     Shape:
         - q, k: ``(B, h, c, N)``; v: ``(B, h, c_v, N)`` -> ``(B, h, c_v, N)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> q, k, v = torch.randn(3, 1, 2, 4, 100).unbind(0)
         >>> channel_attention_streaming(q, k, v, torch.ones(2), tile=32).shape

@@ -258,7 +258,7 @@ def _prepare(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float) -> Te
 def channel_attention_triton(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float) -> Tensor:
     """Channel attention with the fused Triton kernels (CUDA, or CPU under ``TRITON_INTERPRET=1``).
 
-    Use through :func:`semprior.kernels.channel_attention` (``backend="triton"``), which checks
+    Use through [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention] (``backend="triton"``), which checks
     that the kernels can run the input first.
 
     Shape:

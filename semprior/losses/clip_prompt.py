@@ -50,10 +50,10 @@ def clip_prompt_loss(
 ) -> Tensor:
     r"""The prompt loss on already-encoded features.
 
-    With :math:`c_k = \cos(f_{img}, t_k)` for the two prompts ``(negative, positive)``:
+    With $c_k = \cos(f_{img}, t_k)$ for the two prompts ``(negative, positive)``:
 
-    - ``"cosine"`` (the DeepSPG paper): :math:`L = c_0 - c_1` (in ``[-2, 2]``);
-    - ``"softmax"``: :math:`L = -\log \mathrm{softmax}(s \cdot c)_1`, cross-entropy towards the
+    - ``"cosine"`` (the DeepSPG paper): $L = c_0 - c_1$ (in ``[-2, 2]``);
+    - ``"softmax"``: $L = -\log \mathrm{softmax}(s \cdot c)_1$, cross-entropy towards the
       positive prompt with CLIP's logit scale ``s``.
 
     Args:
@@ -63,7 +63,7 @@ def clip_prompt_loss(
     Shape:
         - Output: scalar, or ``(B,)`` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> t = torch.eye(2, 4)
         >>> clip_prompt_loss(torch.tensor([[0.0, 1.0, 0, 0]]), t).item()  # aligned with the positive prompt
         -1.0
@@ -106,7 +106,7 @@ class CLIPPromptLoss(nn.Module):
             ``build_model_from_openai_state_dict``, strict) or an open_clip state-dict file
             (loaded by open_clip with ``weights_only=True`` and strict key matching).
         prompts: ``(negative, positive)`` prompt texts.
-        variant: ``"cosine"`` or ``"softmax"`` (see :func:`clip_prompt_loss`).
+        variant: ``"cosine"`` or ``"softmax"`` (see [`clip_prompt_loss`][semprior.losses.clip_prompt.clip_prompt_loss]).
         download: allow open_clip to download a pretrained tag.
         model_obj: an already-built open_clip model (then ``model``/``pretrained`` are ignored).
         tokenizer: tokenizer for ``model_obj``; default: open_clip's BPE tokenizer with the
@@ -120,7 +120,7 @@ class CLIPPromptLoss(nn.Module):
         - Input: ``(B, 3, H, W)`` in ``[0, 1]``
         - Output: scalar, or ``(B,)`` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> import open_clip
         >>> clip = open_clip.CLIP(embed_dim=32, vision_cfg=dict(layers=2, width=64, patch_size=16, image_size=32,
         ...     head_width=32), text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=2, layers=2))

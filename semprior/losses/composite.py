@@ -1,14 +1,14 @@
-"""DeepSPG's total loss: a weighted sum of unweighted library losses, weights in :class:`LossWeights`.
+"""DeepSPG's total loss: a weighted sum of unweighted library losses, weights in [`LossWeights`][semprior.losses.composite.LossWeights].
 
-.. math::
-
-    \\mathcal{L} = \\lambda_1\\,\\mathrm{MSE}(\\hat y, y) + \\lambda_2\\,\\mathcal{L}_{edge}(\\hat y, y)
-      + \\lambda_3\\,\\mathrm{KL}\\big(s(y) \\,\\|\\, s(\\hat y)\\big)
-      + \\lambda_4\\,\\big(\\cos(\\hat y, t_{low}) - \\cos(\\hat y, t_{high})\\big)
+$$
+\\mathcal{L} = \\lambda_1\\,\\mathrm{MSE}(\\hat y, y) + \\lambda_2\\,\\mathcal{L}_{edge}(\\hat y, y)
+  + \\lambda_3\\,\\mathrm{KL}\\big(s(y) \\,\\|\\, s(\\hat y)\\big)
+  + \\lambda_4\\,\\big(\\cos(\\hat y, t_{low}) - \\cos(\\hat y, t_{high})\\big)
+$$
 
 with ``s`` the frozen prior's segmentation logits (gradients flow through the prior into
 ``\\hat y``; the prior's weights stay frozen) and ``t`` CLIP text embeddings of the prompts
-(:class:`semprior.losses.clip_prompt.CLIPPromptLoss`). An optional SSIM term (``ssim``, not in
+([`semprior.losses.clip_prompt.CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss]). An optional SSIM term (``ssim``, not in
 the paper, default 0) is available as a lever for small-data training.
 """
 
@@ -35,12 +35,12 @@ class LossWeights:
 
     Attributes:
         pixel: λ1, weight of the MSE.
-        edge: λ2, weight of the Sobel-gradient MSE (:func:`semprior.losses.edge.edge_loss`).
+        edge: λ2, weight of the Sobel-gradient MSE ([`semprior.losses.edge.edge_loss`][semprior.losses.edge.edge_loss]).
         semantic_kl: λ3, weight of KL(prior(gt) || prior(output)) on segmentation logits.
         text: λ4, weight of the CLIP prompt term cos(out, "low-light") - cos(out, "high-light").
         ssim: extra ``1 - SSIM`` term (not in the paper; default off).
 
-    Example:
+    Examples:
         >>> LossWeights(text=0.0).text
         0.0
     """
@@ -74,12 +74,12 @@ def deepspg_loss(
     ``prior`` with segmentation logits; a positive ``text`` needs ``text_loss``. The semantic KL
     is KL(seg(target) ‖ seg(output)), or KL(seg(output) ‖ seg(target)) with ``kl_reverse=True``;
     the edge term uses normalised Sobel kernels unless ``edge_normalized=False``
-    (:func:`semprior.losses.edge.edge_loss`).
+    ([`semprior.losses.edge.edge_loss`][semprior.losses.edge.edge_loss]).
 
     Shape:
         - output, target: `(B, 3, H, W)` -> total: scalar
 
-    Example:
+    Examples:
         >>> out, gt = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
         >>> total, terms = deepspg_loss(out, gt, LossWeights(semantic_kl=0, text=0))
         >>> sorted(terms)
@@ -121,12 +121,12 @@ def deepspg_loss(
 
 
 class DeepSPGLoss(nn.Module):
-    """Module form of :func:`deepspg_loss`; holds the weights, the prior and the text loss.
+    """Module form of [`deepspg_loss`][semprior.losses.composite.deepspg_loss]; holds the weights, the prior and the text loss.
 
     Shape:
         - output, target: `(B, 3, H, W)` -> ``(total scalar, {term: scalar})``
 
-    Example:
+    Examples:
         >>> loss = DeepSPGLoss(LossWeights(semantic_kl=0, text=0))
         >>> total, terms = loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
         >>> total.dim()

@@ -1,6 +1,6 @@
 """Semantic context regularisation (CUGD): match the result's segmentation features to the reference's.
 
-The extractor is a frozen segmentation network (a :class:`semprior.priors.base.SegPrior`, e.g.
+The extractor is a frozen segmentation network (a [`semprior.priors.base.SegPrior`][semprior.priors.base.SegPrior], e.g.
 SAM's image encoder, or any module returning features). The reference's features are constants;
 the result's features carry gradients *to the image* (a ``SegPrior`` is called with
 ``grad=True``; its own parameters stay frozen). Per level, features are L2-normalised over
@@ -70,7 +70,7 @@ def semantic_context_loss(
     Shape:
         - output, reference: `(B, 3, H, W)` -> scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> net = torch.nn.Conv2d(3, 4, 3, padding=1).requires_grad_(False)
         >>> x = torch.rand(1, 3, 8, 8)
         >>> float(semantic_context_loss(x, x, net))
@@ -108,12 +108,12 @@ def semantic_context_loss(
 
 
 class SemanticContextLoss(nn.Module):
-    """Module form of :func:`semantic_context_loss`; the extractor is frozen on construction.
+    """Module form of [`semantic_context_loss`][semprior.losses.context.semantic_context_loss]; the extractor is frozen on construction.
 
     Shape:
         - output, reference: `(B, 3, H, W)` -> scalar
 
-    Example:
+    Examples:
         >>> loss = SemanticContextLoss(torch.nn.Conv2d(3, 4, 3, padding=1))
         >>> x = torch.rand(1, 3, 8, 8, requires_grad=True)
         >>> loss(x, torch.rand(1, 3, 8, 8)).requires_grad

@@ -24,7 +24,7 @@ def image_gradients(x: Tensor, mode: Literal["sobel", "diff"] = "sobel", normali
         - Input: `(B, C, H, W)`
         - Output: `(B, C, 2, H, W)` with ``[:, :, 0]`` = d/dx, ``[:, :, 1]`` = d/dy
 
-    Example:
+    Examples:
         >>> image_gradients(torch.rand(1, 3, 8, 8)).shape
         torch.Size([1, 3, 2, 8, 8])
     """
@@ -44,9 +44,11 @@ def edge_loss(
 ) -> Tensor:
     r"""Mean squared difference of the image gradients, per sample, then reduced.
 
-    .. math:: \frac{1}{2CHW}\sum \big(\nabla x - \nabla y\big)^2
+    $$
+    \frac{1}{2CHW}\sum \big(\nabla x - \nabla y\big)^2
+    $$
 
-    with :math:`\nabla` the Sobel (default) or central-difference derivative in x and y.
+    with $\nabla$ the Sobel (default) or central-difference derivative in x and y.
 
     Args:
         input: `(B, C, H, W)` prediction.
@@ -54,13 +56,13 @@ def edge_loss(
         mode: ``"sobel"`` or ``"diff"`` (kornia ``spatial_gradient`` modes).
         reduction: ``"mean"`` / ``"sum"`` over the batch or ``"none"`` for `(B,)`.
         normalized: normalised derivative kernels (default) or the textbook ones (a Sobel loss
-            64 times larger); see :func:`image_gradients`.
+            64 times larger); see [`image_gradients`][semprior.losses.edge.image_gradients].
 
     Shape:
         - Input: `(B, C, H, W)` twice
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 3, 8, 8)
         >>> round(edge_loss(x, x + 0.3).item(), 6)  # a constant shift has the same edges
         0.0
@@ -74,13 +76,13 @@ def edge_loss(
 
 
 class EdgeLoss(nn.Module):
-    """Module form of :func:`edge_loss`.
+    """Module form of [`edge_loss`][semprior.losses.edge.edge_loss].
 
     Shape:
         - Input: `(B, C, H, W)` twice
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> EdgeLoss()(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)).shape
         torch.Size([])
     """

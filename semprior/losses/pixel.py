@@ -23,9 +23,9 @@ def pixel_loss(
 ) -> Tensor:
     r"""Per-pixel distance between two images, averaged per sample, then reduced.
 
-    - ``"mse"``: :math:`(x - y)^2`
-    - ``"l1"``: :math:`|x - y|`
-    - ``"charbonnier"``: :math:`\sqrt{(x - y)^2 + \epsilon^2}` (smooth L1, differentiable at 0)
+    - ``"mse"``: $(x - y)^2$
+    - ``"l1"``: $|x - y|$
+    - ``"charbonnier"``: $\sqrt{(x - y)^2 + \epsilon^2}$ (smooth L1, differentiable at 0)
 
     Args:
         input: `(B, C, H, W)` prediction.
@@ -38,7 +38,7 @@ def pixel_loss(
         - Input: `(B, C, H, W)` twice
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> x = torch.zeros(2, 3, 4, 4); y = torch.full((2, 3, 4, 4), 0.5)
         >>> pixel_loss(x, y).item(), pixel_loss(x, y, kind="l1", reduction="none").tolist()
         (0.25, [0.5, 0.5])
@@ -62,13 +62,13 @@ def pixel_loss(
 
 
 class PixelLoss(nn.Module):
-    """Module form of :func:`pixel_loss` (same arguments).
+    """Module form of [`pixel_loss`][semprior.losses.pixel.pixel_loss] (same arguments).
 
     Shape:
         - Input: `(B, C, H, W)` twice
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> PixelLoss(kind="charbonnier")(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)).shape
         torch.Size([])
     """

@@ -22,10 +22,12 @@ def semantic_kl_loss(
 ) -> Tensor:
     r"""Pixel-wise KL divergence between class distributions, averaged over pixels.
 
-    With :math:`p = \mathrm{softmax}(\text{target}/T)` and :math:`q = \mathrm{softmax}(\text{input}/T)`
+    With $p = \mathrm{softmax}(\text{target}/T)$ and $q = \mathrm{softmax}(\text{input}/T)$
     over the class dimension ``K``, the default direction is
 
-    .. math:: \mathrm{KL}(p \,\|\, q) = \sum_k p_k (\log p_k - \log q_k)
+    $$
+    \mathrm{KL}(p \,\|\, q) = \sum_k p_k (\log p_k - \log q_k)
+    $$
 
     i.e. **KL(target || input)**, the usual distillation direction: ``target`` is the reference
     (e.g. the prior's segmentation of the ground truth, typically detached) and ``input`` is
@@ -48,7 +50,7 @@ def semantic_kl_loss(
         - Input: `(B, K, H, W)` and `(B, K, H', W')`
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> a = torch.randn(2, 5, 8, 8)
         >>> semantic_kl_loss(a, a).item()
         0.0
@@ -79,13 +81,13 @@ def semantic_kl_loss(
 
 
 class SemanticKLLoss(nn.Module):
-    """Module form of :func:`semantic_kl_loss` (default direction KL(target || input)).
+    """Module form of [`semantic_kl_loss`][semprior.losses.semantic_kl.semantic_kl_loss] (default direction KL(target || input)).
 
     Shape:
         - Input: `(B, K, H, W)` and `(B, K, H', W')` logits
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> SemanticKLLoss(temperature=2.0)(torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)).shape
         torch.Size([])
     """

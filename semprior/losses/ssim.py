@@ -23,7 +23,7 @@ def ssim_loss(
 ) -> Tensor:
     """``1 - SSIM(input, target)`` per sample, then reduced.
 
-    Uses :func:`semprior.metrics.ssim.structural_similarity` (the same math as the metric,
+    Uses [`semprior.metrics.ssim.structural_similarity`][semprior.metrics.ssim.structural_similarity] (the same math as the metric,
     without the metric's uint8 quantisation, so gradients flow). Images must be at least
     ``window_size`` pixels on each side.
 
@@ -31,7 +31,7 @@ def ssim_loss(
         - Input: `(B, C, H, W)` twice
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 3, 16, 16)
         >>> ssim_loss(x, x).item()
         0.0
@@ -41,13 +41,13 @@ def ssim_loss(
 
 
 class SSIMLoss(nn.Module):
-    """Module form of :func:`ssim_loss`.
+    """Module form of [`ssim_loss`][semprior.losses.ssim.ssim_loss].
 
     Shape:
         - Input: `(B, C, H, W)` twice
         - Output: scalar, or `(B,)` with ``reduction="none"``
 
-    Example:
+    Examples:
         >>> SSIMLoss(window_size=7)(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)).shape
         torch.Size([])
     """

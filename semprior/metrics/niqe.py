@@ -14,9 +14,9 @@ Lower is more natural. The algorithm follows the authors' MATLAB release (``comp
    the distance to the pristine model's Gaussian:
    ``sqrt((mu_p - mu_d)ᵀ pinv((Σ_p + Σ_d) / 2) (mu_p - mu_d))``.
 
-The pristine model is fitted with :func:`fit_niqe_model` on clean photos, keeping the patches
+The pristine model is fitted with [`fit_niqe_model`][semprior.metrics.niqe.fit_niqe_model] on clean photos, keeping the patches
 whose mean local sigma exceeds ``0.75 x`` the image's maximum (the authors' sharpness
-selection). **The shipped model** (:mod:`semprior.metrics.niqe_params`) is fitted on the clean
+selection). **The shipped model** (`semprior.metrics.niqe_params`) is fitted on the clean
 photos the project can reach (CBSD68, Kodak24, McMaster; see ``examples/fit_niqe.py``), not on
 the authors' 125 images, so scores are comparable between methods scored here, not with NIQE
 numbers printed in papers. Patches whose features are not finite (flat patches) are dropped
@@ -55,7 +55,7 @@ def aggd_fit(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     Shape:
         - x: `(P, N)` samples per row -> three `(P,)` tensors
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> alpha, _, _ = aggd_fit(torch.randn(2, 200_000, generator=g, dtype=torch.float64))
         >>> [round(a, 1) for a in alpha.tolist()]   # a Gaussian has shape 2
@@ -172,7 +172,7 @@ def fit_niqe_model(images: Iterable[Tensor], patch: int = PATCH, sharpness_thres
 
 
 def default_niqe_model() -> NIQEModel:
-    """The shipped pristine model (:mod:`semprior.metrics.niqe_params`)."""
+    """The shipped pristine model (`semprior.metrics.niqe_params`)."""
     from semprior.metrics import niqe_params as p
 
     return NIQEModel(torch.tensor(p.MEAN, dtype=torch.float64), torch.tensor(p.COV, dtype=torch.float64),
@@ -185,7 +185,7 @@ def niqe(img: Tensor, model: NIQEModel | None = None, patch: int = PATCH) -> Ten
     Shape:
         - img: `(B, 3, H, W)` in ``[0, 1]``, ``H, W >= 96`` -> `(B,)` float64
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 3, 192, 200, generator=torch.Generator().manual_seed(0))
         >>> niqe(x).shape
         torch.Size([2])

@@ -2,18 +2,18 @@
 
 Each takes `(B, 3, H, W)` in ``[0, 1]`` and returns `(B,)` float64 (luminance: BT.601 weights).
 
-- :func:`brightness`: mean luminance, ``[0, 1]``;
-- :func:`exposure_clipping`: fraction of pixels with luminance below ``0.02`` (crushed shadows) and
+- `brightness`: mean luminance, ``[0, 1]``;
+- `exposure_clipping`: fraction of pixels with luminance below ``0.02`` (crushed shadows) and
   above ``0.98`` (blown highlights);
-- :func:`rms_contrast`: standard deviation of the luminance;
-- :func:`colorfulness`: Hasler & Süsstrunk (2003), ``sqrt(σ_rg² + σ_yb²) + 0.3 sqrt(μ_rg² + μ_yb²)`` on
+- `rms_contrast`: standard deviation of the luminance;
+- `colorfulness`: Hasler & Süsstrunk (2003), ``sqrt(σ_rg² + σ_yb²) + 0.3 sqrt(μ_rg² + μ_yb²)`` on
   ``[0, 255]`` values (``rg = R - G``, ``yb = (R + G) / 2 - B``; ~0 for gray, ~33 "moderately
   colourful", > 100 extreme);
-- :func:`noise_sigma`: Immerkær (1996) fast noise estimate, the standard deviation of additive
+- `noise_sigma`: Immerkær (1996) fast noise estimate, the standard deviation of additive
   Gaussian noise in 8-bit levels, from the Laplacian-difference mask
   ``[[1, -2, 1], [-2, 4, -2], [1, -2, 1]]`` on the luminance (textured images read higher).
 
-:func:`noref_scores` gathers them with :func:`~semprior.metrics.niqe.niqe`.
+[`noref_scores`][semprior.metrics.noref.noref_scores] gathers them with [`niqe`][semprior.metrics.niqe.niqe].
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _luma(img: Tensor) -> Tensor:
 def brightness(img: Tensor) -> Tensor:
     """Mean luminance per image.
 
-    Example:
+    Examples:
         >>> round(brightness(torch.full((1, 3, 4, 4), 0.5)).item(), 6)
         0.5
     """
@@ -61,7 +61,7 @@ def rms_contrast(img: Tensor) -> Tensor:
 def colorfulness(img: Tensor) -> Tensor:
     """Hasler–Süsstrunk colourfulness on ``[0, 255]`` values.
 
-    Example:
+    Examples:
         >>> colorfulness(torch.full((1, 3, 8, 8), 0.4)).tolist()
         [0.0]
     """
@@ -76,7 +76,7 @@ def colorfulness(img: Tensor) -> Tensor:
 def noise_sigma(img: Tensor) -> Tensor:
     """Immerkær's noise standard deviation in 8-bit levels (needs ``H, W >= 3``).
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> x = (0.5 + 10 / 255 * torch.randn(1, 3, 256, 256, generator=g)).clamp(0, 1)
         >>> round(noise_sigma(x).item())   # gray + i.i.d. noise of 10 levels per channel: luma sigma ~ 6.7

@@ -34,7 +34,7 @@ class MetricProtocol:
         quantize: round both images to 8-bit levels (``round(x * 255) / 255``) first, as the
             MATLAB/uint8 evaluation scripts do (after GT-mean, before colour conversion).
 
-    Example:
+    Examples:
         >>> print(MetricProtocol())
         PSNR/SSIM on RGB, uint8-quantised, data range 1, no border crop, no GT-mean
         >>> print(MetricProtocol(space="y", gt_mean=True, crop_border=4, quantize=False))
@@ -73,7 +73,7 @@ def rgb_to_y(x: Tensor, data_range: float = 1.0) -> Tensor:
         - Input: `(B, 3, H, W)`
         - Output: `(B, 1, H, W)`
 
-    Example:
+    Examples:
         >>> round(rgb_to_y(torch.ones(1, 3, 2, 2))[0, 0, 0, 0].item() * 255, 4)
         235.0
     """
@@ -93,7 +93,7 @@ def prepare_pair(x: Tensor, y: Tensor, protocol: MetricProtocol) -> tuple[Tensor
         - Input: `(B, 3, H, W)` twice
         - Output: `(B, 3 or 1, H - 2c, W - 2c)` twice
 
-    Example:
+    Examples:
         >>> a, b = prepare_pair(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), MetricProtocol(space="y", crop_border=1))
         >>> a.shape
         torch.Size([1, 1, 6, 6])

@@ -1,4 +1,4 @@
-"""Peak signal-to-noise ratio under an explicit :class:`MetricProtocol`."""
+"""Peak signal-to-noise ratio under an explicit [`MetricProtocol`][semprior.metrics.protocol.MetricProtocol]."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ __all__ = ["psnr"]
 
 
 def psnr(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor:
-    r"""Per-image PSNR in dB: :math:`10 \log_{10}(R^2 / \mathrm{MSE})`, MSE over all channels and pixels.
+    r"""Per-image PSNR in dB: $10 \log_{10}(R^2 / \mathrm{MSE})$, MSE over all channels and pixels.
 
     Identical images give ``inf``. Average the returned values over a dataset yourself
     (papers report the mean of per-image PSNRs) and print ``protocol`` beside the number.
@@ -25,7 +25,7 @@ def psnr(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor
         - Input: `(B, 3, H, W)` twice
         - Output: `(B,)`
 
-    Example:
+    Examples:
         >>> x = torch.zeros(1, 3, 4, 4); y = torch.full((1, 3, 4, 4), 0.1)
         >>> round(psnr(x, y, MetricProtocol(quantize=False)).item(), 3)
         20.0

@@ -14,7 +14,7 @@ __all__ = ["ssim", "structural_similarity", "gaussian_window"]
 def gaussian_window(window_size: int, sigma: float, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
     """Normalised 1-D Gaussian of odd length ``window_size`` (MATLAB ``fspecial('gaussian')`` row).
 
-    Example:
+    Examples:
         >>> gaussian_window(11, 1.5).sum().item()
         1.0
     """
@@ -50,7 +50,7 @@ def structural_similarity(
 
     Local statistics come from a separable Gaussian window applied without padding (MATLAB
     ``filter2(..., 'valid')``), population (not sample) covariances, and
-    :math:`C_1 = (k_1 R)^2`, :math:`C_2 = (k_2 R)^2`. This matches
+    $C_1 = (k_1 R)^2$, $C_2 = (k_2 R)^2$. This matches
     ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
     use_sample_covariance=False, data_range=R, channel_axis=...)``, which also averages
     the per-channel SSIM for colour images.
@@ -59,7 +59,7 @@ def structural_similarity(
         - Input: `(B, C, H, W)` twice, ``H, W >= window_size``
         - Output: `(B,)`
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 3, 16, 16)
         >>> structural_similarity(x, x).tolist()
         [1.0, 1.0]
@@ -110,7 +110,7 @@ def _ssim_map(x: Tensor, y: Tensor, g: Tensor, c1: float, c2: float) -> Tensor:
 
 
 def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor:
-    """Per-image SSIM under a :class:`MetricProtocol` (Gaussian 11x11, sigma 1.5, per-channel mean for RGB).
+    """Per-image SSIM under a [`MetricProtocol`][semprior.metrics.protocol.MetricProtocol] (Gaussian 11x11, sigma 1.5, per-channel mean for RGB).
 
     Computed in float64 after the protocol's preparation (GT-mean, quantisation, colour space,
     crop). Print ``protocol`` beside reported numbers.
@@ -119,7 +119,7 @@ def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor
         - Input: `(B, 3, H, W)` twice
         - Output: `(B,)`
 
-    Example:
+    Examples:
         >>> x = torch.rand(1, 3, 32, 32)
         >>> ssim(x, x).item()
         1.0

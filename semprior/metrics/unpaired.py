@@ -1,9 +1,9 @@
 """Score enhancers on a folder of photos without references (LIME, ExDark, anyone's night photos).
 
-:func:`evaluate_unpaired` runs each method on every image of a folder and scores the input and
-every result with the no-reference scores of :func:`semprior.metrics.noref.noref_scores` (NIQE with
+[`evaluate_unpaired`][semprior.metrics.unpaired.evaluate_unpaired] runs each method on every image of a folder and scores the input and
+every result with the no-reference scores of [`semprior.metrics.noref.noref_scores`][semprior.metrics.noref.noref_scores] (NIQE with
 the shipped pristine model, exposure, contrast, colour, noise). ``semprior eval --unpaired DIR``
-prints :meth:`UnpairedResult.table`.
+prints `UnpairedResult.table`.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def evaluate_unpaired(
     Args:
         methods: a model / callable ``(1, 3, H, W) -> (1, 3, H, W)``, or ``{name: callable}``.
             Outputs are clamped to ``[0, 1]`` before scoring (as for the paired metrics).
-        folder: images directly inside it (:func:`semprior.data.io.list_images`).
+        folder: images directly inside it ([`semprior.data.io.list_images`][semprior.data.io.list_images]).
         limit: score only the first ``limit`` images (sorted by name).
-        niqe_model: a :class:`~semprior.metrics.niqe.NIQEModel` (default: the shipped one).
+        niqe_model: a `NIQEModel` (default: the shipped one).
 
     An unreadable image is listed in ``skipped`` with its reason, never silently dropped.
     """

@@ -1,8 +1,8 @@
 """Enhancement models, their registry and their protocol.
 
 ``create_model(name, pretrained=..., **overrides)`` builds any registered model;
-``list_models()`` names them. Every model follows :mod:`semprior.models.protocol`; the one
-checkpoint format and loader live in :mod:`semprior.hub`.
+``list_models()`` names them. Every model follows `semprior.models.protocol`; the one
+checkpoint format and loader live in `semprior.hub`.
 
 Names are resolved lazily (PEP 562): ``import semprior.models.diffusion`` does not import every
 model. ``__all__`` is this subpackage's public API.

@@ -1,10 +1,10 @@
 """Classical, parameter-free enhancers as ``nn.Module`` baselines: ``(B, 3, H, W) -> (B, 3, H, W)``.
 
 They have no learnable parameters and no training; they exist so that learned models are
-always reported beside honest baselines under the same :class:`~semprior.metrics.MetricProtocol`.
+always reported beside honest baselines under the same [`MetricProtocol`][semprior.metrics.protocol.MetricProtocol].
 ``CLASSICAL`` maps a CLI name to the class.
 
-Each follows the enhancer protocol (:mod:`semprior.models.protocol`): a frozen config dataclass
+Each follows the enhancer protocol (`semprior.models.protocol`): a frozen config dataclass
 (``config``, with ``from_dict`` / ``to_dict``), ``required_multiple = 1`` (any size) and inputs
 checked at ``forward`` (float RGB in ``[0, 1]``; values outside are rejected, never clamped).
 The keyword constructors (``Gamma(0.4)``) build the config.
@@ -52,12 +52,12 @@ class _Config:
 
 @dataclass(frozen=True)
 class IdentityConfig(_Config):
-    """:class:`Identity` has no settings."""
+    """[`Identity`][semprior.models.classical.Identity] has no settings."""
 
 
 @dataclass(frozen=True)
 class GammaConfig(_Config):
-    """:class:`Gamma`'s exponent (``gamma < 1`` brightens)."""
+    """[`Gamma`][semprior.models.classical.Gamma]'s exponent (``gamma < 1`` brightens)."""
 
     gamma: float = 0.4
 
@@ -68,12 +68,12 @@ class GammaConfig(_Config):
 
 @dataclass(frozen=True)
 class HistogramEqualizationConfig(_Config):
-    """:class:`HistogramEqualization` has no settings."""
+    """[`HistogramEqualization`][semprior.models.classical.HistogramEqualization] has no settings."""
 
 
 @dataclass(frozen=True)
 class CLAHEConfig(_Config):
-    """:class:`CLAHE`'s clip limit, grid (rows, columns of cells) and colour space."""
+    """[`CLAHE`][semprior.models.classical.CLAHE]'s clip limit, grid (rows, columns of cells) and colour space."""
 
     clip_limit: float = 2.0
     grid_size: tuple[int, int] = (8, 8)
@@ -92,7 +92,7 @@ class CLAHEConfig(_Config):
 
 @dataclass(frozen=True)
 class LIMERetinexConfig(_Config):
-    """:class:`LIMERetinex`'s illumination gamma, smoothing and floor."""
+    """[`LIMERetinex`][semprior.models.classical.LIMERetinex]'s illumination gamma, smoothing and floor."""
 
     gamma: float = 0.8
     smooth: float = 2.0
@@ -122,7 +122,7 @@ class Identity(nn.Module):
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> x = torch.rand(1, 3, 4, 4)
         >>> bool(torch.equal(Identity()(x), x))
         True
@@ -139,13 +139,13 @@ class Identity(nn.Module):
 
 
 class Gamma(nn.Module):
-    r"""Global gamma curve :math:`I^{\gamma}` (``gamma < 1`` brightens).
+    r"""Global gamma curve $I^{\gamma}$ (``gamma < 1`` brightens).
 
     Shape:
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> Gamma(0.5)(torch.full((1, 3, 2, 2), 0.25))[0, 0, 0, 0].item()
         0.5
     """
@@ -176,14 +176,14 @@ class HistogramEqualization(nn.Module):
     """Global histogram equalisation of the HSV value channel (``kornia.enhance.equalize``).
 
     Hue and saturation are kept. Not differentiable (histogram binning). A global method
-    (``tileable = False``): :func:`~semprior.engine.tiling.enhance_image` runs it on the whole
+    (``tileable = False``): [`enhance_image`][semprior.engine.tiling.enhance_image] runs it on the whole
     image even when tiling is asked for, since tiles would each get their own histogram.
 
     Shape:
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> HistogramEqualization()(torch.rand(1, 3, 16, 16) * 0.2).shape
         torch.Size([1, 3, 16, 16])
     """
@@ -207,10 +207,10 @@ class CLAHE(nn.Module):
     Applied to the Lab lightness ``L`` (default, chroma kept) or to the HSV value channel.
     ``clip_limit`` follows kornia's convention (relative to the uniform bin height, as OpenCV's).
     The ``grid_size`` cells divide the whole image, so CLAHE is not tileable (``tileable = False``):
-    :func:`~semprior.engine.tiling.enhance_image` runs it on the whole image.
+    [`enhance_image`][semprior.engine.tiling.enhance_image] runs it on the whole image.
 
     Small images: kornia needs more pixels than cells along each axis, so an axis of ``n <=
-    grid`` pixels is divided into ``n - 1`` cells instead (:meth:`grid_for`; an 8x8 grid on a
+    grid`` pixels is divided into ``n - 1`` cells instead ([`grid_for`][semprior.models.classical.CLAHE.grid_for]; an 8x8 grid on a
     6x9 image becomes 5x8 cells); an axis of one pixel is duplicated to two (replicate padding,
     which leaves each cell's histogram unchanged) and cropped back.
 
@@ -218,7 +218,7 @@ class CLAHE(nn.Module):
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> CLAHE()(torch.rand(1, 3, 32, 32) * 0.2).shape
         torch.Size([1, 3, 32, 32])
     """
@@ -261,15 +261,15 @@ class LIMERetinex(nn.Module):
     r"""LIME-style Retinex enhancement (Guo et al., TIP 2017), simplified.
 
     Illumination: the max-RGB map, smoothed (Gaussian sigma ``smooth`` or kornia's guided
-    filter), kept at least ``eps``; gamma-adjusted :math:`L^{\gamma}` (``gamma=0.8``); output
-    :math:`\mathrm{clamp}(I / L^{\gamma}, 0, 1)`. LIME's structure-aware optimisation of ``L``
+    filter), kept at least ``eps``; gamma-adjusted $L^{\gamma}$ (``gamma=0.8``); output
+    $\mathrm{clamp}(I / L^{\gamma}, 0, 1)$. LIME's structure-aware optimisation of ``L``
     is replaced by the smoothing filter; there is no denoising step.
 
     Shape:
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> y = LIMERetinex()(torch.rand(1, 3, 16, 16) * 0.2)
         >>> y.shape, bool(y.max() <= 1)
         (torch.Size([1, 3, 16, 16]), True)

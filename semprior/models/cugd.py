@@ -8,12 +8,12 @@ segmentation features toward the normal-light reference's.
 
 semprior parts:
 
-- :class:`semprior.attention.cuie.CUIEBlock` at the denoiser's bottleneck (self-attention over
-  image tokens, cross-attention to the prior's tokens from :func:`~semprior.attention.cuie.feature_tokens`
-  and, when region masks are given, :func:`~semprior.attention.cuie.region_tokens`);
-- :mod:`semprior.models.diffusion` (schedule, epsilon objective, DDIM sampler);
-- :func:`semprior.losses.context.semantic_context_loss` on the implied clean estimate;
-- any prior: a :class:`semprior.priors.base.SegPrior` (e.g. ``SAMPrior``) or a module returning features.
+- [`semprior.attention.cuie.CUIEBlock`][semprior.attention.cuie.CUIEBlock] at the denoiser's bottleneck (self-attention over
+  image tokens, cross-attention to the prior's tokens from [`feature_tokens`][semprior.attention.cuie.feature_tokens]
+  and, when region masks are given, [`region_tokens`][semprior.attention.cuie.region_tokens]);
+- `semprior.models.diffusion` (schedule, epsilon objective, DDIM sampler);
+- [`semprior.losses.context.semantic_context_loss`][semprior.losses.context.semantic_context_loss] on the implied clean estimate;
+- any prior: a [`semprior.priors.base.SegPrior`][semprior.priors.base.SegPrior] (e.g. ``SAMPrior``) or a module returning features.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class CUGDConfig:
         max_regions: at most this many region tokens from a prior's ``extras["regions"]`` map
             (SAM's automatic masks, largest first).
 
-    Example:
+    Examples:
         >>> CUGDConfig(width=8, depth=1, context_dim=4).sampling_steps
         10
         >>> CUGDConfig.preset("cugd", width=16).to_dict()["width"]
@@ -184,9 +184,9 @@ class CUGD(nn.Module):
 
     ``model(low)`` enhances (DDIM, ``config.sampling_steps``); ``model(low, high)`` returns the
     training objective ``(total, terms)`` (so a generic trainer's ``loss_fn`` can call ``model(...)``).
-    The prior is frozen (``requires_grad=False``, kept in eval mode by :meth:`train`) and is **not
-    a submodule**: its weights are not in :meth:`state_dict` nor in ``parameters()`` (a checkpoint
-    records the prior by name, see :mod:`semprior.hub`). A ``SegPrior`` follows the input's device
+    The prior is frozen (``requires_grad=False``, kept in eval mode by `train`) and is **not
+    a submodule**: its weights are not in `state_dict` nor in ``parameters()`` (a checkpoint
+    records the prior by name, see `semprior.hub`). A ``SegPrior`` follows the input's device
     and dtype by itself; another module is moved to them on first use.
 
     Args:
@@ -197,7 +197,7 @@ class CUGD(nn.Module):
         - low, high: `(B, 3, H, W)`; masks (optional region masks): `(B, R, h, w)`
         - output of ``model(low)``: `(B, 3, H, W)` in ``[0, 1]``
 
-    Example:
+    Examples:
         >>> prior = torch.nn.Conv2d(3, 4, 4, stride=4)
         >>> model = CUGD(prior, CUGDConfig(width=8, depth=1, heads=2, context_dim=4, sampling_steps=2))
         >>> model(torch.rand(1, 3, 9, 11), generator=torch.Generator().manual_seed(0)).shape

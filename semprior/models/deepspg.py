@@ -2,8 +2,8 @@
 semantic prior, an illumination adjustment (a learned correction on top of a gamma curve) and
 recomposition. Text guidance (CLIP prompts) enters through the training loss only.
 
-Assembly only: the blocks come from :mod:`semprior.retinex`, :mod:`semprior.attention` and
-:mod:`semprior.priors`; the loss from :mod:`semprior.losses.composite`.
+Assembly only: the blocks come from `semprior.retinex`, `semprior.attention` and
+`semprior.priors`; the loss from `semprior.losses.composite`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ KL_DIRECTIONS = ("target||output", "output||target")
 
 @dataclass(frozen=True)
 class DeepSPGConfig:
-    """Architecture, ablation switches and loss weights of :class:`DeepSPG`.
+    """Architecture, ablation switches and loss weights of [`DeepSPG`][semprior.models.deepspg.DeepSPG].
 
     The paper gives only the totals (0.55 M params / 6.91 G MACs for ``deepspg``, 2.13 M /
     26.03 G for ``deepspg-large``, at 256x256, prior excluded). Our choices that land on them:
@@ -75,7 +75,7 @@ class DeepSPGConfig:
         attention_scaling: SEM's attention scaling. ``"l2-temperature"`` (ours, default): q and k
             L2-normalised over positions, a learned per-head temperature (Restormer). ``"inv-sqrt-c"``:
             the paper's Eq. 7 literally, ``softmax(q kᵀ / √c)``, no temperature parameter (so no
-            ``temperature`` keys in the state dict). See :class:`~semprior.attention.SEM`.
+            ``temperature`` keys in the state dict). See [`SEM`][semprior.attention.sem.SEM].
         kl_direction: direction of the semantic KL (λ3). ``"target||output"`` (ours, default):
             KL(seg(gt) ‖ seg(out)), the distillation direction. ``"output||target"``: KL(seg(out) ‖ seg(gt)).
         edge_normalized: edge loss (λ2) on kornia's normalised Sobel kernels (default, ``True``: the
@@ -86,7 +86,7 @@ class DeepSPGConfig:
             larger batch or patch, about one more forward of the SEM blocks in time. Same gradients.
         loss: the loss weights λ1..λ4.
 
-    Example:
+    Examples:
         >>> DeepSPGConfig.preset("deepspg-large").channels
         64
     """
@@ -152,7 +152,7 @@ class DeepSPGConfig:
         return cls(**{**base[name], **overrides})
 
     def ablation(self, name: str) -> DeepSPGConfig:
-        """This config with the switches of one of :data:`ABLATIONS` (the paper's Tables 2/3)."""
+        """This config with the switches of one of [`ABLATIONS`][semprior.models.deepspg.ABLATIONS] (the paper's Tables 2/3)."""
         if name not in ABLATIONS:
             raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
         image, text, c2f = ABLATIONS[name]
@@ -165,7 +165,7 @@ class DeepSPGConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> DeepSPGConfig:
         """Build a config from a mapping (``to_dict``'s output, a YAML section); strict: unknown keys are an error.
 
-        Example:
+        Examples:
             >>> cfg = DeepSPGConfig.preset("deepspg-large")
             >>> DeepSPGConfig.from_dict(cfg.to_dict()) == cfg
             True
@@ -190,10 +190,10 @@ class DeepSPG(nn.Module):
 
     Pipeline on a low-light image ``I``:
 
-    1. :class:`~semprior.retinex.RetinexDecomposer`: ``R = clamp(I / L)``, gray illumination ``L``,
+    1. [`RetinexDecomposer`][semprior.retinex.decomposer.RetinexDecomposer]: ``R = clamp(I / L)``, gray illumination ``L``,
        illumination features ``F``;
     2. reflectance restoration: a three-level U-Net (widths ``C, 2C, 4C``, strided-conv down,
-       transposed-conv up, skip concatenation) with :class:`~semprior.attention.SEM` blocks at every
+       transposed-conv up, skip concatenation) with [`SEM`][semprior.attention.sem.SEM] blocks at every
        level; the queries come from the prior's features (computed on ``I``) of the matching level,
        resized inside SEM; ``R' = R + U(R)``;
     3. illumination adjustment: ``L' = L ** g + δ(L, F)`` with a learned exponent ``g`` and a small
@@ -205,18 +205,18 @@ class DeepSPG(nn.Module):
     skipped while compiling, exporting or tracing).
 
     Args:
-        config: :class:`DeepSPGConfig` (``DeepSPGConfig.preset("deepspg")`` when ``None``).
-        prior: a frozen :class:`~semprior.priors.base.SegPrior`; required when
+        config: [`DeepSPGConfig`][semprior.models.deepspg.DeepSPGConfig] (``DeepSPGConfig.preset("deepspg")`` when ``None``).
+        prior: a frozen [`SegPrior`][semprior.priors.base.SegPrior]; required when
             ``config.image_prior`` and refused otherwise. It is **not** a submodule: its weights are
             not in this model's ``state_dict`` or parameter count.
-        text_loss: callable ``img -> scalar`` (e.g. :class:`~semprior.losses.clip_prompt.CLIPPromptLoss`);
-            required when ``config.text_prior`` and refused otherwise; used by :meth:`loss` only.
+        text_loss: callable ``img -> scalar`` (e.g. [`CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss]);
+            required when ``config.text_prior`` and refused otherwise; used by [`loss`][semprior.models.deepspg.DeepSPG.loss] only.
 
     Shape:
         - low: `(B, 3, H, W)` in ``[0, 1]``
         - output: `(B, 3, H, W)` in ``[0, 1]``
 
-    Example:
+    Examples:
         >>> from semprior.priors.region import RegionPrior
         >>> cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), text_prior=False)
         >>> net = DeepSPG(cfg, prior=RegionPrior())
@@ -336,7 +336,7 @@ class DeepSPG(nn.Module):
         """Enhance ``low``; ``prior_out`` lets callers pass precomputed prior features of ``low``.
 
         Without autograd and with SEM's backend resolving to ``"streaming"`` (``"auto"`` on a CPU)
-        this runs :meth:`forward_banded` (same result, bounded memory); otherwise the plain graph.
+        this runs [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded] (same result, bounded memory); otherwise the plain graph.
         """
         check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
         h, w = low.shape[-2:]
@@ -368,14 +368,14 @@ class DeepSPG(nn.Module):
 
     # ------------------------------------------------------------------ exact low-memory inference
     def forward_banded(self, low: Tensor, prior_out: PriorOutput | None = None, band_rows: int | None = None) -> Tensor:
-        """:meth:`forward` computed band by band over rows, without autograd (same result to float rounding).
+        """[`forward`][semprior.models.deepspg.DeepSPG.forward] computed band by band over rows, without autograd (same result to float rounding).
 
         Every full-resolution stage is local except SEM's attention map (global, a ``c×c`` matrix
         per head, accumulated in a first pass over bands), so: the decomposer, ``embed``, the
         down/up-sampling convs, the skip fusions, the GDFN and the illumination branch run in
         row bands with their halos; SEM blocks run banded *in place*; the level-1 skip tensor is
         the only full-size feature map (``C`` channels), the level-2 one the only half-size one.
-        :meth:`forward` picks this path by itself when it applies; call it directly to force it
+        [`forward`][semprior.models.deepspg.DeepSPG.forward] picks this path by itself when it applies; call it directly to force it
         (for example with a Triton backend on a GPU) or to choose ``band_rows`` (even, >= 2).
 
         Shape:
@@ -431,7 +431,7 @@ class DeepSPG(nn.Module):
         """Trainable parameters of this DeepSPG, as built for its prior (the frozen prior itself excluded).
 
         The semantic projections depend on the prior's channels, so the count differs per prior:
-        575,713 with :class:`~semprior.priors.region.RegionPrior`, 607,969 with HRNet-W48 and
+        575,713 with [`RegionPrior`][semprior.priors.region.RegionPrior], 607,969 with HRNet-W48 and
         594,657 without a prior for the ``deepspg`` preset (``ffn_expansion=2.0``: 519,517 /
         551,773 / 538,461).
         """
@@ -441,8 +441,8 @@ class DeepSPG(nn.Module):
         """The training objective (the protocol's ``loss(low, high)``): the paper's loss of ``self(low)`` against ``high``.
 
         Returns ``(total, {unweighted term: value})``. On an output already computed, call
-        ``self.criterion(output, high)`` (a :class:`~semprior.losses.composite.DeepSPGLoss`), as
-        :func:`deepspg_training_loss` does.
+        ``self.criterion(output, high)`` (a [`DeepSPGLoss`][semprior.losses.composite.DeepSPGLoss]), as
+        [`deepspg_training_loss`][semprior.models.deepspg.deepspg_training_loss] does.
 
         Shape:
             - low, high: `(B, 3, H, W)` in ``[0, 1]``
@@ -474,7 +474,7 @@ def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tenso
 
 
 def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    """``loss_fn`` for :class:`semprior.engine.Trainer`: the value of :meth:`DeepSPG.loss` on ``batch``.
+    """``loss_fn`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]: the value of [`DeepSPG.loss`][semprior.models.deepspg.DeepSPG.loss] on ``batch``.
 
     Calls the (possibly DDP-wrapped) ``model`` itself so gradients are synchronised, then the
     unwrapped model's ``criterion`` on the output.

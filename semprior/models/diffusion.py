@@ -1,10 +1,10 @@
 """A compact Gaussian diffusion toolkit: noise schedules, the epsilon objective, a DDIM sampler.
 
-- :class:`NoiseSchedule`: ``beta_t`` for ``t = 0 .. T-1`` (``"linear"``: Ho et al. 2020,
+- [`NoiseSchedule`][semprior.models.diffusion.NoiseSchedule]: ``beta_t`` for ``t = 0 .. T-1`` (``"linear"``: Ho et al. 2020,
   ``1e-4 .. 0.02``; ``"cosine"``: Nichol & Dhariwal 2021, ``s = 0.008``, betas clipped to 0.999)
   and ``alpha_bar_t = prod(1 - beta)``;
-- :func:`epsilon_loss`: ``E_t,eps || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2``;
-- :func:`ddim_sample`: DDIM (Song et al. 2021) over an evenly spaced sub-sequence of ``steps``
+- [`epsilon_loss`][semprior.models.diffusion.epsilon_loss]: ``E_t,eps || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2``;
+- [`ddim_sample`][semprior.models.diffusion.ddim_sample]: DDIM (Song et al. 2021) over an evenly spaced sub-sequence of ``steps``
   timesteps; ``eta = 0`` is deterministic given the initial noise, and every random draw comes
   from the ``generator`` argument, so a seeded generator reproduces the sample bit for bit.
 
@@ -28,7 +28,7 @@ _KINDS = ("linear", "cosine")
 def make_betas(timesteps: int, kind: str = "cosine") -> Tensor:
     """The ``(T,)`` float64 beta schedule.
 
-    Example:
+    Examples:
         >>> b = make_betas(1000, "linear")
         >>> round(b[0].item(), 6), round(b[-1].item(), 6)
         (0.0001, 0.02)
@@ -50,7 +50,7 @@ def make_betas(timesteps: int, kind: str = "cosine") -> Tensor:
 class NoiseSchedule(nn.Module):
     """Betas and cumulative alphas as non-persistent buffers (they follow ``.to(device)``).
 
-    Example:
+    Examples:
         >>> s = NoiseSchedule(100, "cosine")
         >>> s.alphas_cumprod.shape, bool(s.alphas_cumprod[0] > s.alphas_cumprod[-1])
         (torch.Size([100]), True)
@@ -93,7 +93,7 @@ def epsilon_loss(
         ``(loss, x0_hat, t, x_t)``: the mean squared error, the implied clean estimate (for extra
         losses on the result), the timesteps and the noisy input.
 
-    Example:
+    Examples:
         >>> s = NoiseSchedule(50)
         >>> loss, x0_hat, t, _ = epsilon_loss(lambda x, t: torch.zeros_like(x), torch.zeros(2, 3, 4, 4), s)
         >>> round(float(loss), 1) > 0, t.shape
@@ -112,7 +112,7 @@ def epsilon_loss(
 def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
     """Evenly spaced, strictly decreasing timesteps from ``T - 1`` down to ``0``.
 
-    Example:
+    Examples:
         >>> ddim_timesteps(1000, 5)
         [999, 749, 500, 250, 0]
     """

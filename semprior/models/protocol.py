@@ -3,18 +3,18 @@
 An *enhancer* is an ``nn.Module`` with
 
 - ``forward(low) -> image``: ``(B, 3, H, W)`` in ``[0, 1]`` to ``(B, 3, H, W)`` at **any** size
-  (the model pads to its :attr:`required_multiple` and crops back itself);
+  (the model pads to its `required_multiple` and crops back itself);
 - ``required_multiple``: the padding multiple (``1`` when it needs none; tiling reads it);
 - ``config``: a frozen dataclass with ``preset(name, **overrides)``, ``from_dict`` and
   ``to_dict`` in one vocabulary (``width`` / ``depth`` / ``heads`` / ``blocks``; official names
   only at the state-dict boundary);
 - a training objective ``loss(low, high) -> (total, {term: value})``; models whose ``loss`` has
   another signature name a training loss function in the registry instead
-  (:attr:`semprior.models.registry.ModelEntry.training_loss`);
+  (`semprior.models.registry.ModelEntry.training_loss`);
 - frozen parts (semantic priors, text losses) kept **out** of ``state_dict``; the checkpoint
-  records the prior by name (:mod:`semprior.hub`).
+  records the prior by name (`semprior.hub`).
 
-:func:`is_enhancer` checks the structural part; ``tests/models/test_conformance.py`` checks the
+`is_enhancer` checks the structural part; ``tests/models/test_conformance.py`` checks the
 behaviour of every registered model.
 """
 
@@ -47,7 +47,7 @@ class Enhancer(Protocol):
 def is_enhancer(model: object) -> bool:
     """``True`` when ``model`` has a dataclass ``config`` with ``to_dict`` and an int ``required_multiple``.
 
-    Example:
+    Examples:
         >>> from semprior.models.retinexformer import Retinexformer, RetinexformerConfig
         >>> is_enhancer(Retinexformer(RetinexformerConfig(width=4, blocks=(1, 1, 1))))
         True
@@ -67,6 +67,6 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "")
     """Build config dataclass ``cls`` from a mapping, strictly (the one ``from_dict`` of the project).
 
     Unknown keys are an error naming the valid ones; lists become tuples; nested dataclass fields
-    accept mappings. Delegates to :func:`semprior._config.from_dict` (a low-layer module).
+    accept mappings. Delegates to [`semprior._config.from_dict`][semprior._config.from_dict] (a low-layer module).
     """
     return from_dict(cls, data, where or cls.__name__)

@@ -1,15 +1,15 @@
 """The model registry: ``create_model(name, pretrained=..., **overrides)`` and ``list_models()``.
 
-One table (:data:`MODELS`) maps a name to a :class:`ModelEntry`: the config class and preset, how
+One table (`MODELS`) maps a name to a [`ModelEntry`][semprior.models.registry.ModelEntry]: the config class and preset, how
 to build the model from a config (and a frozen prior), the training loss, the pretrained tags and
 a tiny configuration for the conformance suite. The priors a model can take are named in
-:data:`PRIORS` (the same names a checkpoint's ``config.json`` records).
+[`PRIORS`][semprior.models.registry.PRIORS] (the same names a checkpoint's ``config.json`` records).
 
 Adding a model is one file (``semprior/models/mymodel.py``: an ``nn.Module`` following
-:mod:`semprior.models.protocol`, with a config dataclass) plus one :func:`register_model` line at
+`semprior.models.protocol`, with a config dataclass) plus one `register_model` line at
 the bottom of this file; ``tests/models/test_conformance.py`` then runs it through every check.
 
-Example:
+Examples:
     >>> from semprior.models.registry import create_model, list_models
     >>> "retinexformer" in list_models()
     True
@@ -80,7 +80,7 @@ PRIORS: dict[str, PriorEntry | None] = {
 
 
 def build_prior(name: str, weights_dir: str | os.PathLike | None = None) -> nn.Module | None:
-    """Build a prior by its :data:`PRIORS` name (``"none"`` -> ``None``); weights resolved via :mod:`semprior.weights`."""
+    """Build a prior by its [`PRIORS`][semprior.models.registry.PRIORS] name (``"none"`` -> ``None``); weights resolved via `semprior.weights`."""
     if name not in PRIORS:
         raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)} or pass a prior object")
     entry = PRIORS[name]
@@ -103,7 +103,7 @@ def _spec_dict(prior: nn.Module) -> dict[str, Any] | None:
 
 
 def _prior_name(prior: nn.Module) -> str | None:
-    """The :data:`PRIORS` name that rebuilds ``prior`` exactly, or ``None``."""
+    """The [`PRIORS`][semprior.models.registry.PRIORS] name that rebuilds ``prior`` exactly, or ``None``."""
     from semprior.priors.region import RegionPrior
 
     if type(prior) is RegionPrior:
@@ -144,8 +144,8 @@ class ModelEntry:
         config_cls: the config dataclass (``preset``/``from_dict``/``to_dict``).
         preset: the preset of ``config_cls`` this name stands for.
         build: ``build(config, prior) -> nn.Module``.
-        prior: default prior name (:data:`PRIORS`), or ``None`` when the model takes no prior.
-        training_loss: ``loss_fn(model, batch) -> (total, terms)`` for :class:`semprior.engine.Trainer`;
+        prior: default prior name ([`PRIORS`][semprior.models.registry.PRIORS]), or ``None`` when the model takes no prior.
+        training_loss: ``loss_fn(model, batch) -> (total, terms)`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer];
             ``None`` for models without trainable parameters.
         pretrained: tag -> file name in the weights directory (``create_model(name, pretrained=tag)``).
         tiny: config overrides that make the model small enough for the conformance suite.
@@ -173,12 +173,12 @@ class ModelEntry:
         return config_from_dict(self.config_cls, {**base, **overrides}, f"{self.name} config")
 
 
-#: registry name -> entry (one table; :func:`register_model` adds to it)
+#: registry name -> entry (one table; `register_model` adds to it)
 MODELS: dict[str, ModelEntry] = {}
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
-    """Add ``entry`` to :data:`MODELS` (a name can be registered once)."""
+    """Add ``entry`` to `MODELS` (a name can be registered once)."""
     if entry.name in MODELS:
         raise ValueError(f"model {entry.name!r} is already registered")
     MODELS[entry.name] = entry
@@ -193,7 +193,7 @@ def list_models(verbose: bool = False) -> list[str] | dict[str, str]:
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    """The :class:`ModelEntry` of ``name``; an unknown name lists the known ones."""
+    """The [`ModelEntry`][semprior.models.registry.ModelEntry] of ``name``; an unknown name lists the known ones."""
     try:
         return MODELS[name]
     except KeyError:
@@ -225,14 +225,14 @@ def create_model(
     """Build a registered model, optionally with pretrained weights.
 
     Args:
-        name: a name from :func:`list_models`.
+        name: a name from [`list_models`][semprior.models.registry.list_models].
         pretrained: ``None`` (random init), a tag of weights shipped inside semprior
-            (:data:`semprior.models.shipped.SHIPPED`, e.g. ``"lolv1-cpu"`` for DeepSPG), a tag of the
+            ([`semprior.models.shipped.SHIPPED`][semprior.models.shipped.SHIPPED], e.g. ``"lolv1-cpu"`` for DeepSPG), a tag of the
             entry's ``pretrained`` table (the file is looked up in the weights directory:
             ``weights_dir`` or ``$SEMPRIOR_WEIGHTS``), or a
             path: a ``save_pretrained`` folder / ``model.safetensors``, a trainer checkpoint
             ``.pt``, or an official state-dict file (Retinexformer's BasicSR ``{'params': ...}``).
-        prior: a :data:`PRIORS` name or a frozen prior module (default: the entry's prior).
+        prior: a [`PRIORS`][semprior.models.registry.PRIORS] name or a frozen prior module (default: the entry's prior).
         weights_dir: where named weights (priors, tags) are found.
         **overrides: config fields (e.g. ``width=16``); strict.
 

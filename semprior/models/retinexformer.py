@@ -7,14 +7,14 @@ every level by the (strided-conv downsampled) illumination features.
 
 Parts used:
 
-- :class:`semprior.retinex.illumination.IlluminationEstimator` (``Illumination_Estimator``);
-- :class:`semprior.attention.ig.IGAttentionBlock` (``IGAB``: IG-MSA + pre-norm feed-forward,
-  whose channel attention goes through :mod:`semprior.kernels`).
+- [`semprior.retinex.illumination.IlluminationEstimator`][semprior.retinex.illumination.IlluminationEstimator] (``Illumination_Estimator``);
+- [`semprior.attention.ig.IGAttentionBlock`][semprior.attention.ig.IGAttentionBlock] (``IGAB``: IG-MSA + pre-norm feed-forward,
+  whose channel attention goes through `semprior.kernels`).
 
 Module and attribute names follow the official ``RetinexFormer_arch.py`` (``body.0.estimator``,
 ``body.0.denoiser.encoder_layers.0.1`` ...), so an official state dict maps one to one.
 The official forward needs ``H`` and ``W`` divisible by 4 (the official test script pads);
-here :meth:`Retinexformer.forward` reflect-pads to a multiple of ``2 ** level`` and crops back.
+here `Retinexformer.forward` reflect-pads to a multiple of ``2 ** level`` and crops back.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def light_up(img: Tensor, light_up_map: Tensor) -> Tensor:
     Shape:
         - img, light_up_map: `(B, 3, H, W)` -> `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> light_up(torch.full((1, 3, 2, 2), 0.2), torch.ones(1, 3, 2, 2))[0, 0, 0, 0].item()
         0.4000000059604645
     """
@@ -98,11 +98,11 @@ class RetinexformerConfig:
         depth: number of down-sampling steps (``level``; the official model fixes 2).
         backend: channel-attention backend passed to every IGAB.
 
-    Every published configuration (:data:`RETINEXFORMER_RELEASES`: LOL-v1, LOL-v2, SID, SMID,
+    Every published configuration (`RETINEXFORMER_RELEASES`: LOL-v1, LOL-v2, SID, SMID,
     SDSD, FiveK, NTIRE) is ``width=40, stages=1, blocks=(1, 2, 2), depth=2``; the presets differ
     only in the weights they name.
 
-    Example:
+    Examples:
         >>> RetinexformerConfig.preset("lol-v1").blocks
         (1, 2, 2)
         >>> RetinexformerConfig.from_dict({"width": 8, "blocks": [1, 1, 1]}).to_dict()["blocks"]
@@ -140,7 +140,7 @@ class RetinexformerConfig:
 
     @classmethod
     def preset(cls, name: str = "lol-v1", **overrides: Any) -> RetinexformerConfig:
-        """A published configuration by name (see :data:`RETINEXFORMER_RELEASES`), with field overrides."""
+        """A published configuration by name (see `RETINEXFORMER_RELEASES`), with field overrides."""
         if name not in RETINEXFORMER_RELEASES:
             raise ValueError(f"unknown Retinexformer preset {name!r}; choose one of {sorted(RETINEXFORMER_RELEASES)}")
         return cls.from_dict({**overrides})
@@ -158,9 +158,9 @@ class RetinexformerConfig:
     @classmethod
     def from_official(cls, data: dict[str, Any]) -> RetinexformerConfig:
         """From the official constructor's arguments (``n_feat``, ``stage``, ``num_blocks``; the
-        official YAML's ``network_g`` without ``type``) through :data:`OFFICIAL_CONFIG_KEYS`.
+        official YAML's ``network_g`` without ``type``) through `OFFICIAL_CONFIG_KEYS`.
 
-        Example:
+        Examples:
             >>> RetinexformerConfig.from_official({"type": "RetinexFormer", "n_feat": 40, "stage": 1,
             ...                                    "num_blocks": [1, 2, 2]}) == RetinexformerConfig.preset("lol-v1")
             True
@@ -280,18 +280,18 @@ class Retinexformer(nn.Module):
     """Retinexformer: ``stage`` cascaded one-stage Retinex transformers.
 
     The output is not clamped (as in the original); clamp to ``[0, 1]`` for display or metrics.
-    Inputs of any size are reflect-padded to :attr:`required_multiple` (``2 ** depth``) and
+    Inputs of any size are reflect-padded to [`required_multiple`][semprior.models.retinexformer.Retinexformer.required_multiple] (``2 ** depth``) and
     cropped back. Inputs must lie in ``[0, 1]`` (checked in eager mode). The training objective is
-    the official one, L1 (:meth:`loss`).
+    the official one, L1 ([`loss`][semprior.models.retinexformer.Retinexformer.loss]).
 
     Args:
-        config: hyper-parameters; :meth:`RetinexformerConfig.lol_v1` when ``None``.
+        config: hyper-parameters; [`RetinexformerConfig.lol_v1`][semprior.models.retinexformer.RetinexformerConfig.lol_v1] when ``None``.
 
     Shape:
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> model = Retinexformer(RetinexformerConfig(width=8, blocks=(1, 1, 1)))
         >>> model(torch.rand(1, 3, 13, 18)).shape
         torch.Size([1, 3, 13, 18])
@@ -306,7 +306,7 @@ class Retinexformer(nn.Module):
 
     @property
     def required_multiple(self) -> int:
-        """The padding multiple of :meth:`forward` (``2 ** depth``); any input size is accepted."""
+        """The padding multiple of `forward` (``2 ** depth``); any input size is accepted."""
         return 2**self.config.depth
 
     def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

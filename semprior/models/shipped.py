@@ -1,12 +1,12 @@
 """Weights that ship inside the semprior package (small models trained by the project).
 
-:data:`SHIPPED` maps a registry name to ``{tag: folder}``; each folder under
-``semprior/pretrained/`` is a :func:`semprior.hub.save_pretrained` folder (``model.safetensors`` +
+[`SHIPPED`][semprior.models.shipped.SHIPPED] maps a registry name to ``{tag: folder}``; each folder under
+``semprior/pretrained/`` is a [`semprior.hub.save_pretrained`][semprior.hub.save_pretrained] folder (``model.safetensors`` +
 ``config.json``) with a ``MODEL_CARD.md`` (data, steps, compute, eval15 scores and protocol,
 licence of the data). The first tag of a model is its default: ``semprior enhance photo.jpg -o
 out/`` uses the default DeepSPG, ``create_model("deepspg", pretrained="lolv1-cpu")`` a named one.
 
-Example:
+Examples:
     >>> from semprior.models.shipped import shipped_tags
     >>> shipped_tags("lime")
     []

@@ -5,16 +5,16 @@ LLE main network and a semantic-segmentation auxiliary network share one encoder
 auxiliary network supplies
 
 - **HSF**, high-level semantic features (its deepest, context-level features), fused into the
-  main decoder's bottleneck with :class:`semprior.attention.sem.SEM` (semantic queries,
+  main decoder's bottleneck with [`semprior.attention.sem.SEM`][semprior.attention.sem.SEM] (semantic queries,
   image keys/values, channel attention);
 - **IEF**, intermediate embedding features from one of the auxiliary decoder's layers: a
   randomly chosen layer in training (so the main net learns to use any of them), a fixed layer
   (``SLLENConfig.ief_eval_layer``) at evaluation; projected by a per-layer 1x1 conv, resized to
   full resolution and fused by concatenation + 3x3 conv.
 
-Training alternates (:class:`SLLENAlternatingTrainer`): an LLE step on paired images updates
+Training alternates ([`SLLENAlternatingTrainer`][semprior.models.sllen.SLLENAlternatingTrainer]): an LLE step on paired images updates
 encoder + main network (auxiliary decoder frozen), a segmentation step on a
-:class:`SegmentationDataset` updates encoder + auxiliary network (main network frozen).
+[`SegmentationDataset`][semprior.models.sllen.SegmentationDataset] updates encoder + auxiliary network (main network frozen).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class SLLENConfig:
             ``depth`` decoder layers, deepest first; ``-1`` = the full-resolution one).
         backend: channel-attention backend of the SEM block.
 
-    Example:
+    Examples:
         >>> SLLENConfig(width=8, depth=2, num_classes=4).num_classes
         4
         >>> SLLENConfig.preset("sllen", depth=2).to_dict()["depth"]
@@ -147,7 +147,7 @@ class SLLEN(nn.Module):
     """SLLEN: shared encoder, LLE main network and segmentation auxiliary network.
 
     ``forward`` returns the enhanced image (so generic trainers can call ``model(low)``);
-    :meth:`forward_all` returns every intermediate (:class:`SLLENOutput`); :meth:`segment`
+    `forward_all` returns every intermediate (`SLLENOutput`); [`segment`][semprior.models.sllen.SLLEN.segment]
     runs the auxiliary branch only. Any input size works (features are resized to the skips).
 
     Args:
@@ -157,7 +157,7 @@ class SLLEN(nn.Module):
         - Input: `(B, 3, H, W)`
         - Output: `(B, 3, H, W)`
 
-    Example:
+    Examples:
         >>> model = SLLEN(SLLENConfig(width=8, depth=2, num_classes=3)).eval()
         >>> out = model.forward_all(torch.rand(1, 3, 17, 22))
         >>> out.image.shape, out.seg_logits.shape, out.ief_layer
@@ -248,7 +248,7 @@ class SLLEN(nn.Module):
     def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The LLE objective (L1 between ``self(low)`` and ``high``): ``(total, {"l1": ...})``.
 
-        The segmentation objective runs in :class:`SLLENAlternatingTrainer`'s segmentation steps.
+        The segmentation objective runs in [`SLLENAlternatingTrainer`][semprior.models.sllen.SLLENAlternatingTrainer]'s segmentation steps.
         """
         check_same_shape(low, high, ("low", "high"))
         l1 = pixel_loss(self(low), high, "l1")
@@ -280,7 +280,7 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
     Shape:
         - item: image `(3, size, size)`, mask `(size, size)` int64
 
-    Example:
+    Examples:
         >>> ds = SyntheticSegmentation(4, size=16, num_classes=3)
         >>> img, mask = ds[0]
         >>> img.shape, mask.dtype, int(mask.max()) < 3
@@ -324,7 +324,7 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
 class AlternatingSchedule:
     """Which task each training iteration runs: ``lle_steps`` LLE steps, then ``seg_steps`` segmentation steps.
 
-    Example:
+    Examples:
         >>> " ".join(AlternatingSchedule(2, 1).kind(i) for i in range(6))
         'lle lle seg lle lle seg'
     """
@@ -358,7 +358,7 @@ class SLLENAlternatingTrainer:
     ``requires_grad=False`` (frozen: no gradient, no update), restored afterwards.
 
     Args:
-        model: the :class:`SLLEN` to train.
+        model: the [`SLLEN`][semprior.models.sllen.SLLEN] to train.
         lr: learning rate of both optimizers.
         schedule: the alternation pattern.
         lle_loss: ``loss(enhanced, target)``; ``PixelLoss("l1")`` when ``None``.

@@ -1,7 +1,7 @@
 """Semantic priors: frozen segmentation backends (HRNet, SAM, any timm backbone) and a weight-free prior.
 
-Every prior follows :class:`~semprior.priors.base.SegPrior`: ``prior.spec`` declares channels and
-strides up front; ``prior(img)`` returns a :class:`~semprior.priors.base.PriorOutput`.
+Every prior follows [`SegPrior`][semprior.priors.base.SegPrior]: ``prior.spec`` declares channels and
+strides up front; ``prior(img)`` returns a [`PriorOutput`][semprior.priors.base.PriorOutput].
 Importing this package imports no optional dependency (timm, segment_anything are imported when
 a backend is constructed).
 """

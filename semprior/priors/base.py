@@ -1,8 +1,8 @@
-"""The semantic-prior protocol: :class:`PriorSpec`, :class:`PriorOutput` and the :class:`SegPrior` base.
+"""The semantic-prior protocol: [`PriorSpec`][semprior.priors.base.PriorSpec], [`PriorOutput`][semprior.priors.base.PriorOutput] and the [`SegPrior`][semprior.priors.base.SegPrior] base.
 
 A *prior* is a frozen network (or a weight-free algorithm) that maps an RGB image in ``[0, 1]``
 to multi-scale features (fine -> coarse) and optionally segmentation logits. Consumers (SEM
-blocks, the semantic KL loss) are sized from :attr:`SegPrior.spec`, which is available right after
+blocks, the semantic KL loss) are sized from `SegPrior.spec`, which is available right after
 construction, so nobody hard-codes channel counts.
 """
 
@@ -30,10 +30,10 @@ class PriorSpec:
         channels: channels of each feature level, fine -> coarse.
         strides: stride of each feature level w.r.t. the input, fine -> coarse. Level ``i`` of an
             ``H x W`` input has spatial size ``ceil(H / strides[i]) x ceil(W / strides[i])``.
-        num_classes: classes of :attr:`PriorOutput.logits`; ``0`` when the prior gives no logits
+        num_classes: classes of `PriorOutput.logits`; ``0`` when the prior gives no logits
             (class-agnostic).
 
-    Example:
+    Examples:
         >>> spec = PriorSpec("toy", channels=(8, 16), strides=(4, 8), num_classes=0)
         >>> spec.num_levels, spec.feature_size(97, 131, level=1)
         (2, (13, 17))
@@ -96,7 +96,7 @@ def pad_to_multiple(img: Tensor, multiple: int, mode: str = "replicate") -> Tens
         - Input: ``(B, C, H, W)``
         - Output: ``(B, C, ceil(H/m)*m, ceil(W/m)*m)``
 
-    Example:
+    Examples:
         >>> pad_to_multiple(torch.rand(1, 3, 97, 131), 32).shape
         torch.Size([1, 3, 128, 160])
     """
@@ -129,7 +129,7 @@ class SegPrior(nn.Module, abc.ABC):
     """Base class of every semantic prior: frozen, eval-only, input-following.
 
     Subclasses call ``super().__init__(spec)`` (or set ``self.spec`` before use) and implement
-    :meth:`_forward` on an already-checked image; :meth:`forward` adds the protocol:
+    `_forward` on an already-checked image; [`forward`][semprior.priors.base.SegPrior.forward] adds the protocol:
 
     - the input is checked (``(B, 3, H, W)``, floating point, finite);
     - the prior's parameters and buffers move to the input's device and floating dtype when
@@ -137,12 +137,13 @@ class SegPrior(nn.Module, abc.ABC):
     - the computation runs under ``torch.no_grad()`` (not ``inference_mode``, so outputs can feed
       a training graph as constants); ``grad=True`` lets gradients flow to the *input* (the prior's
       parameters stay frozen), e.g. for a semantic loss on an enhanced image;
-    - the output is checked against :attr:`spec` (channels, strides, classes).
+    - the output is checked against `spec` (channels, strides, classes).
 
-    Parameters are frozen at construction by :meth:`freeze` and :meth:`train` always keeps
+    Parameters are frozen at construction by [`freeze`][semprior.priors.base.SegPrior.freeze] and [`train`][semprior.priors.base.SegPrior.train] always keeps
     eval mode, so ``parent.train()`` cannot switch BatchNorm/Dropout in the prior.
 
-    Example (a complete prior in a few lines):
+    Examples:
+        A complete prior in a few lines:
         >>> class MeanPrior(SegPrior):
         ...     def __init__(self):
         ...         super().__init__(PriorSpec("mean", channels=(3,), strides=(4,)))

@@ -3,7 +3,7 @@
 Loads the two public checkpoint formats through explicit key maps, strictly:
 
 - ``"hrnet_seg"``: the HRNet-Semantic-Segmentation releases (``hrnet_ade20k_4312_torch04.pth``,
-  ``hrnet_pascal_ctx_5410_torch11.pth``, ...; see :data:`~semprior.weights.KNOWN_WEIGHTS`):
+  ``hrnet_pascal_ctx_5410_torch11.pth``, ...; see [`KNOWN_WEIGHTS`][semprior.weights.KNOWN_WEIGHTS]):
   backbone keys as timm's (``conv1``, ``layer1``, ``transition1``, ``stage2`` ... ``stage4``),
   head ``last_layer.{0,1,3}`` (1x1 conv 720->720, BN, ReLU, 1x1 conv -> classes), prefixed
   ``model.`` by the training wrapper, possibly with the loss's ``loss.criterion.weight``;
@@ -12,7 +12,7 @@ Loads the two public checkpoint formats through explicit key maps, strictly:
   ``cbr.{0,1}`` = 3x3 conv 720->180 + BN and ``conv_last`` = 1x1 conv 180->150), each BN with
   CSAIL's sync-BN bookkeeping buffers (skipped by name, counted in the report).
 
-The forward is the official one at any input size (see :class:`HRNetPrior`).
+The forward is the official one at any input size (see [`HRNetPrior`][semprior.priors.hrnet.HRNetPrior]).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _hr_module(m: nn.Module, xs: list[Tensor], align_corners: bool) -> list[Tens
 
 def _hrnet_body(net: nn.Module, x: Tensor, align_corners: bool) -> list[Tensor]:
     """The four HRNet branches of timm's ``HighResolutionNetFeatures`` (``feature_location=""``),
-    computed with its modules and weights but the official size-exact fuse (:func:`_hr_module`)."""
+    computed with its modules and weights but the official size-exact fuse (`_hr_module`)."""
     x = net.act1(net.bn1(net.conv1(x)))
     x = net.act2(net.bn2(net.conv2(x)))
     x = net.layer1(x)
@@ -123,7 +123,7 @@ def detect_hrnet_format(state: Mapping[str, Tensor]) -> str:
 
 
 def hrnet_key_map(fmt: str):
-    """Checkpoint key -> :class:`HRNetPrior` state-dict key, for ``fmt`` in
+    """Checkpoint key -> [`HRNetPrior`][semprior.priors.hrnet.HRNetPrior] state-dict key, for ``fmt`` in
     ``{"hrnet_seg", "csail_encoder", "csail_decoder"}``; ``None`` for keys outside the model."""
 
     def hrnet_seg(k: str) -> str | None:
@@ -191,7 +191,7 @@ class HRNetPrior(SegPrior):
 
     ``align_corners`` (of every bilinear upsampling: fuse steps and the head's concatenation)
     defaults to what the release was trained with, as recorded in
-    :data:`~semprior.weights.KNOWN_WEIGHTS`: HRNet-Semantic-Segmentation ADE20K ``True`` (its
+    [`KNOWN_WEIGHTS`][semprior.weights.KNOWN_WEIGHTS]: HRNet-Semantic-Segmentation ADE20K ``True`` (its
     config keeps the code default ``MODEL.ALIGN_CORNERS: True``), Pascal-Context and Cityscapes
     ``False`` (set in their configs), CSAIL ``False`` (hard-coded). The release is the loaded
     file's format, or without weights the one ``head`` implies (``"hrnetv2"``: the
@@ -220,7 +220,7 @@ class HRNetPrior(SegPrior):
         - features: 4 levels ``(B, C_i, ceil(H / s), ceil(W / s))``, ``s = 4, 8, 16, 32``
         - logits: ``(B, num_classes, ceil(H / 4), ceil(W / 4))``
 
-    Example:
+    Examples:
         >>> prior = HRNetPrior("w18_small", dataset="pascal_context")
         >>> prior.spec.channels, prior.spec.strides, prior.spec.num_classes
         ((16, 32, 64, 128), (4, 8, 16, 32), 59)

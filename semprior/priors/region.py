@@ -47,12 +47,12 @@ def _pixel_descriptors(img: Tensor) -> Tensor:
 
 
 def region_descriptors(img: Tensor, strides: tuple[int, ...]) -> list[Tensor]:
-    """Pooled descriptors ``(B, 8, ceil(H/s), ceil(W/s))`` per stride (see :class:`RegionPrior`).
+    """Pooled descriptors ``(B, 8, ceil(H/s), ceil(W/s))`` per stride (see [`RegionPrior`][semprior.priors.region.RegionPrior]).
 
     The image is average-pooled to the finest stride first, the per-pixel descriptors are computed
     there, and each coarser level pools the previous one (strides must each divide the next).
 
-    Example:
+    Examples:
         >>> [d.shape[-2:] for d in region_descriptors(torch.rand(1, 3, 97, 131), (2, 4))]
         [torch.Size([49, 66]), torch.Size([25, 33])]
     """
@@ -121,7 +121,7 @@ class RegionPrior(SegPrior):
         - features[i]: ``(B, 8 + K, ceil(H / s_i), ceil(W / s_i))``, ``s_i = base_stride * 2**i``
         - logits: ``(B, K, ceil(H / base_stride), ceil(W / base_stride))``
 
-    Example:
+    Examples:
         >>> prior = RegionPrior(levels=3)
         >>> prior.spec.channels, prior.spec.strides, prior.spec.num_classes
         ((24, 24, 24), (2, 4, 8), 16)

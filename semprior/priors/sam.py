@@ -54,7 +54,7 @@ class SAMPrior(SegPrior):
         - features: one level ``(B, 256, ceil(H / 16), ceil(W / 16))``
         - logits: ``None`` (class-agnostic, ``spec.num_classes == 0``)
 
-    Example:
+    Examples:
         >>> from segment_anything.modeling import ImageEncoderViT
         >>> enc = ImageEncoderViT(img_size=64, embed_dim=96, depth=2, num_heads=2, out_chans=256)
         >>> prior = SAMPrior(model=enc)

@@ -36,7 +36,7 @@ class TimmPrior(SegPrior):
         - features[i]: ``(B, feature_info.channels()[i], ceil(H / s_i), ceil(W / s_i))``
         - logits: ``None``
 
-    Example:
+    Examples:
         >>> prior = TimmPrior("resnet18", out_indices=(1, 2))
         >>> prior.spec.channels, prior.spec.strides
         ((64, 128), (4, 8))

@@ -34,7 +34,7 @@ def smooth_illumination(
         - Input: `(B, 1, H, W)`
         - Output: `(B, 1, H, W)`
 
-    Example:
+    Examples:
         >>> smooth_illumination(torch.rand(1, 1, 16, 16), smooth=1.5).shape
         torch.Size([1, 1, 16, 16])
     """
@@ -73,9 +73,9 @@ def classical_decompose(
 ) -> RetinexOutput:
     r"""Decompose an image into reflectance and illumination without learned parameters.
 
-    The illumination is the max-RGB map :math:`\max_c I_c` (the LIME initial estimate),
-    smoothed (see :func:`smooth_illumination`) and clamped to ``[eps, 1]``; the reflectance is
-    :math:`R = I / L` with **no clamping**, so ``R * L`` reproduces the input up to float
+    The illumination is the max-RGB map $\max_c I_c$ (the LIME initial estimate),
+    smoothed (see [`smooth_illumination`][semprior.retinex.classical.smooth_illumination]) and clamped to ``[eps, 1]``; the reflectance is
+    $R = I / L$ with **no clamping**, so ``R * L`` reproduces the input up to float
     rounding (``R`` may exceed 1 where smoothing lowered ``L`` below a pixel's value).
     ``features`` holds the `(B, 1, H, W)` unsmoothed max-RGB map.
 
@@ -87,10 +87,10 @@ def classical_decompose(
 
     Shape:
         - Input: `(B, 3, H, W)`
-        - Output: :class:`~semprior.retinex.decomposer.RetinexOutput` with reflectance
+        - Output: [`RetinexOutput`][semprior.retinex.decomposer.RetinexOutput] with reflectance
           `(B, 3, H, W)`, illumination `(B, 1, H, W)`, features `(B, 1, H, W)`.
 
-    Example:
+    Examples:
         >>> img = torch.rand(1, 3, 16, 16)
         >>> out = classical_decompose(img, smooth=1.0)
         >>> torch.allclose(out.reflectance * out.illumination, img, atol=1e-6)

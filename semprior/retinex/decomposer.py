@@ -33,12 +33,14 @@ class RetinexOutput:
 class RetinexDecomposer(nn.Module):
     r"""Learned Retinex decomposition following the one-stage Retinex idea (Retinexformer).
 
-    An :class:`~semprior.retinex.illumination.IlluminationEstimator` maps ``cat(img, mean_c(img))``
+    An [`IlluminationEstimator`][semprior.retinex.illumination.IlluminationEstimator] maps ``cat(img, mean_c(img))``
     to illumination features ``F`` and a raw map; the illumination is
 
-    .. math:: L = \epsilon + (1 - \epsilon)\,\sigma(\text{map}) \in [\epsilon, 1],
+    $$
+    L = \epsilon + (1 - \epsilon)\,\sigma(\text{map}) \in [\epsilon, 1],
+    $$
 
-    and the reflectance is :math:`R = \mathrm{clamp}(I / L, 0, 1)` (``L`` broadcast over RGB when
+    and the reflectance is $R = \mathrm{clamp}(I / L, 0, 1)$ (``L`` broadcast over RGB when
     ``illumination="gray"``). Where ``I <= L`` the product ``R * L`` reproduces ``I``; brighter
     pixels are clipped, as a reflectance cannot exceed 1. The module has no loss of its own: train
     it through the enhancer that consumes it.
@@ -50,10 +52,10 @@ class RetinexDecomposer(nn.Module):
 
     Shape:
         - Input: `(B, 3, H, W)` in ``[0, 1]``
-        - Output: :class:`RetinexOutput` with reflectance `(B, 3, H, W)`, illumination
+        - Output: [`RetinexOutput`][semprior.retinex.decomposer.RetinexOutput] with reflectance `(B, 3, H, W)`, illumination
           `(B, 1, H, W)` or `(B, 3, H, W)`, features `(B, C, H, W)`.
 
-    Example:
+    Examples:
         >>> dec = RetinexDecomposer(channels=16, illumination="gray")
         >>> out = dec(torch.rand(2, 3, 8, 8))
         >>> out.reflectance.shape, out.illumination.shape, out.features.shape
@@ -81,11 +83,11 @@ class RetinexDecomposer(nn.Module):
         return self._compose(img, *self.estimator(img))
 
     def rows(self, img: Tensor, r0: int, r1: int) -> RetinexOutput:
-        """Rows ``r0:r1`` of :meth:`forward` on the full (already validated) ``img``, from image rows
-        ``r0 - 2 : r1 + 2`` only (:meth:`IlluminationEstimator.rows`): exact low-memory inference.
+        """Rows ``r0:r1`` of `forward` on the full (already validated) ``img``, from image rows
+        ``r0 - 2 : r1 + 2`` only ([`IlluminationEstimator.rows`][semprior.retinex.illumination.IlluminationEstimator.rows]): exact low-memory inference.
 
         Shape:
-            - img: `(B, 3, H, W)` -> :class:`RetinexOutput` of ``r1 - r0`` rows
+            - img: `(B, 3, H, W)` -> [`RetinexOutput`][semprior.retinex.decomposer.RetinexOutput] of ``r1 - r0`` rows
         """
         return self._compose(img[:, :, r0:r1], *self.estimator.rows(img, r0, r1))
 

@@ -32,7 +32,7 @@ class IlluminationEstimator(nn.Module):
     The input to ``conv1`` is ``cat(img, img.mean(dim=1, keepdim=True))``, so ``n_fea_in`` is the
     image channel count plus one (4 for RGB). The map is returned raw (no activation): in
     Retinexformer it is a light-up map used as ``img * map + img``; consumers that need an
-    illumination in ``(0, 1]`` (e.g. :class:`~semprior.retinex.decomposer.RetinexDecomposer`)
+    illumination in ``(0, 1]`` (e.g. [`RetinexDecomposer`][semprior.retinex.decomposer.RetinexDecomposer])
     apply their own activation.
 
     Args:
@@ -47,7 +47,7 @@ class IlluminationEstimator(nn.Module):
         - Input: `(B, n_fea_in - 1, H, W)`
         - Output: `(B, n_fea_middle, H, W)` features and `(B, n_fea_out, H, W)` map.
 
-    Example:
+    Examples:
         >>> est = IlluminationEstimator(40)
         >>> fea, illu = est(torch.rand(2, 3, 16, 16))
         >>> fea.shape, illu.shape
@@ -84,7 +84,7 @@ class IlluminationEstimator(nn.Module):
         return illu_fea, self.conv2(illu_fea)
 
     def rows(self, img: Tensor, r0: int, r1: int) -> tuple[Tensor, Tensor]:
-        """Rows ``r0:r1`` of :meth:`forward` on the full (already validated) ``img``, computed from the
+        """Rows ``r0:r1`` of `forward` on the full (already validated) ``img``, computed from the
         image rows ``r0 - 2 : r1 + 2`` only (the 5x5 conv's halo): exact low-memory inference.
 
         Shape:
