@@ -9,8 +9,8 @@
 2. ``save_pretrained`` writes it to ``semprior/pretrained/deepspg-lolv1-cpu/``
    (``model.safetensors`` + ``config.json``).
 3. eval15 is scored **once**, for the chosen model, exactly as ``semprior eval --lol LOL --model
-   deepspg`` does; the scores and the selection table go to ``selection.json`` beside the weights,
-   which ``MODEL_CARD.md`` quotes (``tests/data/test_shipped_model.py`` reproduces them with the CLI).
+   deepspg`` does; the scores and the selection table go to ``selection.json`` and ``MODEL_CARD.md``
+   beside the weights (``tests/data/test_shipped_model.py`` reproduces them with the CLI).
 """
 
 from __future__ import annotations
@@ -83,8 +83,52 @@ def main(argv=None) -> int:
         "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
         "eval15": ev, "steps_total": rc.train.steps,
     }, indent=1))
+    (dest / "MODEL_CARD.md").write_text(model_card(run, label, step, rc, rows, ev, dest))
     print(json.dumps(ev, indent=1))
     return 0
+
+
+def model_card(run, label, step, rc, rows, ev, dest: Path) -> str:
+    """The model card: what the weights are, how they were made and chosen, and what they score."""
+    from safetensors.torch import load_file
+
+    n = sum(v.numel() for v in load_file(dest / "model.safetensors").values())
+    cfg = json.loads((dest / "config.json").read_text())
+    prior = (cfg.get("prior") or {}).get("name") or "none"
+    val = "\n".join(f"| {r} | {lb} | {s} | {ps:.2f} | {ss:.3f} |" for r, lb, s, ps, ss in rows)
+    t = rc.train
+    return f"""# DeepSPG, LOL-v1, CPU-trained (`create_model("deepspg", pretrained="lolv1-cpu")`)
+
+The default model of `semprior enhance` (no flag needed). Files: `model.safetensors` (weights),
+`config.json` (architecture and prior; the frozen prior is rebuilt by name, never stored),
+`selection.json` (how it was chosen, the numbers below).
+
+- **Architecture:** DeepSPG `deepspg` preset, {n:,} trainable parameters, image prior: `{prior}`
+  (weight-free; the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior.
+- **Data:** LOL-v1 `our485` (Wei et al., BMVC 2018), 465 pairs for training; 20 pairs held out by
+  name hash (`data.val_holdout: 20`) for selection. **LOL is a research dataset**: its images come
+  with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
+- **Training:** `{CONFIGS[run]}`: Adam lr {t.lr:g}, cosine to {t.min_lr_ratio:g} of it, batch {t.batch_size},
+  coarse-to-fine patches {list(t.patch_stages)}, EMA {t.ema_decay}; **interim weights at step {step} of
+  {t.steps}** (the run continues in later sessions and this file will be replaced), single-thread CPU
+  processes on a shared 2-core machine (hours: see `benchmarks/results/lolv1_cpu.md`).
+- **Selection** (validation pairs only; eval15 was not looked at):
+
+| run | weights | step | val PSNR (dB) | val SSIM |
+|---|---|---:|---:|---:|
+{val}
+
+Chosen: `{run}`, {label}.
+
+- **LOL-v1 eval15** (15 real pairs, the test set; scored once, with `semprior eval --lol LOL
+  --model deepspg`: RGB, uint8-quantised, no border crop; GT-mean rescales the output's mean grey
+  level to the reference's): **PSNR {ev["psnr"]:.2f} dB, SSIM {ev["ssim"]:.3f}**; with GT-mean
+  {ev["psnr_gtmean"]:.2f} dB / {ev["ssim_gtmean"]:.3f}. The paper's DeepSPG (HRNet + CLIP, GPU, 500
+  epochs): 26.87 / 0.866; its baseline without priors 25.19 dB.
+- **Reproduce the numbers:** `tests/data/test_shipped_model.py` runs `semprior eval` on eval15 and
+  checks them to 0.01 dB. Reproduce the weights: run the config to step {step} with
+  `semprior train --config {CONFIGS[run]} --until {step}`, then `python benchmarks/ship_pretrained.py`.
+"""
 
 
 def replace_root(data, lol: Path):
