@@ -233,6 +233,12 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- evaluate
     methods = {name: create_model(name) for name in ("identity", "gamma", "he", "clahe", "lime")}
     methods["deepspg"] = model
+    from semprior.models.shipped import create_model_for_inference, shipped_tags
+
+    shipped = None
+    if shipped_tags("deepspg"):  # the DeepSPG trained on real LOL-v1 pairs that ships with semprior
+        shipped = create_model_for_inference("deepspg")
+        methods["deepspg (shipped, LOL-v1)"] = shipped
     res = evaluate_methods(methods, test_pairs, keep=3)
     res.save(out)
     table = res.to_markdown()
@@ -256,13 +262,18 @@ def main(argv=None) -> int:
     dark = synthesize_low_light(photos[held_out].unsqueeze(0), generator=torch.Generator().manual_seed(args.seed))
     write_image(enh / f"{held_out}_low.png", dark[0])
     write_image(enh / f"{held_out}_deepspg.png", enhance_image(model, dark)[0])
+    if shipped is not None:
+        write_image(enh / f"{held_out}_deepspg_shipped.png", enhance_image(shipped, dark)[0])
     if eval15 is not None:
+        from semprior.data.io import read_image
+
         for name in ("1", "22"):
             low_path = eval15 / "low" / f"{name}.png"
             if low_path.is_file():
-                from semprior.data.io import read_image
-
-                write_image(enh / f"eval15_{name}_deepspg.png", enhance_image(model, read_image(low_path).unsqueeze(0))[0])
+                low = read_image(low_path).unsqueeze(0)
+                write_image(enh / f"eval15_{name}_deepspg.png", enhance_image(model, low)[0])
+                if shipped is not None:
+                    write_image(enh / f"eval15_{name}_deepspg_shipped.png", enhance_image(shipped, low)[0])
 
     # ---------------------------------------------------------------- report
     total_min = (time.perf_counter() - t_start) / 60
@@ -291,7 +302,8 @@ def main(argv=None) -> int:
         "",
         "- `metrics.md`, `metrics.json`: the table above; `grid.png`: input | methods | reference",
         "- `loss_curve.png`: training loss terms and validation PSNR/SSIM",
-        "- `enhanced/`: enhanced photos; `last.pt`, `best.pt`: checkpoints (`semprior enhance`/`eval` read them)",
+        "- `enhanced/`: enhanced photos (`*_shipped.png`: the DeepSPG that ships with semprior, trained on real "
+        "LOL-v1 pairs); `last.pt`, `best.pt`: checkpoints (`semprior enhance`/`eval` read them)",
         "",
         "A few CPU minutes on synthetic data is a smoke test of the full pipeline, not the paper's result;"
         " see docs/reproduce.md for the recipe.",
