@@ -22,7 +22,12 @@ from pathlib import Path
 
 import torch
 
-CONFIGS = {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml", "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml"}
+#: shipped model -> {run folder: config}; the candidates of every run compete on validation
+RUNS = {
+    "deepspg": {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml",
+                "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml"},
+    "retinexformer": {"retinexformer": "configs/cpu/retinexformer_lolv1.yaml"},
+}
 
 
 def candidates(folder: Path):
@@ -39,11 +44,15 @@ def candidates(folder: Path):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="deepspg", choices=sorted(RUNS))
     p.add_argument("--runs", default="~/runs")
     p.add_argument("--lol", default="~/data/LOL")
-    p.add_argument("--dest", default=str(Path(__file__).resolve().parents[1] / "semprior" / "pretrained" / "deepspg-lolv1-cpu"))
     a = p.parse_args(argv)
-    runs, lol, dest = Path(a.runs).expanduser(), Path(a.lol).expanduser(), Path(a.dest)
+    from semprior.models.shipped import PRETRAINED_DIR, SHIPPED
+
+    runs, lol = Path(a.runs).expanduser(), Path(a.lol).expanduser()
+    dest = PRETRAINED_DIR / SHIPPED[a.model]["lolv1-cpu"]
+    CONFIGS = RUNS[a.model]
     torch.set_num_threads(2)
 
     from semprior.data import PairedFolder
@@ -76,19 +85,19 @@ def main(argv=None) -> int:
         return 1
     _, run, label, path, key, step, model, rc = best
     save_pretrained(model, dest)
-    res = evaluate_methods({"deepspg": load_model(dest)}, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"))
-    ev = {k: res.mean("deepspg", k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}
+    res = evaluate_methods({a.model: load_model(dest)}, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"))
+    ev = {k: res.mean(a.model, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}
     (dest / "selection.json").write_text(json.dumps({
         "chosen": {"run": run, "weights": label, "step": step, "config": CONFIGS[run]},
         "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
         "eval15": ev, "steps_total": rc.train.steps,
     }, indent=1))
-    (dest / "MODEL_CARD.md").write_text(model_card(run, label, step, rc, rows, ev, dest))
+    (dest / "MODEL_CARD.md").write_text(model_card(a.model, CONFIGS, run, label, step, rc, rows, ev, dest))
     print(json.dumps(ev, indent=1))
     return 0
 
 
-def model_card(run, label, step, rc, rows, ev, dest: Path) -> str:
+def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path) -> str:
     """The model card: what the weights are, how they were made and chosen, and what they score."""
     from safetensors.torch import load_file
 
@@ -97,14 +106,19 @@ def model_card(run, label, step, rc, rows, ev, dest: Path) -> str:
     prior = (cfg.get("prior") or {}).get("name") or "none"
     val = "\n".join(f"| {r} | {lb} | {s} | {ps:.2f} | {ss:.3f} |" for r, lb, s, ps, ss in rows)
     t = rc.train
-    return f"""# DeepSPG, LOL-v1, CPU-trained (`create_model("deepspg", pretrained="lolv1-cpu")`)
+    what = ("DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration")
+    role = ("The default model of `semprior enhance` (no flag needed)." if model == "deepspg" else
+            "`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of the CPU experiment.")
+    paper = ("The paper's DeepSPG (HRNet + CLIP, GPU, 500\n  epochs): 26.87 / 0.866; its baseline without priors 25.19 dB."
+             if model == "deepspg" else "The Retinexformer paper (150k iterations, GPU): 25.16 / 0.845.")
+    return f"""# {what}, LOL-v1, CPU-trained (`create_model("{model}", pretrained="lolv1-cpu")`)
 
-The default model of `semprior enhance` (no flag needed). Files: `model.safetensors` (weights),
+{role} Files: `model.safetensors` (weights),
 `config.json` (architecture and prior; the frozen prior is rebuilt by name, never stored),
 `selection.json` (how it was chosen, the numbers below).
 
-- **Architecture:** DeepSPG `deepspg` preset, {n:,} trainable parameters, image prior: `{prior}`
-  (weight-free; the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior.
+- **Architecture:** {what}, {n:,} trainable parameters, image prior: `{prior}`
+  (the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior.
 - **Data:** LOL-v1 `our485` (Wei et al., BMVC 2018), 465 pairs for training; 20 pairs held out by
   name hash (`data.val_holdout: 20`) for selection. **LOL is a research dataset**: its images come
   with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
@@ -121,13 +135,13 @@ The default model of `semprior enhance` (no flag needed). Files: `model.safetens
 Chosen: `{run}`, {label}.
 
 - **LOL-v1 eval15** (15 real pairs, the test set; scored once, with `semprior eval --lol LOL
-  --model deepspg`: RGB, uint8-quantised, no border crop; GT-mean rescales the output's mean grey
+  --model {model}`: RGB, uint8-quantised, no border crop; GT-mean rescales the output's mean grey
   level to the reference's): **PSNR {ev["psnr"]:.2f} dB, SSIM {ev["ssim"]:.3f}**; with GT-mean
-  {ev["psnr_gtmean"]:.2f} dB / {ev["ssim_gtmean"]:.3f}. The paper's DeepSPG (HRNet + CLIP, GPU, 500
-  epochs): 26.87 / 0.866; its baseline without priors 25.19 dB.
+  {ev["psnr_gtmean"]:.2f} dB / {ev["ssim_gtmean"]:.3f}. {paper}
 - **Reproduce the numbers:** `tests/data/test_shipped_model.py` runs `semprior eval` on eval15 and
   checks them to 0.01 dB. Reproduce the weights: run the config to step {step} with
-  `semprior train --config {CONFIGS[run]} --until {step}`, then `python benchmarks/ship_pretrained.py`.
+  `semprior train --config {CONFIGS[run]} --until {step}`, then
+  `python benchmarks/ship_pretrained.py --model {model}`.
 """
 
 

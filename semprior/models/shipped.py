@@ -28,6 +28,7 @@ PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: registry name -> {tag: folder under PRETRAINED_DIR}; the first tag is the default
 SHIPPED: dict[str, dict[str, str]] = {
     "deepspg": {"lolv1-cpu": "deepspg-lolv1-cpu"},
+    "retinexformer": {"lolv1-cpu": "retinexformer-lolv1-cpu"},
 }
 
 
