@@ -28,7 +28,7 @@ _WRAPPER = textwrap.dedent(
     """
 )
 
-H, W = 512, 768  # 0.39 MP: big enough that untiled activations exceed the cap many times over
+H, W = 768, 1024  # 0.79 MP: big enough that untiled activations exceed the cap many times over
 CAP_MB = 16
 #: input/output image buffers outside the model (decoded uint8 + float copies, the blend accumulators,
 #: the 8-bit output): a few float32 copies of the image, at most 64 bytes per pixel
@@ -44,12 +44,30 @@ def _peak(args: list[str]) -> int:
     return r["peak"]
 
 
+@pytest.fixture(scope="module")
+def plain_graph_checkpoint(tmp_path_factory):
+    """The tiny DeepSPG with ``backend="reference"``: its untiled forward is the plain autograd-free
+    graph, whose activations grow with the image. (The default ``"auto"`` backend runs DeepSPG's
+    banded whole-image path on a CPU, which is itself memory-bounded, so an untiled run of it cannot
+    show that the tiling cap does anything.)"""
+    from dataclasses import replace
+
+    from semprior.engine.checkpoint import save_checkpoint
+    from semprior.models.deepspg import DeepSPG
+
+    cfg = replace(tiny_deepspg_config(), backend="reference")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "plain.pt"
+    save_checkpoint({"model": DeepSPG(cfg).state_dict(), "model_config": cfg.to_dict()}, path)
+    return path
+
+
 @pytest.mark.slow
-def test_enhance_under_a_memory_cap_in_a_subprocess(tmp_path, tiny_checkpoint):
+def test_enhance_under_a_memory_cap_in_a_subprocess(tmp_path, plain_graph_checkpoint):
     big, small = tmp_path / "big.png", tmp_path / "small.png"
     write_image(big, torch.rand(3, H, W, generator=torch.Generator().manual_seed(0)) * 0.3)
     write_image(small, torch.rand(3, 16, 16) * 0.3)
-    common = ["--checkpoint", str(tiny_checkpoint), "--no-progress"]
+    common = ["--checkpoint", str(plain_graph_checkpoint), "--no-progress"]
     baseline = _peak(["enhance", str(small), "-o", str(tmp_path / "b"), *common])  # imports, model, tiny image
     capped = _peak(["enhance", str(big), "-o", str(tmp_path / "tiled"), "--max-memory-mb", str(CAP_MB),
                     "--overlap", "8", *common])
