@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -383,7 +385,10 @@ class Trainer:
 
         ``max_seconds`` stops earlier once that much wall time has passed (a time budget; the LR
         schedule still assumes ``config.steps``). ``last.pt`` is written when training stops, also
-        on an exception or Ctrl-C (then the exception propagates after the save).
+        on an exception or Ctrl-C (then the exception propagates after the save). SIGTERM (what
+        ``kill``, job schedulers and session ends send) stops training at the next step boundary,
+        writes ``last.pt``, then hands the signal on to the handler that was installed before
+        (by default: the process exits with status 143).
         """
         cfg = self.config
         end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
@@ -395,6 +400,7 @@ class Trainer:
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
         t0, stopped, run, out_of_time = time.perf_counter(), False, 0.0, False
         batches = self._batches()
+        term = _SigtermFlag()
         try:
             while self.step < end:
                 batch = _to_device(next(batches), self.device)
@@ -416,6 +422,8 @@ class Trainer:
                     self.save(self.out_dir / "last.pt")
                 if stopped:
                     break
+                if term.is_set(self.world, self.device):
+                    break
                 if max_seconds is not None:
                     over = time.perf_counter() - t0 > max_seconds
                     if self.world > 1:  # rank 0's clock decides, so every rank stops at the same step
@@ -432,8 +440,13 @@ class Trainer:
                 self.save(self.out_dir / "last.pt")
             raise
         finally:
+            term.restore()
             if bar is not None:
                 bar.close()
+        if term.received:
+            if self.out_dir is not None and D.is_main():
+                self.save(self.out_dir / "last.pt")
+            term.pass_on()
         validated = self.curves.get(f"val/{self.monitor}", [])
         if (cfg.val_every and self.step == cfg.steps and not stopped
                 and (not validated or validated[-1][0] != self.step)):
@@ -447,3 +460,35 @@ class Trainer:
     def __repr__(self) -> str:
         return f"Trainer(step={self.step}/{self.config.steps}, world={self.world}, device={self.device}, patches={self.patches})"
 
+
+
+class _SigtermFlag:
+    """Turns SIGTERM into a flag the training loop reads between steps (never inside an update).
+
+    Installed only in the main thread (Python's rule for signal handlers); elsewhere it is inert.
+    Under DDP any rank's flag stops every rank at the same step."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.received = True
+
+    def is_set(self, world: int, device: torch.device) -> bool:
+        if world > 1:
+            flag = torch.tensor([int(self.received)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            self.received = bool(flag.item())
+        return self.received
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def pass_on(self) -> None:
+        """After the save: re-deliver SIGTERM to the handler that was there before (default: exit)."""
+        if self._previous is not None:
+            signal.raise_signal(signal.SIGTERM)

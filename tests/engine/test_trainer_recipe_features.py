@@ -90,6 +90,56 @@ def test_error_mid_run_still_saves_last(tmp_path):
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 6
 
 
+def test_sigterm_stops_at_the_step_boundary_saves_and_passes_the_signal_on(tmp_path):
+    import signal
+
+    got = []
+
+    def mine(signum, frame):
+        got.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        t = _trainer(tmp_path, steps=20, ckpt_every=0)
+        orig = t.loss_fn
+
+        def terminated_mid_step(m, b):
+            if t.step == 6:  # the 7th step's forward: the step still completes
+                signal.raise_signal(signal.SIGTERM)
+            return orig(m, b)
+
+        t.loss_fn = terminated_mid_step
+        result = t.fit()
+        assert got == [signal.SIGTERM]  # handed on to the handler installed before fit()
+        assert signal.getsignal(signal.SIGTERM) is mine  # fit() put the old handler back
+        assert result.step == 7 and load_checkpoint(tmp_path / "last.pt")["step"] == 7
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_with_the_default_handler_saves_then_exits_143(tmp_path):
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_trainer_recipe_features import _trainer
+        t = _trainer({str(tmp_path)!r}, steps=50, ckpt_every=0)
+        orig = t.loss_fn
+        def loss(m, b):
+            if t.step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return orig(m, b)
+        t.loss_fn = loss
+        t.fit()
+        print("not reached")
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert p.returncode == -15 and "not reached" not in p.stdout, (p.returncode, p.stderr[-2000:])
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
+
+
 def test_epochs_set_steps_and_batch_is_global():
     t = _trainer(steps=999, epochs=2.5)  # 16 items / batch 4 = 4 steps per epoch
     assert t.config.steps == 10 and t.rank_batch == 4
