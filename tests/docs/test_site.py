@@ -229,6 +229,17 @@ def test_site_works_offline(parsed, pages):
     assert not no_renderer, f"pages with formulas but no bundled KaTeX: {no_renderer}"
 
 
+def test_no_escaped_pipes_in_table_code(pages):
+    """``\\|`` inside a backtick span in a Markdown table shows the backslash; the table extension
+    already leaves a plain ``|`` inside backticks alone."""
+    found = []
+    for name, html in pages.items():
+        body = _content(html)
+        for m in re.finditer(r"<td>(?:(?!</td>).)*?<code>[^<]*\\\|", body, flags=re.S):
+            found.append(f"{name}: ...{_context(body, m.end())}...")
+    assert not found, f"{len(found)} table cells show '\\|'; write a plain | inside the backticks:\n" + "\n".join(found)
+
+
 def test_no_raw_tex(pages):
     """TeX that arithmatex did not pick up (e.g. `$$` inside a list item) shows as source text."""
     raw = []
