@@ -62,8 +62,12 @@ def test_every_registered_config_speaks_the_vocabulary(name):
     assert set(renamed.values()) <= names and not set(renamed) & names, renamed
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if "width" in {f.name for f in dataclasses.fields(MODELS[n].config_cls)}])
+WITH_WIDTH = [n for n in list_models() if "width" in {f.name for f in dataclasses.fields(MODELS[n].config_cls)}]
+
+
+@pytest.mark.parametrize("name", WITH_WIDTH)
 def test_width_means_the_channels_of_the_first_level(name):
+    assert {"deepspg", "retinexformer", "sllen", "cugd"} <= set(WITH_WIDTH)
     """The convolution that reads the image (3 channels, or 6 with a condition) gives ``width`` channels."""
     entry = MODELS[name]
     for width in (8, 16):
