@@ -7,6 +7,7 @@ layer are built with [`from_dict`][semprior._config.from_dict]; ``semprior.engin
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 import warnings
@@ -21,6 +22,19 @@ T = TypeVar("T")
 
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _caller_outside_semprior() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in the caller) of the first frame outside semprior.
+
+    Python shows a ``DeprecationWarning`` by default only when it is attributed to ``__main__``:
+    pointing at the user's script (or at ``python -m semprior`` / the ``semprior`` command, whose
+    module is ``__main__``) makes it visible there, and names the line to change.
+    """
+    frame, level = sys._getframe(1), 1  # level 1 = the caller of this function, the one that warns
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "semprior":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def rename_fields(cls: type, data: Mapping[str, Any] | None, where: str = "") -> dict[str, Any]:
@@ -60,7 +74,7 @@ def rename_fields(cls: type, data: Mapping[str, Any] | None, where: str = "") ->
                 f"{old!r} was renamed to {new!r}: keep only {new!r}"
             )
         warnings.warn(f"{where}: {old!r} was renamed to {new!r}; write {new!r} instead (configs and checkpoints "
-                      f"with {old!r} still load)", DeprecationWarning, stacklevel=3)
+                      f"with {old!r} still load)", DeprecationWarning, stacklevel=_caller_outside_semprior())
         out[new] = value
     return out
 

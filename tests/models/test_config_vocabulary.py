@@ -112,6 +112,14 @@ def test_presets_and_create_model_take_old_names():
         assert RetinexformerConfig.from_dict({"n_feat": 8, "num_blocks": [1, 1], "level": 1}).depth == 1
 
 
+def test_the_warning_points_at_the_callers_line():
+    """Attributed to the first frame outside semprior, so Python shows it by default in a script or the CLI."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        semprior.create_model("deepspg", prior="none", **OLD_TINY)
+    assert caught and all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]
+
+
 def test_rename_fields_leaves_the_input_alone_and_refuses_non_mappings():
     data = {"channels": 8}
     with pytest.warns(DeprecationWarning):
