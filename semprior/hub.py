@@ -172,7 +172,7 @@ def from_pretrained(
     name = record.get("model")
     entry = _registry().get_model_entry(name)
     prior_obj = _prior_for(record.get("prior"), prior, weights_dir, str(cfg_path))
-    cfg = _config(entry, {**record.get("config", {}), **overrides}, prior_obj)
+    cfg = _config(entry, record.get("config", {}), overrides, prior_obj, str(cfg_path))
     return _finish(entry.build(cfg, prior_obj), state, str(weights), device)
 
 
@@ -197,20 +197,26 @@ def _prior_for(rec: dict | None, given: nn.Module | None, weights_dir: Any, sour
     return given
 
 
-def _config(entry: Any, data: dict[str, Any], prior: nn.Module | None) -> Any:
+def _config(entry: Any, saved: Mapping[str, Any], overrides: Mapping[str, Any], prior: nn.Module | None,
+            source: str) -> Any:
+    """The model config from a file's ``saved`` dict plus the caller's ``overrides``.
+
+    Old field names (the config class's ``RENAMED_FIELDS``, e.g. DeepSPG's ``channels``,
+    Retinexformer's ``n_feat``) are mapped in each part before they are merged, with a
+    ``DeprecationWarning``; an override wins over the saved value under either name.
+    """
+    from semprior._config import rename_fields
     from semprior.models.protocol import config_from_dict
 
+    where = f"{entry.name} config"
+    data = {**rename_fields(entry.config_cls, saved, f"{where} in {source}"),
+            **rename_fields(entry.config_cls, overrides, where)}
     if entry.name.startswith("deepspg"):
         if bool(data.get("image_prior", True)) != (prior is not None):
             raise ValueError(f"the checkpoint's DeepSPG config has image_prior={data.get('image_prior')} but the prior "
                              f"is {'missing' if prior is None else 'given'}; load it with the prior it was trained with")
         data = {**data, "text_prior": False}  # the text prior shapes training only; inference never needs CLIP
-    if entry.name == "retinexformer":
-        from semprior.models.retinexformer import OFFICIAL_CONFIG_KEYS
-
-        if any(k in data for k in OFFICIAL_CONFIG_KEYS):  # official names (checkpoints from before the rename)
-            return entry.config_cls.from_official(data)
-    return config_from_dict(entry.config_cls, data, f"{entry.name} config")
+    return config_from_dict(entry.config_cls, data, where)
 
 
 def _finish(model: nn.Module, state: Mapping[str, Tensor], source: str, device: Any) -> nn.Module:
@@ -323,7 +329,7 @@ def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tenso
     if entry.prior is None:
         prior_obj = None
     if isinstance(cfg_dict, Mapping):
-        cfg = _config(entry, {**cfg_dict, **overrides}, prior_obj)
+        cfg = _config(entry, cfg_dict, overrides, prior_obj, str(path))
     else:
         cfg = entry.config(prior if isinstance(prior, str) else ("custom" if prior_obj is not None else None),
                            **overrides)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from semprior._bands import band_rows as default_band_rows
 from semprior._bands import conv_rows, halo, local_chain_rows, row_bands
 from semprior._checks import check_image, check_module_dtype
+from semprior._config import rename_fields
 from semprior.attention.sem import SCALINGS, SEM, banded_applies
 from semprior.attention.sem_banded import sem_forward_banded
 from semprior.losses.composite import DeepSPGLoss, LossWeights
@@ -51,15 +52,16 @@ class DeepSPGConfig:
     26.03 G for ``deepspg-large``, at 256x256, prior excluded). Our choices that land on them:
 
     Attributes:
-        channels: width ``C`` of U-Net level 1; levels 2 and 3 use ``2C`` and ``4C`` (Restormer /
+        width: channels ``C`` of U-Net level 1; levels 2 and 3 use ``2C`` and ``4C`` (Restormer /
             Retinexformer doubling). 32 for ``deepspg``, 64 for ``deepspg-large`` (4x params, ~4x MACs).
+            The U-Net's depth is fixed (two down-samplings, three levels), so there is no ``depth`` field.
         blocks: SEM blocks at (level 1, level 2, level 3); the decoder repeats levels 1 and 2, so the
             network has ``2 * blocks[0] + 2 * blocks[1] + blocks[2]`` SEM blocks. ``(1, 1, 1)``: five SEM
             blocks land on the paper's budget (``(1, 2, 1)`` would give 0.69 M / 9.1 G, ``(1, 2, 2)`` 0.90 M / 10.0 G).
         heads: attention heads per level, ``(1, 2, 4)`` (one head per 32 channels at ``C = 32``).
         ffn_expansion: GDFN hidden-width factor, 2.66 as Restormer.
-        retinex_channels: width of the Retinex decomposer's illumination features (multiple of 4).
-        illum_channels: width of the illumination-adjustment CNN.
+        retinex_width: width of the Retinex decomposer's illumination features (multiple of 4).
+        illum_width: width of the illumination-adjustment CNN.
         curve_gamma: initial exponent ``g`` of the illumination curve ``L ** g`` (learned; 0.4 lifts
             an illumination of 0.1 to 0.4 and leaves 1 at 1).
         prior_levels: which prior feature level guides each U-Net level; ``None`` maps U-Net level
@@ -86,17 +88,24 @@ class DeepSPGConfig:
             larger batch or patch, about one more forward of the SEM blocks in time. Same gradients.
         loss: the loss weights λ1..λ4.
 
+    Renamed fields (`RENAMED_FIELDS`; old names still load, with a ``DeprecationWarning``):
+    ``channels`` -> ``width``, ``retinex_channels`` -> ``retinex_width``, ``illum_channels`` -> ``illum_width``.
+
     Examples:
-        >>> DeepSPGConfig.preset("deepspg-large").channels
+        >>> DeepSPGConfig.preset("deepspg-large").width
         64
     """
 
-    channels: int = 32
+    #: old field name -> current one (checkpoints and YAML written before the rename still load)
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {
+        "channels": "width", "retinex_channels": "retinex_width", "illum_channels": "illum_width"}
+
+    width: int = 32
     blocks: tuple[int, int, int] = (1, 1, 1)
     heads: tuple[int, int, int] = (1, 2, 4)
     ffn_expansion: float = 2.66
-    retinex_channels: int = 16
-    illum_channels: int = 16
+    retinex_width: int = 16
+    illum_width: int = 16
     curve_gamma: float = 0.4
     prior_levels: tuple[int, int, int] | None = None
     image_prior: bool = True
@@ -121,13 +130,13 @@ class DeepSPGConfig:
             if len(pl) != 3 or min(pl) < 0:
                 raise ValueError(f"DeepSPGConfig.prior_levels must be 3 non-negative ints or None, got {self.prior_levels}")
             object.__setattr__(self, "prior_levels", pl)
-        if self.channels < 1:
-            raise ValueError(f"DeepSPGConfig.channels must be >= 1, got {self.channels}")
+        if self.width < 1:
+            raise ValueError(f"DeepSPGConfig.width must be >= 1, got {self.width}")
         for i, h in enumerate(self.heads):
-            if (self.channels * 2**i) % h:
-                raise ValueError(f"DeepSPGConfig.heads[{i}]={h} must divide the level width {self.channels * 2**i}")
-        if self.retinex_channels % 4:
-            raise ValueError(f"DeepSPGConfig.retinex_channels must be a multiple of 4, got {self.retinex_channels}")
+            if (self.width * 2**i) % h:
+                raise ValueError(f"DeepSPGConfig.heads[{i}]={h} must divide the level width {self.width * 2**i}")
+        if self.retinex_width % 4:
+            raise ValueError(f"DeepSPGConfig.retinex_width must be a multiple of 4, got {self.retinex_width}")
         if not 0 < self.curve_gamma <= 1:
             raise ValueError(f"DeepSPGConfig.curve_gamma must be in (0, 1], got {self.curve_gamma}")
         if self.attention_scaling not in SCALINGS:
@@ -140,16 +149,16 @@ class DeepSPGConfig:
         if isinstance(self.loss, dict):
             object.__setattr__(self, "loss", LossWeights(**self.loss))
 
-    PRESETS = ("deepspg", "deepspg-large")
+    PRESETS: ClassVar[tuple[str, ...]] = ("deepspg", "deepspg-large")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> DeepSPGConfig:
         """``"deepspg"`` (0.55 M params) or ``"deepspg-large"`` (2.13 M), with field overrides."""
-        base = {"deepspg": {}, "deepspg-large": {"channels": 64, "heads": (2, 4, 8), "retinex_channels": 32,
-                                                  "illum_channels": 32}}
+        base = {"deepspg": {}, "deepspg-large": {"width": 64, "heads": (2, 4, 8), "retinex_width": 32,
+                                                  "illum_width": 32}}
         if name not in base:
             raise ValueError(f"unknown DeepSPG preset {name!r}; choose one of {sorted(base)}")
-        return cls(**{**base[name], **overrides})
+        return cls.from_dict({**base[name], **rename_fields(cls, overrides)})
 
     def ablation(self, name: str) -> DeepSPGConfig:
         """This config with the switches of one of [`ABLATIONS`][semprior.models.deepspg.ABLATIONS] (the paper's Tables 2/3)."""
@@ -218,7 +227,7 @@ class DeepSPG(nn.Module):
 
     Examples:
         >>> from semprior.priors.region import RegionPrior
-        >>> cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), text_prior=False)
+        >>> cfg = DeepSPGConfig(width=8, heads=(1, 1, 1), text_prior=False)
         >>> net = DeepSPG(cfg, prior=RegionPrior())
         >>> net(torch.rand(1, 3, 30, 21)).shape
         torch.Size([1, 3, 30, 21])
@@ -248,7 +257,7 @@ class DeepSPG(nn.Module):
             prior.freeze()
         self._frozen = (prior, text_loss)
 
-        c = cfg.channels
+        c = cfg.width
         dims = (c, 2 * c, 4 * c)
         if prior is not None:
             n = prior.spec.num_levels
@@ -261,7 +270,7 @@ class DeepSPG(nn.Module):
             self.prior_levels = ()
             sem_ch = dims  # baseline: queries from the image features themselves
 
-        self.decomposer = RetinexDecomposer(cfg.retinex_channels, illumination="gray")
+        self.decomposer = RetinexDecomposer(cfg.retinex_width, illumination="gray")
         b1, b2, b3 = cfg.blocks
         h1, h2, h3 = cfg.heads
         self.embed = nn.Conv2d(3, dims[0], 3, padding=1, bias=False)
@@ -278,9 +287,9 @@ class DeepSPG(nn.Module):
         self.dec1 = _stage(b1, dims[0], sem_ch[0], h1, cfg)
         self.head = nn.Conv2d(dims[0], 3, 3, padding=1, bias=False)
 
-        ic = cfg.illum_channels
+        ic = cfg.illum_width
         self.illum_adjust = nn.Sequential(
-            nn.Conv2d(1 + cfg.retinex_channels, ic, 3, padding=1),
+            nn.Conv2d(1 + cfg.retinex_width, ic, 3, padding=1),
             nn.GELU(),
             nn.Conv2d(ic, ic, 3, padding=1),
             nn.GELU(),
@@ -362,7 +371,7 @@ class DeepSPG(nn.Module):
         return [None, None, None]
 
     def _runs_banded(self, x: Tensor, sems: list[Tensor | None]) -> bool:
-        c, heads = self.config.channels, self.config.heads
+        c, heads = self.config.width, self.config.heads
         per_head = min(c * 2**i // heads[i] for i in range(3))
         return banded_applies(self.config.backend, per_head, x, *sems, *self.parameters())
 

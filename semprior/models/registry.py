@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from semprior._config import rename_fields
 from semprior.models.protocol import config_from_dict
 
 __all__ = [
@@ -163,7 +164,9 @@ class ModelEntry:
     description: str = ""
 
     def config(self, prior: str | None = None, **overrides: Any) -> Any:
-        """The config of this entry with ``overrides`` (strict: unknown keys are an error)."""
+        """The config of this entry with ``overrides`` (strict: unknown keys are an error; old field
+        names are mapped with a ``DeprecationWarning``, see [`rename_fields`][semprior._config.rename_fields])."""
+        overrides = rename_fields(self.config_cls, overrides, f"{self.name} config")
         if self.name.startswith("deepspg"):
             overrides = {"image_prior": prior not in (None, "none"), "text_prior": False, **overrides}
         if self.preset is not None and hasattr(self.config_cls, "preset"):
@@ -313,7 +316,7 @@ def _register_defaults() -> None:
     from semprior.models.retinexformer import RETINEXFORMER_RELEASES, Retinexformer, RetinexformerConfig
     from semprior.models.sllen import SLLEN, SLLENConfig
 
-    tiny_deepspg = {"channels": 8, "heads": (1, 1, 1), "retinex_channels": 4, "illum_channels": 4}
+    tiny_deepspg = {"width": 8, "heads": (1, 1, 1), "retinex_width": 4, "illum_width": 4}
     register_model(ModelEntry("deepspg", DeepSPGConfig, "deepspg", _deepspg_build, prior="region",
                               training_loss=_deepspg_loss, tiny=tiny_deepspg,
                               description="DeepSPG (0.55 M), Retinex + SEM U-Net guided by a frozen prior"))

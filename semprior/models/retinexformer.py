@@ -102,6 +102,10 @@ class RetinexformerConfig:
     SDSD, FiveK, NTIRE) is ``width=40, stages=1, blocks=(1, 2, 2), depth=2``; the presets differ
     only in the weights they name.
 
+    The official names are read by [`from_official`][semprior.models.retinexformer.RetinexformerConfig.from_official]
+    (an official ``network_g``). In ``from_dict`` they are old names (`RENAMED_FIELDS`: configs
+    and checkpoints written before the rename still load, with a ``DeprecationWarning``).
+
     Examples:
         >>> RetinexformerConfig.preset("lol-v1").blocks
         (1, 2, 2)
@@ -118,6 +122,8 @@ class RetinexformerConfig:
     backend: str = "auto"
 
     PRESETS: ClassVar[tuple[str, ...]] = tuple(RETINEXFORMER_RELEASES)
+    #: old field name -> current one: semprior wrote the official names before the rename
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = OFFICIAL_CONFIG_KEYS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(int(n) for n in self.blocks))
@@ -143,7 +149,7 @@ class RetinexformerConfig:
         """A published configuration by name (see `RETINEXFORMER_RELEASES`), with field overrides."""
         if name not in RETINEXFORMER_RELEASES:
             raise ValueError(f"unknown Retinexformer preset {name!r}; choose one of {sorted(RETINEXFORMER_RELEASES)}")
-        return cls.from_dict({**overrides})
+        return cls.from_dict(overrides)
 
     @classmethod
     def lol_v1(cls) -> RetinexformerConfig:

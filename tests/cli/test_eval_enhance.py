@@ -25,7 +25,7 @@ def pair_dirs(tmp_path):
 def _tiny_ckpt(path):
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
-    cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), blocks=(1, 1, 1), image_prior=False, text_prior=False)
+    cfg = DeepSPGConfig(width=8, heads=(1, 1, 1), blocks=(1, 1, 1), image_prior=False, text_prior=False)
     torch.save({"model": DeepSPG(cfg).state_dict(), "model_config": cfg.to_dict()}, path)
     return path
 
@@ -129,7 +129,7 @@ def test_checkpoint_rebuilds_the_prior_it_records(tmp_path, capsys):
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig
     from semprior.priors.region import RegionPrior
 
-    cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), image_prior=True, text_prior=False)
+    cfg = DeepSPGConfig(width=8, heads=(1, 1, 1), image_prior=True, text_prior=False)
     ckpt = tmp_path / "best.pt"
     torch.save({"model": DeepSPG(cfg, prior=RegionPrior()).state_dict(), "model_config": cfg.to_dict(),
                 "model_name": "deepspg", "prior": "region", "text": "none"}, ckpt)

@@ -212,7 +212,7 @@ SETUPS = {"photos": _setup_photos, "lol": _setup_lol, "pairs": _setup_pairs, "my
           "shared": _setup_shared}
 
 TINY_TRAIN = """\
-model: {name: deepspg, channels: 8}
+model: {name: deepspg, width: 8}
 prior: none
 text: none
 data: {kind: synthetic, patch_size: 32, val_items: 2, val_size: 32}

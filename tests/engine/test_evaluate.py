@@ -95,7 +95,7 @@ def test_grid_shapes_and_errors(tmp_path):
 def _tiny_deepspg_ckpt(path, image_prior=False):
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
-    cfg = DeepSPGConfig(channels=8, heads=(1, 1, 1), blocks=(1, 1, 1), image_prior=image_prior, text_prior=False)
+    cfg = DeepSPGConfig(width=8, heads=(1, 1, 1), blocks=(1, 1, 1), image_prior=image_prior, text_prior=False)
     prior = None
     if image_prior:
         from semprior.priors.region import RegionPrior

@@ -7,11 +7,11 @@ from semprior.engine.recipe import DataConfig, RunConfig, build_data, run_traini
 from semprior.engine.trainer import TrainConfig
 from semprior.models.deepspg import DeepSPGConfig
 
-TINY_MODEL = {"channels": 8, "heads": [1, 1, 2], "retinex_channels": 8, "illum_channels": 8}
+TINY_MODEL = {"width": 8, "heads": [1, 1, 2], "retinex_width": 8, "illum_width": 8}
 
 
 def test_from_dict_strict_and_nested():
-    cfg = from_dict(DeepSPGConfig, {"channels": 16, "blocks": [1, 1, 1], "loss": {"edge": 0.2}})
+    cfg = from_dict(DeepSPGConfig, {"width": 16, "blocks": [1, 1, 1], "loss": {"edge": 0.2}})
     assert cfg.blocks == (1, 1, 1) and cfg.loss.edge == 0.2
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['chanels'\].*valid keys"):
         from_dict(DeepSPGConfig, {"chanels": 3})
@@ -24,7 +24,7 @@ def test_from_dict_strict_and_nested():
 def test_run_config_switches_follow_prior_and_text():
     run = from_dict(RunConfig, {"prior": "none", "model": TINY_MODEL})
     cfg = run.model_config()
-    assert not cfg.image_prior and not cfg.text_prior and cfg.channels == 8
+    assert not cfg.image_prior and not cfg.text_prior and cfg.width == 8
     with pytest.raises(ValueError, match="contradict"):
         from_dict(RunConfig, {"prior": "none", "model": {"image_prior": True}}).model_config()
 
@@ -46,9 +46,9 @@ def test_run_training_and_cli_resume(tmp_path):
     assert result.step == 2 and result.best is not None
     assert trainer.patches.stages == [(0, 16), (1, 16)]  # coarse_to_fine default: half patch (min 16), then full
     ck = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
-    assert ck["model_config"]["channels"] == 8 and ck["prior"] == "region"
+    assert ck["model_config"]["width"] == 8 and ck["prior"] == "region"
     (tmp_path / "run.yaml").write_text(
-        "model: {channels: 8, heads: [1, 1, 2], retinex_channels: 8, illum_channels: 8}\n"
+        "model: {width: 8, heads: [1, 1, 2], retinex_width: 8, illum_width: 8}\n"
         "data: {patch_size: 16, length: 4, val_items: 2, val_size: 16}\n"
         "train: {steps: 3, batch_size: 2, progress: false}\n"
     )

@@ -256,7 +256,7 @@ def test_until_stops_inside_the_schedule_and_resumes_exactly(tiny_pairs, tmp_pat
     from semprior.cli.main import main
 
     (tmp_path / "run.yaml").write_text(
-        "model: {name: deepspg, channels: 8, heads: [1, 1, 1], retinex_channels: 4, illum_channels: 4}\n"
+        "model: {name: deepspg, width: 8, heads: [1, 1, 1], retinex_width: 4, illum_width: 4}\n"
         "prior: none\n"
         f"data: {{kind: paired, low_dir: {tiny_pairs / 'low'}, high_dir: {tiny_pairs / 'high'}, patch_size: 12}}\n"
         "train: {steps: 4, batch_size: 2, progress: false, lr_schedule: cosine}\n"

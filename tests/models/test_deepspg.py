@@ -10,7 +10,7 @@ from semprior.priors.region import RegionPrior
 
 def tiny(**kw):
     kw.setdefault("text_prior", False)
-    return DeepSPGConfig(channels=8, heads=(1, 1, 2), retinex_channels=8, illum_channels=8, **kw)
+    return DeepSPGConfig(width=8, heads=(1, 1, 2), retinex_width=8, illum_width=8, **kw)
 
 
 def _count(cfg):
@@ -86,7 +86,7 @@ def test_switch_consistency_errors():
     with pytest.raises(ValueError, match="preset"):
         DeepSPGConfig.preset("huge")
     with pytest.raises(ValueError, match="heads"):
-        DeepSPGConfig(channels=8, heads=(3, 1, 1))
+        DeepSPGConfig(width=8, heads=(3, 1, 1))
 
 
 def test_loss_terms_and_weights():

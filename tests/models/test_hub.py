@@ -14,7 +14,7 @@ from semprior.hub import load_model, save_pretrained
 from semprior.priors.base import PriorOutput, PriorSpec, SegPrior
 
 TINY_RF = {"width": 4, "blocks": (1, 1, 1)}
-TINY_DEEPSPG = {"channels": 8, "heads": (1, 1, 1), "retinex_channels": 4, "illum_channels": 4}
+TINY_DEEPSPG = {"width": 8, "heads": (1, 1, 1), "retinex_width": 4, "illum_width": 4}
 
 
 def _out(model, x):
@@ -152,7 +152,8 @@ def test_retinexformer_trainer_checkpoint_with_official_config_names(tmp_path):
            "backend": "auto"}
     save_checkpoint({"model": model.state_dict(), "model_config": old, "model_name": "retinexformer", "prior": "none",
                      "text": "none"}, tmp_path / "last.pt")
-    back = load_model(tmp_path / "last.pt")
+    with pytest.warns(DeprecationWarning, match="'n_feat' was renamed to 'width'"):
+        back = load_model(tmp_path / "last.pt")
     assert back.config == model.config and torch.equal(_out(back, X), _out(model, X))
     with pytest.raises(ValueError, match="one vocabulary"):
         semprior.RetinexformerConfig.from_official({"n_feat": 4, "width": 4})

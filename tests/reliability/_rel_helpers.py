@@ -76,7 +76,7 @@ def tiny_deepspg_config():
     from semprior.models.deepspg import DeepSPGConfig
 
     return DeepSPGConfig(
-        channels=4, heads=(1, 1, 1), retinex_channels=4, illum_channels=4,
+        width=4, heads=(1, 1, 1), retinex_width=4, illum_width=4,
         image_prior=False, text_prior=False, coarse_to_fine=False,
     )
 
