@@ -7,10 +7,11 @@ weights file, passes it as ``pretrained_model_path`` to ``pyiqa.create_metric`` 
 the metrics whose network pyiqa builds without fetching anything else (`OFFLINE_METRICS`).
 
 pyiqa is an extra (``pip install 'semprior[pyiqa]'``; not in ``semprior[all]``, as it pulls in
-OpenCV, transformers and more). The API used here was checked in pyiqa's source, version 0.1.16
-(the PyPI wheel) and the repository at commit 01ae427 (2026-05-14), identical for these files:
-``create_metric(metric_name, as_loss=False, device=None, **kwargs)`` (``api_helpers.py``), the
-keyword arguments going to the network's constructor (``models/inference_model.py``), and
+OpenCV, transformers and more). The API used here was checked in pyiqa's source: the 0.1.16 wheel
+and the repository (tags v0.1.13 to v0.1.15 and commit 01ae427 of 2026-05-14, which the 0.1.16
+wheel matches file for file here): ``create_metric(metric_name, as_loss=False, device=None,
+**kwargs)`` (``api_helpers.py``), the keyword arguments going to the network's constructor
+(``models/inference_model.py``), and
 ``MUSIQ`` / ``CNNIQA`` loading ``pretrained_model_path`` instead of their download URL
 (``archs/musiq_arch.py``, ``archs/cnniqa_arch.py``).
 
