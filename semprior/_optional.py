@@ -11,6 +11,10 @@ _KNOWN = {
     "open_clip": ("open_clip_torch", "clip"),
     "segment_anything": ("segment-anything", "sam"),
     "triton": ("triton", "triton"),
+    "skimage": ("scikit-image", "demo"),
+    "matplotlib": ("matplotlib", "plot"),
+    "pyiqa": ("pyiqa", "pyiqa"),
+    "huggingface_hub": ("huggingface_hub", "hub"),
 }
 
 
@@ -24,9 +28,17 @@ def require(module: str, extra: str | None = None, *, purpose: str | None = None
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        dist, default_extra = _KNOWN.get(module.split(".")[0], (module, None))
+        root = module.split(".")[0]
+        dist, default_extra = _KNOWN.get(root, (module, None))
         extra = extra or default_extra
         what = f" (needed for {purpose})" if purpose else ""
+        missing = getattr(exc, "name", None)
+        if missing and missing.split(".")[0] != root:
+            # the package is there, but something it imports is not: installing the extra again will not help
+            raise ImportError(
+                f"optional dependency {module!r} is installed but failed to import{what}: {exc}; "
+                f"repair its installation (pip install --force-reinstall {dist})"
+            ) from exc
         hint = f"pip install 'semprior[{extra}]'" if extra else f"pip install {dist}"
         raise ImportError(f"optional dependency {module!r} is not installed{what}; install it with: {hint}") from exc
 

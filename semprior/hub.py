@@ -334,3 +334,90 @@ def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tenso
         cfg = entry.config(prior if isinstance(prior, str) else ("custom" if prior_obj is not None else None),
                            **overrides)
     return _finish(entry.build(cfg, prior_obj), state, str(path), device)
+
+
+# --- Hugging Face Hub: optional (pip install 'semprior[hub]'); nothing here runs at import --------------------------
+#
+# huggingface_hub's PyTorchModelHubMixin is not used: a model class must inherit it (so `import semprior` would need
+# huggingface_hub), it writes the constructor's arguments as config.json (our config.json records the registry name,
+# the config and the prior by name) and it drops a prior module from the record. These two functions move the very
+# files of save_pretrained instead.
+
+HUB_PREFIX = "hf://"
+__all__ += ["HUB_PREFIX", "from_hub", "push_to_hub"]
+
+
+def push_to_hub(
+    model: nn.Module,
+    repo_id: str,
+    *,
+    name: str | None = None,
+    revision: str | None = None,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload semprior model",
+) -> str:
+    """Upload ``model`` as [`save_pretrained`][semprior.hub.save_pretrained] writes it (``config.json`` +
+    ``model.safetensors``, nothing else) to the Hub model repository ``repo_id``, creating it if needed.
+
+    This is the network: call it only to publish. Returns the commit URL.
+
+    Raises:
+        ImportError: huggingface_hub is not installed (``pip install 'semprior[hub]'``).
+    """
+    import tempfile
+
+    hf = _require_hub("push_to_hub")
+    repo_id = repo_id.removeprefix(HUB_PREFIX)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_pretrained(model, tmp, name=name)
+        api = hf.HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message,
+                                 allow_patterns=[CONFIG_NAME, WEIGHTS_NAME], repo_type="model")
+    return str(getattr(info, "commit_url", info))
+
+
+def from_hub(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Load a model that [`push_to_hub`][semprior.hub.push_to_hub] published: ``"org/name"`` or ``"hf://org/name"``.
+
+    Only ``config.json`` and ``model.safetensors`` are fetched, into the Hugging Face cache; a
+    file already there is not fetched again. ``local_files_only=True`` (or ``HF_HUB_OFFLINE=1``)
+    reads the cache only and never opens a connection. ``kwargs`` go to
+    [`from_pretrained`][semprior.hub.from_pretrained] (``prior=``, ``weights_dir=``, ``device=``, ...).
+
+    Raises:
+        ImportError: huggingface_hub is not installed (``pip install 'semprior[hub]'``).
+        FileNotFoundError: offline and the files are not in the cache.
+    """
+    hf = _require_hub("from_hub")
+    repo_id = repo_id.removeprefix(HUB_PREFIX)
+    from semprior import __version__
+
+    try:
+        folder = hf.snapshot_download(
+            repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME], library_name="semprior", library_version=__version__,
+        )
+    except FileNotFoundError as exc:  # huggingface_hub's LocalEntryNotFoundError (>= 0.24 and 2.x)
+        raise FileNotFoundError(
+            f"{repo_id} was not fetched from the Hub and is not in the Hugging Face cache "
+            f"({cache_dir or 'default cache'}): {exc}. Offline (local_files_only=True or HF_HUB_OFFLINE=1) only the "
+            "cache is read: download it once online, or pass a local save_pretrained folder to from_pretrained"
+        ) from exc
+    return from_pretrained(folder, **kwargs)
+
+
+def _require_hub(purpose: str):
+    """``huggingface_hub``, or an ``ImportError`` naming the ``hub`` extra."""
+    from semprior._optional import require
+
+    return require("huggingface_hub", extra="hub", purpose=purpose)

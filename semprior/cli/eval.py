@@ -7,6 +7,7 @@ Examples:
     semprior eval --lol data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
     semprior eval --lol data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
     semprior eval --unpaired photos/ --model deepspg --model lime                    # no references: NIQE etc.
+    semprior eval --unpaired photos/ --model lime --pyiqa musiq=weights/musiq_koniq_ckpt.pth  # + pyiqa, local weights
     ```
 
 A pair that cannot be read or scored is left out of every mean and listed under the table with
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--high", metavar="DIR", help="folder of references, matched by file name")
     src.add_argument("--unpaired", metavar="DIR",
                      help="photos without references: no-reference scores (NIQE, exposure, colour, noise) per method")
+    src.add_argument("--pyiqa", action="append", default=[], metavar="NAME=WEIGHTS",
+                     help="with --unpaired: add pyiqa's learned metric NAME scored with the local weights file WEIGHTS "
+                          "(repeatable; needs pip install 'semprior[pyiqa]'; never downloads)")
     from semprior.cli._models import add_model_arguments
 
     add_model_arguments(p, multiple=True)
@@ -60,11 +64,28 @@ def build_methods(args: argparse.Namespace) -> dict:
     return build_models(args)
 
 
+def build_pyiqa_metrics(args: argparse.Namespace) -> dict:
+    """``--pyiqa NAME=WEIGHTS`` -> ``{"pyiqa:NAME": metric}`` (built before any image is read)."""
+    from semprior.cli._models import pick_device
+    from semprior.metrics.pyiqa_metric import pyiqa_metric
+
+    metrics = {}
+    for spec in args.pyiqa:
+        name, sep, weights = spec.partition("=")
+        if not sep or not name or not weights:
+            raise ValueError(f"--pyiqa takes NAME=WEIGHTS (e.g. musiq=weights/musiq_koniq_ckpt.pth), got {spec!r}")
+        key = f"pyiqa:{name}"
+        if key in metrics:
+            raise ValueError(f"--pyiqa {name} is given twice")
+        metrics[key] = pyiqa_metric(name, weights, device=pick_device(args.device))
+    return metrics
+
+
 def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
     """``--unpaired DIR``: no-reference scores of the input and every method's output; unreadable files listed."""
     from semprior.metrics.unpaired import evaluate_unpaired
 
-    result = evaluate_unpaired(methods, args.unpaired)
+    result = evaluate_unpaired(methods, args.unpaired, extra_metrics=build_pyiqa_metrics(args))
     print(result.table())
     if args.out:
         from semprior._atomic import atomic_write_text
@@ -86,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 0:
         raise ValueError(f"--grid must be >= 0, got {args.grid}")
     protocol = MetricProtocol(space=args.space, crop_border=args.crop_border, quantize=not args.float)
+    if args.pyiqa and not args.unpaired:
+        raise ValueError("--pyiqa adds a no-reference score: use it with --unpaired DIR")
     methods = build_methods(args)  # unknown names / bad checkpoints fail before the folders are scanned
     if args.unpaired:
         if args.lol or args.low or args.high:

@@ -4,6 +4,22 @@ Reading handles 8/16-bit PNG, JPEG, grayscale (``L``, ``I;16``, ``I``), palette 
 RGBA, CMYK and EXIF orientation. Alpha is **dropped** by default (the colour channels are kept
 as stored, the usual choice for photographs); ``alpha="composite"`` composites over a
 background colour instead. Grayscale is repeated to three channels.
+
+16-bit colour PNGs (RGB, RGBA, grey+alpha) are decoded by ``_read_png16`` here, because Pillow
+(13.0) opens them as 8-bit ``RGB``. The libraries that decode them were checked (torch 2.14.1,
+2026-12-02) and are not used:
+
+- ``torchvision.io.decode_png(..., mode=ImageReadMode.UNCHANGED)`` (torchvision 0.29.1) returns
+  ``uint16`` equal to ``_read_png16`` on every test file (13/13: colour types 0/2/4/6, all five
+  row filters, our writer's files), but each call warns ``DeprecationWarning: The image decoding
+  and encoding capabilities of TorchVision are deprecated since torchvision 0.29 and will be
+  removed in a future release. They are superseded by the more complete decoders and encoders of
+  TorchCodec (from torchcodec 0.16).`` A reader built on it would warn on every image, raise
+  under ``-W error``, and break with the release that removes it.
+- ``torchcodec.decoders.decode_png(..., mode="UNCHANGED", output_dtype="auto")`` (torchcodec
+  0.17.0, no FFmpeg needed for images) is also equal on 13/13, without warnings; its default
+  (``output_dtype=torch.uint8``) reduces 16-bit files to 8 bits. It would be a new dependency
+  whose wheel must match the torch build, so it is not taken up here (docs/api/io.md).
 """
 
 from __future__ import annotations
@@ -230,8 +246,8 @@ def _read_png16(path: Path) -> np.ndarray:
     Average/Paeth rows by an anti-diagonal wavefront (about 0.4 s of CPU per megapixel).
 
     The tests check it value for value against libpng (``torchvision.io.decode_png``, every
-    filter and colour type). torchvision's decoder is not used here because torchvision 0.29
-    deprecated its image decoding (a ``DeprecationWarning`` on every call, removal announced).
+    filter and colour type). Why torchvision's or torchcodec's decoder is not used instead: see
+    the module docstring.
     """
     data = path.read_bytes()
     pos, idat, ihdr = 8, [], None

@@ -1,10 +1,16 @@
-"""Embedded default clean photos: colour photographs that scikit-image ships (no download)."""
+"""Embedded default clean photos: colour photographs that scikit-image ships (no download).
+
+scikit-image is an extra (``pip install 'semprior[demo]'``, included in ``semprior[all]``): it is
+needed only here, and a missing one raises an ``ImportError`` that names the extra.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from semprior._optional import require
 
 __all__ = ["DEFAULT_SAMPLE_NAMES", "default_clean_images"]
 
@@ -24,16 +30,19 @@ def default_clean_images(names: tuple[str, ...] | None = None) -> dict[str, Tens
     Shape:
         - each value: `(3, H, W)` (e.g. astronaut `(3, 512, 512)`, coffee `(3, 400, 600)`)
 
+    Raises:
+        ImportError: scikit-image is not installed (the message says ``pip install 'semprior[demo]'``).
+        ValueError: a name that is not a bundled colour photo.
+
     Examples:
         >>> imgs = default_clean_images(("coffee",))
         >>> imgs["coffee"].shape
         torch.Size([3, 400, 600])
     """
-    import skimage.data
-
+    skdata = require("skimage.data", extra="demo", purpose="the bundled demo photos (default_clean_images)")
     out: dict[str, Tensor] = {}
     for name in names or DEFAULT_SAMPLE_NAMES:
-        loader = getattr(skimage.data, name, None)
+        loader = getattr(skdata, name, None)
         if loader is None or not callable(loader):
             raise ValueError(f"skimage.data has no image called {name!r}; choose from {DEFAULT_SAMPLE_NAMES}")
         try:

@@ -1,13 +1,43 @@
-"""Loss-curve PNGs (matplotlib, Agg backend: no display needed)."""
+"""Loss-curve PNGs (matplotlib, Agg backend: no display needed).
+
+matplotlib is an extra (``pip install 'semprior[plot]'``, included in ``semprior[all]``). Without
+it, [`plot_curves`][semprior.engine.curves.plot_curves] raises an ``ImportError`` naming the extra.
+The trainer's ``loss_curve`` option decides whether a run draws ``loss_curve.png`` at all; when it
+does, the trainer calls [`require_matplotlib`][semprior.engine.curves.require_matplotlib] before
+the first step, so a missing matplotlib stops the run at the start, not after hours of training.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from semprior._atomic import atomic_write
+from semprior._optional import require
 
-__all__ = ["plot_curves"]
+__all__ = ["plot_curves", "require_matplotlib"]
+
+
+def require_matplotlib(alternative: str | None = None) -> ModuleType:
+    """Import matplotlib with the non-interactive Agg backend, or raise an ``ImportError`` naming the extra.
+
+    Args:
+        alternative: appended to the error, e.g. how to switch the plot off
+            (``"or set train.loss_curve: false"``).
+
+    Raises:
+        ImportError: ``optional dependency 'matplotlib' is not installed (needed for loss-curve PNGs);
+            install it with: pip install 'semprior[plot]'`` (+ ``alternative``).
+    """
+    try:
+        mpl = require("matplotlib", extra="plot", purpose="loss-curve PNGs")
+    except ImportError as exc:
+        if alternative:
+            raise ImportError(f"{exc}; {alternative}") from exc.__cause__
+        raise
+    mpl.use("Agg", force=False)
+    return mpl
 
 
 def plot_curves(
@@ -17,15 +47,17 @@ def plot_curves(
 
     The file is written atomically (`semprior._atomic.atomic_write`).
 
+    Raises:
+        ImportError: matplotlib is not installed (``pip install 'semprior[plot]'``).
+        ValueError: no curve has a point.
+
     Examples:
         >>> import tempfile, os
         >>> p = plot_curves({"loss": [(0, 1.0), (1, 0.5)]}, os.path.join(tempfile.mkdtemp(), "c.png"))
         >>> p.suffix
         '.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    require_matplotlib()
     import matplotlib.pyplot as plt
 
     train = {k: v for k, v in curves.items() if not k.startswith("val/") and len(v)}

@@ -6,10 +6,12 @@ from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
 from semprior.metrics.niqe import NIQEModel, default_niqe_model, fit_niqe_model, niqe
 from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
 from semprior.metrics.unpaired import UnpairedResult, evaluate_unpaired
+from semprior.metrics.pyiqa_metric import PyIQAMetric, pyiqa_metric
 
 __all__ = [
     "MetricProtocol",
     "NIQEModel",
+    "PyIQAMetric",
     "UnpairedResult",
     "brightness",
     "colorfulness",
@@ -23,6 +25,7 @@ __all__ = [
     "noref_scores",
     "prepare_pair",
     "psnr",
+    "pyiqa_metric",
     "rgb_to_y",
     "rms_contrast",
     "ssim",
