@@ -1,10 +1,11 @@
 """SLLEN in a few CPU minutes: alternating LLE / segmentation training, then enhance and write a grid.
 
-LLE pairs are synthesised (physics-based low-light synthesis) from the photos bundled with
-scikit-image; the segmentation task uses procedural shapes (:class:`SyntheticSegmentation`),
-darkened by the same synthesis so the shared encoder sees dark inputs in both tasks. For real
-use, replace the segmentation data with any dataset of ``(image, mask)`` pairs (Cityscapes,
-ADE20K, ...) following :class:`semprior.models.sllen.SegmentationDataset`.
+Training runs on ``semprior.engine.Trainer`` with SLLEN's alternating schedule (``sllen_phases``):
+an LLE step on pairs synthesised (physics-based low-light synthesis) from the photos bundled with
+scikit-image, then a segmentation step on procedural shapes (``SyntheticSegmentation``), darkened
+by the same synthesis (``LowLightSegmentation``) so the shared encoder sees dark inputs in both
+tasks. For real use, replace the segmentation data with ``semprior.data.SegmentationFolder``
+(Cityscapes, ADE20K, ...) or train from YAML: ``semprior train --config configs/sllen_lolv1.yaml``.
 
     python examples/sllen.py --minutes 2 --out runs/sllen
 """
@@ -18,11 +19,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from semprior.data import LowLightSegmentation, SyntheticSegmentation
 from semprior.data.samples import default_clean_images
 from semprior.data.synthesis import LowLightConfig, SyntheticPairs, synthesize_low_light
+from semprior.engine import TrainConfig, Trainer
 from semprior.engine.grid import save_grid
 from semprior.metrics.psnr import psnr
-from semprior.models.sllen import SLLEN, AlternatingSchedule, SLLENAlternatingTrainer, SLLENConfig, SyntheticSegmentation
+from semprior.models.sllen import SLLEN, SLLENConfig, sllen_phases
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,21 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     clean = default_clean_images()
     synth = SyntheticPairs(clean, patch_size=args.patch, length=args.pool, seed=args.seed)
     pool = [synth[i] for i in range(args.pool)]
-    seg_ds = SyntheticSegmentation(64, size=args.patch, num_classes=4, seed=args.seed)
-    pairs = torch.utils.data.DataLoader(pool, batch_size=args.batch, shuffle=True, drop_last=True)
-    segs = torch.utils.data.DataLoader(seg_ds, batch_size=args.batch, shuffle=True, drop_last=True)
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    darken = lambda x: synthesize_low_light(x, LowLightConfig(), gen)  # noqa: E731
+    seg_ds = LowLightSegmentation(SyntheticSegmentation(64, size=args.patch, num_classes=4, seed=args.seed), seed=args.seed)
 
     model = SLLEN(SLLENConfig(width=args.width, depth=args.depth, num_classes=seg_ds.num_classes))
-    trainer = SLLENAlternatingTrainer(model, lr=args.lr, schedule=AlternatingSchedule(1, 1), seg_transform=darken)
+    cfg = TrainConfig(steps=1_000_000, batch_size=args.batch, lr=args.lr, lr_schedule="constant", log_every=1,
+                      seed=args.seed, progress=False)  # stopped by the time budget below
+    trainer = Trainer(model, sllen_phases(lle_steps=1, seg_steps=1), {"train": pool, "segmentation": seg_ds}, cfg)
     print(f"SLLEN: {sum(p.numel() for p in model.parameters()):,} parameters; training for {args.minutes} min")
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < 60 * args.minutes:
-        log = trainer.fit(((b["low"], b["high"]) for b in pairs), segs, steps=4)
-        lle = [v for k, v in log if k == "lle"]
-        seg = [v for k, v in log if k == "seg"]
-        print(f"  step {trainer.step_count:4d}  {time.perf_counter() - t0:6.1f}s  lle L1 {sum(lle) / len(lle):.4f}  seg CE {sum(seg) / len(seg):.4f}")
+        trainer.fit(steps=8)
+        lle = [v for _, v in trainer.curves["lle/loss"][-4:]]
+        seg = [v for _, v in trainer.curves["seg/loss"][-4:]]
+        print(f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  lle L1 {sum(lle) / len(lle):.4f}  seg CE {sum(seg) / len(seg):.4f}")
 
     model.eval()
     rows, scores = [], []

@@ -23,6 +23,8 @@ API = [
     "LowLightConfig",
     "MetricProtocol",
     "PairedFolder",
+    "Phase",
+    "PhaseSchedule",
     "PixelLoss",
     "PriorOutput",
     "PriorSpec",

@@ -19,8 +19,8 @@ from torch import nn
 from semprior.data.synthesis import LowLightConfig
 from semprior.engine.trainer import TrainConfig
 
-__all__ = ["DataConfig", "RunConfig", "TEXT_LOSSES", "build_prior", "build_text_loss", "build_data",
-           "build_model", "make_validate", "run_training"]
+__all__ = ["DataConfig", "SegmentationDataConfig", "RunConfig", "TEXT_LOSSES", "build_prior", "build_text_loss",
+           "build_data", "build_segmentation", "build_model", "make_validate", "run_training"]
 
 #: text-loss name -> description (the text prior is a training loss, not part of the model)
 TEXT_LOSSES = {
@@ -92,6 +92,64 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class SegmentationDataConfig:
+    """A segmentation data source (``segmentation:`` in the YAML), for models trained in alternation with it (SLLEN).
+
+    Attributes:
+        kind: ``"folder"`` ([`SegmentationFolder`][semprior.data.segmentation.SegmentationFolder]: images and
+            one-channel label PNGs matched by name) or ``"synthetic"``
+            ([`SyntheticSegmentation`][semprior.data.segmentation.SyntheticSegmentation], procedural shapes; tests and demos).
+        image_dir, mask_dir: folders for ``kind="folder"`` (searched recursively).
+        mask_glob: which files of ``mask_dir`` are label maps (Cityscapes: ``"*_labelTrainIds.png"``).
+        strip: name suffixes removed before matching images to label maps.
+        num_classes: label classes; must equal the model's ``num_classes``.
+        ignore_index: label excluded from the loss.
+        patch_size: random square crop of the folder images; the synthetic images' size.
+        length: synthetic items.
+        low_light: darken the images with [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]
+            ([`LowLightSegmentation`][semprior.data.segmentation.LowLightSegmentation]), so the shared
+            encoder sees dark inputs in both tasks.
+        synthesis: the low-light synthesis parameters.
+    """
+
+    kind: str = "folder"
+    image_dir: str | None = None
+    mask_dir: str | None = None
+    mask_glob: str = "*.png"
+    strip: tuple[str, ...] = ("_leftImg8bit", "_gtFine_labelTrainIds")
+    num_classes: int = 19
+    ignore_index: int = 255
+    patch_size: int = 128
+    length: int = 64
+    low_light: bool = True
+    synthesis: LowLightConfig = field(default_factory=LowLightConfig)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("folder", "synthetic"):
+            raise ValueError(f"segmentation.kind must be 'folder' or 'synthetic', got {self.kind!r}")
+        if self.kind == "folder" and (self.image_dir is None or self.mask_dir is None):
+            raise ValueError("segmentation.kind 'folder' needs segmentation.image_dir and segmentation.mask_dir")
+        for name in ("image_dir", "mask_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser()))
+        object.__setattr__(self, "strip", tuple(self.strip))
+        if isinstance(self.synthesis, dict):
+            object.__setattr__(self, "synthesis", LowLightConfig(**self.synthesis))
+
+
+def build_segmentation(seg: SegmentationDataConfig, seed: int = 0) -> torch.utils.data.Dataset:
+    """The segmentation dataset of ``seg`` (darkened when ``seg.low_light``)."""
+    from semprior.data.segmentation import LowLightSegmentation, SegmentationFolder, SyntheticSegmentation
+
+    if seg.kind == "synthetic":
+        ds: Any = SyntheticSegmentation(seg.length, size=seg.patch_size, num_classes=seg.num_classes, seed=seed)
+    else:
+        ds = SegmentationFolder(seg.image_dir, seg.mask_dir, seg.num_classes, seg.ignore_index, seg.mask_glob,  # type: ignore[arg-type]
+                                seg.strip, patch_size=seg.patch_size, seed=seed)
+    return LowLightSegmentation(ds, seg.synthesis, seed + 104_729) if seg.low_light else ds
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One training run. YAML maps 1:1 onto it (``semprior train --config run.yaml``)::
 
@@ -103,12 +161,17 @@ class RunConfig:
         data: {kind: lol-v1, root: ~/data/LOL, patch_size: 128, val_holdout: 20}
         train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]], val_every: 500}
         out_dir: runs/deepspg
+        # models trained in alternation (sllen) also read:
+        segmentation: {kind: folder, image_dir: ..., mask_dir: ..., num_classes: 19}
+        phases: {lle: 1, seg: 1}  # consecutive steps of each phase (default: the model's)
 
     ``model.name`` picks the architecture from the model registry
     ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]; classical methods have nothing to train); every
     other key of ``model`` is a field of its config dataclass (e.g.
     [`DeepSPGConfig`][semprior.models.deepspg.DeepSPGConfig]). ``prior`` names a registry prior
     ([`semprior.models.registry.PRIORS`][semprior.models.registry.PRIORS]); ``text`` a [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] entry (DeepSPG only).
+    A model whose registry entry has ``phases`` (SLLEN) trains on that alternating schedule over
+    ``data`` (the source ``"train"``) and ``segmentation`` ([`SegmentationDataConfig`][semprior.engine.recipe.SegmentationDataConfig]).
     """
 
     model: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +182,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     out_dir: str = "runs/deepspg"
     resume: str | None = None
+    segmentation: SegmentationDataConfig | None = None
+    phases: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from semprior.models.registry import PRIORS, get_model_entry, list_models
@@ -137,6 +202,11 @@ class RunConfig:
             raise ValueError(f"{self.model_name} takes no prior: set prior: none (got prior={self.prior!r})")
         if not self.model_name.startswith("deepspg") and self.text != "none":
             raise ValueError(f"the text prior is DeepSPG's loss term: set text: none for {self.model_name}")
+        if entry.phases is None and (self.segmentation is not None or self.phases):
+            raise ValueError(f"{self.model_name} trains on one data source with one loss: drop `segmentation` / `phases` "
+                             "(they are for models trained in alternation, e.g. sllen)")
+        if not isinstance(self.phases, dict) or not all(isinstance(v, int) and v >= 1 for v in self.phases.values()):
+            raise ValueError(f"phases must map phase names to step counts >= 1, e.g. {{lle: 1, seg: 1}}; got {self.phases!r}")
 
     @property
     def model_name(self) -> str:
@@ -312,8 +382,17 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
 
     extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
              "text": run.text}
-    loss_fn = get_model_entry(run.model_name).training_loss
-    trainer = Trainer(model, loss_fn, train, train_cfg, out_dir=Path(run.out_dir), validate=validate,
+    entry = get_model_entry(run.model_name)
+    loss_fn, data = entry.training_loss, train
+    if entry.phases is not None:  # alternating multi-source training (SLLEN)
+        sources = {"train": train}
+        if run.segmentation is not None:
+            sources["segmentation"] = build_segmentation(run.segmentation, run.train.seed)
+        loss_fn = entry.phases(model, sources)
+        if run.phases:
+            loss_fn = loss_fn.with_steps(run.phases)
+        data = sources
+    trainer = Trainer(model, loss_fn, data, train_cfg, out_dir=Path(run.out_dir), validate=validate,
                       monitor="psnr", mode="max", extra=extra)
     if run.resume:
         trainer.resume(run.resume)

@@ -3,9 +3,12 @@
 The trainer knows nothing about the model: it calls ``loss_fn(model, batch) -> (total, terms)``
 where ``model`` may be wrapped in ``DistributedDataParallel`` (call ``model(...)``, not a method of
 the inner module, so gradients are synchronised; reach the inner module with [`unwrap`][semprior.engine.trainer.unwrap]).
+Alternating multi-task training (SLLEN) is the same loop with a
+[`PhaseSchedule`][semprior.engine.phases.PhaseSchedule] in place of ``loss_fn`` and named data sources.
 
-Determinism: the data order of epoch ``e`` is a permutation drawn from ``seed + e``; datasets with
-``set_epoch`` get the epoch; the coarse-to-fine crop of step ``s`` uses a generator seeded from
+Determinism: the data order of epoch ``e`` of each source is a permutation drawn from ``(seed, source, e)``
+(`semprior.engine.sources`); datasets with ``set_epoch`` get the epoch; the phase of step ``s``
+is a function of ``s``; the coarse-to-fine crop of step ``s`` uses a generator seeded from
 ``(seed, s)``; model-side randomness (dropout) uses the global torch RNG, saved in checkpoints.
 So a run stopped after ``N`` steps and resumed from its checkpoint continues bit for bit.
 """
@@ -14,10 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from semprior.data.transforms import batch_random_crop
 from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves
+from semprior.engine.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
+from semprior.engine.sigterm import SigtermFlag
+from semprior.engine.sources import DataSources, to_device
 from semprior.engine.train_config import TrainConfig
 
 __all__ = ["TrainConfig", "Trainer", "unwrap", "seed_everything"]
@@ -53,31 +57,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _EpochSampler(torch.utils.data.Sampler[int]):
-    """Permutation of epoch ``e`` from ``seed + e``, split across ranks, optionally skipping a prefix."""
-
-    def __init__(self, n: int, seed: int, epoch: int, rank: int, world: int, per_rank: int, skip: int = 0) -> None:
-        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        perm = torch.randperm(n, generator=g).tolist()
-        self.indices = perm[rank::world][:per_rank][skip:]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
-
-
 @dataclass
 class TrainResult:
     step: int
@@ -89,13 +68,16 @@ class TrainResult:
 
 
 class Trainer:
-    """Train any ``nn.Module`` with ``loss_fn(model, batch) -> (total, terms)``.
+    """Train any ``nn.Module`` with ``loss_fn(model, batch) -> (total, terms)``, or with an alternating schedule.
 
     Args:
         model: the module to train (frozen parts must have ``requires_grad=False``).
-        loss_fn: returns the scalar total loss and a dict of (unweighted) terms to log.
-        train_data: a map-style dataset yielding batches the loss understands; datasets with
-            ``set_epoch(epoch)`` are told the epoch.
+        loss_fn: returns the scalar total loss and a dict of (unweighted) terms to log; or a
+            [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule] (alternating phases, each with its
+            own data source, loss and parameters to update; one optimizer and one LR schedule over all).
+        train_data: a map-style dataset yielding batches the loss understands; with a
+            ``PhaseSchedule``, a mapping ``{source name: dataset}`` covering its sources. Datasets
+            with ``set_epoch(epoch)`` are told the epoch (of their own source).
         config: [`TrainConfig`][semprior.engine.train_config.TrainConfig].
         out_dir: where ``last.pt``, ``best.pt`` and ``loss_curve.png`` go (``None`` = nowhere).
         validate: optional ``validate(model) -> {metric: value}`` run on the main process.
@@ -106,7 +88,8 @@ class Trainer:
         device: defaults to CUDA (local rank) when available, else CPU.
 
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) the trainer initialises the process group,
-    wraps the model in ``DistributedDataParallel`` and shards each epoch's permutation.
+    wraps the model in ``DistributedDataParallel`` (with ``find_unused_parameters`` when a phase
+    leaves parameters out) and shards each epoch's permutation.
 
     Examples:
         >>> net = torch.nn.Conv2d(3, 3, 1)
@@ -119,8 +102,8 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        loss_fn: LossFn,
-        train_data: torch.utils.data.Dataset,
+        loss_fn: LossFn | PhaseSchedule,
+        train_data: torch.utils.data.Dataset | Mapping[str, torch.utils.data.Dataset],
         config: TrainConfig | None = None,
         out_dir: str | Path | None = None,
         validate: Callable[[nn.Module], dict[str, float]] | None = None,
@@ -143,26 +126,23 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters (all requires_grad=False)")
+        self.loss_fn = loss_fn  # a plain loss_fn may be swapped later (tests do); phases carry their own
+        self.schedule, sources = self._resolve_schedule(loss_fn, train_data)
+        self._frozen = frozen_per_phase(self.schedule, model, params)
         self.net: nn.Module = model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        self.loss_fn = loss_fn
+            self.net = nn.parallel.DistributedDataParallel(
+                model, device_ids=ids, find_unused_parameters=self.schedule.restricts_parameters)
         self.data = train_data
-        if cfg.batch_size % self.world:
-            raise ValueError(
-                f"batch_size={cfg.batch_size} is the global batch and must divide evenly over {self.world} processes; "
-                f"use a multiple of {self.world}"
-            )
-        self.rank_batch = cfg.batch_size // self.world
-        n = len(train_data)  # type: ignore[arg-type]
-        self.per_rank_batches = n // cfg.batch_size
-        if self.per_rank_batches < 1:
-            raise ValueError(
-                f"the dataset has {n} items, fewer than the global batch_size={cfg.batch_size}; "
-                "lower batch_size or give the dataset a larger length"
-            )
+        self.sources = DataSources(sources, cfg.batch_size, cfg.seed, self.rank, self.world, cfg.num_workers,
+                                   pin_memory=self.device.type == "cuda")
+        self.rank_batch = self.sources.rank_batch
+        self.per_rank_batches = self.sources.per_rank_batches[self.schedule.sources[0]]
         if cfg.epochs:
+            if len(sources) > 1:
+                raise ValueError("TrainConfig.epochs counts passes over one dataset; with several data sources "
+                                 "(a multi-source PhaseSchedule) set train.steps instead")
             from dataclasses import replace
 
             self.config = cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * self.per_rank_batches)))
@@ -182,7 +162,8 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.validate_fn, self.monitor, self.mode = validate, monitor, mode
         self.extra = dict(extra or {})
-        clash = set(self.extra) & {"format", "model", "optimizer", "scheduler", "step", "best", "bad_evals", "curves", "rng", "train_config"}
+        clash = set(self.extra) & {"format", "model", "optimizer", "scheduler", "step", "best", "bad_evals", "curves", "rng", "train_config",
+                                   "phases"}
         if clash:
             raise ValueError(f"extra checkpoint keys {sorted(clash)} clash with the trainer's own entries; rename them")
         self.step = 0
@@ -190,6 +171,24 @@ class Trainer:
         self.best: float | None = None
         self.bad_evals = 0
         self.curves: dict[str, list[tuple[int, float]]] = {}
+
+    @staticmethod
+    def _resolve_schedule(loss_fn: Any, train_data: Any) -> tuple[PhaseSchedule, dict[str, Any]]:
+        """``(schedule, {source: dataset})``; a plain ``loss_fn`` is the one-phase schedule over ``"train"``."""
+        if not isinstance(loss_fn, PhaseSchedule):
+            if isinstance(train_data, Mapping):
+                raise TypeError("train_data is a mapping of named sources; pass a PhaseSchedule as loss_fn to say "
+                                "which phase reads which source (or pass one dataset)")
+            return PhaseSchedule.single(loss_fn), {"train": train_data}
+        if not isinstance(train_data, Mapping):
+            raise TypeError(f"a PhaseSchedule reads named sources {list(loss_fn.sources)}: pass train_data as "
+                            "{name: dataset}")
+        missing = [n for n in loss_fn.sources if n not in train_data]
+        unused = sorted(set(train_data) - set(loss_fn.sources))
+        if missing or unused:
+            raise ValueError(f"the schedule's phases read sources {list(loss_fn.sources)}, train_data has "
+                             f"{sorted(train_data)} (missing {missing}, unused {unused}); give exactly those")
+        return loss_fn, {n: train_data[n] for n in loss_fn.sources}
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -204,6 +203,7 @@ class Trainer:
             "curves": {k: [list(p) for p in v] for k, v in self.curves.items()},
             "rng": capture_rng_state(),
             "train_config": asdict(self.config),
+            "phases": self.schedule.describe(),
             **({"ema": self.ema} if self.ema is not None else {}),
             **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             **self.extra,
@@ -212,6 +212,10 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("format") != "semprior-trainer-v1":
             raise ValueError("not a semprior trainer checkpoint (missing format 'semprior-trainer-v1')")
+        saved = state.get("phases", [{"name": "train", "source": "train", "steps": 1}])  # older checkpoints: one phase
+        if saved != self.schedule.describe():
+            raise ValueError(f"the checkpoint was trained with phases {saved}, this trainer has "
+                             f"{self.schedule.describe()}; resume with the same phases, sources and steps")
         unwrap(self.net).load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -239,42 +243,35 @@ class Trainer:
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
 
     # ---------------------------------------------------------------- loop
-    def _batches(self) -> Iterator[Any]:
-        cfg = self.config
-        while True:
-            epoch, offset = divmod(self.step, self.per_rank_batches)
-            if hasattr(self.data, "set_epoch"):
-                self.data.set_epoch(epoch)  # type: ignore[attr-defined]
-            sampler = _EpochSampler(
-                len(self.data), cfg.seed, epoch, self.rank, self.world,  # type: ignore[arg-type]
-                self.per_rank_batches * self.rank_batch, skip=offset * self.rank_batch,
-            )
-            loader = torch.utils.data.DataLoader(
-                self.data, batch_size=self.rank_batch, sampler=sampler, drop_last=True,
-                num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),  # keeps the global RNG untouched
-            )
-            yield from loader
+    def train_step(self, batch: Any, phase: Phase | None = None) -> tuple[float, dict[str, float]]:
+        """One optimisation step on ``batch`` (already on the device); returns the loss and its terms.
 
-    def train_step(self, batch: Any) -> tuple[float, dict[str, float]]:
-        """One optimisation step on ``batch`` (already on the device); returns the loss and its terms."""
+        ``phase`` defaults to the schedule's phase of the current step; only its parameters change.
+        """
+        phase = phase if phase is not None else self.schedule.phase(self.step)
+        with frozen(self._frozen[phase.name]):
+            return self._step(batch, phase)
+
+    def _step(self, batch: Any, phase: Phase) -> tuple[float, dict[str, float]]:
         cfg = self.config
         self.net.train()
-        size = self.patches.patch_size(self.step)
+        size = self.patches.patch_size(self.step) if phase.crop else None
         if size is not None:
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
             batch = batch_random_crop(batch, size, gen)
+        loss_fn = self.loss_fn if not isinstance(self.loss_fn, PhaseSchedule) else phase.loss_fn
         if cfg.precision == "fp32":
-            total, terms = self.loss_fn(self.net, batch)
+            total, terms = loss_fn(self.net, batch)
         else:
             dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
             with torch.autocast("cuda", dtype=dtype):
-                total, terms = self.loss_fn(self.net, batch)
+                total, terms = loss_fn(self.net, batch)
             total = total.float()
         if not isinstance(total, Tensor) or total.dim() != 0:
             raise TypeError("loss_fn must return (scalar tensor, dict of terms)")
         if not torch.isfinite(total):
-            raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower lr or check the data")
+            where = "" if len(self.schedule.phases) == 1 else f" (phase {phase.name!r})"
+            raise FloatingPointError(f"loss became {float(total)} at step {self.step}{where}; lower lr or check the data")
         self._updating = True  # from here to the step count the state is half-updated: never saved
         self.optimizer.zero_grad(set_to_none=True)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -398,24 +395,32 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
-        t0, stopped, run, out_of_time = time.perf_counter(), False, 0.0, False
-        batches = self._batches()
-        term = _SigtermFlag()
+        t0, stopped, out_of_time = time.perf_counter(), False, False
+        run: dict[str, float] = {}  # running loss per phase, for the progress bar
+        multi = len(self.schedule.phases) > 1
+        iters: dict[str, Any] = {}  # each source's iterator, started at the batches it has already given
+        term = SigtermFlag()
         try:
             while self.step < end:
-                batch = _to_device(next(batches), self.device)
-                loss, terms = self.train_step(batch)
-                run = loss if self.step == 1 or run == 0.0 else 0.9 * run + 0.1 * loss
-                if self.step % cfg.log_every == 0 or self.step == end:
-                    self.curves.setdefault("loss", []).append((self.step, loss))
+                phase = self.schedule.phase(self.step)
+                if phase.source not in iters:
+                    iters[phase.source] = self.sources.batches(phase.source, self.schedule.count(self.step, source=phase.source))
+                batch = to_device(next(iters[phase.source]), self.device)
+                loss, terms = self.train_step(batch, phase)
+                run[phase.name] = 0.9 * run[phase.name] + 0.1 * loss if phase.name in run else loss
+                # log_every counts the steps of each phase (with one phase: every log_every-th step)
+                if self.schedule.count(self.step, phase=phase.name) % cfg.log_every == 0 or self.step == end:
+                    pre = f"{phase.name}/" if multi else ""
+                    self.curves.setdefault(f"{pre}loss", []).append((self.step, loss))
                     for k, v in terms.items():
-                        self.curves.setdefault(k, []).append((self.step, v))
-                    self._log({"step": self.step, "loss": loss, **terms, "lr": self.scheduler.get_last_lr()[0],
-                               "patch": self.patches.patch_size(self.step - 1),
+                        self.curves.setdefault(f"{pre}{k}", []).append((self.step, v))
+                    self._log({"step": self.step, "phase": phase.name, "loss": loss, **terms,
+                               "lr": self.scheduler.get_last_lr()[0],
+                               "patch": self.patches.patch_size(self.step - 1) if phase.crop else None,
                                "seconds": round(time.perf_counter() - t0, 3)})
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{run:.4g}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                    bar.set_postfix({**{(k if multi else "loss"): f"{v:.4g}" for k, v in run.items()}, "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})
                 if cfg.val_every and self.step % cfg.val_every == 0:
                     stopped = self._validate()
                 if self.out_dir is not None and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
@@ -459,36 +464,3 @@ class Trainer:
 
     def __repr__(self) -> str:
         return f"Trainer(step={self.step}/{self.config.steps}, world={self.world}, device={self.device}, patches={self.patches})"
-
-
-
-class _SigtermFlag:
-    """Turns SIGTERM into a flag the training loop reads between steps (never inside an update).
-
-    Installed only in the main thread (Python's rule for signal handlers); elsewhere it is inert.
-    Under DDP any rank's flag stops every rank at the same step."""
-
-    def __init__(self) -> None:
-        self.received = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._on_signal)
-
-    def _on_signal(self, signum, frame) -> None:
-        self.received = True
-
-    def is_set(self, world: int, device: torch.device) -> bool:
-        if world > 1:
-            flag = torch.tensor([int(self.received)], device=device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            self.received = bool(flag.item())
-        return self.received
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-    def pass_on(self) -> None:
-        """After the save: re-deliver SIGTERM to the handler that was there before (default: exit)."""
-        if self._previous is not None:
-            signal.raise_signal(signal.SIGTERM)

@@ -148,6 +148,11 @@ class ModelEntry:
         prior: default prior name ([`PRIORS`][semprior.models.registry.PRIORS]), or ``None`` when the model takes no prior.
         training_loss: ``loss_fn(model, batch) -> (total, terms)`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer];
             ``None`` for models without trainable parameters.
+        phases: for models trained on several data sources in alternation (SLLEN):
+            ``phases(model, sources) -> PhaseSchedule`` ([`semprior.engine.phases.PhaseSchedule`][semprior.engine.phases.PhaseSchedule]),
+            given the built model and the datasets by source name (``"train"``: the paired data;
+            others as the run config names them, e.g. ``"segmentation"``). ``semprior train`` then
+            trains with that schedule instead of ``training_loss`` alone.
         pretrained: tag -> file name in the weights directory (``create_model(name, pretrained=tag)``).
         tiny: config overrides that make the model small enough for the conformance suite.
         description: one line for ``list_models(verbose=True)`` and the docs.
@@ -159,6 +164,7 @@ class ModelEntry:
     build: Callable[[Any, nn.Module | None], nn.Module]
     prior: str | None = None
     training_loss: LossFn | None = None
+    phases: Callable[[nn.Module, dict[str, Any]], Any] | None = None
     pretrained: dict[str, str] = field(default_factory=dict)
     tiny: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -303,6 +309,18 @@ def _deepspg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, d
     return _load("semprior.models.deepspg:deepspg_training_loss")(model, batch)
 
 
+def _sllen_phases(model: nn.Module, sources: dict[str, Any]) -> Any:
+    """SLLEN's recipe: `semprior.models.sllen.sllen_phases` over the paired data and a segmentation source."""
+    seg = sources.get("segmentation")
+    if seg is None:
+        raise ValueError("sllen trains in alternation on paired images and a segmentation data set: add a "
+                         "`segmentation:` section to the config (kind: folder with image_dir / mask_dir, or kind: synthetic)")
+    if seg.num_classes != model.config.num_classes:
+        raise ValueError(f"the segmentation data has num_classes={seg.num_classes} but the model has "
+                         f"num_classes={model.config.num_classes}; set model.num_classes to match")
+    return _load("semprior.models.sllen:sllen_phases")(ignore_index=seg.ignore_index)
+
+
 def _classical_build(cls_path: str) -> Callable[[Any, Any], nn.Module]:
     def build(cfg: Any, prior: Any) -> nn.Module:
         return _load(cls_path)(**cfg.to_dict())
@@ -328,6 +346,7 @@ def _register_defaults() -> None:
                               tiny={"width": 4, "blocks": (1, 1, 1)},
                               description="Retinexformer (1.61 M), official architecture; loads official checkpoints"))
     register_model(ModelEntry("sllen", SLLENConfig, "sllen", lambda c, p: SLLEN(c), training_loss=l1_training_loss,
+                              phases=_sllen_phases,
                               tiny={"width": 4, "depth": 2, "num_classes": 3},
                               description="SLLEN, LLE network with a segmentation auxiliary branch"))
     register_model(ModelEntry("cugd", CUGDConfig, "cugd", lambda c, p: CUGD(p, c), prior="region",

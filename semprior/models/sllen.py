@@ -12,16 +12,17 @@ auxiliary network supplies
   (``SLLENConfig.ief_eval_layer``) at evaluation; projected by a per-layer 1x1 conv, resized to
   full resolution and fused by concatenation + 3x3 conv.
 
-Training alternates ([`SLLENAlternatingTrainer`][semprior.models.sllen.SLLENAlternatingTrainer]): an LLE step on paired images updates
-encoder + main network (auxiliary decoder frozen), a segmentation step on a
-[`SegmentationDataset`][semprior.models.sllen.SegmentationDataset] updates encoder + auxiliary network (main network frozen).
+Training alternates on [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer] with the schedule
+[`sllen_phases`][semprior.models.sllen.sllen_phases]: an LLE step on paired images updates
+encoder + main network (auxiliary network frozen), a segmentation step on a
+[`SegmentationDataset`][semprior.data.segmentation.SegmentationDataset] updates encoder + auxiliary network (main network frozen).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,17 +30,15 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image, check_same_shape
 from semprior.attention.sem import SEM
-from semprior.losses.pixel import PixelLoss, pixel_loss
+from semprior.losses.pixel import pixel_loss
 from semprior.models.protocol import config_from_dict
 
 __all__ = [
     "SLLENConfig",
     "SLLEN",
     "SLLENOutput",
-    "SegmentationDataset",
-    "SyntheticSegmentation",
-    "AlternatingSchedule",
-    "SLLENAlternatingTrainer",
+    "sllen_phases",
+    "sllen_segmentation_loss",
 ]
 
 
@@ -146,9 +145,11 @@ class SLLENOutput(NamedTuple):
 class SLLEN(nn.Module):
     """SLLEN: shared encoder, LLE main network and segmentation auxiliary network.
 
-    ``forward`` returns the enhanced image (so generic trainers can call ``model(low)``);
-    `forward_all` returns every intermediate (`SLLENOutput`); [`segment`][semprior.models.sllen.SLLEN.segment]
-    runs the auxiliary branch only. Any input size works (features are resized to the skips).
+    ``forward`` returns the enhanced image (so generic trainers can call ``model(low)``), or with
+    ``task="segment"`` the auxiliary logits (how the segmentation phase reaches the branch through a
+    ``DistributedDataParallel`` wrapper); `forward_all` returns every intermediate (`SLLENOutput`);
+    [`segment`][semprior.models.sllen.SLLEN.segment] runs the auxiliary branch only. Any input size
+    works (features are resized to the skips).
 
     Args:
         config: hyper-parameters.
@@ -188,7 +189,7 @@ class SLLEN(nn.Module):
         self.ief_fusion = nn.Sequential(nn.Conv2d(2 * w, w, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True), _ResBlock(w))
         self.out = nn.Conv2d(w, 3, 3, 1, 1)
 
-    # parameter groups used by the alternating trainer
+    # parameter groups updated by the phases of `sllen_phases`
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [*self.stem.parameters(), *self.down.parameters()]
 
@@ -242,208 +243,83 @@ class SLLEN(nn.Module):
         x = self.ief_fusion(torch.cat([x, ief], dim=1))
         return SLLENOutput(img + self.out(x), logits, hsf, ief, ief_layer)
 
-    def forward(self, img: Tensor) -> Tensor:
+    def forward(self, img: Tensor, task: str = "enhance") -> Tensor:
+        """``task="enhance"``: the enhanced image `(B, 3, H, W)`; ``"segment"``: logits `(B, num_classes, H, W)`."""
+        if task == "segment":
+            return self.segment(img)
+        if task != "enhance":
+            raise ValueError(f"task must be 'enhance' or 'segment', got {task!r}")
         return self.forward_all(img).image
 
     def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The LLE objective (L1 between ``self(low)`` and ``high``): ``(total, {"l1": ...})``.
 
-        The segmentation objective runs in [`SLLENAlternatingTrainer`][semprior.models.sllen.SLLENAlternatingTrainer]'s segmentation steps.
+        The segmentation objective is [`sllen_segmentation_loss`][semprior.models.sllen.sllen_segmentation_loss]
+        (the ``seg`` phase of [`sllen_phases`][semprior.models.sllen.sllen_phases]).
         """
         check_same_shape(low, high, ("low", "high"))
         l1 = pixel_loss(self(low), high, "l1")
         return l1, {"l1": l1.detach()}
 
 
-@runtime_checkable
-class SegmentationDataset(Protocol):
-    """What SLLEN's segmentation step needs: indexed ``(image, mask)`` pairs.
+def sllen_segmentation_loss(model: nn.Module, batch: dict[str, Tensor], ignore_index: int = 255) -> tuple[Tensor, dict[str, Tensor]]:
+    """Cross-entropy of the auxiliary logits: ``(ce, {"ce": ...})``; the segmentation phase's ``loss_fn``.
 
-    ``image`` is `(3, H, W)` float in ``[0, 1]``; ``mask`` is `(H, W)` int64 with values in
-    ``[0, num_classes)`` or ``ignore_index``. Wrap Cityscapes, ADE20K, ... to this shape.
+    ``batch`` is ``{"image": (B, 3, H, W), "mask": (B, H, W) int64}`` (a batch of a
+    [`SegmentationDataset`][semprior.data.segmentation.SegmentationDataset]). Calls
+    ``model(image, task="segment")``, so a ``DistributedDataParallel`` wrapper synchronises gradients.
+    Labels outside ``[0, num_classes)`` that are not ``ignore_index``, and batches whose every pixel is
+    ignored, are errors.
     """
+    image, mask = batch["image"], batch["mask"]
+    check_image(image, "image")
+    if mask.dim() != 3 or mask.shape[0] != image.shape[0] or mask.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"mask must be (B, H, W) matching image {tuple(image.shape)}, got {tuple(mask.shape)}")
+    if mask.dtype != torch.int64:
+        raise TypeError(f"mask must be int64 class indices, got {mask.dtype}; use mask.long()")
+    logits = model(image, task="segment")
+    nc = logits.shape[1]
+    bad = (mask != ignore_index) & ((mask < 0) | (mask >= nc))
+    if bool(bad.any()):
+        raise ValueError(f"mask has labels outside [0, {nc}) that are not ignore_index={ignore_index}")
+    if not bool((mask != ignore_index).any()):
+        raise ValueError(f"every mask pixel is ignore_index={ignore_index}; the batch has nothing to learn from")
+    ce = F.cross_entropy(logits, mask, ignore_index=ignore_index)
+    return ce, {"ce": ce.detach()}
 
-    num_classes: int
-    ignore_index: int
 
-    def __len__(self) -> int: ...
+def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255,
+                 lle_loss: Callable[[nn.Module, Any], tuple[Tensor, dict[str, Tensor]]] | None = None):
+    """SLLEN's alternating schedule for [`Trainer`][semprior.engine.trainer.Trainer]: a [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule].
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]: ...
-
-
-class SyntheticSegmentation(torch.utils.data.Dataset):
-    """Procedural segmentation data: textured backgrounds (class 0) with rectangles and discs.
-
-    Class ``k >= 1`` is drawn with a class-specific colour (plus per-image jitter and noise), so
-    the classes are learnable. Deterministic per ``(seed, index)``. For tests and demos only.
-
-    Shape:
-        - item: image `(3, size, size)`, mask `(size, size)` int64
+    - ``lle`` (``lle_steps`` consecutive steps): batches ``{"low", "high"}`` of the source
+      ``"train"``, L1 loss (or ``lle_loss(model, batch)``), updates encoder + main network; the
+      auxiliary network is frozen, yet the L1 gradient reaches the shared encoder through HSF and IEF.
+    - ``seg`` (``seg_steps`` steps): batches ``{"image", "mask"}`` of the source ``"segmentation"``,
+      [`sllen_segmentation_loss`][semprior.models.sllen.sllen_segmentation_loss], updates encoder +
+      auxiliary network; the main network is frozen. Its batches are not cropped by
+      ``TrainConfig.patch_stages`` (the segmentation dataset crops).
 
     Examples:
-        >>> ds = SyntheticSegmentation(4, size=16, num_classes=3)
-        >>> img, mask = ds[0]
-        >>> img.shape, mask.dtype, int(mask.max()) < 3
-        (torch.Size([3, 16, 16]), torch.int64, True)
+        >>> from semprior.data import SyntheticSegmentation
+        >>> from semprior.engine import TrainConfig, Trainer
+        >>> model = SLLEN(SLLENConfig(width=4, depth=2, num_classes=3))
+        >>> pairs = [{"low": torch.rand(3, 16, 16) * 0.2, "high": torch.rand(3, 16, 16)} for _ in range(4)]
+        >>> data = {"train": pairs, "segmentation": SyntheticSegmentation(4, size=16, num_classes=3)}
+        >>> cfg = TrainConfig(steps=4, batch_size=2, progress=False)
+        >>> trainer = Trainer(model, sllen_phases(), data, cfg)
+        >>> [trainer.schedule.phase(s).name for s in range(4)], trainer.fit().step
+        (['lle', 'seg', 'lle', 'seg'], 4)
     """
+    from semprior.engine.phases import Phase, PhaseSchedule  # the recipe sits beside the model; engine is imported on use
+    from semprior.models.registry import l1_training_loss
 
-    def __init__(self, length: int, size: int = 64, num_classes: int = 4, shapes: int = 3, seed: int = 0) -> None:
-        if length < 1 or size < 4 or num_classes < 2 or shapes < 1:
-            raise ValueError(
-                f"SyntheticSegmentation needs length >= 1, size >= 4, num_classes >= 2, shapes >= 1; "
-                f"got {length}, {size}, {num_classes}, {shapes}"
-            )
-        self.length, self.size, self.num_classes, self.shapes, self.seed = length, size, num_classes, shapes, seed
-        self.ignore_index = 255
-        self.colors = torch.rand(num_classes, 3, generator=torch.Generator().manual_seed(seed + 7919))
+    def seg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        return sllen_segmentation_loss(model, batch, ignore_index)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for SyntheticSegmentation of length {self.length}")
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        s = self.size
-        yy, xx = torch.meshgrid(torch.linspace(0, 1, s), torch.linspace(0, 1, s), indexing="ij")
-        mask = torch.zeros(s, s, dtype=torch.int64)
-        for _ in range(self.shapes):
-            k = int(torch.randint(1, self.num_classes, (1,), generator=g))
-            cy, cx, r = (torch.rand(3, generator=g) * torch.tensor([1.0, 1.0, 0.3]) + torch.tensor([0, 0, 0.1])).tolist()
-            if k % 2:
-                inside = ((yy - cy).abs() < r) & ((xx - cx).abs() < r * 0.7)
-            else:
-                inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
-            mask[inside] = k
-        img = self.colors[mask].permute(2, 0, 1) * (0.8 + 0.4 * torch.rand(3, 1, 1, generator=g))
-        img = img + 0.05 * torch.sin(20 * (xx + yy))[None] + 0.03 * torch.randn(3, s, s, generator=g)
-        return img.clamp(0, 1), mask
-
-
-@dataclass(frozen=True)
-class AlternatingSchedule:
-    """Which task each training iteration runs: ``lle_steps`` LLE steps, then ``seg_steps`` segmentation steps.
-
-    Examples:
-        >>> " ".join(AlternatingSchedule(2, 1).kind(i) for i in range(6))
-        'lle lle seg lle lle seg'
-    """
-
-    lle_steps: int = 1
-    seg_steps: int = 1
-
-    def __post_init__(self) -> None:
-        if self.lle_steps < 1 or self.seg_steps < 0:
-            raise ValueError(f"AlternatingSchedule needs lle_steps >= 1 and seg_steps >= 0, got {self.lle_steps}, {self.seg_steps}")
-
-    def kind(self, step: int) -> str:
-        return "lle" if step % (self.lle_steps + self.seg_steps) < self.lle_steps else "seg"
-
-
-def _cycle(batches: Iterable) -> Iterator:
-    while True:
-        empty = True
-        for b in batches:
-            empty = False
-            yield b
-        if empty:
-            raise ValueError("a batch iterable yielded nothing; give SLLENAlternatingTrainer.fit a non-empty loader")
-
-
-class SLLENAlternatingTrainer:
-    """SLLEN's alternating training: LLE steps on paired images, segmentation steps on segmentation data.
-
-    Two Adam optimizers: the LLE one over encoder + main network, the segmentation one over
-    encoder + auxiliary network. During each step the other branch's parameters have
-    ``requires_grad=False`` (frozen: no gradient, no update), restored afterwards.
-
-    Args:
-        model: the [`SLLEN`][semprior.models.sllen.SLLEN] to train.
-        lr: learning rate of both optimizers.
-        schedule: the alternation pattern.
-        lle_loss: ``loss(enhanced, target)``; ``PixelLoss("l1")`` when ``None``.
-        seg_transform: applied to segmentation images before the step (e.g. a low-light
-            synthesis, so the shared encoder sees dark inputs in both tasks); identity when ``None``.
-        ignore_index: mask value excluded from the cross-entropy.
-    """
-
-    def __init__(
-        self,
-        model: SLLEN,
-        *,
-        lr: float = 2e-4,
-        schedule: AlternatingSchedule | None = None,
-        lle_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
-        seg_transform: Callable[[Tensor], Tensor] | None = None,
-        ignore_index: int = 255,
-    ) -> None:
-        if not isinstance(model, SLLEN):
-            raise TypeError(f"SLLENAlternatingTrainer trains an SLLEN model, got {type(model).__name__}")
-        self.model = model
-        self.schedule = schedule or AlternatingSchedule()
-        self.lle_loss = lle_loss or PixelLoss("l1")
-        self.seg_transform = seg_transform
-        self.ignore_index = ignore_index
-        self.opt_lle = torch.optim.Adam([*model.encoder_parameters(), *model.lle_parameters()], lr=lr)
-        self.opt_seg = torch.optim.Adam([*model.encoder_parameters(), *model.seg_parameters()], lr=lr)
-        self.step_count = 0
-        self.history: list[tuple[str, float]] = []
-
-    def _run(self, frozen: list[nn.Parameter], opt: torch.optim.Optimizer, loss_fn: Callable[[], Tensor]) -> float:
-        self.model.train()
-        saved = [p.requires_grad for p in frozen]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.step_count}; lower the learning rate")
-            loss.backward()
-            opt.step()
-        finally:
-            for p, r in zip(frozen, saved):
-                p.requires_grad_(r)
-        return float(loss.detach())
-
-    def lle_step(self, low: Tensor, high: Tensor) -> float:
-        """One LLE step (auxiliary network frozen). Returns the loss."""
-        check_image(low, "low")
-        check_same_shape(low, high, ("low", "high"))
-        return self._run(self.model.seg_parameters(), self.opt_lle, lambda: self.lle_loss(self.model(low), high))
-
-    def seg_step(self, image: Tensor, mask: Tensor) -> float:
-        """One segmentation step (main network frozen). Returns the cross-entropy."""
-        check_image(image, "image")
-        if mask.dim() != 3 or mask.shape[0] != image.shape[0] or mask.shape[-2:] != image.shape[-2:]:
-            raise ValueError(f"mask must be (B, H, W) matching image {tuple(image.shape)}, got {tuple(mask.shape)}")
-        if mask.dtype != torch.int64:
-            raise TypeError(f"mask must be int64 class indices, got {mask.dtype}; use mask.long()")
-        if self.seg_transform is not None:
-            image = self.seg_transform(image)
-        nc = self.model.config.num_classes
-        bad = (mask != self.ignore_index) & ((mask < 0) | (mask >= nc))
-        if bool(bad.any()):
-            raise ValueError(f"mask has labels outside [0, {nc}) that are not ignore_index={self.ignore_index}")
-        if not bool((mask != self.ignore_index).any()):
-            raise ValueError(f"every mask pixel is ignore_index={self.ignore_index}; the batch has nothing to learn from")
-        return self._run(
-            self.model.lle_parameters(),
-            self.opt_seg,
-            lambda: F.cross_entropy(self.model.segment(image), mask, ignore_index=self.ignore_index),
-        )
-
-    def fit(self, paired: Iterable, segmentation: Iterable, steps: int) -> list[tuple[str, float]]:
-        """Run ``steps`` iterations, taking ``(low, high)`` and ``(image, mask)`` batches as the schedule says.
-
-        Loaders are cycled; returns this call's ``[(kind, loss), ...]`` (also appended to ``history``).
-        """
-        pairs, segs = _cycle(paired), _cycle(segmentation)
-        log = []
-        for _ in range(steps):
-            kind = self.schedule.kind(self.step_count)
-            loss = self.lle_step(*next(pairs)) if kind == "lle" else self.seg_step(*next(segs))
-            log.append((kind, loss))
-            self.step_count += 1
-        self.history.extend(log)
-        return log
+    return PhaseSchedule((
+        Phase("lle", lle_loss or l1_training_loss, source="train", steps=lle_steps,
+              params=lambda m: [*m.encoder_parameters(), *m.lle_parameters()]),
+        Phase("seg", seg_loss, source="segmentation", steps=seg_steps, crop=False,
+              params=lambda m: [*m.encoder_parameters(), *m.seg_parameters()]),
+    ))
