@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-OPTIONAL = ("timm", "open_clip", "segment_anything", "triton")
+OPTIONAL = ("timm", "open_clip", "segment_anything", "triton", "matplotlib", "skimage", "pyiqa", "huggingface_hub")
 
 _PROBE = textwrap.dedent(
     """

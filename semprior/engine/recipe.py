@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from semprior._config import rename_fields
 from semprior.data.synthesis import LowLightConfig
 from semprior.engine.trainer import TrainConfig
 
@@ -198,6 +199,10 @@ class RunConfig:
         if self.model_name not in trainable:
             raise ValueError(f"model.name must be one of {trainable}, got {self.model_name!r}")
         entry = get_model_entry(self.model_name)
+        # old field names (e.g. DeepSPG's `channels`) become the current ones here, so
+        # `--print-config` and the saved run config show what the model is built from
+        renamed = rename_fields(entry.config_cls, {k: v for k, v in self.model.items() if k != "name"}, where="model")
+        object.__setattr__(self, "model", {"name": self.model_name, **renamed})
         if entry.prior is None and self.prior != "none":
             raise ValueError(f"{self.model_name} takes no prior: set prior: none (got prior={self.prior!r})")
         if not self.model_name.startswith("deepspg") and self.text != "none":

@@ -49,6 +49,11 @@ class TrainConfig:
         val_every: steps between validations (``0`` = never; needs a ``validate`` callable).
         early_stop_patience: stop after this many validations without improvement (``0`` = never).
         progress: show a tqdm progress bar (main process only).
+        loss_curve: draw ``out_dir/loss_curve.png`` at the end of the run. It needs matplotlib
+            (``pip install 'semprior[plot]'``): with ``True`` and no matplotlib the trainer refuses
+            to start (an ``ImportError`` naming the extra and this option); ``False`` never imports
+            matplotlib. The curve values stay in every checkpoint (``curves``) and, with ``log_file``,
+            in ``log.jsonl``.
     """
 
     steps: int = 1000
@@ -75,6 +80,7 @@ class TrainConfig:
     val_every: int = 0
     early_stop_patience: int = 0
     progress: bool = True
+    loss_curve: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from semprior.data.transforms import batch_random_crop
 from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from semprior.engine.curves import plot_curves
+from semprior.engine.curves import plot_curves, require_matplotlib
 from semprior.engine.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.sigterm import SigtermFlag
@@ -117,6 +117,9 @@ class Trainer:
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if cfg.val_every and validate is None:
             raise ValueError("TrainConfig.val_every > 0 needs a validate(model) callable; pass validate=... or set val_every=0")
+        if cfg.loss_curve and out_dir is not None:  # fail before training, not after it
+            require_matplotlib(alternative="or set loss_curve: false under train: in the YAML "
+                                           "(TrainConfig.loss_curve=False) to train without loss_curve.png")
         D.init_distributed()
         self.rank, self.world = D.rank(), D.world_size()
         if device is None:
@@ -458,7 +461,7 @@ class Trainer:
             self._validate()  # the end of the schedule is always scored, so best.pt exists after any full run
         if self.out_dir is not None and D.is_main():
             self.save(self.out_dir / "last.pt")
-            if any(len(v) for v in self.curves.values()):
+            if cfg.loss_curve and any(len(v) for v in self.curves.values()):
                 plot_curves(self.curves, self.out_dir / "loss_curve.png")
         return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0, out_of_time)
 

@@ -197,3 +197,13 @@ def test_train_yaml_with_old_names_resumes_an_old_checkpoint(tmp_path):
                      "--resume", str(tmp_path / "old_last.pt")]) == 0
     done = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     assert done["step"] == 3 and done["model_config"]["width"] == 8 and "channels" not in done["model_config"]
+
+
+def test_run_config_shows_the_current_names():
+    """`semprior train --print-config` and the saved run config name the fields the model is built from."""
+    from semprior.engine.recipe import RunConfig
+
+    with pytest.warns(DeprecationWarning, match="'channels' was renamed to 'width'"):
+        run = RunConfig(model={"name": "deepspg", "channels": 8}, prior="none", text="none")
+    assert run.model == {"name": "deepspg", "width": 8}
+    assert run.model_config().width == 8
