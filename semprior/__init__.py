@@ -64,8 +64,8 @@ _EXPORTS: dict[str, str] = {
     "synthesize_low_light": "semprior.data.synthesis",
     "TrainConfig": "semprior.engine.trainer",
     "Trainer": "semprior.engine.trainer",
-    "Phase": "semprior.engine.phases",
-    "PhaseSchedule": "semprior.engine.phases",
+    "Phase": "semprior.models.phases",
+    "PhaseSchedule": "semprior.models.phases",
     # models
     "DeepSPG": "semprior.models.deepspg",
     "DeepSPGConfig": "semprior.models.deepspg",

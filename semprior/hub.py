@@ -230,7 +230,7 @@ def _finish(model: nn.Module, state: Mapping[str, Tensor], source: str, device: 
 
 
 def _torch_file(path: Path) -> Any:
-    from semprior.engine.checkpoint import safe_torch_load
+    from semprior._torch_io import safe_torch_load
 
     return safe_torch_load(path, map_location="cpu")
 

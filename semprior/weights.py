@@ -272,7 +272,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
-    from semprior.engine.checkpoint import safe_torch_load
+    from semprior._torch_io import safe_torch_load
 
     obj = safe_torch_load(p, map_location="cpu")
     for key in ("state_dict", "model", "model_state_dict"):

@@ -1,8 +1,8 @@
-"""Training engine: a model-agnostic [`Trainer`][semprior.engine.trainer.Trainer] (one loss or alternating [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule]s), atomic checkpoints, schedules, DDP helpers, curves."""
+"""Training engine: a model-agnostic [`Trainer`][semprior.engine.trainer.Trainer] (one loss or alternating [`PhaseSchedule`][semprior.models.phases.PhaseSchedule]s), atomic checkpoints, schedules, DDP helpers, curves."""
 
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
 from semprior.engine.curves import plot_curves
-from semprior.engine.phases import Phase, PhaseSchedule
+from semprior.models.phases import Phase, PhaseSchedule
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.trainer import TrainConfig, Trainer, TrainResult, seed_everything, unwrap
 

@@ -4,7 +4,7 @@ The trainer knows nothing about the model: it calls ``loss_fn(model, batch) -> (
 where ``model`` may be wrapped in ``DistributedDataParallel`` (call ``model(...)``, not a method of
 the inner module, so gradients are synchronised; reach the inner module with [`unwrap`][semprior.engine.trainer.unwrap]).
 Alternating multi-task training (SLLEN) is the same loop with a
-[`PhaseSchedule`][semprior.engine.phases.PhaseSchedule] in place of ``loss_fn`` and named data sources.
+[`PhaseSchedule`][semprior.models.phases.PhaseSchedule] in place of ``loss_fn`` and named data sources.
 
 Determinism: the data order of epoch ``e`` of each source is a permutation drawn from ``(seed, source, e)``
 (`semprior.engine.sources`); datasets with ``set_epoch`` get the epoch; the phase of step ``s``
@@ -30,20 +30,16 @@ from semprior.data.transforms import batch_random_crop
 from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves, require_matplotlib
-from semprior.engine.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
+from semprior.models.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.sigterm import SigtermFlag
 from semprior.engine.sources import DataSources, to_device
 from semprior.engine.train_config import TrainConfig
+from semprior.models.protocol import unwrap
 
 __all__ = ["TrainConfig", "Trainer", "unwrap", "seed_everything"]
 
 LossFn = Callable[[nn.Module, Any], "tuple[Tensor, dict[str, Tensor | float]]"]
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The inner module of a ``DistributedDataParallel`` / ``DataParallel`` wrapper (or the model itself)."""
-    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
 def seed_everything(seed: int) -> None:
@@ -73,7 +69,7 @@ class Trainer:
     Args:
         model: the module to train (frozen parts must have ``requires_grad=False``).
         loss_fn: returns the scalar total loss and a dict of (unweighted) terms to log; or a
-            [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule] (alternating phases, each with its
+            [`PhaseSchedule`][semprior.models.phases.PhaseSchedule] (alternating phases, each with its
             own data source, loss and parameters to update; one optimizer and one LR schedule over all).
         train_data: a map-style dataset yielding batches the loss understands; with a
             ``PhaseSchedule``, a mapping ``{source name: dataset}`` covering its sources. Datasets

@@ -24,7 +24,7 @@ from semprior._config import rename_fields
 from semprior.attention.sem import SCALINGS, SEM, banded_applies
 from semprior.attention.sem_banded import sem_forward_banded
 from semprior.losses.composite import DeepSPGLoss, LossWeights
-from semprior.models.protocol import config_from_dict
+from semprior.models.protocol import config_from_dict, unwrap
 from semprior.priors.base import PriorOutput, SegPrior
 from semprior.retinex.decomposer import RetinexDecomposer
 
@@ -488,7 +488,5 @@ def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[T
     Calls the (possibly DDP-wrapped) ``model`` itself so gradients are synchronised, then the
     unwrapped model's ``criterion`` on the output.
     """
-    from semprior.engine.trainer import unwrap
-
     out = model(batch["low"])
     return unwrap(model).criterion(out, batch["high"])

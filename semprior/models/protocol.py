@@ -23,11 +23,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from semprior._config import from_dict
 
-__all__ = ["Enhancer", "config_from_dict", "is_enhancer"]
+__all__ = ["Enhancer", "config_from_dict", "is_enhancer", "unwrap"]
 
 T = TypeVar("T")
 
@@ -70,3 +70,12 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "")
     accept mappings. Delegates to [`semprior._config.from_dict`][semprior._config.from_dict] (a low-layer module).
     """
     return from_dict(cls, data, where or cls.__name__)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The inner module of a ``DistributedDataParallel`` / ``DataParallel`` wrapper (or the model itself).
+
+    A model's training loss calls the wrapper (so DDP synchronises gradients) and reads the
+    model's own attributes through ``unwrap(model)``.
+    """
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model

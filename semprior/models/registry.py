@@ -149,7 +149,7 @@ class ModelEntry:
         training_loss: ``loss_fn(model, batch) -> (total, terms)`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer];
             ``None`` for models without trainable parameters.
         phases: for models trained on several data sources in alternation (SLLEN):
-            ``phases(model, sources) -> PhaseSchedule`` ([`semprior.engine.phases.PhaseSchedule`][semprior.engine.phases.PhaseSchedule]),
+            ``phases(model, sources) -> PhaseSchedule`` ([`semprior.models.phases.PhaseSchedule`][semprior.models.phases.PhaseSchedule]),
             given the built model and the datasets by source name (``"train"``: the paired data;
             others as the run config names them, e.g. ``"segmentation"``). ``semprior train`` then
             trains with that schedule instead of ``training_loss`` alone.

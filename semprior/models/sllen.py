@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from semprior._checks import check_image, check_same_shape
 from semprior.attention.sem import SEM
 from semprior.losses.pixel import pixel_loss
+from semprior.models.phases import Phase, PhaseSchedule
 from semprior.models.protocol import config_from_dict
 
 __all__ = [
@@ -290,7 +291,7 @@ def sllen_segmentation_loss(model: nn.Module, batch: dict[str, Tensor], ignore_i
 
 def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255,
                  lle_loss: Callable[[nn.Module, Any], tuple[Tensor, dict[str, Tensor]]] | None = None):
-    """SLLEN's alternating schedule for [`Trainer`][semprior.engine.trainer.Trainer]: a [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule].
+    """SLLEN's alternating schedule for [`Trainer`][semprior.engine.trainer.Trainer]: a [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
 
     - ``lle`` (``lle_steps`` consecutive steps): batches ``{"low", "high"}`` of the source
       ``"train"``, L1 loss (or ``lle_loss(model, batch)``), updates encoder + main network; the
@@ -311,7 +312,6 @@ def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255
         >>> [trainer.schedule.phase(s).name for s in range(4)], trainer.fit().step
         (['lle', 'seg', 'lle', 'seg'], 4)
     """
-    from semprior.engine.phases import Phase, PhaseSchedule  # the recipe sits beside the model; engine is imported on use
     from semprior.models.registry import l1_training_loss
 
     def seg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:

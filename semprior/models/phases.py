@@ -1,4 +1,4 @@
-"""Multi-source alternating schedules for [`Trainer`][semprior.engine.trainer.Trainer]: [`Phase`][semprior.engine.phases.Phase] and [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule].
+"""Multi-source alternating schedules for [`Trainer`][semprior.engine.trainer.Trainer]: [`Phase`][semprior.models.phases.Phase] and [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
 
 A *phase* is one kind of optimisation step: which named data source its batches come from,
 which loss it computes, and which parameters it updates. A schedule repeats its phases in order,
@@ -17,6 +17,9 @@ segmentation data set, each updating its own parameter groups) is
         Phase("seg", seg_loss, source="segmentation", params=lambda m: [*m.encoder_parameters(), *m.seg_parameters()]),
     ))
     Trainer(model, schedule, {"train": pairs, "segmentation": masks}, config).fit()
+
+The module sits in ``semprior.models``, below the engine, because a model's registry entry names
+its schedule; ``semprior.engine`` re-exports ``Phase`` and ``PhaseSchedule``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ LossFn = Callable[[nn.Module, Any], "tuple[Tensor, dict[str, Tensor | float]]"]
 
 @dataclass(frozen=True)
 class Phase:
-    """One kind of optimisation step of a [`PhaseSchedule`][semprior.engine.phases.PhaseSchedule].
+    """One kind of optimisation step of a [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
 
     Attributes:
         name: shown in ``log.jsonl`` (``"phase"``) and prefixed to the curves (``"lle/loss"``).
