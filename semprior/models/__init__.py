@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "LossWeights": "semprior.models.deepspg",
     "MODELS": "semprior.models.registry",
     "PRIORS": "semprior.models.registry",
+    "Phase": "semprior.models.phases",
+    "PhaseSchedule": "semprior.models.phases",
     "Retinexformer": "semprior.models.retinexformer",
     "RetinexformerConfig": "semprior.models.retinexformer",
     "SLLEN": "semprior.models.sllen",
