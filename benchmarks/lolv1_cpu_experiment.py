@@ -59,6 +59,8 @@ def status(runs: Path) -> None:
         best = max(log["val"], key=lambda v: v[1]) if log["val"] else None
         val = f"best val {best[1]:.2f} dB / {best[2]:.3f} at step {best[0]}" if best else "no validation yet"
         print(f"{name:16s} step {log['step']:5d}, {log['hours']:.2f} h, {val}")
+        if log["val"]:  # the curve: is it still rising?
+            print(" " * 17 + "val " + ", ".join(f"{s}: {p:.2f}/{q:.3f}" for s, p, q in log["val"]))
 
 
 def report(runs: Path, lol: Path, out: Path) -> int:
