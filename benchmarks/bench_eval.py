@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,22 +25,16 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 RESULTS = Path(__file__).parent / "results"
 BASELINES = ["identity", "gamma", "he", "clahe", "lime"]
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu": cpu, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-            "loadavg_at_start": list(os.getloadavg())}
+    """The machine description of the other benchmarks, with the torch threads this run used."""
+    from bench_attention import machine as described
+
+    return {**described(), "threads": torch.get_num_threads()}
 
 
 def main(argv: list[str] | None = None) -> int:
