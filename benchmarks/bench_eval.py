@@ -1,8 +1,9 @@
 """Where `semprior eval` spends its time: enhancement vs metrics (issue 13's target: metrics < half).
 
 Runs ``semprior eval`` in this process on LOL-v1 eval15 with the five classical baselines (or
-the methods given), wrapping the metric functions that ``semprior.engine.evaluate`` calls
-(``psnr``, ``ssim``) and the enhancement call (``_run``) with timers. Both parts share whatever
+the methods given), wrapping the metrics that ``semprior.engine.evaluate`` computes (the
+``ReferenceScorer`` of each pair: its construction and every ``scores`` call) and the
+enhancement call (``_run``) with timers. Both parts share whatever
 load the machine has, so the *share* is meaningful even on a busy CPU; absolute seconds are not.
 
 Usage::
@@ -59,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
                 spent[key] += time.perf_counter() - t
         return wrapper
 
-    ev.psnr, ev.ssim, ev._run = timed(ev.psnr, "metrics"), timed(ev.ssim, "metrics"), timed(ev._run, "enhance")
+    class TimedScorer(ev.ReferenceScorer):  # the reference's preparation and every method's four scores
+        __init__ = timed(ev.ReferenceScorer.__init__, "metrics")
+        scores = timed(ev.ReferenceScorer.scores, "metrics")
+
+    ev.ReferenceScorer, ev._run = TimedScorer, timed(ev._run, "enhance")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["eval", "--lol", args.lol, "--no-progress", "--out", tmp]

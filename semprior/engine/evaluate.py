@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image
 from semprior.engine.tiling import enhance_image
-from semprior.metrics import MetricProtocol, psnr, ssim
+from semprior.metrics import MetricProtocol, ReferenceScorer
 
 __all__ = [
     "EvalResult", "evaluate_methods", "paired_items",
@@ -199,7 +199,7 @@ def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
 
 
 def _score_pair(
-    item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol, gtm: MetricProtocol,
+    item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol,
     tile: int | None, max_memory_mb: float | None, keep_row: bool,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
@@ -209,6 +209,7 @@ def _score_pair(
     scores: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     row = [low]
+    scorer = ReferenceScorer(high, protocol)  # the reference's share of the metrics, once for all methods
     for name, method in methods.items():
         t0 = time.perf_counter()
         out = _run(method, low, tile, max_memory_mb)
@@ -216,12 +217,7 @@ def _score_pair(
         if out.shape != low.shape:
             raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
         out = out.clamp(0, 1)
-        scores[name] = {
-            "psnr": float(psnr(out, high, protocol)),
-            "ssim": float(ssim(out, high, protocol)),
-            "psnr_gtmean": float(psnr(out, high, gtm)),
-            "ssim_gtmean": float(ssim(out, high, gtm)),
-        }
+        scores[name] = scorer.scores(out)
         if keep_row:
             row.append(out)
     return scores, seconds, row + [high] if keep_row else []
@@ -273,7 +269,6 @@ def evaluate_methods(
         raise ValueError("no methods to evaluate; give at least one method or checkpoint")
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    gtm = replace(protocol, gt_mean=True)
     total = len(pairs) if hasattr(pairs, "__len__") else None  # type: ignore[arg-type]
     result = EvalResult(
         protocol, scores={m: {k: [] for k in _KEYS} for m in methods}, seconds=dict.fromkeys(methods, 0.0), total=total,
@@ -287,7 +282,7 @@ def evaluate_methods(
         try:
             item = load()
             keep_row = len(result.samples) < keep
-            scores, seconds, row = _score_pair(item, i, methods, protocol, gtm, tile, max_memory_mb, keep_row)
+            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row)
         except Exception as exc:
             if on_error == "raise":
                 raise

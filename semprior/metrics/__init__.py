@@ -1,8 +1,9 @@
 """Image-quality metrics with an explicit evaluation protocol (print it beside every number)."""
 
-from semprior.metrics.protocol import MetricProtocol, prepare_pair, rgb_to_y
+from semprior.metrics.protocol import MetricProtocol, gray_mean, prepare_image, prepare_pair, prepare_prediction, rgb_to_y
 from semprior.metrics.psnr import psnr
 from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
+from semprior.metrics.scorer import ReferenceScorer
 from semprior.metrics.niqe import NIQEModel, default_niqe_model, fit_niqe_model, niqe
 from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
 from semprior.metrics.unpaired import UnpairedResult, evaluate_unpaired
@@ -12,6 +13,7 @@ __all__ = [
     "MetricProtocol",
     "NIQEModel",
     "PyIQAMetric",
+    "ReferenceScorer",
     "UnpairedResult",
     "brightness",
     "colorfulness",
@@ -20,10 +22,13 @@ __all__ = [
     "exposure_clipping",
     "fit_niqe_model",
     "gaussian_window",
+    "gray_mean",
     "niqe",
     "noise_sigma",
     "noref_scores",
+    "prepare_image",
     "prepare_pair",
+    "prepare_prediction",
     "psnr",
     "pyiqa_metric",
     "rgb_to_y",

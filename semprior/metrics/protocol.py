@@ -10,7 +10,7 @@ from torch import Tensor
 
 from semprior._checks import check_image, check_same_shape
 
-__all__ = ["MetricProtocol", "prepare_pair", "rgb_to_y"]
+__all__ = ["MetricProtocol", "gray_mean", "prepare_image", "prepare_pair", "prepare_prediction", "rgb_to_y"]
 
 # BT.601 luma weights (the grey used by cv2.COLOR_RGB2GRAY) for GT-mean correction
 _GRAY = (0.299, 0.587, 0.114)
@@ -81,7 +81,8 @@ def rgb_to_y(x: Tensor, data_range: float = 1.0) -> Tensor:
     return (x * w).sum(dim=1, keepdim=True) + 16.0 / 255.0 * data_range
 
 
-def _gray_mean(x: Tensor) -> Tensor:
+def gray_mean(x: Tensor) -> Tensor:
+    """Mean BT.601 grey level of each image (the quantity GT-mean matches), shape `(B,)`."""
     w = x.new_tensor(_GRAY).view(1, 3, 1, 1)
     return (x * w).sum(dim=1).flatten(1).mean(dim=1)
 
@@ -101,19 +102,33 @@ def prepare_pair(x: Tensor, y: Tensor, protocol: MetricProtocol) -> tuple[Tensor
     check_image(x, "prediction")
     check_image(y, "target")
     check_same_shape(x, y, ("prediction", "target"))
-    r = protocol.data_range
+    return prepare_prediction(x, gray_mean(y) if protocol.gt_mean else None, protocol), prepare_image(y, protocol)
+
+
+def prepare_prediction(x: Tensor, target_gray_mean: Tensor | None, protocol: MetricProtocol) -> Tensor:
+    """The prediction's half of [`prepare_pair`][semprior.metrics.protocol.prepare_pair]: GT-mean
+    (against the target's mean grey level ``target_gray_mean``, shape `(B,)`, from
+    [`gray_mean`][semprior.metrics.protocol.gray_mean]) when the protocol asks for it, then
+    [`prepare_image`][semprior.metrics.protocol.prepare_image]."""
     if protocol.gt_mean:
-        mx = _gray_mean(x).clamp_min(1e-12).view(-1, 1, 1, 1)
-        my = _gray_mean(y).view(-1, 1, 1, 1)
-        x = (x * (my / mx)).clamp(0.0, r)
+        if target_gray_mean is None:
+            raise ValueError("a GT-mean protocol needs the target's mean grey level: pass gray_mean(target)")
+        mx = gray_mean(x).clamp_min(1e-12).view(-1, 1, 1, 1)
+        x = (x * (target_gray_mean.view(-1, 1, 1, 1) / mx)).clamp(0.0, protocol.data_range)
+    return prepare_image(x, protocol)
+
+
+def prepare_image(x: Tensor, protocol: MetricProtocol) -> Tensor:
+    """Quantise, convert the colour space and crop one image as ``protocol`` says (GT-mean aside:
+    it only rescales the prediction, see [`prepare_prediction`][semprior.metrics.protocol.prepare_prediction])."""
+    r = protocol.data_range
     if protocol.quantize:
         x = torch.round(x.clamp(0.0, r) / r * 255.0) / 255.0 * r
-        y = torch.round(y.clamp(0.0, r) / r * 255.0) / 255.0 * r
     if protocol.space == "y":
-        x, y = rgb_to_y(x, r), rgb_to_y(y, r)
+        x = rgb_to_y(x, r)
     c = int(protocol.crop_border)
     if c:
         if 2 * c >= min(x.shape[-2:]):
             raise ValueError(f"crop_border={c} removes the whole {tuple(x.shape[-2:])} image; use a smaller crop")
-        x, y = x[..., c:-c, c:-c], y[..., c:-c, c:-c]
-    return x, y
+        x = x[..., c:-c, c:-c]
+    return x

@@ -32,5 +32,10 @@ def psnr(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor
     """
     protocol = MetricProtocol() if protocol is None else protocol
     a, b = prepare_pair(x, y, protocol)
-    mse = (a.double() - b.double()).square().flatten(1).mean(dim=1)
-    return (10.0 * torch.log10(protocol.data_range**2 / mse)).to(x.dtype)
+    return _psnr_prepared(a.double(), b.double(), protocol.data_range).to(x.dtype)
+
+
+def _psnr_prepared(a: Tensor, b: Tensor, data_range: float) -> Tensor:
+    """PSNR of two prepared float64 images (the one formula behind `psnr` and `ReferenceScorer`)."""
+    mse = (a - b).square().flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(data_range**2 / mse)

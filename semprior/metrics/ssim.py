@@ -80,33 +80,55 @@ def structural_similarity(
 STRIP_ELEMENTS = 65536
 
 
-def _ssim_valid(x: Tensor, y: Tensor, data_range: float, window_size: int, sigma: float, k1: float, k2: float) -> Tensor:
+def _ssim_valid(
+    x: Tensor, y: Tensor, data_range: float, window_size: int, sigma: float, k1: float, k2: float,
+    target: list[tuple[Tensor, Tensor, Tensor]] | None = None,
+) -> Tensor:
     """Mean SSIM over the 'valid' positions, computed over strips of output rows (exact: each strip
     reads its rows plus the window's ``window_size - 1`` halo rows; the sum over strips is divided
-    by the number of positions once). Differentiable; on a GPU the strips are just fewer, larger launches."""
+    by the number of positions once). Differentiable; on a GPU the strips are just fewer, larger launches.
+
+    ``target``: a list that caches the target's blurred statistics strip by strip (empty on the
+    first call, which fills it; later calls with a prediction of the same shape read it), so that
+    many predictions scored against one target blur its two moment maps once
+    ([`ReferenceScorer`][semprior.metrics.scorer.ReferenceScorer]). ``None``: nothing is kept."""
     g = gaussian_window(window_size, sigma, x.dtype, x.device)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     b, c, h, w = x.shape
     m, n = h - window_size + 1, w - window_size + 1
     rows = max(1, STRIP_ELEMENTS // (b * c * w)) if x.device.type == "cpu" else m
     total = None
-    for r0 in range(0, m, rows):
+    for i, r0 in enumerate(range(0, m, rows)):
         r1 = min(r0 + rows, m) + window_size - 1
-        part = _ssim_map(x[..., r0:r1, :], y[..., r0:r1, :], g, c1, c2).flatten(1).sum(dim=1)
+        xs, ys = x[..., r0:r1, :], y[..., r0:r1, :]
+        if target is not None and i < len(target):
+            stats = target[i]
+        else:
+            stats = _target_stats(ys, g)
+            if target is not None:
+                target.append(stats)
+        part = _ssim_map(xs, ys, stats, g, c1, c2).flatten(1).sum(dim=1)
         total = part if total is None else total + part
     return total / (c * m * n)
 
 
-def _ssim_map(x: Tensor, y: Tensor, g: Tensor, c1: float, c2: float) -> Tensor:
-    # separable 'valid' Gaussian blur of the five local-moment maps at once, written as a sum of
-    # shifted slices (much faster than conv2d for float64 on CPU, exact, differentiable)
-    moments = torch.stack([x, y, x * x, y * y, x * y])
-    moments = _blur_valid(_blur_valid(moments, g, -1), g, -2)
-    mu_x, mu_y, exx, eyy, exy = moments.unbind(0)
-    sxx = exx - mu_x.square()
-    syy = eyy - mu_y.square()
+def _target_stats(y: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The target's share of the SSIM map of a strip: blurred mean, its square and the variance."""
+    mu_y, eyy = _blur_valid(_blur_valid(torch.stack([y, y * y]), g, -2), g, -1).unbind(0)
+    mu_y2 = mu_y.square()
+    return mu_y, mu_y2, eyy - mu_y2
+
+
+def _ssim_map(x: Tensor, y: Tensor, target: tuple[Tensor, Tensor, Tensor], g: Tensor, c1: float, c2: float) -> Tensor:
+    # separable 'valid' Gaussian blur of the prediction's three local-moment maps at once, written
+    # as a sum of shifted slices (much faster than conv2d for float64 on CPU, exact, differentiable);
+    # columns first: the row pass then runs on the strip's output rows only, not on its halo
+    mu_x, exx, exy = _blur_valid(_blur_valid(torch.stack([x, x * x, x * y]), g, -2), g, -1).unbind(0)
+    mu_y, mu_y2, syy = target
+    mu_x2 = mu_x.square()
+    sxx = exx - mu_x2
     sxy = exy - mu_x * mu_y
-    return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x.square() + mu_y.square() + c1) * (sxx + syy + c2))
+    return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x2 + mu_y2 + c1) * (sxx + syy + c2))
 
 
 def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor:
@@ -126,10 +148,19 @@ def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor
     """
     protocol = MetricProtocol() if protocol is None else protocol
     a, b = prepare_pair(x, y, protocol)
+    _check_ssim_size(a)
+    # inputs were validated by prepare_pair
+    return _ssim_prepared(a.double(), b.double(), protocol.data_range).to(x.dtype)
+
+
+def _check_ssim_size(a: Tensor) -> None:
     if min(a.shape[-2:]) < 11:
         raise ValueError(
             f"SSIM needs images at least 11x11 after border crop, got {tuple(a.shape[-2:])}; "
             "use larger images or a smaller MetricProtocol.crop_border"
         )
-    # inputs were validated by prepare_pair
-    return _ssim_valid(a.double(), b.double(), protocol.data_range, 11, 1.5, 0.01, 0.03).to(x.dtype)
+
+
+def _ssim_prepared(a: Tensor, b: Tensor, data_range: float, target: list | None = None) -> Tensor:
+    """The metric's SSIM of two prepared float64 images (behind `ssim` and `ReferenceScorer`)."""
+    return _ssim_valid(a, b, data_range, 11, 1.5, 0.01, 0.03, target)
