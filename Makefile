@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # The site is built first so that tests/docs/test_site.py reads this build (it skips without one).
 test: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site  # not --quiet: it hides the warnings that --strict should fail on
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

@@ -84,7 +84,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
 
     Raises ``ValueError`` for unknown keys (listing the valid ones) and wraps type/validation
     errors with the key path. Old field names listed in ``cls.RENAMED_FIELDS`` are mapped to the
-    current ones first ([`rename_fields`][semprior._config.rename_fields]: a ``DeprecationWarning``; an error when the
+    current ones first (`rename_fields`: a ``DeprecationWarning``; an error when the
     old and the new name disagree).
 
     Examples:

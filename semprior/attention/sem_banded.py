@@ -71,7 +71,9 @@ def sem_forward_banded(
 
     Args:
         block: the [`SEM`][semprior.attention.sem.SEM] whose parts run.
-        x, sem, illu_fea: as `SEM.forward`.
+        x: as `SEM.forward`.
+        sem: as `SEM.forward`.
+        illu_fea: as `SEM.forward`.
         band_rows: rows per band (at least 2 with ``out=x``); about 65,536 pixels when ``None``.
         out: where to write the result; may be ``x`` itself (the same tensor object: in place, no
             full-size allocation; ``x`` must not be needed afterwards).

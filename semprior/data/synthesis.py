@@ -27,6 +27,8 @@ generator reproduces the same batch bit for bit):
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -259,7 +261,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        images,
+        images: str | os.PathLike | Sequence[Tensor] | Mapping[str, Tensor],
         patch_size: int | None = 128,
         config: LowLightConfig | None = None,
         length: int | None = None,

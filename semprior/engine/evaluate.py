@@ -243,7 +243,8 @@ def evaluate_methods(
         protocol: metric protocol of the plain columns (default ``MetricProtocol()``); its
             ``gt_mean`` must be False (the GT-mean columns are added automatically).
         keep: keep inputs/outputs of the first ``keep`` scored pairs for a comparison grid.
-        tile, max_memory_mb: tiling options for module methods.
+        tile: tile size for module methods ([`enhance_image`][semprior.engine.tiling.enhance_image]).
+        max_memory_mb: memory cap for module methods (the tile size follows from it).
         progress: show a tqdm bar.
         on_error: ``"raise"`` (default) stops at the first pair that cannot be read or scored;
             ``"skip"`` records it in ``result.failed`` with its reason and goes on. A skipped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -141,7 +142,7 @@ class CLIPPromptLoss(nn.Module):
         variant: Literal["cosine", "softmax"] = "cosine",
         download: bool = False,
         model_obj: nn.Module | None = None,
-        tokenizer=None,
+        tokenizer: Callable[[list[str]], Tensor] | None = None,
         reduction: Literal["mean", "sum", "none"] = "mean",
         quick_gelu: bool = False,
     ) -> None:

@@ -14,9 +14,13 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from semprior.metrics.niqe import NIQEModel
 
 __all__ = ["UnpairedResult", "evaluate_unpaired"]
 
@@ -74,7 +78,7 @@ def evaluate_unpaired(
     folder: str | os.PathLike,
     *,
     limit: int | None = None,
-    niqe_model=None,
+    niqe_model: NIQEModel | None = None,
     extra_metrics: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
 ) -> UnpairedResult:
     """Enhance every image of ``folder`` with each method and score input and outputs without references.

@@ -171,7 +171,7 @@ class ModelEntry:
 
     def config(self, prior: str | None = None, **overrides: Any) -> Any:
         """The config of this entry with ``overrides`` (strict: unknown keys are an error; old field
-        names are mapped with a ``DeprecationWarning``, see [`rename_fields`][semprior._config.rename_fields])."""
+        names are mapped with a ``DeprecationWarning``, see `semprior._config.rename_fields`)."""
         overrides = rename_fields(self.config_cls, overrides, f"{self.name} config")
         if self.name.startswith("deepspg"):
             overrides = {"image_prior": prior not in (None, "none"), "text_prior": False, **overrides}

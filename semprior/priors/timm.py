@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -50,7 +51,7 @@ class TimmPrior(SegPrior):
         pretrained: bool = False,
         weights: str | os.PathLike | None = None,
         out_indices: Sequence[int] | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         timm = require("timm", purpose="TimmPrior")
         if pretrained and weights is not None:

@@ -40,8 +40,7 @@ class IlluminationEstimator(nn.Module):
         n_fea_in: input channels of ``conv1`` (image channels + 1 for the mean). Default 4.
         n_fea_out: channels of the illumination map. Default 3.
 
-    Returns:
-        ``(illu_fea, illu_map)`` as in the original.
+    The forward returns ``(illu_fea, illu_map)`` as in the original.
 
     Shape:
         - Input: `(B, n_fea_in - 1, H, W)`
