@@ -394,7 +394,7 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
-        t0, stopped, out_of_time = time.perf_counter(), False, False
+        t0, c0, stopped, out_of_time = time.perf_counter(), time.process_time(), False, False
         run: dict[str, float] = {}  # running loss per phase, for the progress bar
         multi = len(self.schedule.phases) > 1
         iters: dict[str, Any] = {}  # each source's iterator, started at the batches it has already given
@@ -416,7 +416,8 @@ class Trainer:
                     self._log({"step": self.step, "phase": phase.name, "loss": loss, **terms,
                                "lr": self.scheduler.get_last_lr()[0],
                                "patch": self.patches.patch_size(self.step - 1) if phase.crop else None,
-                               "seconds": round(time.perf_counter() - t0, 3)})
+                               "seconds": round(time.perf_counter() - t0, 3),
+                               "cpu_seconds": round(time.process_time() - c0, 3)})
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix({**{(k if multi else "loss"): f"{v:.4g}" for k, v in run.items()}, "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})

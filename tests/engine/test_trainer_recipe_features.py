@@ -63,9 +63,15 @@ def test_ema_is_validated_saved_and_resumed_exactly(tmp_path):
         assert torch.equal(full.model.state_dict()[k], resumed.model.state_dict()[k]), k
     # the JSONL log after resume equals the uninterrupted one, line for line (minus wall time)
     def lines(p):
-        return [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in (p / "log.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "cpu_seconds")} for x in (p / "log.jsonl").read_text().splitlines()]
     assert lines(tmp_path / "a") == lines(tmp_path / "b")
     assert any("val/psnr" in rec for rec in lines(tmp_path / "a"))
+    # every training line carries wall and CPU time since this fit() started (0 again after the resume)
+    recs = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    timed = [r for r in recs if "loss" in r]
+    assert timed and all(r["seconds"] >= 0 and r["cpu_seconds"] >= 0 for r in timed)
+    cpu = [r["cpu_seconds"] for r in timed]
+    assert any(b < a for a, b in zip(cpu, cpu[1:])), "the resumed segment restarts its CPU clock"
 
 
 def test_resume_without_ema_state_is_refused(tmp_path):
