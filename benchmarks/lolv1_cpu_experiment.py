@@ -7,6 +7,8 @@ pairs, selected on those 20 pairs, and scored **once** on eval15.
     ... --resume ~/runs/deepspg_region/last.pt           # after an interruption, continues exactly
     # where the runs stand (no evaluation on eval15)
     python benchmarks/lolv1_cpu_experiment.py status --runs ~/runs
+    # continue every unfinished run exactly (prints the commands; --start launches them, detached)
+    python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start
     # the final table: evaluates each run's best.pt on eval15 once, writes benchmarks/results/lolv1_cpu.{md,json,png}
     python benchmarks/lolv1_cpu_experiment.py report --runs ~/runs --lol ~/data/LOL
 
@@ -98,6 +100,55 @@ def status(runs: Path) -> None:
             print(" " * 17 + "val " + ", ".join(f"{s}: {p:.2f}/{q:.3f}" for s, p, q in log["val"]))
 
 
+def total_steps(config: str) -> int:
+    import yaml
+
+    return int(yaml.safe_load((Path(__file__).resolve().parents[1] / config).read_text())["train"]["steps"])
+
+
+def running(folder: Path) -> bool:
+    """Whether a ``semprior train ... --out FOLDER`` process is alive (two writers would corrupt the run)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"train" in args and b"--out" in args:
+            i = args.index(b"--out")
+            if i + 1 < len(args) and Path(args[i + 1].decode()).expanduser().resolve() == folder.resolve():
+                return True
+    return False
+
+
+def resume(runs: Path, start: bool, threads: int) -> int:
+    """The command that continues each unfinished run exactly (``--start``: launch them, detached,
+    one single-thread process each, output to ``RUN/resumeN.out``)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    exe = Path(sys.executable).with_name("semprior")
+    for name, (config, _) in RUNS.items():
+        folder = runs / name
+        last = folder / "last.pt"
+        done = read_log(folder)["step"] if (folder / "log.jsonl").is_file() else 0
+        if done >= total_steps(config):
+            print(f"{name:16s} finished ({done} steps)")
+            continue
+        cmd = [str(exe), "train", "--config", config, "--out", str(folder)] + (["--resume", str(last)] if last.is_file() else [])
+        if running(folder):
+            print(f"{name:16s} is running now (logged step {done}); not started again")
+            continue
+        print(f"{name:16s} at logged step {done}: OMP_NUM_THREADS={threads} " + " ".join(cmd))
+        if start:
+            folder.mkdir(parents=True, exist_ok=True)
+            n = 1 + sum(1 for _ in folder.glob("resume*.out"))
+            log = open(folder / f"resume{n}.out", "w")  # noqa: SIM115  (the child keeps it open)
+            subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env={**__import__("os").environ, "OMP_NUM_THREADS": str(threads)})
+            print(f"{'':16s} started, output in {log.name}")
+    return 0
+
+
 def report(runs: Path, lol: Path, out: Path) -> int:
     import torch
 
@@ -176,7 +227,9 @@ def plot(logs: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["status", "report"])
+    p.add_argument("what", choices=["status", "resume", "report"])
+    p.add_argument("--start", action="store_true", help="resume: launch the unfinished runs (detached) instead of printing the commands")
+    p.add_argument("--threads", type=int, default=1, help="resume: torch threads per run (1 when runs share the machine)")
     p.add_argument("--runs", default="~/runs", help="folder holding one folder per run")
     p.add_argument("--lol", default="~/data/LOL", help="LOL-v1 root (eval15/low, eval15/high)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -185,6 +238,8 @@ def main(argv=None) -> int:
     if a.what == "status":
         status(runs)
         return 0
+    if a.what == "resume":
+        return resume(runs, a.start, a.threads)
     return report(runs, Path(a.lol).expanduser(), Path(a.out))
 
 
