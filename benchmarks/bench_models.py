@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_attention import _reset_hwm, _status, machine  # noqa: E402  (same measuring rules)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = ("deepspg", "deepspg-large", "retinexformer")
+MODELS = ("deepspg", "deepspg-paper", "deepspg-large", "retinexformer")
 SIZES = ("600x400", "1920x1080", "3840x2160", "7680x4320")
 
 
@@ -59,10 +59,12 @@ def build(name: str):
     """The model and its training loss ``(model, out, target) -> scalar``."""
     import torch
 
-    if name in ("deepspg", "deepspg-large"):
+    if name in ("deepspg", "deepspg-paper", "deepspg-large"):
         from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
-        model = DeepSPG(DeepSPGConfig.preset(name, text_prior=False).ablation("baseline"))
+        # deepspg-paper: the model of configs/deepspg_lolv1.yaml (ffn_expansion 2.0, the paper's 0.55 M)
+        extra = {"ffn_expansion": 2.0} if name == "deepspg-paper" else {}
+        model = DeepSPG(DeepSPGConfig.preset(name.replace("-paper", ""), text_prior=False, **extra).ablation("baseline"))
         return model, lambda m, out, gt: m.criterion(out, gt)[0]
     if name == "retinexformer":
         from semprior.models.retinexformer import Retinexformer
