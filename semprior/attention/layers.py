@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from semprior._bands import conv_rows
@@ -26,9 +25,9 @@ class ChannelLayerNorm(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        y = self.norm(rearrange(x, "b c h w -> b (h w) c"))
-        return rearrange(y, "b (h w) c -> b c h w", h=h, w=w)
+        # normalise the last axis of the (B, H, W, C) view: no copy when x is channels-last; the
+        # output has x's values in the channels-last layout either way
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class GatedDConvFeedForward(nn.Module):

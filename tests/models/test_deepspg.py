@@ -269,3 +269,29 @@ def test_activation_checkpointing_gives_the_same_gradients(monkeypatch):
     assert grads[0].keys() == grads[1].keys()
     for k in grads[0]:
         torch.testing.assert_close(grads[1][k], grads[0][k], msg=k)
+
+
+def test_memory_format_changes_the_layout_not_the_result():
+    """channels-last activations (the CPU training default) give the plain graph's output and
+    gradients; the output is contiguous; the layout follows the rule of `memory_format`."""
+    x, gt = torch.rand(2, 3, 16, 20, dtype=torch.float64) * 0.4, torch.rand(2, 3, 16, 20, dtype=torch.float64)
+    outs, grads = [], []
+    for fmt in ("contiguous", "channels_last", "auto"):
+        net = _perturbed(tiny(memory_format=fmt), RegionPrior(), torch.float64).train()
+        out = net(x)
+        assert out.is_contiguous()
+        net.loss(x, gt)[0].backward()
+        outs.append(out.detach())
+        grads.append({k: p.grad for k, p in net.named_parameters()})
+    for o, g in zip(outs[1:], grads[1:]):
+        torch.testing.assert_close(o, outs[0])
+        for k in grads[0]:
+            torch.testing.assert_close(g[k], grads[0][k], msg=k)
+    net = DeepSPG(tiny(image_prior=False))
+    cpu = torch.rand(1, 3, 8, 8)
+    assert net._channels_last(cpu)  # auto: training on a CPU
+    with torch.no_grad():
+        assert not net._channels_last(cpu)  # auto: inference keeps the default layout
+    assert DeepSPG(tiny(image_prior=False, memory_format="channels_last"))._channels_last(cpu.requires_grad_(False)) is True
+    with pytest.raises(ValueError, match="memory_format"):
+        tiny(memory_format="nhwc")
