@@ -332,8 +332,10 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
 
 
 def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
-    """``validate(model) -> {"psnr": mean dB, "ssim": mean}`` on a fixed paired set (library metrics, default protocol)."""
-    from semprior.metrics import psnr, ssim
+    """``validate(model) -> {"psnr", "ssim", "psnr_gtmean", "ssim_gtmean"}`` (means) on a fixed
+    paired set: library metrics, default protocol, and the same with GT-mean correction (the gap
+    between the two says how much of the error is global brightness)."""
+    from semprior.metrics import ReferenceScorer
 
     items = [val[i] for i in range(len(val))]  # type: ignore[arg-type]
     if len({tuple(c["low"].shape) for c in items}) > 1:
@@ -341,15 +343,17 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
 
     def validate(model: nn.Module) -> dict[str, float]:
         dev = next(model.parameters()).device
-        ps, ss = [], []
+        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_gtmean": [], "ssim_gtmean": []}
         for i in range(0, len(items), batch_size):
             chunk = items[i:i + batch_size]
             low = torch.stack([c["low"] for c in chunk]).to(dev)
             high = torch.stack([c["high"] for c in chunk]).to(dev)
             out = model(low).clamp(0, 1)
-            ps += psnr(out, high).tolist()
-            ss += ssim(out, high).tolist()
-        return {"psnr": sum(ps) / len(ps), "ssim": sum(ss) / len(ss)}
+            scorer = ReferenceScorer(high)
+            for suffix, gt_mean in (("", False), ("_gtmean", True)):
+                scores["psnr" + suffix] += scorer.psnr(out, gt_mean).tolist()
+                scores["ssim" + suffix] += scorer.ssim(out, gt_mean).tolist()
+        return {k: sum(v) / len(v) for k, v in scores.items()}
 
     return validate
 

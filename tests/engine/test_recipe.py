@@ -63,3 +63,29 @@ def test_cli_unknown_key_is_one_line_error(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 1
     err = capsys.readouterr().err
     assert "unknown key(s) ['stepz']" in err and err.count("\n") == 1
+
+
+def test_validation_reports_gt_mean_beside_the_plain_scores():
+    from semprior.engine.recipe import make_validate
+    from semprior.metrics import MetricProtocol, psnr
+
+    g = torch.Generator().manual_seed(0)
+    high = [torch.rand(3, 24, 20, generator=g) for _ in range(3)]
+    lows = [(0.3 * h + 0.02 * torch.rand(3, 24, 20, generator=g)).clamp(0, 1) for h in high]
+    items = [{"low": lo, "high": h, "name": str(i)} for i, (lo, h) in enumerate(zip(lows, high))]
+
+    class Identity(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))  # validate() reads the device from a parameter
+
+        def forward(self, x):
+            return x
+
+    scores = make_validate(items, batch_size=2)(Identity())
+    assert sorted(scores) == ["psnr", "psnr_gtmean", "ssim", "ssim_gtmean"]
+    expected = sum(float(psnr(lo[None], h[None])) for lo, h in zip(lows, high)) / 3
+    assert abs(scores["psnr"] - expected) < 1e-4
+    expected_gtm = sum(float(psnr(lo[None], h[None], MetricProtocol(gt_mean=True))) for lo, h in zip(lows, high)) / 3
+    assert abs(scores["psnr_gtmean"] - expected_gtm) < 1e-4
+    assert scores["psnr_gtmean"] > scores["psnr"] + 5  # a pure exposure error: GT-mean removes most of it
