@@ -41,6 +41,7 @@ def read_log(folder: Path) -> dict:
     recs = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines() if x.strip()]
     train = [r for r in recs if "loss" in r]
     val = [(r["step"], r["val/psnr"], r["val/ssim"]) for r in recs if "val/psnr" in r]
+    val_gtmean = [(r["step"], r["val/psnr_gtmean"]) for r in recs if "val/psnr_gtmean" in r]
     wall, last, cpu, last_cpu, cpu_exact = 0.0, 0.0, 0.0, 0.0, True
     for r in train:  # "seconds" (and "cpu_seconds") restart at 0 when a run is resumed
         if r["seconds"] < last:
@@ -50,7 +51,7 @@ def read_log(folder: Path) -> dict:
         last_cpu = r.get("cpu_seconds", r["seconds"])
         cpu_exact = cpu_exact and "cpu_seconds" in r
     wall, cpu = wall + last, cpu + last_cpu
-    return {"step": train[-1]["step"] if train else 0, "val": val, "hours": wall / 3600, "cpu_hours": cpu / 3600,
+    return {"step": train[-1]["step"] if train else 0, "val": val, "val_gtmean": val_gtmean, "hours": wall / 3600, "cpu_hours": cpu / 3600,
             "cpu_exact": cpu_exact, "loss": [(r["step"], r["loss"]) for r in train]}
 
 
@@ -98,6 +99,8 @@ def status(runs: Path) -> None:
         print(f"{name:16s} step {log['step']:5d}, {log['hours']:.2f} h wall, {cpu}, {val}")
         if log["val"]:  # the curve: is it still rising?
             print(" " * 17 + "val " + ", ".join(f"{s}: {p:.2f}/{q:.3f}" for s, p, q in log["val"]))
+        if log["val_gtmean"]:  # logged by the trainer since session 18
+            print(" " * 17 + "val GT-mean PSNR " + ", ".join(f"{s}: {p:.2f}" for s, p in log["val_gtmean"]))
 
 
 def total_steps(config: str) -> int:
