@@ -81,6 +81,9 @@ def diagnosis(data: list[dict], logs: dict) -> list[str]:
             (s0, p0, _), (s1, p1, _) = val[-2], val[-1]
             trend = "still rising" if p1 > p0 else "flat or falling"
             parts.insert(0, f"validation {trend} at the end ({p0:.2f} → {p1:.2f} dB from step {s0} to {s1})")
+        vg = logs[d["run"]]["val_gtmean"]
+        if vg and val and vg[-1][0] == val[-1][0]:
+            parts.append(f"on validation GT-mean adds {vg[-1][1] - val[-1][1]:.2f} dB at step {vg[-1][0]}")
         parts.append(f"best.pt is step {d['best_step']} of {d['steps']}")
         lines.append(f"- {d['label']}: " + "; ".join(parts) + ".")
     return lines + [""]
