@@ -126,14 +126,16 @@ def running(folder: Path) -> bool:
     return False
 
 
-def resume(runs: Path, start: bool, threads: int) -> int:
+def resume(runs: Path, start: bool, threads: int, only: list[str] | None = None) -> int:
     """The command that continues each unfinished run exactly (``--start``: launch them, detached,
-    one single-thread process each, output to ``RUN/resumeN.out``)."""
+    one single-thread process each, output to ``RUN/resumeN.out``); ``only``: just these runs."""
     import subprocess
 
     repo = Path(__file__).resolve().parents[1]
     exe = Path(sys.executable).with_name("semprior")
     for name, (config, _) in RUNS.items():
+        if only and name not in only:
+            continue
         folder = runs / name
         last = folder / "last.pt"
         done = read_log(folder)["step"] if (folder / "log.jsonl").is_file() else 0
@@ -236,6 +238,7 @@ def main(argv=None) -> int:
     p.add_argument("what", choices=["status", "resume", "report"])
     p.add_argument("--start", action="store_true", help="resume: launch the unfinished runs (detached) instead of printing the commands")
     p.add_argument("--threads", type=int, default=1, help="resume: torch threads per run (1 when runs share the machine)")
+    p.add_argument("--only", nargs="+", choices=list(RUNS), help="resume: just these runs (default: all)")
     p.add_argument("--runs", default="~/runs", help="folder holding one folder per run")
     p.add_argument("--lol", default="~/data/LOL", help="LOL-v1 root (eval15/low, eval15/high)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -245,7 +248,7 @@ def main(argv=None) -> int:
         status(runs)
         return 0
     if a.what == "resume":
-        return resume(runs, a.start, a.threads)
+        return resume(runs, a.start, a.threads, a.only)
     return report(runs, Path(a.lol).expanduser(), Path(a.out))
 
 
