@@ -58,6 +58,47 @@ def read_log(folder: Path) -> dict:
 TARGET_PSNR, TARGET_SSIM = 23.0, 0.82  # issue 11, eval15 without GT-mean
 
 
+def candidates(folder: Path) -> list[dict]:
+    """A run's candidate weights: ``last.pt`` raw and weight-averaged, and the trainer's ``best.pt``."""
+    from semprior.engine.checkpoint import load_checkpoint
+
+    last = load_checkpoint(folder / "last.pt")
+    out = [{"weights": "last.pt raw weights", "path": folder / "last.pt", "key": "model", "step": int(last["step"])}]
+    if "ema" in last:
+        out.append({"weights": "last.pt weight average", "path": folder / "last.pt", "key": "ema", "step": int(last["step"])})
+    if (folder / "best.pt").is_file():
+        best = load_checkpoint(folder / "best.pt")
+        out.append({"weights": "best.pt (trainer's choice)", "path": folder / "best.pt", "key": None, "step": int(best["step"])})
+    return out
+
+
+def validator(config: str, lol: Path):
+    """The trainer's ``validate`` on the 20 pairs ``config`` holds out of ``lol/our485``."""
+    import dataclasses
+
+    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.recipe import RunConfig, build_data, make_validate
+
+    rc = from_dict(RunConfig, load_yaml(Path(__file__).resolve().parents[1] / config), "config")
+    _, val = build_data(dataclasses.replace(rc.data, root=str(lol)), rc.train.seed)
+    return make_validate(val, batch_size=2)
+
+
+def choose(folder: Path, validate) -> list[dict]:
+    """Every candidate of a run scored on validation, best PSNR first (eval15 is never looked at)."""
+    import torch
+
+    from semprior.hub import load_model
+
+    rows = []
+    for c in candidates(folder):
+        with torch.no_grad():
+            score = validate(load_model(c["path"], param_key=c["key"]))
+        rows.append({**c, "psnr": float(score["psnr"]), "ssim": float(score["ssim"])})
+        print(f"{folder.name:15s} {c['weights']:28s} step {c['step']:5d}: val {score['psnr']:.2f} dB / {score['ssim']:.3f}", flush=True)
+    return sorted(rows, key=lambda r: -r["psnr"])
+
+
 def diagnosis(data: list[dict], logs: dict) -> list[str]:
     """The targets, met or missed by how much, and what limits each run (from its own logs)."""
     lines = ["## Targets and what limits the runs", ""]
@@ -84,7 +125,7 @@ def diagnosis(data: list[dict], logs: dict) -> list[str]:
         vg = logs[d["run"]]["val_gtmean"]
         if vg and val and vg[-1][0] == val[-1][0]:
             parts.append(f"on validation GT-mean adds {vg[-1][1] - val[-1][1]:.2f} dB at step {vg[-1][0]}")
-        parts.append(f"best.pt is step {d['best_step']} of {d['steps']}")
+        parts.append(f"the chosen weights ({d['weights']}) are step {d['best_step']} of {d['steps']}")
         lines.append(f"- {d['label']}: " + "; ".join(parts) + ".")
     return lines + [""]
 
@@ -165,40 +206,43 @@ def report(runs: Path, lol: Path, out: Path) -> int:
     from semprior.hub import load_model
 
     torch.set_num_threads(2)
-    rows, methods, logs = [], {}, {}
+    rows, methods, logs, validate = [], {}, {}, None
     for name, (config, label) in RUNS.items():
         folder = runs / name
-        if not (folder / "best.pt").is_file():
-            print(f"skipping {name}: no best.pt in {folder}")
+        if not (folder / "last.pt").is_file():
+            print(f"skipping {name}: no last.pt in {folder}")
             continue
         logs[name] = read_log(folder)
-        ck = torch.load(folder / "best.pt", weights_only=True, map_location="cpu")
-        methods[name] = load_model(folder / "best.pt")
-        rows.append((name, label, config, ck["step"], ck["psnr"]))
+        validate = validate or validator(config, lol)
+        chosen = choose(folder, validate)[0]
+        methods[name] = load_model(chosen["path"], param_key=chosen["key"])
+        rows.append((name, label, config, chosen))
     if not methods:
         print("no finished run found", file=sys.stderr)
         return 1
     res = evaluate_methods(methods, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"), keep=3)
-    table = ["| model | config | steps (best / trained) | wall h | CPU h | val PSNR (20 held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
-             "|---|---|---|---:|---:|---:|---|---|"]
+    table = ["| model | config | weights (chosen on validation) | step / trained | wall h | CPU h | val PSNR (20 held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
+             "|---|---|---|---|---:|---:|---:|---|---|"]
     data = []
-    for name, label, config, best_step, val_psnr in rows:
+    for name, label, config, chosen in rows:
+        best_step, val_psnr = chosen["step"], chosen["psnr"]
         lg = logs[name]
         p, s = res.mean(name, "psnr"), res.mean(name, "ssim")
         pg, sg = res.mean(name, "psnr_gtmean"), res.mean(name, "ssim_gtmean")
         cpu = f"{'' if lg['cpu_exact'] else '≤ '}{lg['cpu_hours']:.1f}"
-        table.append(f"| {label} | `{config}` | {best_step} / {lg['step']} | {lg['hours']:.1f} | {cpu} | {val_psnr:.2f} | "
+        table.append(f"| {label} | `{config}` | {chosen['weights']} | {best_step} / {lg['step']} | {lg['hours']:.1f} | {cpu} | {val_psnr:.2f} | "
                      f"**{p:.2f} / {s:.3f}** | {pg:.2f} / {sg:.3f} |")
-        data.append({"run": name, "label": label, "config": config, "best_step": best_step, "steps": lg["step"],
+        data.append({"run": name, "label": label, "config": config, "weights": chosen["weights"], "best_step": best_step, "steps": lg["step"],
                      "hours": lg["hours"], "cpu_hours": lg["cpu_hours"], "cpu_exact": lg["cpu_exact"], "val_psnr": val_psnr, "eval15": {"psnr": p, "ssim": s, "psnr_gtmean": pg,
                                                                                "ssim_gtmean": sg}})
     for label, p, s in PAPER:
-        table.append(f"| {label} | – | – | – | – | – | {p:.2f} / {'–' if s is None else f'{s:.3f}'} | – |")
+        table.append(f"| {label} | – | – | – | – | – | – | {p:.2f} / {'–' if s is None else f'{s:.3f}'} | – |")
     machine = f"{platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}"
     md = ["# LOL-v1 on the CPU: DeepSPG vs Retinexformer (real pairs)", "",
-          "Trained on LOL-v1 our485 minus 20 pairs held out by name hash (`data.val_holdout: 20`); `best.pt` "
-          "chosen on those 20; eval15 evaluated once per final model with `evaluate_methods` (uint8, RGB, "
-          "no border crop).", "", *table, "", *res.protocol_lines(), "",
+          "Trained on LOL-v1 our485 minus 20 pairs held out by name hash (`data.val_holdout: 20`). Per run, "
+          "the weights are chosen on those 20 among `last.pt` (raw and weight average) and the trainer's "
+          "`best.pt` (`choose`, the same selection `benchmarks/ship_pretrained.py` uses); eval15 is evaluated "
+          "once per chosen model with `evaluate_methods` (uint8, RGB, no border crop).", "", *table, "", *res.protocol_lines(), "",
           f"Machine: {machine}. Wall h: wall-clock of the single-thread training processes on a shared 2-core "
           "machine (two or three at once), summed over resumed sessions. CPU h: each process's CPU time from "
           "the trainer's `cpu_seconds`; `≤` where early segments were logged before it existed and count their "

@@ -2,10 +2,11 @@
 
     python benchmarks/ship_pretrained.py --runs ~/runs --lol ~/data/LOL
 
-1. **Select on validation only.** For each DeepSPG run (``deepspg_none``, ``deepspg_region``) the
-   candidates are the raw weights and the weight average of ``last.pt`` and the ``best.pt`` the
-   trainer kept; each is scored on the 20 held-out ``our485`` pairs (``data.val_holdout: 20``,
-   the trainer's own ``validate``). The best validation PSNR wins.
+1. **Select on validation only.** For each run of the model (DeepSPG: ``deepspg_none`` and
+   ``deepspg_region`` where present) the candidates are the raw weights and the weight average of
+   ``last.pt`` and the ``best.pt`` the trainer kept; each is scored on the 20 held-out ``our485``
+   pairs (``data.val_holdout: 20``, the trainer's own ``validate``) by ``choose`` in
+   ``lolv1_cpu_experiment.py``, the same selection its report uses. The best validation PSNR wins.
 2. ``save_pretrained`` writes it to ``semprior/pretrained/deepspg-lolv1-cpu/``
    (``model.safetensors`` + ``config.json``).
 3. eval15 is scored **once**, for the chosen model, exactly as ``semprior eval --lol LOL --model
@@ -22,24 +23,15 @@ from pathlib import Path
 
 import torch
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # lolv1_cpu_experiment: the one selection and log reader
+
 #: shipped model -> {run folder: config}; the candidates of every run compete on validation
 RUNS = {
     "deepspg": {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml",
                 "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml"},
     "retinexformer": {"retinexformer": "configs/cpu/retinexformer_lolv1.yaml"},
 }
-
-
-def candidates(folder: Path):
-    from semprior.engine.checkpoint import load_checkpoint
-
-    last = load_checkpoint(folder / "last.pt")
-    out = [("last.pt raw weights", folder / "last.pt", "model", int(last["step"]))]
-    if "ema" in last:
-        out.append(("last.pt weight average", folder / "last.pt", "ema", int(last["step"])))
-    if (folder / "best.pt").is_file():
-        out.append(("best.pt (trainer's choice)", folder / "best.pt", None, int(load_checkpoint(folder / "best.pt")["step"])))
-    return out
 
 
 def main(argv=None) -> int:
@@ -55,49 +47,46 @@ def main(argv=None) -> int:
     CONFIGS = RUNS[a.model]
     torch.set_num_threads(2)
 
+    from lolv1_cpu_experiment import choose, read_log, validator
+
     from semprior.data import PairedFolder
     from semprior.engine.config import from_dict, load_yaml
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.engine.recipe import RunConfig, build_data, make_validate
+    from semprior.engine.recipe import RunConfig
     from semprior.hub import load_model, save_pretrained
 
-    rows, best = [], None
-    validate = None
+    rows, best, validate = [], None, None
     for run, config in CONFIGS.items():
         folder = runs / run
         if not (folder / "last.pt").is_file():
             print(f"skipping {run}: no last.pt in {folder}")
             continue
-        rc = from_dict(RunConfig, load_yaml(config), "config")
-        if validate is None:  # the same 20 held-out pairs for every run
-            _, val = build_data(replace_root(rc.data, lol), rc.train.seed)
-            validate = make_validate(val, batch_size=2)
-        for label, path, key, step in candidates(folder):
-            model = load_model(path, param_key=key)
-            with torch.no_grad():
-                score = validate(model)
-            rows.append((run, label, step, score["psnr"], score["ssim"]))
-            print(f"{run:15s} {label:28s} step {step:5d}: val {score['psnr']:.2f} dB / {score['ssim']:.3f}", flush=True)
-            if best is None or score["psnr"] > best[0]:
-                best = (score["psnr"], run, label, path, key, step, model, rc)
+        validate = validate or validator(config, lol)  # the same 20 held-out pairs for every run
+        scored = choose(folder, validate)
+        rows += [(run, r["weights"], r["step"], r["psnr"], r["ssim"]) for r in scored]
+        if best is None or scored[0]["psnr"] > best[1]["psnr"]:
+            best = (run, scored[0])
     if best is None:
         print("no run found", file=sys.stderr)
         return 1
-    _, run, label, path, key, step, model, rc = best
-    save_pretrained(model, dest)
+    run, chosen = best
+    rc = from_dict(RunConfig, load_yaml(REPO / CONFIGS[run]), "config")
+    log = read_log(runs / run)
+    save_pretrained(load_model(chosen["path"], param_key=chosen["key"]), dest)
     res = evaluate_methods({a.model: load_model(dest)}, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"))
     ev = {k: res.mean(a.model, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}
     (dest / "selection.json").write_text(json.dumps({
-        "chosen": {"run": run, "weights": label, "step": step, "config": CONFIGS[run]},
+        "chosen": {"run": run, "weights": chosen["weights"], "step": chosen["step"], "config": CONFIGS[run]},
         "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
-        "eval15": ev, "steps_total": rc.train.steps,
+        "eval15": ev, "steps_total": rc.train.steps, "steps_trained": log["step"],
+        "wall_hours": round(log["hours"], 2), "cpu_hours": round(log["cpu_hours"], 2),
     }, indent=1))
-    (dest / "MODEL_CARD.md").write_text(model_card(a.model, CONFIGS, run, label, step, rc, rows, ev, dest))
+    (dest / "MODEL_CARD.md").write_text(model_card(a.model, CONFIGS, run, chosen["weights"], chosen["step"], rc, rows, ev, dest, log))
     print(json.dumps(ev, indent=1))
     return 0
 
 
-def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path) -> str:
+def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: dict) -> str:
     """The model card: what the weights are, how they were made and chosen, and what they score."""
     from safetensors.torch import load_file
 
@@ -106,6 +95,9 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path) -> st
     prior = (cfg.get("prior") or {}).get("name") or "none"
     val = "\n".join(f"| {r} | {lb} | {s} | {ps:.2f} | {ss:.3f} |" for r, lb, s, ps, ss in rows)
     t = rc.train
+    done = (f"trained to the end of its schedule ({t.steps} steps)" if log["step"] >= t.steps else
+            f"**interim weights**: the run stopped at step {log['step']} of {t.steps}")
+    cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
     what = ("DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration")
     role = ("The default model of `semprior enhance` (no flag needed)." if model == "deepspg" else
             "`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of the CPU experiment.")
@@ -123,9 +115,9 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path) -> st
   name hash (`data.val_holdout: 20`) for selection. **LOL is a research dataset**: its images come
   with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
 - **Training:** `{CONFIGS[run]}`: Adam lr {t.lr:g}, cosine to {t.min_lr_ratio:g} of it, batch {t.batch_size},
-  coarse-to-fine patches {list(t.patch_stages)}, EMA {t.ema_decay}; **interim weights at step {step} of
-  {t.steps}** (the run continues in later sessions and this file will be replaced), single-thread CPU
-  processes on a shared 2-core machine (hours: see `benchmarks/results/lolv1_cpu.md`).
+  coarse-to-fine patches {[list(s) for s in t.patch_stages]}, EMA {t.ema_decay}; {done}; these weights are
+  step {step}. One single-thread process on a shared 2-core machine (AMD EPYC): {log['hours']:.1f} wall hours,
+  {cpu} CPU hours (the comparison: `benchmarks/results/lolv1_cpu.md`).
 - **Selection** (validation pairs only; eval15 was not looked at):
 
 | run | weights | step | val PSNR (dB) | val SSIM |
@@ -143,12 +135,6 @@ Chosen: `{run}`, {label}.
   `semprior train --config {CONFIGS[run]} --until {step}`, then
   `python benchmarks/ship_pretrained.py --model {model}`.
 """
-
-
-def replace_root(data, lol: Path):
-    import dataclasses
-
-    return dataclasses.replace(data, root=str(lol))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""The selection behind the CPU experiment's report and the shipped weights
+(`benchmarks/lolv1_cpu_experiment.py`: `candidates`, `choose`, `read_log`; `benchmarks/ship_pretrained.py`:
+the model card), on a two-step Retinexformer run over tiny pairs."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from semprior.data import PairedFolder
+from semprior.data.io import write_image
+from semprior.engine.config import from_dict
+from semprior.engine.recipe import RunConfig, make_validate, run_training
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("lolv1_cpu_experiment"), importlib.import_module("ship_pretrained")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    g = torch.Generator().manual_seed(0)
+    for d in ("low", "high"):
+        (root / d).mkdir()
+    for i in range(6):
+        high = torch.rand(3, 16, 24, generator=g)
+        write_image(root / "high" / f"{i}.png", high)
+        write_image(root / "low" / f"{i}.png", high * 0.2)
+    rc = from_dict(RunConfig, {
+        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
+        "data": {"kind": "paired", "low_dir": str(root / "low"), "high_dir": str(root / "high"), "patch_size": 8,
+                 "val_holdout": 2},
+        "train": {"steps": 4, "batch_size": 2, "val_every": 2, "ema_decay": 0.5, "progress": False, "log_every": 1},
+        "out_dir": str(root / "run"),
+    })
+    run_training(rc, until=3)  # stops before the end of its schedule, like an interrupted run
+    return root, rc
+
+
+def test_candidates_and_choice_rank_on_validation(scripts, run):
+    exp, _ = scripts
+    root, _ = run
+    folder = root / "run"
+    cands = exp.candidates(folder)
+    assert [c["weights"] for c in cands] == ["last.pt raw weights", "last.pt weight average", "best.pt (trainer's choice)"]
+    assert [c["step"] for c in cands][:2] == [3, 3] and cands[2]["step"] == 2
+    validate = make_validate(PairedFolder(root / "low", root / "high"), batch_size=2)
+    rows = exp.choose(folder, validate)
+    assert sorted(r["weights"] for r in rows) == sorted(c["weights"] for c in cands)
+    assert [r["psnr"] for r in rows] == sorted((r["psnr"] for r in rows), reverse=True)  # best first
+    # the ranking is the validation's: scoring the winner again gives its number
+    from semprior.hub import load_model
+
+    with torch.no_grad():
+        again = validate(load_model(rows[0]["path"], param_key=rows[0]["key"]))
+    assert again["psnr"] == pytest.approx(rows[0]["psnr"], abs=1e-9)
+    # the raw and averaged weights of last.pt really differ (ema 0.5 over three steps)
+    assert rows[0]["psnr"] != rows[-1]["psnr"]
+
+
+def test_read_log_and_the_model_card_say_where_the_run_stopped(scripts, run, tmp_path):
+    exp, ship = scripts
+    root, rc = run
+    log = exp.read_log(root / "run")
+    assert log["step"] == 3 and log["cpu_exact"] and log["hours"] > 0 and [v[0] for v in log["val"]] == [2]
+    from semprior.hub import load_model, save_pretrained
+
+    save_pretrained(load_model(root / "run" / "best.pt"), tmp_path)
+    rows = [("run", "best.pt (trainer's choice)", 2, 20.0, 0.5)]
+    ev = {"psnr": 21.0, "ssim": 0.7, "psnr_gtmean": 22.0, "ssim_gtmean": 0.71}
+    card = ship.model_card("retinexformer", {"run": "x.yaml"}, "run", rows[0][1], 2, rc, rows, ev, tmp_path, log)
+    assert "**interim weights**: the run stopped at step 3 of 4" in card and "PSNR 21.00 dB" in card
+    card = ship.model_card("retinexformer", {"run": "x.yaml"}, "run", rows[0][1], 2, rc, rows, ev, tmp_path, {**log, "step": 4})
+    assert "trained to the end of its schedule (4 steps)" in card and "interim" not in card
