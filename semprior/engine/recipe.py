@@ -169,7 +169,7 @@ class RunConfig:
     ``model.name`` picks the architecture from the model registry
     ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]; classical methods have nothing to train); every
     other key of ``model`` is a field of its config dataclass (e.g.
-    [`DeepSPGConfig`][semprior.models.deepspg.DeepSPGConfig]). ``prior`` names a registry prior
+    [`DeepSPGConfig`][semprior.models.deepspg_config.DeepSPGConfig]). ``prior`` names a registry prior
     ([`semprior.models.registry.PRIORS`][semprior.models.registry.PRIORS]); ``text`` a [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] entry (DeepSPG only).
     A model whose registry entry has ``phases`` (SLLEN) trains on that alternating schedule over
     ``data`` (the source ``"train"``) and ``segmentation`` ([`SegmentationDataConfig`][semprior.engine.recipe.SegmentationDataConfig]).
