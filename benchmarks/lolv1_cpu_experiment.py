@@ -199,6 +199,11 @@ def resume(runs: Path, start: bool, threads: int, only: list[str] | None = None)
 
 
 def report(runs: Path, lol: Path, out: Path) -> int:
+    """The final table. Runs found in ``runs`` are selected on validation and scored on eval15 once;
+    a run that is not there (a later session on another machine) keeps its row, curve and per-image
+    scores from the previous ``lolv1_cpu.json``, marked with the date they were measured."""
+    import datetime
+
     import torch
 
     from semprior.data import PairedFolder
@@ -206,51 +211,63 @@ def report(runs: Path, lol: Path, out: Path) -> int:
     from semprior.hub import load_model
 
     torch.set_num_threads(2)
-    rows, methods, logs, validate = [], {}, {}, None
+    prev = json.loads((out / "lolv1_cpu.json").read_text()) if (out / "lolv1_cpu.json").is_file() else {}
+    earlier = {r["run"]: r for r in prev.get("rows", []) if "log" in r}
+    fresh, methods, logs, validate = [], {}, {}, None
     for name, (config, label) in RUNS.items():
         folder = runs / name
         if not (folder / "last.pt").is_file():
-            print(f"skipping {name}: no last.pt in {folder}")
+            print(f"{name}: no last.pt in {folder}" + ("; its row comes from the earlier report" if name in earlier else "; no row"))
             continue
         logs[name] = read_log(folder)
         validate = validate or validator(config, lol)
         chosen = choose(folder, validate)[0]
         methods[name] = load_model(chosen["path"], param_key=chosen["key"])
-        rows.append((name, label, config, chosen))
-    if not methods:
-        print("no finished run found", file=sys.stderr)
+        fresh.append((name, label, config, chosen))
+    if not methods and not earlier:
+        print("no run found", file=sys.stderr)
         return 1
-    res = evaluate_methods(methods, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"), keep=3)
+    machine = f"{platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}"
+    today = datetime.date.today().isoformat()
+    res = evaluate_methods(methods, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high")) if methods else None
+    by_run = {}
+    for name, label, config, chosen in fresh:
+        lg = logs[name]
+        by_run[name] = {
+            "run": name, "label": label, "config": config, "weights": chosen["weights"], "best_step": chosen["step"],
+            "steps": lg["step"], "hours": lg["hours"], "cpu_hours": lg["cpu_hours"], "cpu_exact": lg["cpu_exact"],
+            "val_psnr": chosen["psnr"], "eval15": {k: res.mean(name, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
+            "per_image": res.scores[name], "measured": today, "machine": machine, "log": lg}
+    for name in RUNS:  # the earlier rows of runs that are not here, in the table's order
+        if name not in by_run and name in earlier:
+            by_run[name] = {**earlier[name], "carried": True}
+            logs[name] = earlier[name]["log"]
+    data = [by_run[n] for n in RUNS if n in by_run]
     table = ["| model | config | weights (chosen on validation) | step / trained | wall h | CPU h | val PSNR (20 held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
              "|---|---|---|---|---:|---:|---:|---|---|"]
-    data = []
-    for name, label, config, chosen in rows:
-        best_step, val_psnr = chosen["step"], chosen["psnr"]
-        lg = logs[name]
-        p, s = res.mean(name, "psnr"), res.mean(name, "ssim")
-        pg, sg = res.mean(name, "psnr_gtmean"), res.mean(name, "ssim_gtmean")
-        cpu = f"{'' if lg['cpu_exact'] else '≤ '}{lg['cpu_hours']:.1f}"
-        table.append(f"| {label} | `{config}` | {chosen['weights']} | {best_step} / {lg['step']} | {lg['hours']:.1f} | {cpu} | {val_psnr:.2f} | "
-                     f"**{p:.2f} / {s:.3f}** | {pg:.2f} / {sg:.3f} |")
-        data.append({"run": name, "label": label, "config": config, "weights": chosen["weights"], "best_step": best_step, "steps": lg["step"],
-                     "hours": lg["hours"], "cpu_hours": lg["cpu_hours"], "cpu_exact": lg["cpu_exact"], "val_psnr": val_psnr, "eval15": {"psnr": p, "ssim": s, "psnr_gtmean": pg,
-                                                                               "ssim_gtmean": sg}})
+    for d in data:
+        e = d["eval15"]
+        cpu = f"{'' if d['cpu_exact'] else '≤ '}{d['cpu_hours']:.1f}"
+        mark = f" (measured {d['measured']})" if d.get("carried") else ""
+        table.append(f"| {d['label']}{mark} | `{d['config']}` | {d['weights']} | {d['best_step']} / {d['steps']} | {d['hours']:.1f} | "
+                     f"{cpu} | {d['val_psnr']:.2f} | **{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} |")
     for label, p, s in PAPER:
         table.append(f"| {label} | – | – | – | – | – | – | {p:.2f} / {'–' if s is None else f'{s:.3f}'} | – |")
-    machine = f"{platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}"
+    protocol = res.protocol_lines() if res is not None else prev.get("protocol_lines", [])
     md = ["# LOL-v1 on the CPU: DeepSPG vs Retinexformer (real pairs)", "",
           "Trained on LOL-v1 our485 minus 20 pairs held out by name hash (`data.val_holdout: 20`). Per run, "
           "the weights are chosen on those 20 among `last.pt` (raw and weight average) and the trainer's "
           "`best.pt` (`choose`, the same selection `benchmarks/ship_pretrained.py` uses); eval15 is evaluated "
-          "once per chosen model with `evaluate_methods` (uint8, RGB, no border crop).", "", *table, "", *res.protocol_lines(), "",
+          "once per chosen model with `evaluate_methods` (uint8, RGB, no border crop).", "", *table, "", *protocol, "",
           f"Machine: {machine}. Wall h: wall-clock of the single-thread training processes on a shared 2-core "
           "machine (two or three at once), summed over resumed sessions. CPU h: each process's CPU time from "
           "the trainer's `cpu_seconds`; `≤` where early segments were logged before it existed and count their "
-          "wall time.", "", *diagnosis(data, logs),
+          "wall time. A row marked *measured DATE* comes from an earlier report whose run folder is not on this "
+          "machine (same script, same split).", "", *diagnosis(data, logs),
           "![validation curves](lolv1_cpu.png)", ""]
     out.mkdir(parents=True, exist_ok=True)
     (out / "lolv1_cpu.md").write_text("\n".join(md))
-    (out / "lolv1_cpu.json").write_text(json.dumps({"rows": data, "per_image": res.to_dict(), "machine": machine},
+    (out / "lolv1_cpu.json").write_text(json.dumps({"rows": data, "protocol_lines": protocol, "machine": machine},
                                                    indent=1, default=str))
     plot(logs, out / "lolv1_cpu.png")
     print("\n".join(md))

@@ -82,3 +82,29 @@ def test_read_log_and_the_model_card_say_where_the_run_stopped(scripts, run, tmp
     assert "**interim weights**: the run stopped at step 3 of 4" in card and "PSNR 21.00 dB" in card
     card = ship.model_card("retinexformer", {"run": "x.yaml"}, "run", rows[0][1], 2, rc, rows, ev, tmp_path, {**log, "step": 4})
     assert "trained to the end of its schedule (4 steps)" in card and "interim" not in card
+
+
+def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts, run, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    exp, _ = scripts
+    root, _ = run
+    runs, lol, out = tmp_path / "runs", tmp_path / "LOL", tmp_path / "results"
+    shutil.copytree(root / "run", runs / "tiny")
+    for d in ("low", "high"):
+        shutil.copytree(root / d, lol / "eval15" / d)
+    monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny Retinexformer")})
+    monkeypatch.setattr(exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2))
+    assert exp.report(runs, lol, out) == 0
+    first = json.loads((out / "lolv1_cpu.json").read_text())["rows"][0]
+    assert first["run"] == "tiny" and first["steps"] == 3 and len(first["per_image"]["psnr"]) == 6
+    assert "Tiny Retinexformer |" in (out / "lolv1_cpu.md").read_text() and (out / "lolv1_cpu.png").is_file()
+    shutil.rmtree(runs / "tiny")  # a later session on another machine: the run folder is gone
+    assert exp.report(runs, lol, out) == 0
+    md = (out / "lolv1_cpu.md").read_text()
+    again = json.loads((out / "lolv1_cpu.json").read_text())["rows"][0]
+    assert f"Tiny Retinexformer (measured {first['measured']})" in md and again["carried"]
+    assert again["eval15"] == first["eval15"] and again["log"]["val"] == first["log"]["val"]
+    (out / "lolv1_cpu.json").unlink()
+    assert exp.report(runs, lol, out) == 1  # nothing here and nothing earlier: an error, not an empty table
