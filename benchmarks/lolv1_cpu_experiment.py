@@ -221,9 +221,10 @@ def report(runs: Path, lol: Path, out: Path) -> int:
             continue
         logs[name] = read_log(folder)
         validate = validate or validator(config, lol)
-        chosen = choose(folder, validate)[0]
+        scored = choose(folder, validate)
+        chosen = scored[0]
         methods[name] = load_model(chosen["path"], param_key=chosen["key"])
-        fresh.append((name, label, config, chosen))
+        fresh.append((name, label, config, chosen, scored))
     if not methods and not earlier:
         print("no run found", file=sys.stderr)
         return 1
@@ -231,12 +232,14 @@ def report(runs: Path, lol: Path, out: Path) -> int:
     today = datetime.date.today().isoformat()
     res = evaluate_methods(methods, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high")) if methods else None
     by_run = {}
-    for name, label, config, chosen in fresh:
+    for name, label, config, chosen, scored in fresh:
         lg = logs[name]
         by_run[name] = {
             "run": name, "label": label, "config": config, "weights": chosen["weights"], "best_step": chosen["step"],
             "steps": lg["step"], "hours": lg["hours"], "cpu_hours": lg["cpu_hours"], "cpu_exact": lg["cpu_exact"],
             "val_psnr": chosen["psnr"], "eval15": {k: res.mean(name, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
+            "candidates": [{"weights": c["weights"], "file": c["path"].name, "key": c["key"], "step": c["step"],
+                            "psnr": c["psnr"], "ssim": c["ssim"]} for c in scored],
             "per_image": res.scores[name], "measured": today, "machine": machine, "log": lg}
     for name in RUNS:  # the earlier rows of runs that are not here, in the table's order
         if name not in by_run and name in earlier:

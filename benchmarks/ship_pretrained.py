@@ -1,17 +1,20 @@
 """Turn a finished (or paused) CPU training run into the weights that ship inside semprior.
 
-    python benchmarks/ship_pretrained.py --runs ~/runs --lol ~/data/LOL
+    python benchmarks/lolv1_cpu_experiment.py report --runs ~/runs --lol ~/data/LOL   # first
+    python benchmarks/ship_pretrained.py --model deepspg --runs ~/runs
 
 1. **Select on validation only.** For each run of the model (DeepSPG: ``deepspg_none`` and
    ``deepspg_region`` where present) the candidates are the raw weights and the weight average of
    ``last.pt`` and the ``best.pt`` the trainer kept; each is scored on the 20 held-out ``our485``
    pairs (``data.val_holdout: 20``, the trainer's own ``validate``) by ``choose`` in
-   ``lolv1_cpu_experiment.py``, the same selection its report uses. The best validation PSNR wins.
+   ``lolv1_cpu_experiment.py``: its report makes the selection and scores eval15 once; this script
+   reads ``benchmarks/results/lolv1_cpu.json`` and ships the run with the best validation PSNR.
 2. ``save_pretrained`` writes it to ``semprior/pretrained/deepspg-lolv1-cpu/``
    (``model.safetensors`` + ``config.json``).
-3. eval15 is scored **once**, for the chosen model, exactly as ``semprior eval --lol LOL --model
-   deepspg`` does; the scores and the selection table go to ``selection.json`` and ``MODEL_CARD.md``
-   beside the weights (``tests/data/test_shipped_model.py`` reproduces them with the CLI).
+3. The report's eval15 scores (``evaluate_methods``, the protocol of ``semprior eval``) and the
+   selection table go to ``selection.json`` and ``MODEL_CARD.md`` beside the weights
+   (``tests/data/test_shipped_model.py`` reproduces them with ``semprior eval --model deepspg``
+   on the shipped files).
 """
 
 from __future__ import annotations
@@ -21,10 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))  # lolv1_cpu_experiment: the one selection and log reader
 
 #: shipped model -> {run folder: config}; the candidates of every run compete on validation
 RUNS = {
@@ -38,43 +38,44 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="deepspg", choices=sorted(RUNS))
     p.add_argument("--runs", default="~/runs")
-    p.add_argument("--lol", default="~/data/LOL")
+    p.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "lolv1_cpu.json"),
+                   help="the report of lolv1_cpu_experiment.py (its selection is the one that ships)")
     a = p.parse_args(argv)
     from semprior.models.shipped import PRETRAINED_DIR, SHIPPED
 
-    runs, lol = Path(a.runs).expanduser(), Path(a.lol).expanduser()
+    runs, results = Path(a.runs).expanduser(), Path(a.results)
     dest = PRETRAINED_DIR / SHIPPED[a.model]["lolv1-cpu"]
     CONFIGS = RUNS[a.model]
-    torch.set_num_threads(2)
+    if not results.is_file():
+        print(f"no report at {results}: run `python benchmarks/lolv1_cpu_experiment.py report` first "
+              "(it selects each run's weights on validation and scores eval15 once)", file=sys.stderr)
+        return 1
+    reported = [r for r in json.loads(results.read_text())["rows"] if r["run"] in CONFIGS]
+    if not reported:
+        print(f"the report has no row for {sorted(CONFIGS)}", file=sys.stderr)
+        return 1
+    best = max(reported, key=lambda r: r["val_psnr"])  # across runs: validation PSNR, as within a run
+    run = best["run"]
+    chosen = next(c for c in best["candidates"] if c["weights"] == best["weights"])
+    path = runs / run / chosen["file"]
+    if best.get("carried") or not path.is_file():
+        print(f"the best {a.model} run, {run} (reported {best['measured']}), has no {chosen['file']} in "
+              f"{runs / run}: ship it from the machine that trained it, or train it again", file=sys.stderr)
+        return 1
 
-    from lolv1_cpu_experiment import choose, read_log, validator
-
-    from semprior.data import PairedFolder
+    from semprior.engine.checkpoint import load_checkpoint
     from semprior.engine.config import from_dict, load_yaml
-    from semprior.engine.evaluate import evaluate_methods
     from semprior.engine.recipe import RunConfig
     from semprior.hub import load_model, save_pretrained
 
-    rows, best, validate = [], None, None
-    for run, config in CONFIGS.items():
-        folder = runs / run
-        if not (folder / "last.pt").is_file():
-            print(f"skipping {run}: no last.pt in {folder}")
-            continue
-        validate = validate or validator(config, lol)  # the same 20 held-out pairs for every run
-        scored = choose(folder, validate)
-        rows += [(run, r["weights"], r["step"], r["psnr"], r["ssim"]) for r in scored]
-        if best is None or scored[0]["psnr"] > best[1]["psnr"]:
-            best = (run, scored[0])
-    if best is None:
-        print("no run found", file=sys.stderr)
+    if int(load_checkpoint(path)["step"]) != chosen["step"]:
+        print(f"{path} is no longer step {chosen['step']} (the run went on after the report): report again", file=sys.stderr)
         return 1
-    run, chosen = best
     rc = from_dict(RunConfig, load_yaml(REPO / CONFIGS[run]), "config")
-    log = read_log(runs / run)
-    save_pretrained(load_model(chosen["path"], param_key=chosen["key"]), dest)
-    res = evaluate_methods({a.model: load_model(dest)}, PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high"))
-    ev = {k: res.mean(a.model, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}
+    rows = [(r["run"], c["weights"], c["step"], c["psnr"], c["ssim"]) for r in reported for c in r["candidates"]]
+    save_pretrained(load_model(path, param_key=chosen["key"]), dest)
+    ev = best["eval15"]  # the report's single eval15 scoring of these weights
+    log = best["log"]
     (dest / "selection.json").write_text(json.dumps({
         "chosen": {"run": run, "weights": chosen["weights"], "step": chosen["step"], "config": CONFIGS[run]},
         "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],

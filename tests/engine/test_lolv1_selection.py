@@ -100,7 +100,26 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
     first = json.loads((out / "lolv1_cpu.json").read_text())["rows"][0]
     assert first["run"] == "tiny" and first["steps"] == 3 and len(first["per_image"]["psnr"]) == 6
     assert "Tiny Retinexformer |" in (out / "lolv1_cpu.md").read_text() and (out / "lolv1_cpu.png").is_file()
+    # ship_pretrained packages the report's choice, with the report's eval15 numbers
+    import semprior.models.shipped as shipped
+
+    _, ship = scripts
+    monkeypatch.setattr(shipped, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(ship, "RUNS", {"retinexformer": {"tiny": "configs/cpu/retinexformer_lolv1.yaml"}})
+    argv = ["--model", "retinexformer", "--runs", str(runs), "--results", str(out / "lolv1_cpu.json")]
+    assert ship.main(argv) == 0
+    dest = tmp_path / "pretrained" / shipped.SHIPPED["retinexformer"]["lolv1-cpu"]
+    sel = json.loads((dest / "selection.json").read_text())
+    assert sel["eval15"] == first["eval15"] and sel["chosen"]["weights"] == first["weights"]
+    assert f"PSNR {first['eval15']['psnr']:.2f} dB" in (dest / "MODEL_CARD.md").read_text()
+    from semprior.hub import load_model
+
+    c = next(c for c in first["candidates"] if c["weights"] == first["weights"])
+    x = torch.rand(1, 3, 16, 24)
+    with torch.no_grad():
+        assert torch.allclose(load_model(dest)(x), load_model(runs / "tiny" / c["file"], param_key=c["key"])(x), atol=1e-6)
     shutil.rmtree(runs / "tiny")  # a later session on another machine: the run folder is gone
+    assert ship.main(argv) == 1  # the best run is not here: nothing to ship
     assert exp.report(runs, lol, out) == 0
     md = (out / "lolv1_cpu.md").read_text()
     again = json.loads((out / "lolv1_cpu.json").read_text())["rows"][0]
