@@ -96,6 +96,8 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
     prior = (cfg.get("prior") or {}).get("name") or "none"
     val = "\n".join(f"| {r} | {lb} | {s} | {ps:.2f} | {ss:.3f} |" for r, lb, s, ps, ss in rows)
     t = rc.train
+    priors = (f"image prior: `{prior}` (the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior"
+              if model == "deepspg" else "no semantic prior (Retinexformer uses none)")
     done = (f"trained to the end of its schedule ({t.steps} steps)" if log["step"] >= t.steps else
             f"**interim weights**: the run stopped at step {log['step']} of {t.steps}")
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
@@ -110,8 +112,7 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
 `config.json` (architecture and prior; the frozen prior is rebuilt by name, never stored),
 `selection.json` (how it was chosen, the numbers below).
 
-- **Architecture:** {what}, {n:,} trainable parameters, image prior: `{prior}`
-  (the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior.
+- **Architecture:** {what}, {n:,} trainable parameters, {priors}.
 - **Data:** LOL-v1 `our485` (Wei et al., BMVC 2018), 465 pairs for training; 20 pairs held out by
   name hash (`data.val_holdout: 20`) for selection. **LOL is a research dataset**: its images come
   with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
