@@ -18,6 +18,12 @@ __all__ = ["band_rows", "conv_rows", "halo", "local_chain_rows", "row_bands"]
 
 #: target pixels per band (about 256 KiB per channel in float32)
 BAND_PIXELS = 65536
+#: pixels per band of a whole model's banded inference (DeepSPG): its feed-forward holds
+#: ``2 * 2.66 * C`` hidden channels per band (170 at ``C = 32``, about 680 bytes per pixel), so half
+#: of ``BAND_PIXELS`` keeps a band's working set near the CPU caches. Measured side by side in one
+#: process (one thread, random weights): 600x400 4.16 s at 32 rows vs 5.53 s at 108 rows; 1920x1080
+#: 49.5 s at 16 rows vs 62.1 s at 34 rows (docs/performance.md)
+MODEL_BAND_PIXELS = 32768
 
 
 def band_rows(width: int, multiple: int = 2, pixels: int = BAND_PIXELS) -> int:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import Tensor, nn
 
+from semprior._bands import MODEL_BAND_PIXELS
 from semprior._bands import band_rows as default_band_rows
 from semprior._bands import conv_rows, halo, local_chain_rows, row_bands
 from semprior._checks import check_image, check_module_dtype
@@ -253,7 +254,7 @@ class DeepSPG(nn.Module):
     @torch.no_grad()
     def _forward_banded(self, x: Tensor, sems: list[Tensor | None], band: int | None = None) -> Tensor:
         b, _, h, w = x.shape
-        band = band or default_band_rows(w, multiple=2)
+        band = band or default_band_rows(w, multiple=2, pixels=MODEL_BAND_PIXELS)
         dec = self.decomposer
 
         def run(blocks: nn.ModuleList, t: Tensor, sem: Tensor | None) -> None:
