@@ -134,8 +134,8 @@ Chosen: `{run}`, {label}.
   {ev["psnr_gtmean"]:.2f} dB / {ev["ssim_gtmean"]:.3f}. {paper}
 - **Reproduce the numbers:** `tests/data/test_shipped_model.py` runs `semprior eval` on eval15 and
   checks them to 0.01 dB. Reproduce the weights: run the config to step {step} with
-  `semprior train --config {CONFIGS[run]} --until {step}`, then
-  `python benchmarks/ship_pretrained.py --model {model}`.
+  `semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`, then
+  `python benchmarks/lolv1_cpu_experiment.py report` and `python benchmarks/ship_pretrained.py --model {model}`.
 """
 
 
