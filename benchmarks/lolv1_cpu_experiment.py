@@ -223,6 +223,8 @@ def report(runs: Path, lol: Path, out: Path) -> int:
         validate = validate or validator(config, lol)
         scored = choose(folder, validate)
         chosen = scored[0]
+        # the log records every log_every-th step; last.pt (saved on SIGTERM) may be a few steps past it
+        logs[name]["step"] = max(logs[name]["step"], *(c["step"] for c in scored))
         methods[name] = load_model(chosen["path"], param_key=chosen["key"])
         fresh.append((name, label, config, chosen, scored))
     if not methods and not earlier:
