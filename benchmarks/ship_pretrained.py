@@ -29,8 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 #: shipped model -> {run folder: config}; the candidates of every run compete on validation
 RUNS = {
     "deepspg": {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml",
-                "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml"},
-    "retinexformer": {"retinexformer": "configs/cpu/retinexformer_lolv1.yaml"},
+                "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml",
+                "deepspg_none_s2": "configs/cpu/deepspg_none_lolv1_stage2.yaml"},
+    "retinexformer": {"retinexformer": "configs/cpu/retinexformer_lolv1.yaml",
+                      "retinexformer_s2": "configs/cpu/retinexformer_lolv1_stage2.yaml"},
 }
 
 
@@ -72,22 +74,26 @@ def main(argv=None) -> int:
         print(f"{path} is no longer step {chosen['step']} (the run went on after the report): report again", file=sys.stderr)
         return 1
     rc = from_dict(RunConfig, load_yaml(REPO / CONFIGS[run]), "config")
-    rows = [(r["run"], c["weights"], c["step"], c["psnr"], c["ssim"]) for r in reported for c in r["candidates"]]
+    # steps of a later stage count from the step its first stage's weights were chosen at
+    rows = [(r["run"], c["weights"], c["step"] + r.get("stage", {}).get("from_step", 0), c["psnr"], c["ssim"])
+            for r in reported for c in r["candidates"]]
     save_pretrained(load_model(path, param_key=chosen["key"]), dest)
     ev = best["eval15"]  # the report's single eval15 scoring of these weights
     log = best["log"]
     (dest / "selection.json").write_text(json.dumps({
         "chosen": {"run": run, "weights": chosen["weights"], "step": chosen["step"], "config": CONFIGS[run]},
         "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
-        "eval15": ev, "steps_total": rc.train.steps, "steps_trained": log["step"],
+        **({"stage": best["stage"]} if best.get("stage") else {}),
+        "eval15": ev, "steps_total": rc.train.steps + best.get("stage", {}).get("from_step", 0), "steps_trained": log["step"],
         "wall_hours": round(log["hours"], 2), "cpu_hours": round(log["cpu_hours"], 2),
     }, indent=1))
-    (dest / "MODEL_CARD.md").write_text(model_card(a.model, CONFIGS, run, chosen["weights"], chosen["step"], rc, rows, ev, dest, log))
+    (dest / "MODEL_CARD.md").write_text(model_card(a.model, CONFIGS, run, chosen["weights"], chosen["step"], rc, rows, ev, dest, log,
+                                                        best.get("stage")))
     print(json.dumps(ev, indent=1))
     return 0
 
 
-def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: dict) -> str:
+def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: dict, stage: dict | None = None) -> str:
     """The model card: what the weights are, how they were made and chosen, and what they score."""
     from safetensors.torch import load_file
 
@@ -98,8 +104,17 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
     t = rc.train
     priors = (f"image prior: `{prior}` (the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior"
               if model == "deepspg" else "no semantic prior (Retinexformer uses none)")
-    done = (f"trained to the end of its schedule ({t.steps} steps)" if log["step"] >= t.steps else
-            f"**interim weights**: the run stopped at step {log['step']} of {t.steps}")
+    local = stage["steps"] if stage else log["step"]  # steps of this config's own schedule
+    done = (f"trained to the end of its schedule ({t.steps} steps)" if local >= t.steps else
+            f"**interim weights**: the run stopped at step {local} of {t.steps}")
+    start = stage["from_step"] if stage else 0
+    if stage:
+        done = (f"a second stage: it starts from the weights of `{stage['continues']}` at step {start} (the config's "
+                f"`init`; fresh Adam, schedule and weight average) and was {done[0].lower() + done[1:]}")
+    step_desc = f"step {start + step} ({start} + {step})" if stage else f"step {step}"
+    reproduce = (f"`semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`" if not stage else
+                 f"`python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start --only {run}` (it writes the "
+                 f"first stage's weights from git, sha256-checked, and runs `{CONFIGS[run]}`; stop at step {step})")
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
     what = ("DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration")
     role = ("The default model of `semprior enhance` (no flag needed)." if model == "deepspg" else
@@ -118,8 +133,8 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
   with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
 - **Training:** `{CONFIGS[run]}`: Adam lr {t.lr:g}, cosine to {t.min_lr_ratio:g} of it, batch {t.batch_size},
   coarse-to-fine patches {[list(s) for s in t.patch_stages]}, EMA {t.ema_decay}; {done}; these weights are
-  step {step}. One single-thread process on a shared 2-core machine (AMD EPYC): {log['hours']:.1f} wall hours,
-  {cpu} CPU hours (the comparison: `benchmarks/results/lolv1_cpu.md`).
+  {step_desc}. One single-thread process on a shared 2-core machine (AMD EPYC): {log['hours']:.1f} wall hours,
+  {cpu} CPU hours{" for both stages" if stage else ""} (the comparison: `benchmarks/results/lolv1_cpu.md`).
 - **Selection** (validation pairs only; eval15 was not looked at):
 
 | run | weights | step | val PSNR (dB) | val SSIM |
@@ -134,7 +149,7 @@ Chosen: `{run}`, {label}.
   {ev["psnr_gtmean"]:.2f} dB / {ev["ssim_gtmean"]:.3f}. {paper}
 - **Reproduce the numbers:** `tests/data/test_shipped_model.py` runs `semprior eval` on eval15 and
   checks them to 0.01 dB. Reproduce the weights: run the config to step {step} with
-  `semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`, then
+  {reproduce}, then
   `python benchmarks/lolv1_cpu_experiment.py report` and `python benchmarks/ship_pretrained.py --model {model}`.
 """
 

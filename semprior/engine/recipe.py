@@ -21,7 +21,7 @@ from semprior.data.synthesis import LowLightConfig
 from semprior.engine.trainer import TrainConfig
 
 __all__ = ["DataConfig", "SegmentationDataConfig", "RunConfig", "TEXT_LOSSES", "build_prior", "build_text_loss",
-           "build_data", "build_segmentation", "build_model", "make_validate", "run_training"]
+           "build_data", "build_segmentation", "build_model", "init_weights", "make_validate", "run_training"]
 
 #: text-loss name -> description (the text prior is a training loss, not part of the model)
 TEXT_LOSSES = {
@@ -162,6 +162,7 @@ class RunConfig:
         data: {kind: lol-v1, root: ~/data/LOL, patch_size: 128, val_holdout: 20}
         train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]], val_every: 500}
         out_dir: runs/deepspg
+        init: null               # fine-tune: start from these weights (a model file, or "shipped" / "shipped:TAG")
         # models trained in alternation (sllen) also read:
         segmentation: {kind: folder, image_dir: ..., mask_dir: ..., num_classes: 19}
         phases: {lle: 1, seg: 1}  # consecutive steps of each phase (default: the model's)
@@ -173,6 +174,15 @@ class RunConfig:
     ([`semprior.models.registry.PRIORS`][semprior.models.registry.PRIORS]); ``text`` a [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] entry (DeepSPG only).
     A model whose registry entry has ``phases`` (SLLEN) trains on that alternating schedule over
     ``data`` (the source ``"train"``) and ``segmentation`` ([`SegmentationDataConfig`][semprior.engine.recipe.SegmentationDataConfig]).
+
+    ``init`` starts the run from trained weights instead of random ones (fine-tuning, or a second
+    stage of a schedule): any file [`load_model`][semprior.hub.load_model] reads (a
+    ``save_pretrained`` folder, ``model.safetensors``, a trainer ``best.pt`` / ``last.pt`` (its raw
+    weights), an official Retinexformer ``.pth``), or ``shipped`` / ``shipped:TAG`` for the weights
+    that ship with semprior for ``model.name``. Only the weights are taken: the optimizer, the
+    schedule and the step start afresh, and every trainable parameter must come from the file
+    (see [`init_weights`][semprior.engine.recipe.init_weights]). ``resume`` continues a run exactly and
+    ignores ``init`` (the checkpoint already holds the weights).
     """
 
     model: dict[str, Any] = field(default_factory=dict)
@@ -183,6 +193,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     out_dir: str = "runs/deepspg"
     resume: str | None = None
+    init: str | None = None
     segmentation: SegmentationDataConfig | None = None
     phases: dict[str, int] = field(default_factory=dict)
 
@@ -281,6 +292,52 @@ def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
     return get_model_entry(run.model_name).build(cfg, prior)
 
 
+def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
+    """Load ``run.init`` into ``model`` (before training); returns what the checkpoints record of it.
+
+    The file is read by [`load_model`][semprior.hub.load_model] with the prior it records, so a
+    file trained with another prior or another architecture is refused with the reason. Every
+    trainable parameter of ``model`` must be in the file; frozen parts that inference does not
+    need (the CLIP text loss) may be missing.
+    """
+    import hashlib
+
+    from semprior.hub import load_model
+    from semprior.models.shipped import shipped_path
+
+    spec = str(run.init)
+    if spec == "shipped" or spec.startswith("shipped:"):
+        path = shipped_path(run.model_name, spec.partition(":")[2] or None)
+    else:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"init: {path} not found; give a model file (save_pretrained folder, .safetensors, "
+                                    f"best.pt/last.pt) or 'shipped' for the weights that ship with semprior")
+    try:
+        source = load_model(path, name=run.model_name, weights_dir=run.weights_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise type(exc)(f"init: {exc}") from exc
+    state = source.state_dict()
+    ours = model.state_dict()
+    unexpected = sorted(set(state) - set(ours))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(trainable - set(state))
+    bad = [k for k, v in state.items() if k in ours and tuple(v.shape) != tuple(ours[k].shape)]
+    if unexpected or missing or bad:
+        mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
+        differ = [f"{k} (file {theirs.get(k)!r}, run {v!r})" for k, v in mine.items() if theirs.get(k) != v and k != "loss"]
+        raise ValueError(
+            f"init: {path} does not fit the {run.model_name} of this run (prior {run.prior!r}): "
+            f"{len(missing)} trainable tensors missing {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, "
+            f"{len(bad)} of another shape {bad[:3]}; config fields that differ: {', '.join(differ) or 'none'}. "
+            "Initialise from a model trained with the same model config and prior"
+        )
+    model.load_state_dict(state, strict=False)
+    files = [path / "model.safetensors"] if path.is_dir() else [path]
+    digest = hashlib.sha256(files[0].read_bytes()).hexdigest() if files[0].is_file() else ""
+    return {"source": spec, "path": str(path), "sha256": digest}
+
+
 def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
     """``(train, validation)`` datasets.
 
@@ -369,6 +426,7 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
 
     seed_everything(run.train.seed)
     model = build_model(run, prior, text_loss)
+    started_from = init_weights(model, run) if (run.init and not run.resume) else None
     train, val = build_data(run.data, run.train.seed)
     train_cfg = run.train
     if train_cfg.epochs:  # the trainer derives the same count; the default schedule below needs it now
@@ -391,6 +449,8 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
 
     extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
              "text": run.text}
+    if started_from is not None:
+        extra["init"] = started_from
     entry = get_model_entry(run.model_name)
     loss_fn, data = entry.training_loss, train
     if entry.phases is not None:  # alternating multi-source training (SLLEN)

@@ -127,3 +127,51 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
     assert again["eval15"] == first["eval15"] and again["log"]["val"] == first["log"]["val"]
     (out / "lolv1_cpu.json").unlink()
     assert exp.report(runs, lol, out) == 1  # nothing here and nothing earlier: an error, not an empty table
+
+
+def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run, tmp_path, monkeypatch):
+    import dataclasses
+    import json
+    import shutil
+
+    exp, _ = scripts
+    root, rc = run
+    runs, lol, out = tmp_path / "runs", tmp_path / "LOL", tmp_path / "results"
+    shutil.copytree(root / "run", runs / "tiny")
+    for d in ("low", "high"):
+        shutil.copytree(root / d, lol / "eval15" / d)
+    stage2 = dataclasses.replace(rc, init=str(runs / "tiny" / "last.pt"), out_dir=str(runs / "tiny_s2"))
+    run_training(stage2, until=2)
+    monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny"),
+                                      "tiny_s2": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny, stage 2")})
+    monkeypatch.setattr(exp, "STAGES", {"tiny_s2": ("tiny", "HEAD", "nowhere", "0" * 64)})
+    monkeypatch.setattr(exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2))
+    assert exp.report(runs, lol, out) == 0
+    rows = {r["run"]: r for r in json.loads((out / "lolv1_cpu.json").read_text())["rows"]}
+    first, second = rows["tiny"], rows["tiny_s2"]
+    start = first["best_step"]
+    assert second["stage"] == {"continues": "tiny", "from_step": start, "steps": 2, "hours": pytest.approx(second["stage"]["hours"]),
+                               "cpu_hours": pytest.approx(second["stage"]["cpu_hours"])}
+    assert second["steps"] == start + 2 and second["best_step"] > start
+    assert second["cpu_hours"] == pytest.approx(first["cpu_hours"] + second["stage"]["cpu_hours"])
+    assert [v[0] for v in second["log"]["val"]] == [start + 2]  # its curve drawn after the first stage's
+    assert f"from step {start} of `tiny`" in (out / "lolv1_cpu.md").read_text()
+    # a later report without the folders keeps the sums as they were (not added twice)
+    shutil.rmtree(runs)
+    assert exp.report(tmp_path / "runs", lol, out) == 0
+    again = {r["run"]: r for r in json.loads((out / "lolv1_cpu.json").read_text())["rows"]}["tiny_s2"]
+    assert again["steps"] == second["steps"] and again["cpu_hours"] == pytest.approx(second["cpu_hours"])
+    # the stage's starting weights come from git and are checked against the pinned digest
+    with pytest.raises(SystemExit, match="cannot read nowhere/config.json at commit HEAD"):
+        exp.prepare_stage(tmp_path / "runs", "tiny_s2")
+
+
+def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
+    import subprocess
+
+    exp, _ = scripts
+    for name, (_, commit, _, sha) in exp.STAGES.items():
+        if subprocess.run(["git", "cat-file", "-e", commit], cwd=BENCH.parent, capture_output=True).returncode:
+            pytest.skip(f"commit {commit} is not in this clone (shallow); prepare_stage needs the full history")
+        folder = exp.prepare_stage(tmp_path, name)  # raises unless the file has the pinned sha256
+        assert (folder / "config.json").is_file() and (folder / "model.safetensors").stat().st_size > 1_000_000
