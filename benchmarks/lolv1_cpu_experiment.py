@@ -159,7 +159,8 @@ def status(runs: Path) -> None:
     for name in RUNS:
         folder = runs / name
         if not (folder / "log.jsonl").is_file():
-            print(f"{name:16s} not started")
+            later = [f"{s} (from the weights shipped in {v[1]})" for s, v in STAGES.items() if v[0] == name]
+            print(f"{name:16s} " + (f"not here; continued by {', '.join(later)}" if later else "not started"))
             continue
         log = read_log(folder)
         best = max(log["val"], key=lambda v: v[1]) if log["val"] else None
