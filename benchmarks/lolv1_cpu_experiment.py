@@ -138,11 +138,17 @@ def diagnosis(data: list[dict], logs: dict) -> list[str]:
                              f"{bp:.2f} vs {rp:.2f} dB ({'ahead' if bp > rp else 'behind'} by {abs(bp - rp):.2f} dB).")
             if best["cpu_hours"] > 1.15 * budget:
                 lines.append(f"- The best DeepSPG had more CPU time than Retinexformer ({best['cpu_hours']:.1f} vs {budget:.1f} h): "
-                             "its lead over Retinexformer is not a same-budget comparison.")
+                             "set beside Retinexformer it is not a same-budget comparison.")
     for d in data:
         val = logs[d["run"]]["val"]
         gap = d["eval15"]["psnr_gtmean"] - d["eval15"]["psnr"]
         parts = [f"GT-mean adds {gap:.2f} dB (the share of the error that is global brightness)"]
+        pi = d.get("per_image") or {}
+        if pi.get("psnr") and pi.get("psnr_gtmean"):  # is it a bias or the exposure of single images?
+            gains = sorted(b - a for a, b in zip(pi["psnr"], pi["psnr_gtmean"]))
+            big = sum(g > 3 for g in gains)
+            parts.append(f"per eval15 image it adds {gains[0]:.1f} to {gains[-1]:.1f} dB (median {gains[len(gains) // 2]:.1f}; "
+                         f"more than 3 dB on {big} of {len(gains)})")
         if len(val) >= 2:
             (s0, p0, _), (s1, p1, _) = val[-2], val[-1]
             trend = "still rising" if p1 > p0 else "flat or falling"

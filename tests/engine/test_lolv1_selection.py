@@ -155,7 +155,9 @@ def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run
     assert second["steps"] == start + 2 and second["best_step"] > start
     assert second["cpu_hours"] == pytest.approx(first["cpu_hours"] + second["stage"]["cpu_hours"])
     assert [v[0] for v in second["log"]["val"]] == [start + 2]  # its curve drawn after the first stage's
-    assert f"from step {start} of `tiny`" in (out / "lolv1_cpu.md").read_text()
+    md = (out / "lolv1_cpu.md").read_text()
+    assert f"from step {start} of `tiny`" in md
+    assert md.count("per eval15 image it adds") == 2 and "more than 3 dB on" in md
     # a later report without the folders keeps the sums as they were (not added twice)
     shutil.rmtree(runs)
     assert exp.report(tmp_path / "runs", lol, out) == 0
