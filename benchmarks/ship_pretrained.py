@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     run = best["run"]
     chosen = next(c for c in best["candidates"] if c["weights"] == best["weights"])
     path = runs / run / chosen["file"]
-    if best.get("carried") or not path.is_file():
+    if not path.is_file():  # a carried row ships too where its run folder is here (the step is checked below)
         print(f"the best {a.model} run, {run} (reported {best['measured']}), has no {chosen['file']} in "
               f"{runs / run}: ship it from the machine that trained it, or train it again", file=sys.stderr)
         return 1
@@ -79,7 +79,9 @@ def main(argv=None) -> int:
             for r in reported for c in r["candidates"]]
     save_pretrained(load_model(path, param_key=chosen["key"]), dest)
     ev = best["eval15"]  # the report's single eval15 scoring of these weights
-    log = best["log"]
+    # the row's hours and steps (summed over the stages of a staged run; its log covers its own stage)
+    log = {**best["log"], "step": best["steps"], "hours": best["hours"], "cpu_hours": best["cpu_hours"],
+           "cpu_exact": best["cpu_exact"]}
     (dest / "selection.json").write_text(json.dumps({
         "chosen": {"run": run, "weights": chosen["weights"], "step": chosen["step"], "config": CONFIGS[run]},
         "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
@@ -133,7 +135,7 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
   with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
 - **Training:** `{CONFIGS[run]}`: Adam lr {t.lr:g}, cosine to {t.min_lr_ratio:g} of it, batch {t.batch_size},
   coarse-to-fine patches {[list(s) for s in t.patch_stages]}, EMA {t.ema_decay}; {done}; these weights are
-  {step_desc}. One single-thread process on a shared 2-core machine (AMD EPYC): {log['hours']:.1f} wall hours,
+  {step_desc}. Single-thread training on a shared 2-core machine (AMD EPYC): {log['hours']:.1f} wall hours,
   {cpu} CPU hours{" for both stages" if stage else ""} (the comparison: `benchmarks/results/lolv1_cpu.md`).
 - **Selection** (validation pairs only; eval15 was not looked at):
 
