@@ -333,8 +333,8 @@ def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
             "Initialise from a model trained with the same model config and prior"
         )
     model.load_state_dict(state, strict=False)
-    files = [path / "model.safetensors"] if path.is_dir() else [path]
-    digest = hashlib.sha256(files[0].read_bytes()).hexdigest() if files[0].is_file() else ""
+    weights = path / "model.safetensors" if path.is_dir() else path
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else ""
     return {"source": spec, "path": str(path), "sha256": digest}
 
 

@@ -84,16 +84,24 @@ def test_read_log_and_the_model_card_say_where_the_run_stopped(scripts, run, tmp
     assert "trained to the end of its schedule (4 steps)" in card and "interim" not in card
 
 
+def _lay_out(root, tmp_path):
+    """``(runs, lol, out)`` under ``tmp_path``: the tiny run as ``runs/tiny``, its pairs as ``lol/eval15``."""
+    import shutil
+
+    runs, lol, out = tmp_path / "runs", tmp_path / "LOL", tmp_path / "results"
+    shutil.copytree(root / "run", runs / "tiny")
+    for d in ("low", "high"):
+        shutil.copytree(root / d, lol / "eval15" / d)
+    return runs, lol, out
+
+
 def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts, run, tmp_path, monkeypatch):
     import json
     import shutil
 
     exp, _ = scripts
     root, _ = run
-    runs, lol, out = tmp_path / "runs", tmp_path / "LOL", tmp_path / "results"
-    shutil.copytree(root / "run", runs / "tiny")
-    for d in ("low", "high"):
-        shutil.copytree(root / d, lol / "eval15" / d)
+    runs, lol, out = _lay_out(root, tmp_path)
     monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny Retinexformer")})
     monkeypatch.setattr(exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2))
     assert exp.report(runs, lol, out) == 0
@@ -136,10 +144,7 @@ def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run
 
     exp, _ = scripts
     root, rc = run
-    runs, lol, out = tmp_path / "runs", tmp_path / "LOL", tmp_path / "results"
-    shutil.copytree(root / "run", runs / "tiny")
-    for d in ("low", "high"):
-        shutil.copytree(root / d, lol / "eval15" / d)
+    runs, lol, out = _lay_out(root, tmp_path)
     stage2 = dataclasses.replace(rc, init=str(runs / "tiny" / "last.pt"), out_dir=str(runs / "tiny_s2"))
     run_training(stage2, until=2)
     monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny"),
