@@ -30,15 +30,19 @@ RUNS = {  # run folder name -> (config, table label)
     "retinexformer": ("configs/cpu/retinexformer_lolv1.yaml", "Retinexformer (LOL-v1 config)"),
     "deepspg_none_s2": ("configs/cpu/deepspg_none_lolv1_stage2.yaml", "DeepSPG, no prior, stage 2 (warm restart)"),
     "retinexformer_s2": ("configs/cpu/retinexformer_lolv1_stage2.yaml", "Retinexformer, stage 2 (warm restart)"),
+    "deepspg_region_s2": ("configs/cpu/deepspg_region_lolv1_stage2.yaml", "DeepSPG, RegionPrior, stage 2 (warm restart)"),
 }
 #: a later stage -> (the run it continues, the commit that shipped that run's chosen weights, their folder in that
 #: commit, the sha256 of its model.safetensors). The stage's config reads them from RUNS/<run>/chosen (`init`), which
-#: `resume` writes from git: the earlier stage's run folder may be on a machine that is gone.
+#: `resume` writes from git: the earlier stage's run folder may be on a machine that is gone. A stage whose earlier
+#: weights were never shipped has commit None and names the file of the earlier run folder its config reads
+#: (that folder must be on this machine when the stage starts).
 STAGES = {
     "deepspg_none_s2": ("deepspg_none", "f5c6e0b", "semprior/pretrained/deepspg-lolv1-cpu",
                         "3eb1344b9a0d4fffc83ebb070e70f4850546867bdea15f8e31fdb2b6309cf0d0"),
     "retinexformer_s2": ("retinexformer", "f5c6e0b", "semprior/pretrained/retinexformer-lolv1-cpu",
                          "6599c92bcd4bc3cb3aaba69b66c95a3e29be32ea79da91458534ddefb777c351"),
+    "deepspg_region_s2": ("deepspg_region", None, "best.pt", None),
 }
 PAPER = [  # the published rows the table is set beside (LOL-v1 eval15, PSNR / SSIM)
     ("DeepSPG paper, Table 1 (HRNet + CLIP, full training)", 26.87, 0.866),
@@ -165,7 +169,7 @@ def status(runs: Path) -> None:
     for name in RUNS:
         folder = runs / name
         if not (folder / "log.jsonl").is_file():
-            later = [f"{s} (from the weights shipped in {v[1]})" for s, v in STAGES.items() if v[0] == name]
+            later = [f"{s} (from " + (f"the weights shipped in {v[1]})" if v[1] else f"its {v[2]})") for s, v in STAGES.items() if v[0] == name]
             print(f"{name:16s} " + (f"not here; continued by {', '.join(later)}" if later else "not started"))
             continue
         log = read_log(folder)
@@ -206,6 +210,12 @@ def prepare_stage(runs: Path, name: str) -> Path:
     import subprocess
 
     earlier, commit, folder, sha = STAGES[name]
+    if commit is None:  # weights never shipped: the stage's config reads the earlier run's file directly
+        path = runs / earlier / folder
+        if not path.is_file():
+            raise SystemExit(f"{name} starts from {path}, which is not here: train {earlier} first "
+                             f"({RUNS[earlier][0]}), on this machine")
+        return path
     repo = Path(__file__).resolve().parents[1]
     dest = runs / earlier / "chosen"
     dest.mkdir(parents=True, exist_ok=True)
@@ -307,21 +317,26 @@ def report(runs: Path, lol: Path, out: Path) -> int:
         if name not in by_run and name in earlier:
             by_run[name] = {**earlier[name], "carried": True}
             logs[name] = earlier[name]["log"]
-    for name, (before, *_) in STAGES.items():  # a later stage counts from where its first stage's weights were chosen
+    for name, (before, commit, file, _) in STAGES.items():  # a later stage counts from the step its weights came from
         d = by_run.get(name)
         if d is None or d.get("carried"):
             continue  # a carried row already holds the sums
         if before not in by_run:
             raise SystemExit(f"{name} continues {before}, whose row is neither on this machine nor in the earlier report")
         e = by_run[before]
-        d["stage"] = {"continues": before, "from_step": e["best_step"], "steps": d["steps"], "hours": d["hours"],
+        start = e["best_step"]  # shipped weights: the first stage's choice on validation
+        if commit is None:  # the first stage's file itself (its trainer's choice)
+            start = next((c["step"] for c in e.get("candidates", []) if c["file"] == file and c["key"] is None), None)
+            if start is None:
+                raise SystemExit(f"{name} starts from {before}/{file}, which the report of {before} does not list")
+        d["stage"] = {"continues": before, "from_step": start, "steps": d["steps"], "hours": d["hours"],
                       "cpu_hours": d["cpu_hours"]}
-        d["best_step"] += e["best_step"]
-        d["steps"] += e["best_step"]
+        d["best_step"] += start
+        d["steps"] += start
         for k in ("hours", "cpu_hours"):
             d[k] += e[k]
         d["cpu_exact"] = d["cpu_exact"] and e["cpu_exact"]
-        logs[name] = d["log"] = shift_log(logs[name], e["best_step"])
+        logs[name] = d["log"] = shift_log(logs[name], start)
     data = [by_run[n] for n in RUNS if n in by_run]
     table = ["| model | config | weights (chosen on validation) | step / trained | wall h | CPU h | val PSNR (20 held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
              "|---|---|---|---|---:|---:|---:|---|---|"]

@@ -137,7 +137,8 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
     assert exp.report(runs, lol, out) == 1  # nothing here and nothing earlier: an error, not an empty table
 
 
-def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("shipped", [True, False], ids=["from-shipped-weights", "from-the-run-folder"])
+def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run, tmp_path, monkeypatch, shipped):
     import dataclasses
     import json
     import shutil
@@ -145,16 +146,17 @@ def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run
     exp, _ = scripts
     root, rc = run
     runs, lol, out = _lay_out(root, tmp_path)
-    stage2 = dataclasses.replace(rc, init=str(runs / "tiny" / "last.pt"), out_dir=str(runs / "tiny_s2"))
+    # shipped: the first stage's chosen weights (here its last.pt) came from git; else the stage reads its best.pt
+    stage2 = dataclasses.replace(rc, init=str(runs / "tiny" / ("last.pt" if shipped else "best.pt")), out_dir=str(runs / "tiny_s2"))
     run_training(stage2, until=2)
     monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny"),
                                       "tiny_s2": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny, stage 2")})
-    monkeypatch.setattr(exp, "STAGES", {"tiny_s2": ("tiny", "HEAD", "nowhere", "0" * 64)})
+    monkeypatch.setattr(exp, "STAGES", {"tiny_s2": ("tiny", "HEAD", "nowhere", "0" * 64) if shipped else ("tiny", None, "best.pt", None)})
     monkeypatch.setattr(exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2))
     assert exp.report(runs, lol, out) == 0
     rows = {r["run"]: r for r in json.loads((out / "lolv1_cpu.json").read_text())["rows"]}
     first, second = rows["tiny"], rows["tiny_s2"]
-    start = first["best_step"]
+    start = first["best_step"] if shipped else next(c["step"] for c in first["candidates"] if c["file"] == "best.pt")
     assert second["stage"] == {"continues": "tiny", "from_step": start, "steps": 2, "hours": pytest.approx(second["stage"]["hours"]),
                                "cpu_hours": pytest.approx(second["stage"]["cpu_hours"])}
     assert second["steps"] == start + 2 and second["best_step"] > start
@@ -168,9 +170,12 @@ def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run
     assert exp.report(tmp_path / "runs", lol, out) == 0
     again = {r["run"]: r for r in json.loads((out / "lolv1_cpu.json").read_text())["rows"]}["tiny_s2"]
     assert again["steps"] == second["steps"] and again["cpu_hours"] == pytest.approx(second["cpu_hours"])
-    # the stage's starting weights come from git and are checked against the pinned digest
-    with pytest.raises(SystemExit, match="cannot read nowhere/config.json at commit HEAD"):
-        exp.prepare_stage(tmp_path / "runs", "tiny_s2")
+    if shipped:  # the stage's starting weights come from git and are checked against the pinned digest
+        with pytest.raises(SystemExit, match="cannot read nowhere/config.json at commit HEAD"):
+            exp.prepare_stage(tmp_path / "runs", "tiny_s2")
+    else:  # weights that were never shipped: the earlier run's file, which must be on this machine
+        with pytest.raises(SystemExit, match="train tiny first"):
+            exp.prepare_stage(tmp_path / "runs", "tiny_s2")
 
 
 def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
@@ -178,6 +183,8 @@ def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
 
     exp, _ = scripts
     for name, (_, commit, _, sha) in exp.STAGES.items():
+        if commit is None:  # starts from a run folder on this machine, not from git
+            continue
         if subprocess.run(["git", "cat-file", "-e", commit], cwd=BENCH.parent, capture_output=True).returncode:
             pytest.skip(f"commit {commit} is not in this clone (shallow); prepare_stage needs the full history")
         folder = exp.prepare_stage(tmp_path, name)  # raises unless the file has the pinned sha256
