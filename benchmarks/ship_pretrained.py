@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS = {
     "deepspg": {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml",
                 "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml",
-                "deepspg_none_s2": "configs/cpu/deepspg_none_lolv1_stage2.yaml"},
+                "deepspg_none_s2": "configs/cpu/deepspg_none_lolv1_stage2.yaml",
+                "deepspg_region_s2": "configs/cpu/deepspg_region_lolv1_stage2.yaml"},
     "retinexformer": {"retinexformer": "configs/cpu/retinexformer_lolv1.yaml",
                       "retinexformer_s2": "configs/cpu/retinexformer_lolv1_stage2.yaml"},
 }

@@ -189,3 +189,22 @@ def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
             pytest.skip(f"commit {commit} is not in this clone (shallow); prepare_stage needs the full history")
         folder = exp.prepare_stage(tmp_path, name)  # raises unless the file has the pinned sha256
         assert (folder / "config.json").is_file() and (folder / "model.safetensors").stat().st_size > 1_000_000
+
+
+def test_the_diagnosis_compares_each_retinexformer_with_the_deepspg_of_its_cpu_time(scripts):
+    exp, _ = scripts
+
+    def row(run, hours, val, psnr):
+        return {"run": run, "label": run, "cpu_hours": hours, "val_psnr": val, "weights": "w", "best_step": 1, "steps": 1,
+                "eval15": {"psnr": psnr, "ssim": 0.7, "psnr_gtmean": psnr + 4, "ssim_gtmean": 0.75}}
+
+    data = [row("deepspg_none", 1.9, 22.0, 20.7), row("deepspg_region", 2.0, 21.2, 19.7), row("retinexformer", 1.9, 20.5, 20.5),
+            row("deepspg_none_s2", 3.6, 22.2, 20.6), row("retinexformer_s2", 3.5, 21.0, 20.9)]
+    logs = {d["run"]: {"val": [], "val_gtmean": []} for d in data}
+    text = "\n".join(exp.diagnosis(data, logs))
+    assert "The DeepSPG chosen on validation (deepspg_none_s2): eval15 20.60 dB" in text
+    assert "(1.9 vs 1.9 CPU h; deepspg_none vs retinexformer): 20.70 vs 20.50 dB (ahead by 0.20 dB)" in text
+    assert "(3.6 vs 3.5 CPU h; deepspg_none_s2 vs retinexformer_s2): 20.60 vs 20.90 dB (behind by 0.30 dB)" in text
+    assert "not a same-budget comparison" not in text
+    text = "\n".join(exp.diagnosis(data[:4], logs))  # without the longer Retinexformer, the 3.6 h DeepSPG has no match
+    assert "more CPU time than any Retinexformer (3.6 vs 1.9 h)" in text and text.count("same CPU budget") == 1
