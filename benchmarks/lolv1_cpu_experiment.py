@@ -171,17 +171,17 @@ def status(runs: Path) -> None:
         folder = runs / name
         if not (folder / "log.jsonl").is_file():
             later = [f"{s} (from " + (f"the weights shipped in {v[1]})" if v[1] else f"its {v[2]})") for s, v in STAGES.items() if v[0] == name]
-            print(f"{name:16s} " + (f"not here; continued by {', '.join(later)}" if later else "not started"))
+            print(f"{name:18s} " + (f"not here; continued by {', '.join(later)}" if later else "not started"))
             continue
         log = read_log(folder)
         best = max(log["val"], key=lambda v: v[1]) if log["val"] else None
         val = f"best val {best[1]:.2f} dB / {best[2]:.3f} at step {best[0]}" if best else "no validation yet"
         cpu = f"{'' if log['cpu_exact'] else '<= '}{log['cpu_hours']:.2f} CPU h"
-        print(f"{name:16s} step {log['step']:5d}, {log['hours']:.2f} h wall, {cpu}, {val}")
+        print(f"{name:18s} step {log['step']:5d}, {log['hours']:.2f} h wall, {cpu}, {val}")
         if log["val"]:  # the curve: is it still rising?
-            print(" " * 17 + "val " + ", ".join(f"{s}: {p:.2f}/{q:.3f}" for s, p, q in log["val"]))
+            print(" " * 19 + "val " + ", ".join(f"{s}: {p:.2f}/{q:.3f}" for s, p, q in log["val"]))
         if log["val_gtmean"]:  # logged by the trainer since session 18
-            print(" " * 17 + "val GT-mean PSNR " + ", ".join(f"{s}: {p:.2f}" for s, p in log["val_gtmean"]))
+            print(" " * 19 + "val GT-mean PSNR " + ", ".join(f"{s}: {p:.2f}" for s, p in log["val_gtmean"]))
 
 
 def total_steps(config: str) -> int:
@@ -244,28 +244,28 @@ def resume(runs: Path, start: bool, threads: int, only: list[str] | None = None)
             continue
         later = [s for s, v in STAGES.items() if v[0] == name]
         if later:  # closed: its chosen weights were shipped and a later stage continues from them
-            print(f"{name:16s} closed; continued by {', '.join(later)}")
+            print(f"{name:18s} closed; continued by {', '.join(later)}")
             continue
         folder = runs / name
         last = folder / "last.pt"
         done = read_log(folder)["step"] if (folder / "log.jsonl").is_file() else 0
         if done >= total_steps(config):
-            print(f"{name:16s} finished ({done} steps)")
+            print(f"{name:18s} finished ({done} steps)")
             continue
         cmd = [str(exe), "train", "--config", config, "--out", str(folder)] + (["--resume", str(last)] if last.is_file() else [])
         if running(folder):
-            print(f"{name:16s} is running now (logged step {done}); not started again")
+            print(f"{name:18s} is running now (logged step {done}); not started again")
             continue
-        print(f"{name:16s} at logged step {done}: OMP_NUM_THREADS={threads} " + " ".join(cmd))
+        print(f"{name:18s} at logged step {done}: OMP_NUM_THREADS={threads} " + " ".join(cmd))
         if name in STAGES and start and not last.is_file():
-            print(f"{'':16s} starts from {prepare_stage(runs, name)} (the weights of {STAGES[name][0]})")
+            print(f"{'':18s} starts from {prepare_stage(runs, name)} (the weights of {STAGES[name][0]})")
         if start:
             folder.mkdir(parents=True, exist_ok=True)
             n = 1 + sum(1 for _ in folder.glob("resume*.out"))
             log = open(folder / f"resume{n}.out", "w")  # noqa: SIM115  (the child keeps it open)
             subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                              env={**__import__("os").environ, "OMP_NUM_THREADS": str(threads)})
-            print(f"{'':16s} started, output in {log.name}")
+            print(f"{'':18s} started, output in {log.name}")
     return 0
 
 
