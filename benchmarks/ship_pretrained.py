@@ -26,15 +26,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lolv1_cpu_experiment import RUNS as EXPERIMENT  # noqa: E402  (the experiment's runs are the one registry)
+from lolv1_cpu_experiment import STAGES  # noqa: E402
+
 #: shipped model -> {run folder: config}; the candidates of every run compete on validation
-RUNS = {
-    "deepspg": {"deepspg_none": "configs/cpu/deepspg_none_lolv1.yaml",
-                "deepspg_region": "configs/cpu/deepspg_region_lolv1.yaml",
-                "deepspg_none_s2": "configs/cpu/deepspg_none_lolv1_stage2.yaml",
-                "deepspg_region_s2": "configs/cpu/deepspg_region_lolv1_stage2.yaml"},
-    "retinexformer": {"retinexformer": "configs/cpu/retinexformer_lolv1.yaml",
-                      "retinexformer_s2": "configs/cpu/retinexformer_lolv1_stage2.yaml"},
-}
+RUNS = {m: {r: c for r, (c, _) in EXPERIMENT.items() if r.startswith(m)} for m in ("deepspg", "retinexformer")}
 
 
 def main(argv=None) -> int:
@@ -116,8 +113,10 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
                 f"`init`; fresh Adam, schedule and weight average) and was {done[0].lower() + done[1:]}")
     step_desc = f"step {start + step} ({start} + {step})" if stage else f"step {step}"
     reproduce = (f"`semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`" if not stage else
-                 f"`python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start --only {run}` (it writes the "
-                 f"first stage's weights from git, sha256-checked, and runs `{CONFIGS[run]}`; stop at step {step})")
+                 f"`python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start --only {run}` (it "
+                 + ("writes the first stage's weights from git, sha256-checked, and runs" if STAGES.get(run, (0, 1))[1]
+                    else f"reads the first stage's {STAGES[run][2]} from its run folder and runs")
+                 + f" `{CONFIGS[run]}`; stop at step {step})")
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
     what = ("DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration")
     role = ("The default model of `semprior enhance` (no flag needed)." if model == "deepspg" else
