@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["paired_random_crop", "paired_random_flip", "PairedAugment", "batch_random_crop"]
+__all__ = ["paired_random_crop", "paired_random_flip", "PairedAugment", "batch_random_crop", "batch_view"]
 
 
 def _hw(tensors: Sequence[Tensor]) -> tuple[int, int]:
@@ -93,16 +93,8 @@ class PairedAugment:
         return f"PairedAugment(patch_size={self.patch_size}, flip={self.flip})"
 
 
-def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None = None) -> Any:
-    """Crop every ``(B, C, H, W)`` tensor of a batch (tensor, tuple/list or dict) to the same window.
-
-    Tensors that are not 4-D (names, scalars) pass through. Images smaller than ``size`` are an error.
-
-    Examples:
-        >>> out = batch_random_crop({"low": torch.rand(2, 3, 8, 8), "high": torch.rand(2, 3, 8, 8), "name": ["a", "b"]}, 4)
-        >>> out["low"].shape, out["name"]
-        (torch.Size([2, 3, 4, 4]), ['a', 'b'])
-    """
+def _leaves(batch: Any) -> list[Tensor]:
+    """Every ``(B, C, H, W)`` tensor of a batch (tensor, tuple/list or dict), in order."""
     leaves: list[Tensor] = []
 
     def collect(x: Any) -> None:
@@ -118,16 +110,17 @@ def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None =
 
     collect(batch)
     if not leaves:
-        raise ValueError("batch_random_crop found no (B, C, H, W) tensor in the batch")
-    h, w = _hw(leaves)
-    if h == size and w == size:
-        return batch
-    cropped = iter(paired_random_crop(leaves, size, generator))
-    ids = {id(t) for t in leaves}
+        raise ValueError("the batch holds no (B, C, H, W) tensor to crop or resize")
+    return leaves
+
+
+def _rebuild(batch: Any, leaves: list[Tensor], new: list[Tensor]) -> Any:
+    """``batch`` with each tensor of ``leaves`` replaced by its counterpart in ``new``."""
+    by_id = {id(t): n for t, n in zip(leaves, new)}
 
     def rebuild(x: Any) -> Any:
         if isinstance(x, Tensor):
-            return next(cropped) if id(x) in ids and x.dim() == 4 else x
+            return by_id.get(id(x), x) if x.dim() == 4 else x
         if isinstance(x, Mapping):
             return {k: rebuild(v) for k, v in x.items()}
         if isinstance(x, tuple):
@@ -137,3 +130,54 @@ def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None =
         return x
 
     return rebuild(batch)
+
+
+def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None = None) -> Any:
+    """Crop every ``(B, C, H, W)`` tensor of a batch (tensor, tuple/list or dict) to the same window.
+
+    Tensors that are not 4-D (names, scalars) pass through. Images smaller than ``size`` are an error.
+
+    Examples:
+        >>> out = batch_random_crop({"low": torch.rand(2, 3, 8, 8), "high": torch.rand(2, 3, 8, 8), "name": ["a", "b"]}, 4)
+        >>> out["low"].shape, out["name"]
+        (torch.Size([2, 3, 4, 4]), ['a', 'b'])
+    """
+    leaves = _leaves(batch)
+    h, w = _hw(leaves)
+    if h == size and w == size:
+        return batch
+    return _rebuild(batch, leaves, paired_random_crop(leaves, size, generator))
+
+
+def batch_view(batch: Any, patch: int, scale: float = 1.0, generator: torch.Generator | None = None,
+               multiple: int = 1) -> Any:
+    """One training view of a batch: resize every ``(B, C, H, W)`` tensor by ``scale``, then crop.
+
+    ``scale < 1`` resizes with antialiased bilinear interpolation (the same for the low image and
+    its reference); ``patch > 0`` then takes the same random ``patch x patch`` window of every
+    tensor ([`batch_random_crop`][semprior.data.transforms.batch_random_crop]); ``patch == 0`` keeps
+    the whole frame, trimmed at the bottom and right to a multiple of ``multiple`` (a model's
+    ``required_multiple``). With ``scale == 1`` and ``patch > 0`` this is exactly ``batch_random_crop``.
+
+    Examples:
+        >>> b = {"low": torch.rand(2, 3, 400, 600), "high": torch.rand(2, 3, 400, 600)}
+        >>> batch_view(b, 0, 0.5, multiple=8)["low"].shape
+        torch.Size([2, 3, 200, 296])
+    """
+    if scale != 1.0:
+        leaves = _leaves(batch)
+        h, w = _hw(leaves)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        resized = [torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
+                   .clamp_(0, 1) for t in leaves]
+        batch = _rebuild(batch, leaves, resized)
+    if patch > 0:
+        return batch_random_crop(batch, patch, generator)
+    leaves = _leaves(batch)
+    h, w = _hw(leaves)
+    th, tw = h - h % multiple, w - w % multiple
+    if th < 1 or tw < 1:
+        raise ValueError(f"a {h}x{w} frame is smaller than the model's required multiple {multiple}; use a larger scale")
+    if (th, tw) == (h, w):
+        return batch
+    return _rebuild(batch, leaves, [t[..., :th, :tw] for t in leaves])

@@ -41,15 +41,24 @@ class DataConfig:
             LOL: the dataset root.
         low_dir, high_dir: folders for ``kind="paired"``.
         subset: LOL-v2 subset (``"real"`` or ``"synthetic"``).
-        patch_size: training crop size (the largest coarse-to-fine stage must not exceed it).
+        patch_size: the crop the dataset takes of each training pair (the largest coarse-to-fine
+            stage must fit in it); ``0`` = whole images (needed for whole-frame stages, ``train.patch_stages``
+            entries with patch 0; the images must then share one size, as LOL's do).
+        cache: paired / LOL only: keep the decoded training pairs in memory after their first use
+            (``PairedFolder(cache=True)``; LOL-v1 takes about 0.7 GB), so later epochs decode no PNG.
         length: synthetic items per epoch (default: 64 x number of photos).
         val_images: synthetic only: photos held out for validation (taken from the end of the list).
         val_items: synthetic validation pairs (fixed crops and degradations).
         val_size: crop size of the synthetic validation pairs.
-        val_holdout: paired / LOL only: hold out this many training pairs for validation, chosen by
-            [`holdout_split`][semprior.data.datasets.holdout_split] (the smallest ``sha256("semprior-val" + name)``,
-            independent of seed and machine); they are removed from the training set. Validation runs
-            on the whole images (no crop). ``0`` = no held-out split.
+        val_holdout: paired / LOL only: hold out at least this many training pairs for validation
+            (removed from the training set; validation runs on the whole images). ``0`` = no held-out split.
+        val_split: how the held-out pairs are chosen. ``"scenes"`` (default): whole scenes of
+            near-duplicate frames ([`group_scenes`][semprior.data.scenes.group_scenes]), taken in a fixed
+            name-hash order until ``val_holdout`` pairs are held out
+            ([`scene_holdout`][semprior.data.scenes.scene_holdout]), so no scene is on both sides.
+            ``"names"``: single pairs with the smallest ``sha256("semprior-val" + name)``
+            ([`holdout_split`][semprior.data.datasets.holdout_split]); frames of one scene can then land on both
+            sides (the split of runs made before ``"scenes"`` existed).
         val_low_dir, val_high_dir: a separate paired validation folder instead of a held-out part
             (whole images).
         synthesis: the low-light synthesis parameters.
@@ -66,6 +75,8 @@ class DataConfig:
     val_items: int = 8
     val_size: int = 128
     val_holdout: int = 0
+    val_split: str = "scenes"
+    cache: bool = False
     val_low_dir: str | None = None
     val_high_dir: str | None = None
     synthesis: LowLightConfig = field(default_factory=LowLightConfig)
@@ -84,6 +95,10 @@ class DataConfig:
                 object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser()))
         if (self.val_low_dir is None) != (self.val_high_dir is None):
             raise ValueError("data.val_low_dir and data.val_high_dir go together; give both or neither")
+        if self.val_split not in ("scenes", "names"):
+            raise ValueError(f"data.val_split must be 'scenes' or 'names', got {self.val_split!r}")
+        if isinstance(self.patch_size, bool) or int(self.patch_size) < 0:
+            raise ValueError(f"data.patch_size must be >= 1, or 0 for whole images, got {self.patch_size!r}")
         if self.val_holdout < 0:
             raise ValueError(f"data.val_holdout must be >= 0, got {self.val_holdout}")
         if self.kind == "synthetic" and (self.val_holdout or self.val_low_dir):
@@ -378,14 +393,36 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
     held: list[str] = []
     if data.val_holdout:
         everything = cls(*args, **kw)
-        held = holdout_split([everything.key_fn(p[0].stem) for p in everything.pairs], data.val_holdout)
-    train = cls(*args, **kw, patch_size=data.patch_size, flip=True, seed=seed, drop=held)
+        keys = [everything.key_fn(p[0].stem) for p in everything.pairs]
+        if data.val_split == "names":
+            held = holdout_split(keys, data.val_holdout)
+        else:
+            from semprior.data.scenes import group_scenes, scene_holdout
+
+            held = scene_holdout(keys, group_scenes([p[1] for p in everything.pairs]), data.val_holdout)
+    train = cls(*args, **kw, patch_size=data.patch_size or None, flip=True, seed=seed, drop=held, cache=data.cache)
     val = None
     if held:
         val = cls(*args, **kw, keep=held)
     elif data.val_low_dir is not None:
         val = PairedFolder(data.val_low_dir, data.val_high_dir)
     return train, val
+
+
+def _check_views(train_cfg: TrainConfig, data: DataConfig) -> None:
+    """Each coarse-to-fine view must fit in what the dataset hands out (a ``data.patch_size`` crop, or whole images)."""
+    if not data.patch_size or data.kind == "synthetic":
+        return
+    for stage in train_cfg.patch_stages:
+        patch, scale = stage[1], (stage[2] if len(stage) == 3 else 1.0)
+        if patch == 0:
+            raise ValueError(f"train.patch_stages {list(stage)} takes whole frames: set data.patch_size: 0 so the dataset "
+                             "hands out whole images")
+        if patch > data.patch_size * scale:
+            raise ValueError(
+                f"the coarse-to-fine patch {patch} at scale {scale} needs data.patch_size >= {math.ceil(patch / scale)}, "
+                f"got {data.patch_size}; raise data.patch_size (0 = whole images) or lower train.patch_stages"
+            )
 
 
 def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
@@ -431,14 +468,10 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
     train_cfg = run.train
     if train_cfg.epochs:  # the trainer derives the same count; the default schedule below needs it now
         train_cfg = replace(train_cfg, steps=max(1, math.ceil(train_cfg.epochs * (len(train) // train_cfg.batch_size))))
-    if getattr(model.config, "coarse_to_fine", False) and not train_cfg.patch_stages:
+    if getattr(model.config, "coarse_to_fine", False) and not train_cfg.patch_stages and run.data.patch_size:
         p = run.data.patch_size
         train_cfg = replace(train_cfg, patch_stages=((0, min(p, max(16, p // 2))), (math.ceil(train_cfg.steps / 2), p)))
-    if train_cfg.patch_stages and max(s for _, s in train_cfg.patch_stages) > run.data.patch_size:
-        raise ValueError(
-            f"the largest coarse-to-fine patch {max(s for _, s in train_cfg.patch_stages)} exceeds data.patch_size="
-            f"{run.data.patch_size}; raise data.patch_size or lower train.patch_stages"
-        )
+    _check_views(train_cfg, run.data)
     validate = make_validate(val, batch_size=2) if (val is not None and train_cfg.val_every) else None
     if train_cfg.val_every and validate is None:
         raise ValueError(

@@ -11,44 +11,69 @@ __all__ = ["PatchSchedule", "build_lr_scheduler"]
 
 
 class PatchSchedule:
-    """Coarse-to-fine training as a progressive patch-size schedule.
+    """Coarse-to-fine training as a progressive schedule of training views.
 
-    ``stages`` is a sequence of ``(start_step, patch_size)`` pairs with strictly increasing start
-    steps, the first at step 0: from ``start_step`` on, training batches are randomly cropped to
-    ``patch_size`` (small patches first = coarse, then larger = finer context). An empty schedule
-    never crops.
+    ``stages`` is a sequence of ``(start_step, patch_size)`` or ``(start_step, patch_size, scale)``
+    entries with strictly increasing start steps, the first at step 0. From ``start_step`` on,
+    every training batch is first resized by ``scale`` (``0 < scale <= 1``, antialiased; default 1)
+    and then randomly cropped to ``patch_size`` (small patches first = coarse, then larger = finer
+    context). ``patch_size`` 0 takes the **whole frame** (at ``scale``), trimmed to the model's
+    ``required_multiple``: the model then sees whole scenes, which is what it meets at test time.
+    Whole frames need a dataset that returns whole images (``data.patch_size: 0``). An empty
+    schedule never crops.
 
     Examples:
-        >>> s = PatchSchedule([(0, 64), (100, 128)])
-        >>> s.patch_size(0), s.patch_size(99), s.patch_size(100)
-        (64, 64, 128)
+        >>> s = PatchSchedule([(0, 64), (100, 128), (200, 0, 0.5)])
+        >>> s.patch_size(0), s.patch_size(99), s.patch_size(100), s.view(250)
+        (64, 64, 128, (0, 0.5))
     """
 
-    def __init__(self, stages: Sequence[Sequence[int]] = ()) -> None:
-        stages = [tuple(int(v) for v in s) for s in stages]
+    def __init__(self, stages: Sequence[Sequence[float]] = ()) -> None:
+        norm: list[tuple] = []
         for s in stages:
-            if len(s) != 2:
-                raise ValueError(f"each patch stage must be (start_step, patch_size), got {s}")
-            if s[1] < 1:
-                raise ValueError(f"patch size must be >= 1, got {s}")
-        if stages:
-            if stages[0][0] != 0:
-                raise ValueError(f"the first patch stage must start at step 0, got {stages[0]}")
-            starts = [s[0] for s in stages]
+            s = tuple(s)
+            if len(s) not in (2, 3):
+                raise ValueError(f"each patch stage must be (start_step, patch_size) or (start_step, patch_size, scale), got {s}")
+            if any(isinstance(v, bool) for v in s) or any(float(v) != int(v) for v in s[:2]):
+                raise ValueError(f"a patch stage's start_step and patch_size are whole numbers, got {s}")
+            start, patch = int(s[0]), int(s[1])
+            if patch < 0:
+                raise ValueError(f"patch size must be >= 1, or 0 for the whole frame, got {s}")
+            if len(s) == 3:
+                scale = float(s[2])
+                if not 0 < scale <= 1:
+                    raise ValueError(f"a patch stage's scale must be in (0, 1], got {s}")
+                norm.append((start, patch, scale))
+            else:
+                norm.append((start, patch))
+        if norm:
+            if norm[0][0] != 0:
+                raise ValueError(f"the first patch stage must start at step 0, got {norm[0]}")
+            starts = [s[0] for s in norm]
             if any(b <= a for a, b in zip(starts, starts[1:])):
                 raise ValueError(f"patch stage start steps must increase strictly, got {starts}")
-        self.stages: list[tuple[int, int]] = stages  # type: ignore[assignment]
+        self.stages: list[tuple] = norm
+
+    def view(self, step: int) -> tuple[int, float] | None:
+        """``(patch_size, scale)`` of ``step`` (``patch_size`` 0 = whole frame), or ``None`` before any stage."""
+        out = None
+        for s in self.stages:
+            if step >= s[0]:
+                out = (s[1], s[2] if len(s) == 3 else 1.0)
+        return out
 
     def patch_size(self, step: int) -> int | None:
-        size = None
-        for start, p in self.stages:
-            if step >= start:
-                size = p
-        return size
+        v = self.view(step)
+        return None if v is None else v[0]
 
     @property
     def max_patch(self) -> int | None:
-        return max((p for _, p in self.stages), default=None)
+        return max((s[1] for s in self.stages), default=None)
+
+    @property
+    def whole_frames(self) -> bool:
+        """Whether a stage takes whole frames (``patch_size`` 0)."""
+        return any(s[1] == 0 for s in self.stages)
 
     def __bool__(self) -> bool:
         return bool(self.stages)

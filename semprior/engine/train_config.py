@@ -30,7 +30,10 @@ class TrainConfig:
         warmup_steps: linear warm-up steps.
         min_lr_ratio: final learning rate as a fraction of ``lr`` (cosine).
         grad_clip: max global gradient norm; ``0`` disables clipping.
-        patch_stages: coarse-to-fine schedule, ``((start_step, patch), ...)``; empty = no cropping.
+        patch_stages: coarse-to-fine schedule, ``((start_step, patch), ...)`` or
+            ``((start_step, patch, scale), ...)``: from each start step, batches are resized by
+            ``scale`` (default 1) and cropped to ``patch`` (0 = the whole frame); empty = no cropping.
+            See [`PatchSchedule`][semprior.engine.schedule.PatchSchedule].
         seed: seed for parameters (via [`seed_everything`][semprior.engine.trainer.seed_everything]), data order and crops.
         num_workers: DataLoader workers.
         log_every: steps between loss-curve points.
@@ -42,8 +45,10 @@ class TrainConfig:
         ema_warmup: ramp the decay up as ``min(ema_decay, (1 + step) / (10 + step))`` (timm's
             warm-up), so the average is not dominated by the initial weights early in training.
             Without it, after ``s`` steps the initial weights still weigh ``ema_decay ** s``.
-        precision: ``"fp32"``, or mixed precision on CUDA: ``"bf16"`` / ``"fp16"`` (autocast;
-            fp16 adds a gradient scaler). Refused on the CPU.
+        precision: ``"fp32"``, or mixed precision: ``"bf16"`` (autocast on CUDA or the CPU; the
+            weights, the optimizer and the loss stay float32) / ``"fp16"`` (CUDA only; adds a gradient
+            scaler). On a CPU with native bf16 (``avx512_bf16`` or AMX) a bf16 step costs about 0.6x an
+            fp32 step (docs/train.md, "Faster steps on the CPU"); on other CPUs bf16 is emulated and slower.
         log_file: write one JSON line per logged step (loss, each term, lr, patch) and per
             validation to ``out_dir/log.jsonl``.
         val_every: steps between validations (``0`` = never; needs a ``validate`` callable).
@@ -68,7 +73,7 @@ class TrainConfig:
     restart_periods: tuple[int, ...] = ()
     restart_min_lrs: tuple[float, ...] = ()
     grad_clip: float = 1.0
-    patch_stages: tuple[tuple[int, int], ...] = ()
+    patch_stages: tuple[tuple, ...] = ()
     seed: int = 0
     num_workers: int = 0
     log_every: int = 10
@@ -84,7 +89,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        object.__setattr__(self, "patch_stages", tuple(tuple(int(v) for v in s) for s in self.patch_stages))
+        object.__setattr__(self, "patch_stages", tuple(PatchSchedule(self.patch_stages).stages))
         for name in ("steps", "batch_size", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -95,7 +100,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.grad_clip < 0:
             raise ValueError(f"TrainConfig.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
-        PatchSchedule(self.patch_stages)  # validates
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if self.epochs < 0:

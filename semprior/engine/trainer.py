@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from semprior.data.transforms import batch_random_crop
+from semprior.data.transforms import batch_view
 from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves, require_matplotlib
@@ -145,11 +145,13 @@ class Trainer:
             from dataclasses import replace
 
             self.config = cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * self.per_rank_batches)))
-        if cfg.precision != "fp32" and self.device.type != "cuda":
+        if cfg.precision == "fp16" and self.device.type != "cuda":
             raise ValueError(
-                f"precision={cfg.precision!r} is mixed precision on CUDA; this run is on {self.device.type}: "
-                "use precision: fp32 here (the CPU trains in float32)"
+                f"precision='fp16' is mixed precision on CUDA; this run is on {self.device.type}: "
+                "use precision: bf16 (autocast on the CPU) or fp32 here"
             )
+        if cfg.precision == "bf16" and self.device.type not in ("cuda", "cpu"):
+            raise ValueError(f"precision='bf16' runs on CUDA or the CPU, not {self.device.type}; use precision: fp32")
         self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
         self.ema: dict[str, Tensor] | None = None
         if cfg.ema_decay:
@@ -254,16 +256,16 @@ class Trainer:
     def _step(self, batch: Any, phase: Phase) -> tuple[float, dict[str, float]]:
         cfg = self.config
         self.net.train()
-        size = self.patches.patch_size(self.step) if phase.crop else None
-        if size is not None:
+        view = self.patches.view(self.step) if phase.crop else None
+        if view is not None:
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
-            batch = batch_random_crop(batch, size, gen)
+            batch = batch_view(batch, *view, generator=gen, multiple=int(getattr(unwrap(self.net), "required_multiple", 1)))
         loss_fn = self.loss_fn if not isinstance(self.loss_fn, PhaseSchedule) else phase.loss_fn
         if cfg.precision == "fp32":
             total, terms = loss_fn(self.net, batch)
         else:
             dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-            with torch.autocast("cuda", dtype=dtype):
+            with torch.autocast(self.device.type, dtype=dtype):
                 total, terms = loss_fn(self.net, batch)
             total = total.float()
         if not isinstance(total, Tensor) or total.dim() != 0:

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image, check_same_shape
 from semprior.losses.edge import edge_loss
+from semprior.losses.exposure import exposure_loss, gtmean_loss
 from semprior.losses.pixel import pixel_loss
 from semprior.losses.semantic_kl import semantic_kl_loss
 from semprior.losses.ssim import ssim_loss
@@ -39,6 +40,11 @@ class LossWeights:
         semantic_kl: λ3, weight of KL(prior(gt) || prior(output)) on segmentation logits.
         text: λ4, weight of the CLIP prompt term cos(out, "low-light") - cos(out, "high-light").
         ssim: extra ``1 - SSIM`` term (not in the paper; default off).
+        exposure: extra global-brightness term ([`exposure_loss`][semprior.losses.exposure.exposure_loss];
+            not in the paper; default off).
+        gtmean: extra GT-mean-corrected MSE ([`gtmean_loss`][semprior.losses.exposure.gtmean_loss]): structure
+            and colour, blind to brightness (not in the paper; default off). With ``pixel: 0`` and
+            ``exposure`` + ``gtmean``, brightness and structure are learnt apart.
 
     Examples:
         >>> LossWeights(text=0.0).text
@@ -50,9 +56,11 @@ class LossWeights:
     semantic_kl: float = 0.01
     text: float = 0.01
     ssim: float = 0.0
+    exposure: float = 0.0
+    gtmean: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("pixel", "edge", "semantic_kl", "text", "ssim"):
+        for name in ("pixel", "edge", "semantic_kl", "text", "ssim", "exposure", "gtmean"):
             v = float(getattr(self, name))
             if not v >= 0:
                 raise ValueError(f"LossWeights.{name} must be >= 0, got {getattr(self, name)}")
@@ -99,6 +107,12 @@ def deepspg_loss(
     if weights.ssim:
         terms["ssim"] = ssim_loss(output, target)
         total = total + weights.ssim * terms["ssim"]
+    if weights.exposure:
+        terms["exposure"] = exposure_loss(output, target)
+        total = total + weights.exposure * terms["exposure"]
+    if weights.gtmean:
+        terms["gtmean"] = gtmean_loss(output, target)
+        total = total + weights.gtmean * terms["gtmean"]
     if weights.semantic_kl:
         if prior is None:
             raise ValueError("LossWeights.semantic_kl > 0 needs a prior with segmentation logits; pass prior= or set it to 0")

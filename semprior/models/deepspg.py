@@ -340,5 +340,7 @@ def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[T
     Calls the (possibly DDP-wrapped) ``model`` itself so gradients are synchronised, then the
     unwrapped model's ``criterion`` on the output.
     """
+    from semprior.losses.precision import fp32_loss
+
     out = model(batch["low"])
-    return unwrap(model).criterion(out, batch["high"])
+    return fp32_loss(unwrap(model).criterion, out, batch["high"])

@@ -290,8 +290,9 @@ def l1_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor
     the gradients; the same value as ``model.loss(low, high)``.
     """
     from semprior.losses.pixel import pixel_loss
+    from semprior.losses.precision import fp32_loss
 
-    l1 = pixel_loss(model(batch["low"]), batch["high"], "l1")
+    l1 = fp32_loss(lambda out, high: pixel_loss(out, high, "l1"), model(batch["low"]), batch["high"])
     return l1, {"l1": l1.detach()}
 
 

@@ -149,8 +149,26 @@ def test_sigterm_with_the_default_handler_saves_then_exits_143(tmp_path):
 def test_epochs_set_steps_and_batch_is_global():
     t = _trainer(steps=999, epochs=2.5)  # 16 items / batch 4 = 4 steps per epoch
     assert t.config.steps == 10 and t.rank_batch == 4
-    with pytest.raises(ValueError, match="mixed precision on CUDA"):
-        _trainer(precision="bf16")
+    with pytest.raises(ValueError, match="fp16.*CUDA.*use precision: bf16"):
+        _trainer(precision="fp16")
+
+
+def test_bf16_on_the_cpu_autocasts_and_tracks_fp32():
+    """precision: bf16 on the CPU runs the forward under autocast (bf16 matmuls) and keeps fp32 weights."""
+    fp32, bf16 = _trainer(steps=6), _trainer(steps=6, precision="bf16")
+    seen = []
+    orig = bf16.loss_fn
+
+    def spy(m, b):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return orig(m, b)
+
+    bf16.loss_fn = spy
+    a, b = fp32.fit(), bf16.fit()
+    assert seen and all(seen)
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    la, lb = fp32.curves["loss"][-1][1], bf16.curves["loss"][-1][1]
+    assert lb == pytest.approx(la, rel=0.1), (la, lb)  # bf16 rounds (~3 significant digits), the run goes the same way
 
 
 @pytest.fixture
@@ -169,7 +187,7 @@ def test_holdout_split_is_fixed_and_disjoint(tiny_pairs):
     with pytest.raises(ValueError, match="cannot hold out 6 of 6"):
         holdout_split(names, 6)
     train, val = build_data(DataConfig(kind="paired", low_dir=str(tiny_pairs / "low"), high_dir=str(tiny_pairs / "high"),
-                                       patch_size=8, val_holdout=2))
+                                       patch_size=8, val_holdout=2, val_split="names"))
     assert sorted(p[0].stem for p in val.pairs) == sorted(held) and val.patch_size is None
     assert {p[0].stem for p in train.pairs} == set(names) - set(held)
     with pytest.raises(ValueError, match="not pairs"):
@@ -180,9 +198,9 @@ def test_lol_holdout_names_are_documented(shared_data):
     lol = Path.home() / "data" / "LOL"
     if not (lol / "our485").is_dir():
         pytest.skip(f"LOL-v1 our485 not found at {lol}")
-    train, val = build_data(DataConfig(kind="lol-v1", root=str(lol), val_holdout=20))
+    train, val = build_data(DataConfig(kind="lol-v1", root=str(lol), val_holdout=20, val_split="names"))
     assert len(train) == 465 and len(val) == 20
-    # the 20 validation pairs every semprior run holds out (docs/reproduce.md lists them)
+    # the 20 validation pairs the runs made with val_split: names hold out
     assert sorted(int(p[0].stem) for p in val.pairs) == LOL_VAL_20
 
 
@@ -224,7 +242,7 @@ def test_run_config_model_names(tiny_pairs, tmp_path):
     run = from_dict(RunConfig, {
         "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
         "data": {"kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"),
-                 "patch_size": 8, "val_holdout": 2},
+                 "patch_size": 8, "val_holdout": 2, "val_split": "names"},
         "train": {"steps": 2, "batch_size": 2, "val_every": 2, "progress": False}, "out_dir": str(tmp_path / "r"),
     })
     model, trainer, result = run_training(run)
@@ -276,3 +294,59 @@ def test_until_stops_inside_the_schedule_and_resumes_exactly(tiny_pairs, tmp_pat
     assert b["step"] == 4
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_views_resize_crop_and_whole_frames():
+    from semprior.data.transforms import batch_random_crop, batch_view
+    from semprior.engine.schedule import PatchSchedule
+
+    s = PatchSchedule([(0, 32), (10, 64, 0.5), (20, 0, 0.5)])
+    assert [s.view(k) for k in (0, 10, 25)] == [(32, 1.0), (64, 0.5), (0, 0.5)] and s.whole_frames
+    for bad, msg in (([(0, -1)],), "or 0 for the whole frame"), (([(0, 8, 1.5)],), "scale must be in"), \
+                     (([(0, 8.5)],), "whole numbers"), (([(0, 8, 0.5, 1)],), "start_step, patch_size"):
+        with pytest.raises(ValueError, match=msg):
+            PatchSchedule(*bad)
+    b = {"low": torch.rand(2, 3, 40, 60), "high": torch.rand(2, 3, 40, 60), "name": ["a", "b"]}
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(batch_view(b, 16, 1.0, g1)["low"], batch_random_crop(b, 16, g2)["low"])  # same code path
+    half = batch_view(b, 0, 0.5, multiple=8)
+    assert half["low"].shape == (2, 3, 16, 24) and half["name"] == ["a", "b"]
+    ref = torch.nn.functional.interpolate(b["high"], size=(20, 30), mode="bilinear", antialias=True)[..., :16, :24]
+    assert torch.allclose(half["high"], ref.clamp(0, 1))
+    assert batch_view(b, 8, 0.5, torch.Generator().manual_seed(0))["low"].shape == (2, 3, 8, 8)
+
+
+def test_whole_frame_stage_needs_whole_images(tiny_pairs, tmp_path):
+    from semprior.engine.recipe import run_training
+
+    base = {"model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
+            "data": {"kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"),
+                     "patch_size": 8},
+            "train": {"steps": 2, "batch_size": 2, "progress": False, "patch_stages": [[0, 0, 0.5]]},
+            "out_dir": str(tmp_path / "r")}
+    with pytest.raises(ValueError, match="set data.patch_size: 0"):
+        run_training(from_dict(RunConfig, base))
+    base["train"]["patch_stages"] = [[0, 8, 0.5]]
+    with pytest.raises(ValueError, match="needs data.patch_size >= 16"):
+        run_training(from_dict(RunConfig, base))
+    base["data"]["patch_size"] = 0
+    base["train"]["patch_stages"] = [[0, 0]]  # whole 12x16 frames, trimmed to the model's multiple
+    seen = []
+    model, trainer, result = run_training(from_dict(RunConfig, base), steps=0)
+    orig = trainer.loss_fn
+    trainer.loss_fn = lambda m, b: (seen.append(tuple(b["low"].shape)), orig(m, b))[1]
+    trainer.fit()
+    m = model.required_multiple
+    assert seen == [(2, 3, 12 - 12 % m, 16 - 16 % m)] * 2
+
+
+def test_dataset_cache_gives_the_same_items(tiny_pairs):
+    plain = PairedFolder(tiny_pairs / "low", tiny_pairs / "high", patch_size=8, flip=True, seed=1)
+    cached = PairedFolder(tiny_pairs / "low", tiny_pairs / "high", patch_size=8, flip=True, seed=1, cache=True)
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], cached[i]
+            assert torch.equal(a["low"], b["low"]) and torch.equal(a["high"], b["high"])
+    assert len(cached.cache) == len(cached) and cached.cache[0][0].dtype == torch.uint8
