@@ -1,0 +1,191 @@
+"""LOL-v1 on the CPU, in passes: pilots of the training view, then a long run in stages, DeepSPG vs Retinexformer.
+
+Uses only semprior's public API. Runs are ordinary ``semprior train`` run folders; this script reads
+their ``log.jsonl`` and checkpoints, selects weights on the scene-aware validation split
+(``data.val_holdout: 48`` whole scenes of ``our485``; eval15 is never looked at to choose), and
+writes result files (``results/*.json`` and ``.md``) that record the commit, the command and the machine.
+
+    python experiments/lolv1_scenes/study.py pilots --runs ~/runs            # the pilot table
+    python experiments/lolv1_scenes/study.py export --run ~/runs/long_deepspg_s1 --config experiments/lolv1_scenes/long/deepspg_s1.yaml \\
+        --to experiments/lolv1_scenes/weights/deepspg_s1                     # a stage's weights, for git
+    python experiments/lolv1_scenes/study.py report --lol ~/data/LOL         # eval15 once per final model
+
+A *pass* is one look at every training pixel: steps x batch x view pixels / (436 x 600 x 400),
+where the view of a step follows ``train.patch_stages`` (a ``P``-pixel crop, or the whole frame
+at a scale, trimmed to the model's multiple).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+RESULTS = HERE / "results"
+FRAME = (400, 600)  # LOL-v1 frames, H x W
+TRAIN_PAIRS = 436  # our485 minus the 49 pairs of the 48-pair scene split
+
+PILOTS = {  # run folder -> (config, what it tests)
+    "pilot_crops": ("experiments/lolv1_scenes/pilots/crops.yaml", "128-px crops throughout (the earlier recipe's view)"),
+    "pilot_grow": ("experiments/lolv1_scenes/pilots/grow.yaml", "crops, then whole frames at half resolution"),
+    "pilot_split": ("experiments/lolv1_scenes/pilots/split.yaml", "as grow, + GT-mean, exposure and SSIM loss terms"),
+}
+
+
+def run_config(config: str | Path):
+    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.recipe import RunConfig
+
+    path = Path(config)
+    return from_dict(RunConfig, load_yaml(path if path.is_absolute() else REPO / path), str(config))
+
+
+def view_pixels(stage: tuple, multiple: int) -> int:
+    """Pixels of one training view of ``stage`` = ``(start, patch[, scale])`` on a LOL frame."""
+    patch, scale = stage[1], (stage[2] if len(stage) == 3 else 1.0)
+    if patch:
+        return patch * patch
+    h, w = (round(FRAME[0] * scale), round(FRAME[1] * scale))
+    return (h - h % multiple) * (w - w % multiple)
+
+
+def passes(rc, step: int, multiple: int) -> float:
+    """Passes over the training pairs after ``step`` steps of the run config ``rc``."""
+    stages = list(rc.train.patch_stages) or [(0, rc.data.patch_size)]
+    total, done = 0, 0
+    for i, s in enumerate(stages):
+        end = stages[i + 1][0] if i + 1 < len(stages) else step
+        n = max(0, min(end, step) - max(s[0], done))
+        total += n * view_pixels(s, multiple)
+        done = max(done, min(end, step))
+    return total * rc.train.batch_size / (TRAIN_PAIRS * FRAME[0] * FRAME[1])
+
+
+def read_log(folder: Path) -> dict:
+    """Last step, CPU and wall hours (summed over resumed segments) and the validation records of a run."""
+    recs = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines() if x.strip().endswith("}")]
+    train = [r for r in recs if "loss" in r]
+    wall = cpu = last = last_cpu = 0.0
+    for r in train:  # "seconds" and "cpu_seconds" restart at 0 when a run is resumed
+        if r["seconds"] < last:
+            wall, cpu = wall + last, cpu + last_cpu
+        last, last_cpu = r["seconds"], r.get("cpu_seconds", r["seconds"])
+    val = [{"step": r["step"], **{k[4:]: v for k, v in r.items() if k.startswith("val/")}} for r in recs if "val/psnr" in r]
+    return {"step": train[-1]["step"] if train else 0, "cpu_hours": (cpu + last_cpu) / 3600,
+            "hours": (wall + last) / 3600, "val": val}
+
+
+def multiple_of(rc) -> int:
+    from semprior.engine.recipe import build_model
+
+    return int(getattr(build_model(rc), "required_multiple", 1))
+
+
+def meta(argv: list[str]) -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=REPO).stdout.strip()
+    import torch
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
+    return {"commit": commit + ("+dirty" if dirty else ""), "command": "python experiments/lolv1_scenes/study.py " + " ".join(argv),
+            "date": time.strftime("%Y-%m-%d"), "machine": f"{cpu}, {platform.system()}, torch {torch.__version__}"}
+
+
+def write(name: str, data: dict, md: list[str]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
+    header = [f"Made by `{data['command']}` at commit {data['commit']} on {data['date']} ({data['machine']}).", ""]
+    (RESULTS / f"{name}.md").write_text("\n".join([md[0], "", *header, *md[1:], ""]))
+    print("\n".join(md))
+
+
+def pilots(args, argv) -> int:
+    rows = []
+    for name, (config, what) in PILOTS.items():
+        folder = Path(args.runs).expanduser() / name
+        if not (folder / "log.jsonl").is_file():
+            print(f"{name}: no log in {folder}", file=sys.stderr)
+            continue
+        rc, log = run_config(config), read_log(folder)
+        m = multiple_of(rc)
+        curve = [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]]
+        rows.append({"run": name, "config": config, "what": what, "steps": log["step"], "passes": passes(rc, log["step"], m),
+                     "cpu_hours": log["cpu_hours"], "val": curve[-1] if curve else None, "curve": curve})
+    md = ["# Pilots: which training view (DeepSPG, no prior, bf16, 0.5 pass each)",
+          "Scored on the scene-aware validation split only (49 pairs of 24 whole scenes of our485, whole frames; "
+          "the trainer's validation of the weight average). eval15 is not used to choose.", "",
+          "| pilot | what it tests | steps | passes | CPU h | val PSNR | val SSIM | val GT-mean PSNR |",
+          "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        v = r["val"] or {}
+        md.append(f"| `{r['config']}` | {r['what']} | {r['steps']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | "
+                  f"{v.get('psnr', float('nan')):.2f} | {v.get('ssim', float('nan')):.3f} | {v.get('psnr_gtmean', float('nan')):.2f} |")
+    write("pilots", {**meta(argv), "rows": rows}, md)
+    return 0
+
+
+def export(args, argv) -> int:
+    """Choose a finished stage's weights on validation (last.pt raw / weight average, best.pt) and save them for git."""
+    import dataclasses
+
+    import torch
+
+    from semprior.engine.checkpoint import load_checkpoint
+    from semprior.engine.recipe import build_data, make_validate
+    from semprior.hub import load_model, save_pretrained
+
+    folder, rc = Path(args.run).expanduser(), run_config(args.config)
+    lol = Path(args.lol).expanduser() if args.lol else None
+    data = dataclasses.replace(rc.data, root=str(lol)) if lol else rc.data
+    _, val = build_data(dataclasses.replace(data, patch_size=0, cache=False), rc.train.seed)
+    validate = make_validate(val, batch_size=1)
+    last = load_checkpoint(folder / "last.pt")
+    cands = [("last.pt raw weights", folder / "last.pt", "model", int(last["step"]))]
+    if "ema" in last:
+        cands.append(("last.pt weight average", folder / "last.pt", "ema", int(last["step"])))
+    if (folder / "best.pt").is_file():
+        cands.append(("best.pt (trainer's choice)", folder / "best.pt", None, int(load_checkpoint(folder / "best.pt")["step"])))
+    scored = []
+    for label, path, key, step in cands:
+        model = load_model(path, param_key=key)
+        with torch.no_grad():
+            s = validate(model)
+        scored.append({"weights": label, "file": path.name, "key": key, "step": step, **{k: float(v) for k, v in s.items()}})
+        print(f"{label:28s} step {step:5d}: val {s['psnr']:.2f} dB / {s['ssim']:.3f} (GT-mean {s['psnr_gtmean']:.2f})", flush=True)
+    best = max(scored, key=lambda r: r["psnr"])
+    dest = Path(args.to)
+    save_pretrained(load_model(folder / best["file"], param_key=best["key"]), dest)
+    log, m = read_log(folder), multiple_of(rc)
+    record = {**meta(argv), "config": args.config, "chosen": best, "candidates": scored, "steps": max(log["step"], best["step"]),
+              "passes": passes(rc, max(log["step"], best["step"]), m), "cpu_hours": log["cpu_hours"], "hours": log["hours"],
+              "curve": [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]], "init": last.get("init")}
+    (dest / "stage.json").write_text(json.dumps(record, indent=1, default=str))
+    print(f"wrote {dest} ({best['weights']}, step {best['step']}, {record['passes']:.2f} passes, {record['cpu_hours']:.2f} CPU h)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("pilots", help="the pilot table")
+    q.add_argument("--runs", default="~/runs")
+    q = sub.add_parser("export", help="a finished stage's weights, chosen on validation, saved for git")
+    q.add_argument("--run", required=True)
+    q.add_argument("--config", required=True)
+    q.add_argument("--to", required=True)
+    q.add_argument("--lol", default=None, help="LOL-v1 root if not the config's")
+    args = p.parse_args(argv)
+    return {"pilots": pilots, "export": export}[args.cmd](args, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
