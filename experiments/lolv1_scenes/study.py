@@ -172,6 +172,87 @@ def export(args, argv) -> int:
     return 0
 
 
+def stage_chain(folder: Path) -> list[dict]:
+    """The ``stage.json`` records of a weights folder and of the stages it started from (``init``), first stage first."""
+    chain = []
+    while folder is not None and (folder / "stage.json").is_file():
+        rec = json.loads((folder / "stage.json").read_text())
+        chain.insert(0, rec)
+        init = (rec.get("init") or {}).get("source")
+        folder = (REPO / init) if init and (REPO / init / "stage.json").is_file() else None
+    return chain
+
+
+def paired(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the per-image differences ``a - b``."""
+    import statistics
+
+    d = [x - y for x, y in zip(a, b)]
+    return statistics.fmean(d), (statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan"))
+
+
+def slope(x: list[float], y: list[float]) -> float:
+    """Least-squares slope of ``y`` on ``x``."""
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / max(sum((a - mx) ** 2 for a in x), 1e-12)
+
+
+def report(args, argv) -> int:
+    """eval15 once per final model (and the shipped one): per-image scores, paired differences, the exposure slope."""
+    import torch
+
+    from semprior.data import PairedFolder
+    from semprior.engine.evaluate import evaluate_methods
+    from semprior.hub import load_model
+
+    lol = Path(args.lol).expanduser()
+    finals = dict(item.split("=", 1) for item in args.models)
+    methods, chains = {}, {}
+    for name, folder in finals.items():
+        methods[name] = load_model(REPO / folder if not Path(folder).is_absolute() else Path(folder))
+        chains[name] = stage_chain(REPO / folder)
+    pairs = PairedFolder(lol / "eval15" / "low", lol / "eval15" / "high")
+    with torch.no_grad():
+        res = evaluate_methods(methods, pairs, keep=len(pairs))
+    grey_ref = [float(s[1][-1].mean()) for s in res.samples]
+    rows = []
+    for i, name in enumerate(finals):
+        chain = chains[name]
+        last = chain[-1] if chain else {}
+        grey_out = [float(s[1][1 + i].clamp(0, 1).mean()) for s in res.samples]
+        rows.append({"model": name, "weights": finals[name], "stages": len(chain),
+                     "passes": sum(c["passes"] for c in chain), "cpu_hours": sum(c["cpu_hours"] for c in chain),
+                     "val": {k: last.get("chosen", {}).get(k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
+                     "eval15": {k: res.mean(name, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
+                     "exposure_slope": slope(grey_ref, grey_out), "per_image": res.scores[name]})
+    md = ["# LOL-v1 in passes: DeepSPG vs Retinexformer on the CPU",
+          "Weights chosen on the scene-aware validation split (49 pairs, 24 whole scenes of our485); eval15 scored "
+          "once per model with `evaluate_methods` (the protocol of `semprior eval`).", "",
+          "| model | weights | stages | passes | CPU h | val PSNR / SSIM | eval15 PSNR / SSIM | eval15 GT-mean PSNR / SSIM | exposure slope |",
+          "|---|---|---:|---:|---:|---|---|---|---:|"]
+    for r in rows:
+        v, e = r["val"], r["eval15"]
+        val = f"{v['psnr']:.2f} / {v['ssim']:.3f}" if v.get("psnr") is not None else "–"
+        md.append(f"| {r['model']} | `{r['weights']}` | {r['stages']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | {val} | "
+                  f"**{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} | {r['exposure_slope']:.2f} |")
+    md += ["", "Exposure slope: least-squares slope of the output's mean grey on the reference's over the 15 images "
+           "(1 = the output follows each scene's brightness; 0 = one brightness for every scene).", ""]
+    names = list(finals)
+    if len(names) > 1:
+        md += ["| paired difference (per image, eval15) | PSNR dB | SSIM | GT-mean PSNR dB |", "|---|---|---|---|"]
+        for other in names[1:]:
+            cells = []
+            for k in ("psnr", "ssim", "psnr_gtmean"):
+                m, se = paired(res.scores[names[0]][k], res.scores[other][k])
+                cells.append(f"{m:+.3f} ± {se:.3f}" if k == "ssim" else f"{m:+.2f} ± {se:.2f}")
+            md.append(f"| {names[0]} − {other} | " + " | ".join(cells) + " |")
+        md += ["", "± one standard error of the mean of the 15 per-image differences.", ""]
+    md += res.protocol_lines()
+    write(args.name, {**meta(argv), "rows": rows, "names": res.names,
+                      "curves": {n: [c["curve"] for c in chains[n]] for n in names}}, md)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -183,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--config", required=True)
     q.add_argument("--to", required=True)
     q.add_argument("--lol", default=None, help="LOL-v1 root if not the config's")
+    q = sub.add_parser("report", help="eval15 once per final model, paired differences, exposure slope")
+    q.add_argument("--lol", default="~/data/LOL")
+    q.add_argument("--models", nargs="+", required=True, metavar="NAME=WEIGHTS_FOLDER")
+    q.add_argument("--name", default="report", help="result file stem in results/")
     args = p.parse_args(argv)
-    return {"pilots": pilots, "export": export}[args.cmd](args, argv)
+    return {"pilots": pilots, "export": export, "report": report}[args.cmd](args, argv)
 
 
 if __name__ == "__main__":
