@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.semprior-installed
 
-.PHONY: venv test demo docs bench clean
+.PHONY: venv test demo docs bench clean browser app
 
 venv: $(STAMP)
 
@@ -17,8 +17,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,docs,dev]'
 	@touch $(STAMP)
 
+# Chromium for the web app's browser test (tests/test_app_browser.py skips without one): installed from
+# Debian's packages when missing and when we may (root); never fatal.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "make browser: no Chromium installed (needs root and apt-get); the web app's browser test will skip"
+
 # The site is built first so that tests/docs/test_site.py reads this build (it skips without one).
-test: $(STAMP)
+test: $(STAMP) browser
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site  # not --quiet: it hides the warnings that --strict should fail on
 	$(BIN)/python -m pytest -q
 
@@ -27,6 +35,9 @@ demo: $(STAMP)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+app: $(STAMP)
+	$(BIN)/semprior app
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py

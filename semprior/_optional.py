@@ -15,6 +15,7 @@ _KNOWN = {
     "matplotlib": ("matplotlib", "plot"),
     "pyiqa": ("pyiqa", "pyiqa"),
     "huggingface_hub": ("huggingface_hub", "hub"),
+    "gradio": ("gradio", "app"),
 }
 
 

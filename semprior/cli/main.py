@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+import textwrap
 
 #: the one name -> module table for sub-commands
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -17,7 +19,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("semprior.cli.eval", "evaluate an enhancer on a paired folder (PSNR/SSIM table + grid)"),
     "enhance": ("semprior.cli.enhance", "enhance image files or folders of any size"),
     "train": ("semprior.cli.train", "train a model from a YAML config"),
+    "app": ("semprior.cli.app", "try the enhancers in a local web page (upload, compare, download)"),
 }
+
+#: the fenced block after "Examples:" in a sub-command module's docstring
+EXAMPLES = re.compile(r"^\s*Examples:\s*\n\s*```\w*\n(.*?)\n\s*```", re.M | re.S)
 
 
 def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
@@ -31,8 +37,8 @@ def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=COMMANDS[name][1], description=COMMANDS[name][1],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)  # type: ignore[attr-defined]
-        doc = (getattr(module, "__doc__", "") or "").split("Examples::", 1)  # the module's examples end --help
-        examples = "examples:\n" + doc[1].split("\n\n", 2)[1].rstrip() if len(doc) == 2 else None
+        found = EXAMPLES.search(getattr(module, "__doc__", "") or "")  # the module's examples end --help
+        examples = "examples:\n" + textwrap.indent(textwrap.dedent(found.group(1)), "  ") if found else None
         p.epilog = "\n\n".join(x for x in (examples, p.epilog) if x)
     return parser
 
