@@ -155,7 +155,8 @@ def build_app(models: list[str] | None = None, device: str = "cpu", workdir: str
                     "sample, choose a model, press **Enhance**. Everything runs on this computer.")
         with gr.Row():
             with gr.Column(scale=1):
-                inp = gr.Image(type="filepath", label="Photo", sources=["upload"], height=320, elem_id="photo")
+                inp = gr.Image(type="filepath", image_mode=None, label="Photo", sources=["upload"], height=320,
+                               elem_id="photo")  # image_mode=None: the uploaded file as it is, never re-encoded
                 gr.Examples([[str(p)] for p in samples], inputs=[inp], label="Samples (made dark from scikit-image's photos)")
                 model = gr.Dropdown(models, value=models[0], label="Model", elem_id="model",
                                     info="deepspg and retinexformer: trained on LOL-v1 (shipped); the rest: classical")

@@ -96,19 +96,29 @@ def page(server):
         browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         pg = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         pg.set_default_timeout(180_000)
+        outside: list[str] = []
+        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server[0], "data:", "blob:")) else None)
         pg.goto(server[0])
         pg.wait_for_selector("#enhance")
+        pg.outside_requests = outside
         yield pg
         browser.close()
 
 
 def _dark_photo(path: Path, w: int, h: int) -> Path:
+    """A dark crop of scikit-image's coffee; a .jpg is tagged EXIF orientation 6 (shown rotated 90°)."""
     from PIL import Image
 
     from semprior.data.samples import default_clean_images
 
     img = default_clean_images(("coffee",))["coffee"][:, :h, :w] * 0.2
-    Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+    im = Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    if path.suffix == ".jpg":
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        im.save(path, quality=90, exif=exif)
+    else:
+        im.save(path)
     return path
 
 
@@ -123,9 +133,10 @@ def test_serves_on_loopback_only(server):
     assert _listening_addresses(server[1]) == {"127.0.0.1"}
 
 
-@pytest.mark.parametrize("model", ["deepspg", "lime"])
-def test_upload_enhance_download_matches_cli(page, model, tmp_path):
-    photo = _dark_photo(tmp_path / "night.png", 200, 150)  # 0.03 MP, under the server's 0.05 MP limit
+@pytest.mark.parametrize("model, name, shape", [("deepspg", "night.png", (150, 200, 3)),
+                                               ("lime", "night.jpg", (200, 150, 3))])  # EXIF-rotated
+def test_upload_enhance_download_matches_cli(page, model, name, shape, tmp_path):
+    photo = _dark_photo(tmp_path / name, 200, 150)  # 0.03 MP, under the server's 0.05 MP limit
     page.set_input_files("#photo input[type=file]", str(photo))
     _choose_model(page, model)
     page.click("#enhance")
@@ -144,17 +155,24 @@ def test_upload_enhance_download_matches_cli(page, model, tmp_path):
 
     got = np.asarray(Image.open(got_path).convert("RGB"))
     want = np.asarray(Image.open(out / "night.png").convert("RGB"))
-    assert got.shape == want.shape == (150, 200, 3)
+    assert got.shape == want.shape == shape
     assert np.array_equal(got, want), f"app and CLI differ: max |diff| {np.abs(got.astype(int) - want).max()}"
     assert got.mean() > np.asarray(Image.open(photo)).mean()  # it did enhance
 
 
+def test_page_fetches_nothing_from_outside(page):
+    assert page.outside_requests == [], "the page asked for files outside the app (fonts, CDNs?)"
+
+
 def test_too_many_pixels_is_refused_with_a_message(page, tmp_path):
-    photo = _dark_photo(tmp_path / "big.png", 300, 300)  # 0.09 MP > 0.05
+    from PIL import Image
+
+    photo = tmp_path / "big.png"
+    Image.new("RGB", (300, 300), (20, 20, 20)).save(photo)  # 0.09 MP > 0.05, under 1 kB
     page.set_input_files("#photo input[type=file]", str(photo))
     page.click("#enhance")
     page.get_by_text("the image is 300×300 = 0.1 megapixels; the app takes up to 0.05. Resize it, or use "
-                     "`semprior enhance` (tiles, any size).").first.wait_for()
+                     "`semprior enhance` (tiles, any size).").first.wait_for(timeout=60_000)
 
 
 def test_too_many_bytes_is_refused_with_a_message(page, tmp_path):
@@ -164,4 +182,4 @@ def test_too_many_bytes_is_refused_with_a_message(page, tmp_path):
     Image.fromarray(noise).save(tmp_path / "noise.png")
     assert (tmp_path / "noise.png").stat().st_size > 50_000
     page.set_input_files("#photo input[type=file]", str(tmp_path / "noise.png"))
-    page.get_by_text('exceed the maximum allowed size of 48.8 Kb: "noise.png"').first.wait_for()
+    page.get_by_text('exceed the maximum allowed size of 48.8 Kb: "noise.png"').first.wait_for(timeout=60_000)
