@@ -119,3 +119,15 @@ def test_quickstart_runs_outside_the_repository(installed, tmp_path):
         assert (work / out).is_file(), f"the quick start did not write {out}"
     assert any((work / "eval_lol").iterdir()), "semprior eval wrote nothing into eval_lol/"
     assert not (REPO / "night").exists() and not any(REPO.glob("photo*.png"))
+
+
+def test_readme_quick_start_commands_are_the_tested_ones():
+    """The README's quick start repeats commands of docs/quickstart.md (which the test above runs) or `semprior app`."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    page = PAGE.read_text(encoding="utf-8")
+    commands = [line.split("  #")[0].strip() for code in re.findall(r"```bash\n(.*?)```", section, re.S)
+                for line in code.splitlines() if line.strip()]
+    assert len(commands) >= 6
+    missing = [c for c in commands if c not in page and c != "semprior app"]
+    assert not missing, f"README quick start commands not on docs/quickstart.md (so untested): {missing}"
