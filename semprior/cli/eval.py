@@ -2,10 +2,10 @@
 
 Examples:
     ```bash
-    semprior eval --lol data/LOL --split eval15 --out runs/eval            # all classical baselines
+    semprior eval --lol ~/data/LOL --split eval15 --out runs/eval          # all classical baselines
     semprior eval --low pairs/low --high pairs/high --method lime --method gamma
-    semprior eval --lol data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
-    semprior eval --lol data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
+    semprior eval --lol ~/data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
+    semprior eval --lol ~/data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
     semprior eval --unpaired photos/ --model deepspg --model lime                    # no references: NIQE etc.
     semprior eval --unpaired photos/ --model lime --pyiqa musiq=weights/musiq_koniq_ckpt.pth  # + pyiqa, local weights
     ```
