@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.semprior-installed
 
-.PHONY: venv test demo docs bench clean browser app
+.PHONY: venv test demo docs bench clean browser app gallery
 
 venv: $(STAMP)
 
@@ -38,6 +38,11 @@ docs: $(STAMP)
 
 app: $(STAMP)
 	$(BIN)/semprior app
+
+# The home page's before/after gallery from the default shipped model (needs ../shared/data); rerun it
+# after replacing the shipped weights: tests/docs/test_gallery.py checks the sha256 it records.
+gallery: $(STAMP)
+	$(BIN)/python benchmarks/make_thumbnails.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py

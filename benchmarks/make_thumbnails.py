@@ -5,9 +5,15 @@ the repository), enhances each at full resolution, and writes small JPEGs (<= --
 plus ``gallery.md`` (the table the home page includes, with the model's name and the dataset
 credits) into --out:
 
-    .venv/bin/python benchmarks/make_thumbnails.py --model deepspg     # the shipped DeepSPG (home page)
+    .venv/bin/python benchmarks/make_thumbnails.py                     # the home page: the default shipped DeepSPG (= make gallery)
+    .venv/bin/python benchmarks/make_thumbnails.py --model deepspg     # the same
     .venv/bin/python benchmarks/make_thumbnails.py --model lime
     .venv/bin/python benchmarks/make_thumbnails.py --model runs/deepspg/best.pt
+
+For the home page it also writes ``gallery.json``: the model, its shipped tag, the sha256 of the
+weights file it used, the commit, and each photo's mean brightness before and after.
+``tests/docs/test_gallery.py`` fails when that sha256 is not the one of the weights ``semprior
+enhance`` uses by default, so after replacing the shipped model, run this script again.
 
 --model takes a registered name (``semprior.models.list_models()``: learned models with the
 weights shipped inside semprior, classical ones as they are) or any model file
@@ -17,8 +23,13 @@ weights shipped inside semprior, classical ones as they are) or any model file
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import subprocess
 from pathlib import Path
+
+import sys
 
 import torch
 from PIL import Image
@@ -43,19 +54,32 @@ CREDITS = {
 }
 
 
-def build_model(spec: str, prior: str | None = None) -> tuple[torch.nn.Module, str]:
-    """(model, label) from a registry name (learned models with their shipped weights) or a model file."""
-    from semprior.hub import load_model
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_model(spec: str, prior: str | None = None) -> tuple[torch.nn.Module, str, dict]:
+    """(model, label, record) from a registry name (learned models with their shipped weights) or a model file."""
+    from semprior.hub import WEIGHTS_NAME, load_model
     from semprior.models.registry import list_models
-    from semprior.models.shipped import create_model_for_inference, shipped_tags
+    from semprior.models.shipped import create_model_for_inference, shipped_path, shipped_tags
 
     if spec.lower() in list_models():
-        model = create_model_for_inference(spec.lower(), prior=prior)
-        tags = shipped_tags(spec.lower())
-        return model.eval(), f"`{spec}`" + (f" (shipped weights `{tags[0]}`)" if tags else " (classical, no weights)")
+        name = spec.lower()
+        model = create_model_for_inference(name, prior=prior)
+        tags = shipped_tags(name)
+        record = {"model": name, "tag": tags[0] if tags else None,
+                  "weights_sha256": sha256(shipped_path(name) / WEIGHTS_NAME) if tags else None}
+        return model.eval(), f"`{spec}`" + (f" (shipped weights `{tags[0]}`)" if tags else " (classical, no weights)"), record
     path = Path(spec).expanduser()
     if path.exists():
-        return load_model(path, prior=prior), f"model file `{path.name}`"
+        file = path / WEIGHTS_NAME if path.is_dir() else path
+        return load_model(path, prior=prior), f"model file `{path.name}`", {"model": str(path), "tag": None,
+                                                                              "weights_sha256": sha256(file)}
     raise SystemExit(f"--model {spec!r}: neither a registered model ({', '.join(list_models())}) nor an existing file")
 
 
@@ -82,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [p for p, _, _ in PHOTOS if not (args.data / p).is_file()]
     if missing:
         raise SystemExit(f"missing under {args.data}: {missing}; pass --data (the ../shared/data folder)")
-    model, label = build_model(args.model, args.prior)
+    model, label, record = build_model(args.model, args.prior)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for rel, caption, credit in PHOTOS:
@@ -94,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         for tag, img in (("before", low), ("after", out)):
             thumbnail(img, args.width).save(args.out / f"{stem}_{tag}.jpg", quality=85, optimize=True)
         rows.append((stem, caption, low.shape[-1], low.shape[-2]))
+        record.setdefault("photos", []).append({"file": rel, "thumbnail": stem, "size": [low.shape[-1], low.shape[-2]],
+                                                "mean_before": round(low.mean().item(), 4),
+                                                "mean_after": round(out.clamp(0, 1).mean().item(), 4)})
         print(f"{rel}: {low.shape[-1]}x{low.shape[-2]} -> {stem}_{{before,after}}.jpg")
 
     lines = [
@@ -103,14 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         "| before (real low-light photo) | after |",
         "|---|---|",
     ]
-    for stem, caption, w, h in rows:
+    for (stem, caption, w, h), photo in zip(rows, record["photos"]):
         lines.append(
-            f"| ![{caption}, input](assets/home/{stem}_before.jpg){{ width=\"{args.width}\" }}<br>{caption} ({w}×{h}) "
+            f"| ![{caption}, input](assets/home/{stem}_before.jpg){{ width=\"{args.width}\" }}<br>{caption} ({w}×{h}; "
+            f"mean brightness {photo['mean_before']:.3f} → {photo['mean_after']:.3f}) "
             f"| ![{caption}, enhanced](assets/home/{stem}_after.jpg){{ width=\"{args.width}\" }} |"
         )
     lines += ["", "Photos (research datasets; only these thumbnails are in the repository):", ""]
     lines += [f"- {CREDITS[k]}" for k in dict.fromkeys(c for _, _, c in PHOTOS)]
     (args.out / "gallery.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    record.update(command=" ".join(["python benchmarks/make_thumbnails.py", *(argv if argv is not None else sys.argv[1:])]),
+                  commit=commit or None, width=args.width)
+    (args.out / "gallery.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'gallery.md'}")
     return 0
 
