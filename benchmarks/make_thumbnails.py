@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prior", default=None, help="override the prior the model file records")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data (LIME, ExDark, eval15)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "assets" / "home", help="output folder")
-    ap.add_argument("--width", type=int, default=320, help="thumbnail width in pixels")
+    ap.add_argument("--width", type=int, default=300, help="thumbnail width in pixels (two fit side by side at 1280 px)")
     args = ap.parse_args(argv)
 
     from semprior.data.io import read_image
