@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source (pyproject.toml reads it)
 
 # One line per public name: name -> module that defines it. Keep sorted within each group.
 _EXPORTS: dict[str, str] = {

@@ -1,10 +1,52 @@
-"""YAML <-> frozen dataclasses (re-exported from `semprior._config`, the low-layer home).
+"""YAML <-> frozen dataclasses (re-exported from `semprior._config`, the low-layer home), and the shipped recipes.
 
 Kept so ``from semprior.engine.config import from_dict, load_yaml`` goes on working.
+
+The training recipes ship inside the package (``semprior/configs/``; the repository's ``configs/``
+is a link to it), so ``semprior train --config deepspg_lolv1`` works from a wheel as well as from a
+clone. [`resolve_config`][semprior.engine.config.resolve_config] turns what the user typed into a file.
+
+Examples:
+    >>> from semprior.engine.config import resolve_config, shipped_recipes
+    >>> "deepspg_lolv1" in shipped_recipes()
+    True
+    >>> resolve_config("deepspg_lolv1").name
+    'deepspg_lolv1.yaml'
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from semprior._config import from_dict, load_yaml
 
-__all__ = ["from_dict", "load_yaml"]
+__all__ = ["RECIPES_DIR", "from_dict", "load_yaml", "resolve_config", "shipped_recipes"]
+
+#: where the shipped training recipes live (inside the installed package)
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def shipped_recipes() -> list[str]:
+    """Names of the shipped recipes (``"deepspg_lolv1"``, ``"cpu/retinexformer_lolv1"``, ...), sorted."""
+    return sorted(p.relative_to(RECIPES_DIR).with_suffix("").as_posix() for p in RECIPES_DIR.rglob("*.yaml"))
+
+
+def resolve_config(name: str | Path) -> Path:
+    """A YAML file from a path, or from the name of a shipped recipe (with or without ``.yaml``/``configs/``).
+
+    An existing file wins; otherwise the name is looked up among [`shipped_recipes`][semprior.engine.config.shipped_recipes].
+    Neither is an error that lists the shipped names.
+    """
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    key = Path(name).as_posix()
+    for prefix in ("semprior/configs/", "configs/"):
+        key = key.removeprefix(prefix)
+    key = key.removesuffix(".yaml").removesuffix(".yml")
+    if key in shipped_recipes():
+        return RECIPES_DIR / f"{key}.yaml"
+    raise FileNotFoundError(
+        f"config {str(name)!r} is neither a file nor a shipped recipe; give a YAML path or one of: "
+        + ", ".join(shipped_recipes())
+    )
