@@ -1,10 +1,14 @@
-"""Image-quality metrics with an explicit evaluation protocol (print it beside every number)."""
+"""Image-quality metrics with an explicit evaluation protocol (print it beside every number).
+
+``semprior.metrics.niqe`` is the NIQE module (``from semprior.metrics.niqe import niqe`` gives the
+function; so does ``semprior.niqe``).
+"""
 
 from semprior.metrics.protocol import MetricProtocol, gray_mean, prepare_image, prepare_pair, prepare_prediction, rgb_to_y
 from semprior.metrics.psnr import psnr
 from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
 from semprior.metrics.scorer import ReferenceScorer
-from semprior.metrics.niqe import NIQEModel, default_niqe_model, fit_niqe_model, niqe
+from semprior.metrics.niqe import NIQEModel, default_niqe_model, fit_niqe_model
 from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
 from semprior.metrics.unpaired import UnpairedResult, evaluate_unpaired
 from semprior.metrics.pyiqa_metric import PyIQAMetric, pyiqa_metric
@@ -23,7 +27,6 @@ __all__ = [
     "fit_niqe_model",
     "gaussian_window",
     "gray_mean",
-    "niqe",
     "noise_sigma",
     "noref_scores",
     "prepare_image",

@@ -225,7 +225,7 @@ def _resolve_prior(entry: ModelEntry, prior: str | nn.Module | None, weights_dir
 
 def create_model(
     name: str,
-    pretrained: str | os.PathLike | None = None,
+    pretrained: str | os.PathLike | bool | None = None,
     *,
     prior: str | nn.Module | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -235,7 +235,8 @@ def create_model(
 
     Args:
         name: a name from [`list_models`][semprior.models.registry.list_models].
-        pretrained: ``None`` (random init), a tag of weights shipped inside semprior
+        pretrained: ``None``/``False`` (random init), ``True`` (the default shipped weights; an error
+            naming the alternatives when none ship), a tag of weights shipped inside semprior
             ([`semprior.models.shipped.SHIPPED`][semprior.models.shipped.SHIPPED], e.g. ``"lolv1-cpu"`` for DeepSPG), a tag of the
             entry's ``pretrained`` table (the file is looked up in the weights directory:
             ``weights_dir`` or ``$SEMPRIOR_WEIGHTS``), or a
@@ -248,6 +249,16 @@ def create_model(
     Returns the model in eval mode when weights were loaded, else in training mode (as built).
     """
     entry = get_model_entry(name)
+    if pretrained is False:
+        pretrained = None
+    elif pretrained is True:  # timm's spelling: the default weights, here the first shipped tag
+        from semprior.models.shipped import SHIPPED
+
+        if not SHIPPED.get(name):
+            official = f" or an official tag of {sorted(entry.pretrained)} (file in $SEMPRIOR_WEIGHTS)" if entry.pretrained else ""
+            raise ValueError(f"no weights for {name!r} ship with semprior, so pretrained=True has nothing to load; "
+                             f"pass pretrained=PATH (a save_pretrained folder or a checkpoint){official}")
+        pretrained = next(iter(SHIPPED[name]))
     if pretrained is not None:
         from semprior.hub import load_model
 
