@@ -8,7 +8,7 @@ from semprior.metrics.protocol import MetricProtocol, gray_mean, prepare_image, 
 from semprior.metrics.psnr import psnr
 from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
 from semprior.metrics.scorer import ReferenceScorer
-from semprior.metrics.niqe import NIQEModel, default_niqe_model, fit_niqe_model
+from semprior.metrics.niqe import NIQE_MODELS, NIQEModel, authors_niqe_model, default_niqe_model, fit_niqe_model, fitted_niqe_model
 from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
 from semprior.metrics.unpaired import UnpairedResult, evaluate_unpaired
 from semprior.metrics.pyiqa_metric import PyIQAMetric, pyiqa_metric
@@ -16,15 +16,18 @@ from semprior.metrics.pyiqa_metric import PyIQAMetric, pyiqa_metric
 __all__ = [
     "MetricProtocol",
     "NIQEModel",
+    "NIQE_MODELS",
     "PyIQAMetric",
     "ReferenceScorer",
     "UnpairedResult",
+    "authors_niqe_model",
     "brightness",
     "colorfulness",
     "default_niqe_model",
     "evaluate_unpaired",
     "exposure_clipping",
     "fit_niqe_model",
+    "fitted_niqe_model",
     "gaussian_window",
     "gray_mean",
     "noise_sigma",

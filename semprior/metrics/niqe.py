@@ -3,24 +3,27 @@
 Lower is more natural. The algorithm follows the authors' MATLAB release (``computequality.m``,
 ``computefeature.m``, ``estimatemodelparam.m``):
 
-1. gray levels in ``[0, 255]`` (``rgb2gray`` weights), cropped to whole ``96 x 96`` patches;
-2. at two scales (full, then half size by bicubic resampling with antialiasing): MSCN
-   coefficients ``(I - mu) / (sigma + 1)`` with a ``7 x 7`` Gaussian window (sigma ``7/6``,
-   replicate borders);
-3. per patch (``96 / scale``) 18 features: an AGGD fit of the MSCN values (shape,
-   ``(left² + right²) / 2``) and, for the four neighbour products (horizontal, vertical, both
-   diagonals; circular shifts within the patch), AGGD shape, mean, left and right variance;
+1. gray levels ``0..255`` (``rgb2gray`` weights, rounded to whole levels as ``rgb2gray`` does for
+   8-bit images), cropped to whole ``96 x 96`` patches;
+2. at two scales (full, then half size by MATLAB's ``imresize``: bicubic ``a = -0.5``,
+   antialiased, symmetric borders): MSCN coefficients ``(I - mu) / (sigma + 1)`` with a ``7 x 7``
+   Gaussian window (sigma ``7/6``, replicate borders);
+3. per patch (``96 / scale``) 18 features: an AGGD fit of the MSCN values (shape and
+   ``(β_left + β_right) / 2``) and, for the four neighbour products (horizontal, vertical, both
+   diagonals; circular shifts within the patch), AGGD shape, mean, ``β_left`` and ``β_right``
+   (the scale parameters themselves; BRISQUE, not NIQE, uses their squares);
 4. a multivariate Gaussian (mean, covariance) of the 36 features over the image's patches, and
    the distance to the pristine model's Gaussian:
    ``sqrt((mu_p - mu_d)ᵀ pinv((Σ_p + Σ_d) / 2) (mu_p - mu_d))``.
 
-The pristine model is fitted with [`fit_niqe_model`][semprior.metrics.niqe.fit_niqe_model] on clean photos, keeping the patches
-whose mean local sigma exceeds ``0.75 x`` the image's maximum (the authors' sharpness
-selection). **The shipped model** (`semprior.metrics.niqe_params`) is fitted on the clean
-photos the project can reach (CBSD68, Kodak24, McMaster; see ``examples/fit_niqe.py``), not on
-the authors' 125 images, so scores are comparable between methods scored here, not with NIQE
-numbers printed in papers. Patches whose features are not finite (flat patches) are dropped
-(the MATLAB code uses ``nanmean``/``nancov``).
+**Pristine models.** The default is the authors' (``niqe_pris_params.npz``: the LIVE release's
+parameters as shipped by BasicSR, Apache-2.0), so scores compare with NIQE tables in papers: on
+the five calibration images of IQA-PyTorch (``ResultsCalibra``) this implementation is within
+0.6 % of the MATLAB release on four and 4.5 % on the fifth (``tests/metrics/test_niqe_published.py``).
+``model="fitted"`` is semprior's own fit ([`fit_niqe_model`][semprior.metrics.niqe.fit_niqe_model]
+on CBSD68, Kodak24 and McMaster, ``examples/fit_niqe.py``): the patches whose mean local sigma
+exceeds ``0.75 x`` the image's maximum (the authors' sharpness selection). Patches whose features
+are not finite (flat patches) are dropped (the MATLAB code uses ``nanmean``/``nancov``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +39,18 @@ from torch import Tensor
 
 from semprior._checks import check_image
 
-__all__ = ["NIQEModel", "aggd_fit", "default_niqe_model", "fit_niqe_model", "niqe", "niqe_features"]
+__all__ = [
+    "NIQE_MODELS",
+    "NIQEModel",
+    "aggd_fit",
+    "authors_niqe_model",
+    "default_niqe_model",
+    "fit_niqe_model",
+    "fitted_niqe_model",
+    "niqe",
+    "niqe_features",
+    "niqe_model",
+]
 
 PATCH = 96
 SHARPNESS_THRESHOLD = 0.75
@@ -89,6 +104,31 @@ def _mscn(gray: Tensor) -> tuple[Tensor, Tensor]:
     return (gray - mu) / (sigma + 1), sigma
 
 
+def _cubic(x: Tensor) -> Tensor:
+    """Keys' cubic kernel with ``a = -0.5`` (MATLAB ``imresize``'s ``cubic``)."""
+    a = x.abs()
+    return (1.5 * a**3 - 2.5 * a**2 + 1) * (a <= 1) + (-0.5 * a**3 + 2.5 * a**2 - 4 * a + 2) * ((a > 1) & (a <= 2))
+
+
+def _symmetric_pad(x: Tensor, dim: int, before: int, after: int) -> Tensor:
+    """Mirror padding that repeats the edge sample (MATLAB's ``symmetric``: ``c b a | a b c``)."""
+    n = x.shape[dim]
+    idx = torch.cat([torch.arange(before - 1, -1, -1), torch.arange(n), torch.arange(n - 1, n - 1 - after, -1)])
+    return x.index_select(dim, idx.to(x.device))
+
+
+def _half_size(x: Tensor) -> Tensor:
+    """MATLAB ``imresize(x, 0.5)`` (bicubic, antialiased, symmetric borders) of ``(1, 1, H, W)`` with even ``H, W``.
+
+    At scale 1/2 the antialiased kernel has 8 taps at distances ``±0.25, ±0.75, ±1.25, ±1.75`` (in
+    output pixels) and sums to one, so it is one strided convolution per axis.
+    """
+    k = 0.5 * _cubic(0.5 * (3.5 - torch.arange(8, dtype=x.dtype, device=x.device)))
+    x = _symmetric_pad(_symmetric_pad(x, -2, 3, 4), -1, 3, 4)
+    x = F.conv2d(x, k.view(1, 1, 8, 1), stride=(2, 1))
+    return F.conv2d(x, k.view(1, 1, 1, 8), stride=(1, 2))
+
+
 def _patches(x: Tensor, p: int) -> Tensor:
     """``(1, 1, H, W)`` with ``H, W`` multiples of ``p`` -> ``(P, p, p)`` in column-major block order."""
     t = x[0, 0].unfold(0, p, p).unfold(1, p, p)  # (nh, nw, p, p)
@@ -99,19 +139,20 @@ def _patch_features(s: Tensor) -> Tensor:
     """18 features per ``(P, p, p)`` patch of MSCN coefficients -> ``(P, 18)``."""
     flat = s.reshape(s.shape[0], -1)
     a, bl, br = aggd_fit(flat)
-    feats = [a, (bl.square() + br.square()) / 2]
+    feats = [a, (bl + br) / 2]  # NIQE's computefeature.m: the scale parameters themselves (BRISQUE squares them)
     for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
         pair = (s * torch.roll(s, shifts=shift, dims=(-2, -1))).reshape(s.shape[0], -1)
         a, bl, br = aggd_fit(pair)
         mean = (br - bl) * torch.exp(_lgamma(2 / a) - _lgamma(1 / a))
-        feats += [a, mean, bl.square(), br.square()]
+        feats += [a, mean, bl, br]
     return torch.stack(feats, dim=-1)
 
 
 def _gray255(img: Tensor) -> Tensor:
-    """``(3, H, W)`` in ``[0, 1]`` -> ``(1, 1, H, W)`` float64 gray in ``[0, 255]`` (MATLAB rgb2gray weights)."""
+    """``(3, H, W)`` in ``[0, 1]`` -> ``(1, 1, H, W)`` float64 gray levels ``0..255`` (MATLAB ``rgb2gray`` of a uint8 image:
+    its weights, rounded to whole levels)."""
     w = torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=torch.float64, device=img.device)
-    return (img.to(torch.float64) * 255 * w[:, None, None]).sum(0)[None, None]
+    return (img.to(torch.float64) * 255 * w[:, None, None]).sum(0).round()[None, None]
 
 
 def niqe_features(img: Tensor, patch: int = PATCH) -> tuple[Tensor, Tensor]:
@@ -133,7 +174,7 @@ def niqe_features(img: Tensor, patch: int = PATCH) -> tuple[Tensor, Tensor]:
         feats.append(_patch_features(_patches(s, patch // scale)))
         if scale == 1:
             sharp = _patches(sigma, patch).mean(dim=(-2, -1))
-        gray = F.interpolate(gray, scale_factor=0.5, mode="bicubic", align_corners=False, antialias=True)
+        gray = _half_size(gray)
     return torch.cat(feats, dim=-1), sharp  # type: ignore[return-value]
 
 
@@ -171,16 +212,54 @@ def fit_niqe_model(images: Iterable[Tensor], patch: int = PATCH, sharpness_thres
     return NIQEModel(feats.mean(0), torch.cov(feats.T), int(feats.shape[0]), source)
 
 
-def default_niqe_model() -> NIQEModel:
-    """The shipped pristine model (`semprior.metrics.niqe_params`)."""
+#: names of the shipped pristine models; the first is the default
+NIQE_MODELS = ("authors", "fitted")
+
+
+def authors_niqe_model() -> NIQEModel:
+    """The NIQE authors' pristine model (``modelparameters.mat`` of the LIVE release, 125 pristine photos).
+
+    Read from ``niqe_pris_params.npz`` as shipped by BasicSR (Apache-2.0, XPixelGroup/BasicSR
+    ``basicsr/metrics/niqe_pris_params.npz``): ``mu_pris_param`` and ``cov_pris_param``. With it,
+    [`niqe`][semprior.metrics.niqe.niqe] gives the numbers papers print.
+    """
+    import numpy as np
+
+    with np.load(Path(__file__).with_name("niqe_pris_params.npz")) as d:
+        mean, cov = d["mu_pris_param"].reshape(36), d["cov_pris_param"]
+    return NIQEModel(torch.from_numpy(mean.copy()), torch.from_numpy(cov.copy()), 0,
+                     "NIQE authors' pristine model (LIVE, 125 photos; file from BasicSR, Apache-2.0)")
+
+
+def fitted_niqe_model() -> NIQEModel:
+    """The pristine model fitted by semprior on the clean photos it can reach (`semprior.metrics.niqe_params`)."""
     from semprior.metrics import niqe_params as p
 
     return NIQEModel(torch.tensor(p.MEAN, dtype=torch.float64), torch.tensor(p.COV, dtype=torch.float64),
                      p.PATCHES, p.SOURCE)
 
 
-def niqe(img: Tensor, model: NIQEModel | None = None, patch: int = PATCH) -> Tensor:
-    """NIQE of each image (lower = more natural), with the shipped pristine model by default.
+def default_niqe_model() -> NIQEModel:
+    """The default pristine model: the authors' ([`authors_niqe_model`][semprior.metrics.niqe.authors_niqe_model])."""
+    return authors_niqe_model()
+
+
+def niqe_model(model: NIQEModel | str | None = None) -> NIQEModel:
+    """A [`NIQEModel`][semprior.metrics.niqe.NIQEModel] from a model, a name in `NIQE_MODELS` or ``None`` (the authors')."""
+    if model is None or model == "authors":
+        return authors_niqe_model()
+    if model == "fitted":
+        return fitted_niqe_model()
+    if isinstance(model, NIQEModel):
+        return model
+    raise ValueError(f"unknown NIQE model {model!r}; use one of {list(NIQE_MODELS)} or a NIQEModel (fit_niqe_model)")
+
+
+def niqe(img: Tensor, model: NIQEModel | str | None = None, patch: int = PATCH) -> Tensor:
+    """NIQE of each image (lower = more natural), with the authors' pristine model by default.
+
+    ``model``: ``None`` or ``"authors"`` (the published NIQE), ``"fitted"`` (semprior's own fit), or a
+    [`NIQEModel`][semprior.metrics.niqe.NIQEModel].
 
     Shape:
         - img: `(B, 3, H, W)` in ``[0, 1]``, ``H, W >= 96`` -> `(B,)` float64
@@ -191,7 +270,7 @@ def niqe(img: Tensor, model: NIQEModel | None = None, patch: int = PATCH) -> Ten
         torch.Size([2])
     """
     check_image(img, "img", unit_range=True)
-    model = model or default_niqe_model()
+    model = niqe_model(model)
     out = []
     for x in img:
         f = _finite_rows(niqe_features(x, patch)[0])

@@ -78,7 +78,7 @@ def evaluate_unpaired(
     folder: str | os.PathLike,
     *,
     limit: int | None = None,
-    niqe_model: NIQEModel | None = None,
+    niqe_model: NIQEModel | str | None = None,
     extra_metrics: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
 ) -> UnpairedResult:
     """Enhance every image of ``folder`` with each method and score input and outputs without references.
@@ -88,7 +88,7 @@ def evaluate_unpaired(
             Outputs are clamped to ``[0, 1]`` before scoring (as for the paired metrics).
         folder: images directly inside it ([`semprior.data.io.list_images`][semprior.data.io.list_images]).
         limit: score only the first ``limit`` images (sorted by name).
-        niqe_model: a `NIQEModel` (default: the shipped one).
+        niqe_model: a `NIQEModel`, or `"authors"` (default: the published NIQE) or `"fitted"`.
         extra_metrics: more no-reference scores, ``{column: callable}`` with
             ``(1, 3, H, W) -> (1,)``; a ``lower_better`` attribute on the callable sets the arrow
             in the table (e.g. a [`PyIQAMetric`][semprior.metrics.pyiqa_metric.PyIQAMetric]).

@@ -1,4 +1,4 @@
-"""No-reference scores: NIQE (fitted pristine model shipped), exposure, colour, noise, unpaired folders."""
+"""No-reference scores: NIQE (the authors' and a fitted pristine model shipped), exposure, colour, noise, unpaired folders."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from semprior.metrics import (
     evaluate_unpaired,
     exposure_clipping,
     fit_niqe_model,
-    niqe,
+    fitted_niqe_model,
     noise_sigma,
 )
-from semprior.metrics.niqe import aggd_fit, niqe_features
+from semprior.metrics.niqe import aggd_fit, niqe, niqe_features
 
 
 def _ggd(shape: float, n: int, g: torch.Generator) -> torch.Tensor:
@@ -46,11 +46,15 @@ def test_aggd_fit_sees_asymmetry():
     assert left.item() / right.item() == pytest.approx(2.0, rel=0.02)
 
 
-def test_shipped_model_is_a_valid_gaussian():
-    m = default_niqe_model()
-    assert m.mean.shape == (36,) and torch.isfinite(m.mean).all() and m.patches > 100
+@pytest.mark.parametrize("which", ["authors", "fitted"])
+def test_shipped_models_are_valid_gaussians(which):
+    m = default_niqe_model() if which == "authors" else fitted_niqe_model()
+    assert m.mean.shape == (36,) and torch.isfinite(m.mean).all()
     assert torch.allclose(m.cov, m.cov.T) and torch.linalg.eigvalsh(m.cov).min() > -1e-9
-    assert "cbsd68" in m.source and "kodak24" in m.source
+    if which == "fitted":
+        assert m.patches > 100 and "cbsd68" in m.source and "kodak24" in m.source
+    else:
+        assert "authors" in m.source and "BasicSR" in m.source
 
 
 def _photo(shared_data, i: int = 0):
