@@ -8,19 +8,24 @@
   ``.pth``); the model is rebuilt from what the file records (architecture, config, prior).
 - ``--prior NAME`` overrides the prior a checkpoint records; ``--weights-dir`` is where named
   prior weights are found (HRNet, SAM).
-- ``--device auto|cpu|cuda`` (``auto`` = CUDA when present) and ``--half`` (bfloat16 weights and
-  activations) say where and how models run; images are read and written as usual.
+- ``--device auto|cpu|cuda|cuda:N`` (``auto`` = CUDA when present) and ``--dtype fp32|fp16|bf16``
+  (weights and activations; ``--half`` is ``--dtype bf16``) say where and how models run; a dtype
+  that is slower than fp32 on the chosen device prints a note. Images are read and written as usual.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["add_model_arguments", "build_models", "pick_device"]
+__all__ = ["DTYPES", "add_model_arguments", "build_models", "dtype_note", "pick_device"]
+
+#: --dtype -> torch dtype
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def add_model_arguments(p: argparse.ArgumentParser, multiple: bool) -> None:
@@ -41,18 +46,59 @@ def add_model_arguments(p: argparse.ArgumentParser, multiple: bool) -> None:
                    help="override the prior a checkpoint records (default: the recorded one)")
     g.add_argument("--weights-dir", default=None, metavar="DIR",
                    help="where prior weights (HRNet, SAM) are found (default: $SEMPRIOR_WEIGHTS)")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where models run (auto: CUDA when available, else CPU)")
-    g.add_argument("--half", action="store_true", help="run learned models in bfloat16 (faster on recent GPUs)")
+    g.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
+                   help="where models run (auto: CUDA when available, else CPU; cuda:1 = the second GPU)")
+    g.add_argument("--dtype", default=None, choices=sorted(DTYPES),
+                   help="weights and activations of learned models (default fp32; bf16/fp16 are faster on recent "
+                        "GPUs, and a note says when the chosen one is slower on this device)")
+    g.add_argument("--half", action="store_true", help="same as --dtype bf16")
 
 
 def pick_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error that says so."""
+    """``"auto"`` -> CUDA when available, else CPU; ``cuda``/``cuda:N`` that torch cannot see is an error that says so."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda but torch sees no CUDA device; use --device cpu (or auto)")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise RuntimeError(f"--device {name} but torch sees no CUDA device; use --device cpu (or auto)")
+        if dev.index is not None and dev.index >= n:
+            raise RuntimeError(f"--device {name} but torch sees {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
+    return dev
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def dtype_note(device: torch.device, dtype: torch.dtype) -> str | None:
+    """One line when ``dtype`` is likely slower than fp32 on ``device`` (else ``None``)."""
+    if dtype == torch.float32:
+        return None
+    name = {torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+    if device.type == "cpu":
+        flags = _cpu_flags()
+        fast = {"avx512_bf16", "amx_bf16"} if dtype == torch.bfloat16 else {"amx_fp16", "avx512_fp16"}
+        if not flags & fast:
+            have = "no " + " / ".join(sorted(fast)) if flags else "its instruction set is unknown"
+            return (f"note: --dtype {name} on this CPU ({have}) is usually slower than fp32; "
+                    "drop --dtype (fp32) for speed")
+        return None
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        return f"note: {torch.cuda.get_device_name(device)} has no native bf16; --dtype fp16 or fp32 is faster"
+    return None
 
 
 def _unique_labels(paths: list[str]) -> list[str]:
@@ -78,6 +124,12 @@ def build_models(args: argparse.Namespace, default: str | None = None) -> dict[s
     if not names and not ckpts:
         names = [default] if default is not None else []
     device = pick_device(args.device)
+    if args.half and args.dtype not in (None, "bf16"):
+        raise ValueError(f"--half means --dtype bf16 but --dtype {args.dtype} is given; pass one of them")
+    dtype = DTYPES["bf16" if args.half else (args.dtype or "fp32")]
+    note = dtype_note(device, dtype)
+    if note:
+        print(note, file=sys.stderr)
     models: dict[str, nn.Module] = {}
     for name in names:
         if name in models:
@@ -88,7 +140,7 @@ def build_models(args: argparse.Namespace, default: str | None = None) -> dict[s
         models[label if label not in models else f"checkpoint {label}"] = model
     for label, model in models.items():
         model.to(device)
-        if args.half and any(p.is_floating_point() for p in model.parameters()):
-            model.to(torch.bfloat16)
+        if dtype != torch.float32 and any(p.is_floating_point() for p in model.parameters()):
+            model.to(dtype)
         model.eval()
     return models

@@ -1,15 +1,21 @@
-"""``semprior enhance IN... -o OUT``: enhance image files or folders of any size, write PNGs.
+"""``semprior enhance IN... -o OUT``: enhance image files or folders of any size, write PNG, JPEG or WebP.
 
 Examples:
     ```bash
-    semprior enhance photo.jpg night/ -o out/                  # the DeepSPG that ships with semprior
-    semprior enhance photo.jpg -o out/ --model lime            # a classical baseline
-    semprior enhance big.png -o out/ --checkpoint runs/deepspg/best.pt --device auto --max-memory-mb 2000
+    semprior enhance photo.jpg -o photo_enhanced.jpg             # one file in, one file out (JPEG, EXIF kept)
+    semprior enhance photo.jpg night/ -o out/                    # the DeepSPG that ships with semprior; PNGs
+    semprior enhance trip/ -o out/ --recursive --format same     # keep the folder tree and each file's format
+    semprior enhance photo.jpg -o out/ --model lime --format webp --quality 90
+    semprior enhance big.png -o out/ --checkpoint runs/deepspg/best.pt --device cuda:1 --dtype bf16
     ```
 
-EXIF orientation is applied when reading (the PNG is written upright). Models are padded to their
-``required_multiple`` and cropped back; ``--tile``/``--max-memory-mb`` run large images in
-overlapping tiles blended with linear ramps.
+Output format: ``-o NAME.jpg|.png|.webp`` with a single input writes that file; ``-o FOLDER``
+writes ``FOLDER/<name>.png`` (``--format jpeg|webp|png`` or ``same``: each input's own format,
+PNG for the others). ``--quality`` sets JPEG/WebP quality. The input's EXIF (camera, exposure,
+date, GPS) and ICC profile are copied, with the orientation reset to upright since it is applied
+when reading; ``--strip-metadata`` drops them. Models are padded to their ``required_multiple``
+and cropped back; ``--tile``/``--max-memory-mb`` run large images in overlapping tiles blended
+with linear ramps.
 
 A file that cannot be read or enhanced does not stop the batch: it is listed at the end with its
 reason and the exit status is 3 (``--fail-fast`` stops at the first one instead). Outputs are
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from semprior.cli._batch import (
     EXIT_INTERRUPTED,
@@ -36,7 +42,15 @@ from semprior.cli._batch import (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders of images")
-    p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="output folder (created), or a .jpg/.png/.webp file name when there is a single input file")
+    p.add_argument("--format", choices=["png", "jpeg", "webp", "same"], default=None,
+                   help="output format for a folder -o (default png; same: each input's format, PNG for the others)")
+    p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="do not copy the input's EXIF and ICC profile (default: copied, orientation reset to upright)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="also enhance the images in subfolders, keeping the folder tree under -o")
     from semprior.cli._models import add_model_arguments
 
     add_model_arguments(p, multiple=False)  # default: the DeepSPG trained on LOL-v1 that ships with semprior
@@ -52,31 +66,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EXIT_STATUS_HELP
 
 
-def collect_inputs(inputs: list[str]) -> list[Path]:
-    """Files as given, folders expanded to their images (not recursive); clear errors otherwise."""
+#: --format -> output suffix; "same" keeps these input suffixes and writes PNG for the others
+FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+SAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def collect_inputs(inputs: list[str], recursive: bool = False) -> tuple[list[tuple[Path, PurePath]], list[Path]]:
+    """``[(file, name under OUT without suffix)]`` and the subfolders skipped (not ``recursive``).
+
+    Files are taken as given (their stem); folders are expanded to their images, with
+    ``recursive`` also to those of their subfolders (the relative path is kept).
+    """
     from semprior.data.io import IMAGE_EXTENSIONS, list_images
 
-    files: list[Path] = []
+    jobs: list[tuple[Path, PurePath]] = []
+    skipped: list[Path] = []
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            found = list_images(p)
+            folders = [p, *sorted(d for d in p.rglob("*") if d.is_dir())] if recursive else [p]
+            found = [f for d in folders for f in list_images(d)]
+            if not recursive:
+                skipped += [d for d in sorted(p.iterdir()) if d.is_dir() and any(
+                    f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))]
             if not found:
-                raise FileNotFoundError(f"no images in folder {p} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-            files.extend(found)
+                more = f"; its subfolders have images: pass --recursive" if skipped else ""
+                raise FileNotFoundError(f"no images in folder {p} (looked for {', '.join(IMAGE_EXTENSIONS)}){more}")
+            jobs += [(f, PurePath(f.relative_to(p).with_suffix(""))) for f in found]
         elif p.is_file():
-            files.append(p)
+            jobs.append((p, PurePath(p.stem)))
         else:
             raise FileNotFoundError(f"input not found: {p}")
-    return files
+    return jobs, skipped
 
 
-def output_paths(files: list[Path], out: Path, overwrite: bool, skip_existing: bool = False) -> list[Path]:
-    """``OUT/<stem>.png`` per input; name clashes and (without ``overwrite``/``skip_existing``) existing outputs are errors."""
+def output_paths(jobs: list[tuple[Path, PurePath]], out: Path, fmt: str, overwrite: bool,
+                 skip_existing: bool = False) -> list[Path]:
+    """``OUT/<name><suffix>`` per input (``fmt`` from `FORMAT_SUFFIX` or ``"same"``); clashes and existing outputs are errors."""
     seen: dict[Path, Path] = {}
     dests = []
-    for f in files:
-        d = out / (f.stem + ".png")
+    for f, rel in jobs:
+        suffix = f.suffix if fmt == "same" and f.suffix.lower() in SAME_SUFFIXES else FORMAT_SUFFIX.get(fmt, ".png")
+        d = out / rel.parent / (rel.name + suffix)
         if d in seen:
             raise ValueError(f"{f} and {seen[d]} would both be written to {d}; rename one or enhance them separately")
         if d.exists() and not (overwrite or skip_existing):
@@ -91,11 +122,38 @@ def output_paths(files: list[Path], out: Path, overwrite: bool, skip_existing: b
     return dests
 
 
+def plan(args: argparse.Namespace) -> tuple[list[Path], list[Path], Path, list[Path]]:
+    """``(inputs, outputs, output folder or file, skipped subfolders)`` from the arguments; usage errors are raised here."""
+    from semprior.data.io import WRITE_FORMATS
+
+    if not 1 <= args.quality <= 100:
+        raise ValueError(f"--quality must be 1-100, got {args.quality}")
+    jobs, skipped = collect_inputs(args.inputs, args.recursive)
+    out = Path(args.out)
+    one_file = out.suffix.lower() in WRITE_FORMATS and not out.is_dir()
+    if one_file:
+        if len(args.inputs) != 1 or Path(args.inputs[0]).is_dir():
+            what = f"{args.inputs[0]} is a folder" if len(args.inputs) == 1 else f"{len(args.inputs)} inputs are given"
+            raise ValueError(f"-o {out} names one file but {what}; give a folder for -o")
+        if args.format is not None and (args.format == "same" or WRITE_FORMATS[FORMAT_SUFFIX[args.format]]
+                                        != WRITE_FORMATS[out.suffix.lower()]):
+            raise ValueError(f"--format {args.format} contradicts -o {out.name}; drop --format or change the suffix")
+        dest = out
+        if dest.exists() and not (args.overwrite or args.skip_existing):
+            raise FileExistsError(f"{dest} exists; pass --overwrite to replace it or --skip-existing to keep it")
+        if jobs[0][0].resolve() == dest.resolve():
+            raise ValueError(f"-o {dest} would overwrite its own input; choose another name")
+        return [jobs[0][0]], [dest], dest, skipped
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"-o {out} exists and is not a folder; give a folder (or a new .jpg/.png/.webp file name)")
+    return [f for f, _ in jobs], output_paths(jobs, out, args.format or "png", args.overwrite, args.skip_existing), out, skipped
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from semprior._atomic import remove_stale_temps
-    from semprior.data.io import read_image, write_image
+    from semprior.data.io import read_image, read_metadata, write_image
     from semprior.cli._models import build_models
     from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
 
@@ -103,11 +161,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--tile must be >= 1, got {args.tile}")
     if args.overwrite and args.skip_existing:
         raise ValueError("--overwrite and --skip-existing contradict each other; pass one of them")
-    files = collect_inputs(args.inputs)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"-o {out} exists and is not a folder; give a folder")
-    dests = output_paths(files, out, args.overwrite, args.skip_existing)
+    files, dests, out, skipped = plan(args)
+    if skipped:
+        print(f"warning: skipped {len(skipped)} subfolder(s) with images ({show_names(skipped, 3)}); "
+              "pass --recursive to enhance them too (the folder tree is kept under -o)", file=sys.stderr)
     todo = [(f, d) for f, d in zip(files, dests) if not (args.skip_existing and d.exists())]
     existing = len(files) - len(todo)
     if sum(x is not None for x in (args.model, args.method, args.checkpoint)) > 1:
@@ -117,10 +174,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {label} is a global method; it runs on each whole image (tiling would change "
               "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
     tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
-    out.mkdir(parents=True, exist_ok=True)
-    stale = remove_stale_temps(out)
+    folder = out.parent if out in dests else out  # -o photo.jpg: the file's folder
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temps(folder)
     if stale:
-        print(f"removed {len(stale)} temporary file(s) left in {out} by an interrupted run", file=sys.stderr)
+        print(f"removed {len(stale)} temporary file(s) left in {folder} by an interrupted run", file=sys.stderr)
     if existing:
         print(f"skipping {existing} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     written: list[Path] = []
@@ -136,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     img = read_image(src).unsqueeze(0)
                     y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
-                    write_image(dst, y[0].clamp(0, 1))
+                    exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
+                    write_image(dst, y[0].clamp(0, 1), quality=args.quality, exif=exif, icc_profile=icc)
                 except Exception as exc:
                     if args.fail_fast:
                         raise
@@ -161,7 +220,10 @@ def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path
     Returns the exit status: 130 when interrupted with inputs left, else 3 when any input failed, else 0.
     """
     kept = f" ({existing} existing output(s) kept)" if existing else ""
-    print(f"wrote {len(written)} of {n_todo} image(s) to {out}{kept}")
+    if written == [out]:  # -o photo.jpg
+        print(f"wrote {out}")
+    else:
+        print(f"wrote {len(written)} of {n_todo} image(s) to {out}{kept}")
     if failed:
         print(f"semprior enhance: {len(failed)} input(s) failed:", file=sys.stderr)
         for src, reason in failed:

@@ -37,7 +37,7 @@ from torch import Tensor
 
 from semprior._atomic import atomic_write, atomic_write_bytes
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "list_images", "read_image", "write_image"]
+__all__ = ["IMAGE_EXTENSIONS", "WRITE_FORMATS", "ImageReadError", "list_images", "read_image", "read_metadata", "write_image"]
 
 #: Extensions [`list_images`][semprior.data.io.list_images] picks up (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -157,11 +157,14 @@ def read_image(
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()
 
 
-def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8, quality: int = 95) -> None:
+def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8, quality: int = 95,
+                exif: bytes | None = None, icc_profile: bytes | None = None) -> None:
     """Write a ``(3, H, W)`` (or ``(1, 3, H, W)``, or ``(1, H, W)`` grey) tensor in ``[0, 1]``.
 
-    The format follows the suffix: ``.png`` (8- or 16-bit, ``bits``) or ``.jpg``/``.jpeg``
-    (8-bit, ``quality``). Values are clamped to ``[0, 1]`` and rounded. Parent folders are created.
+    The format follows the suffix: ``.png`` (8- or 16-bit, ``bits``), ``.jpg``/``.jpeg`` or
+    ``.webp`` (8-bit, ``quality`` 1-100). ``exif`` (raw EXIF bytes, e.g. from
+    [`read_metadata`][semprior.data.io.read_metadata]) and ``icc_profile`` are embedded in 8-bit
+    files. Values are clamped to ``[0, 1]`` and rounded. Parent folders are created.
     The file is written atomically (`semprior._atomic.atomic_write`: a temporary file in
     the same folder, fsync, rename), so a killed process never leaves a partial image under
     ``path``.
@@ -196,8 +199,10 @@ def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     suffix = path.suffix.lower()
-    if suffix not in (".png", ".jpg", ".jpeg"):
-        raise ValueError(f"cannot write {path}: use a .png, .jpg or .jpeg suffix")
+    if suffix not in WRITE_FORMATS:
+        raise ValueError(f"cannot write {path}: use a .png, .jpg, .jpeg or .webp suffix")
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must be 1-100, got {quality}")
     if bits == 16 and suffix != ".png":
         raise ValueError(f"16-bit output needs PNG; {path} has suffix {suffix!r}")
     arr = x.float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
@@ -207,11 +212,34 @@ def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8
         return
     q = np.round(arr * 255.0).astype(np.uint8)
     im = Image.fromarray(q[:, :, 0], mode="L") if q.shape[2] == 1 else Image.fromarray(q, mode="RGB")
+    extra = {k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v}
     with atomic_write(path) as f:
         if suffix == ".png":
-            im.save(f, format="PNG")
+            im.save(f, format="PNG", **extra)
         else:
-            im.save(f, format="JPEG", quality=int(quality))
+            im.save(f, format=WRITE_FORMATS[suffix], quality=int(quality), **extra)
+
+
+#: suffix -> Pillow format of the files `write_image` writes
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def read_metadata(path: str | os.PathLike) -> tuple[bytes | None, bytes | None]:
+    """``(exif, icc_profile)`` of an image file, ready for `write_image`; either is ``None`` when absent.
+
+    The EXIF orientation tag is reset to 1 (upright), because [`read_image`][semprior.data.io.read_image]
+    has already applied it to the pixels; every other tag (camera, lens, exposure, date, GPS) is kept.
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        icc = im.info.get("icc_profile") or None
+        exif = im.getexif()
+        if not exif:
+            return None, icc
+        if exif.get(0x0112, 1) != 1:  # Orientation
+            exif[0x0112] = 1
+        return exif.tobytes(), icc
 
 
 def _encode_png16(q: np.ndarray) -> bytes:

@@ -47,6 +47,6 @@ def resolve_config(name: str | Path) -> Path:
     if key in shipped_recipes():
         return RECIPES_DIR / f"{key}.yaml"
     raise FileNotFoundError(
-        f"config {str(name)!r} is neither a file nor a shipped recipe; give a YAML path or one of: "
+        f"config file not found: {name} (nor a shipped recipe of that name); give a YAML path or a shipped recipe: "
         + ", ".join(shipped_recipes())
     )

@@ -35,7 +35,7 @@ def test_a_path_wins(tmp_path):
 
 def test_unknown_name_lists_the_shipped_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="neither a file nor a shipped recipe.*deepspg_lolv1.*retinexformer_lolv1"):
+    with pytest.raises(FileNotFoundError, match="config file not found: deepspg_lolv2 .nor a shipped recipe.*deepspg_lolv1.*retinexformer_lolv1"):
         resolve_config("deepspg_lolv2")
 
 
