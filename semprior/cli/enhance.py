@@ -173,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
         print(f"note: {label} is a global method; it runs on each whole image (tiling would change "
               "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
-    tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
+    _, tile_side = tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
+    warn_tiles = tile_side is not None and bool(getattr(model, "global_context", False))
     folder = out.parent if out in dests else out  # -o photo.jpg: the file's folder
     folder.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temps(folder)
@@ -193,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(src.name)
                 try:
                     img = read_image(src).unsqueeze(0)
+                    if warn_tiles and max(img.shape[-2:]) > tile_side:
+                        warn_tiles = False  # once per run
+                        print(f"\nwarning: {label} attends over the whole image, and {src.name} runs in {tile_side}-px "
+                              "tiles: the output changes everywhere, not only at tile borders; omit --tile or give "
+                              "more --max-memory-mb to run whole images", file=sys.stderr)
                     y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
                     exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
                     write_image(dst, y[0].clamp(0, 1), quality=args.quality, exif=exif, icc_profile=icc)

@@ -81,6 +81,8 @@ class DeepSPG(nn.Module):
 
     #: H and W are padded to this multiple inside forward (two 2x downsamplings); tiling reads it too.
     required_multiple = 4
+    #: channel attention spans the whole image: tiles change the output everywhere (`semprior enhance` warns)
+    global_context = True
 
     def __init__(self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None) -> None:
         super().__init__()

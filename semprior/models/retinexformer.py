@@ -305,6 +305,9 @@ class Retinexformer(nn.Module):
         1605701
     """
 
+    #: IG-MSA attends across the whole image (per channel): tiles change the output everywhere (`semprior enhance` warns)
+    global_context = True
+
     def __init__(self, config: RetinexformerConfig | None = None) -> None:
         super().__init__()
         self.config = config or RetinexformerConfig.lol_v1()
