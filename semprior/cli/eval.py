@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--high", metavar="DIR", help="folder of references, matched by file name")
     src.add_argument("--unpaired", metavar="DIR",
                      help="photos without references: no-reference scores (NIQE, exposure, colour, noise) per method")
+    src.add_argument("--niqe-model", default="authors", choices=["authors", "fitted"],
+                     help="with --unpaired: NIQE's pristine model (authors: the published NIQE, as in papers; "
+                          "fitted: semprior's own fit)")
     src.add_argument("--pyiqa", action="append", default=[], metavar="NAME=WEIGHTS",
                      help="with --unpaired: add pyiqa's learned metric NAME scored with the local weights file WEIGHTS "
                           "(repeatable; needs pip install 'semprior[pyiqa]'; never downloads)")
@@ -85,7 +88,7 @@ def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
     """``--unpaired DIR``: no-reference scores of the input and every method's output; unreadable files listed."""
     from semprior.metrics.unpaired import evaluate_unpaired
 
-    result = evaluate_unpaired(methods, args.unpaired, extra_metrics=build_pyiqa_metrics(args))
+    result = evaluate_unpaired(methods, args.unpaired, niqe_model=args.niqe_model, extra_metrics=build_pyiqa_metrics(args))
     print(result.table())
     if args.out:
         from semprior._atomic import atomic_write_text

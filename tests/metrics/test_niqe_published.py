@@ -121,3 +121,16 @@ def test_model_choice():
     assert niqe_model(f) is f
     with pytest.raises(ValueError, match="unknown NIQE model 'matlab'"):
         niqe_model("matlab")
+
+
+def test_eval_unpaired_niqe_model_flag(tmp_path, capsys):
+    from semprior.cli.main import main
+    from semprior.data.io import write_image
+
+    write_image(tmp_path / "in" / "a.png", _synthetic()[0])
+    for which, value in (("authors", SYNTHETIC_AUTHORS), ("fitted", SYNTHETIC_FITTED)):
+        assert main(["eval", "--unpaired", str(tmp_path / "in"), "--model", "identity", "--niqe-model", which,
+                     "--out", str(tmp_path / which), "--no-progress"]) == 0
+        capsys.readouterr()
+        rows = [r for r in (tmp_path / which / "noref.md").read_text().splitlines() if r.startswith("| input ")]
+        assert f"| {value:.3f} |" in rows[0], rows
