@@ -4,6 +4,7 @@ Examples:
     ```bash
     semprior train --config deepspg_lolv1 --out runs/deepspg_lolv1        # a shipped recipe, by name
     semprior train --config my_run.yaml --out runs/my_run                 # your own YAML
+    semprior train --config deepspg_lolv1 --set train.lr=2e-4 --set train.batch_size=4 --print-config
     semprior train --config configs/deepspg_lolv1.yaml --out runs/deepspg_lolv1 --resume runs/deepspg_lolv1/last.pt
     torchrun --nproc_per_node 4 -m semprior train --config configs/deepspg_lolv1.yaml   # same global batch
     ```
@@ -23,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="YAML|NAME",
                         help="YAML file (keys map 1:1 onto semprior.engine.recipe.RunConfig) or the name of a shipped "
                              "recipe (deepspg_lolv1, retinexformer_lolv1, ...; `semprior models` lists them)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one config value, dotted and YAML-parsed (repeatable): --set train.lr=2e-4 "
+                             "--set data.patch_size=128")
     parser.add_argument("--out", help="output folder (overrides out_dir)")
     parser.add_argument("--resume", help="checkpoint to resume from (e.g. OUT/last.pt); continues exactly")
     parser.add_argument("--steps", type=int, help="override train.steps (the length of the schedule)")
@@ -33,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from semprior.engine import distributed as D
-    from semprior.engine.config import from_dict, load_yaml, resolve_config
+    from semprior.engine.config import apply_overrides, from_dict, load_yaml, resolve_config
     from semprior.engine.recipe import RunConfig, run_training
 
-    raw = load_yaml(resolve_config(args.config))
+    raw = apply_overrides(load_yaml(resolve_config(args.config)), args.overrides)
     run_cfg = from_dict(RunConfig, raw, "config")
     if args.out:
         run_cfg = dataclasses.replace(run_cfg, out_dir=args.out)

@@ -47,3 +47,28 @@ def test_train_cli_takes_a_recipe_name(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "semprior.cli.main", "train", "--config", "nope"],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert bad.returncode == 1 and "shipped recipe" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_set_overrides(tmp_path):
+    from semprior.engine.config import apply_overrides
+
+    raw = {"train": {"lr": 1e-3}, "prior": "region"}
+    out = apply_overrides(raw, ["train.lr=2e-4", "train.patch_stages=[[0, 128]]", "prior=none", "data.patch_size=96"])
+    assert out == {"train": {"lr": 2e-4, "patch_stages": [[0, 128]]}, "prior": "none", "data": {"patch_size": 96}}
+    assert raw == {"train": {"lr": 1e-3}, "prior": "region"}  # a copy
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        apply_overrides(raw, ["train.lr"])
+    with pytest.raises(ValueError, match="prior is 'region', not a section"):
+        apply_overrides(raw, ["prior.name=x"])
+
+
+def test_train_cli_set(tmp_path):
+    cmd = [sys.executable, "-m", "semprior.cli.main", "train", "--config", "sllen_lolv1", "--print-config",
+           "--set", "train.lr=2.5e-4", "--set", "train.batch_size=3"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    assert cfg["train"]["lr"] == 2.5e-4 and cfg["train"]["batch_size"] == 3
+    bad = subprocess.run(cmd[:-4] + ["--set", "train.learning_rate=1"], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert bad.returncode == 1 and "learning_rate" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
