@@ -200,7 +200,7 @@ def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     suffix = path.suffix.lower()
     if suffix not in WRITE_FORMATS:
-        raise ValueError(f"cannot write {path}: use a .png, .jpg, .jpeg or .webp suffix")
+        raise ValueError(f"cannot write {path}: use a .png, .jpg or .jpeg suffix, or .webp")
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"quality must be 1-100, got {quality}")
     if bits == 16 and suffix != ".png":
