@@ -53,7 +53,8 @@ class TrainConfig:
             validation to ``out_dir/log.jsonl``.
         val_every: steps between validations (``0`` = never; needs a ``validate`` callable).
         early_stop_patience: stop after this many validations without improvement (``0`` = never).
-        progress: show a tqdm progress bar (main process only).
+        progress: show a tqdm progress bar (main process only); without it, one line per
+            ``log_every`` steps goes to stderr (step, loss and its terms, lr, seconds).
         loss_curve: draw ``out_dir/loss_curve.png`` at the end of the run. It needs matplotlib
             (``pip install 'semprior[plot]'``): with ``True`` and no matplotlib the trainer refuses
             to start (an ``ImportError`` naming the extra and this option); ``False`` never imports

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -420,6 +421,11 @@ class Trainer:
                                "patch": self.patches.patch_size(self.step - 1) if phase.crop else None,
                                "seconds": round(time.perf_counter() - t0, 3),
                                "cpu_seconds": round(time.process_time() - c0, 3)})
+                    if bar is None and D.is_main():  # no progress bar: one console line per log interval
+                        extra = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
+                        print(f"step {self.step}/{cfg.steps} {pre}loss {loss:.4g} {extra} "
+                              f"lr {self.scheduler.get_last_lr()[0]:.2e} {time.perf_counter() - t0:.0f}s",
+                              file=sys.stderr, flush=True)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix({**{(k if multi else "loss"): f"{v:.4g}" for k, v in run.items()}, "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})
