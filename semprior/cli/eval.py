@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--float", action="store_true", help="do not quantise to 8 bits before scoring")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write metrics.md, metrics.json and grid.png here")
+    o.add_argument("--save-images", metavar="DIR",
+                   help="also write every method's enhanced images: DIR/<method>/<pair name>.png (8-bit PNG)")
     o.add_argument("--grid", type=int, default=4, metavar="N", help="rows (images) in the grid (0 = no grid)")
     o.add_argument("--tile", type=int, default=None, help="tile size for models (default: whole image)")
     o.add_argument("--max-memory-mb", type=float, default=None, help="pick the tile size from a memory cap")
@@ -100,6 +102,25 @@ def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
     return EXIT_SOME_FAILED if result.skipped else EXIT_OK
 
 
+def _image_saver(folder: str, labels: list[str]):
+    """``on_output`` for `evaluate_methods`: ``FOLDER/<method>/<pair stem>.png``, one subfolder per method."""
+    import re
+
+    from semprior.data.io import write_image
+
+    root = Path(folder)
+    subdirs = {label: re.sub(r"[^\w.+-]+", "_", label).strip("_") or "method" for label in labels}
+    if len(set(subdirs.values())) != len(subdirs):
+        raise ValueError(f"--save-images: methods {sorted(subdirs)} map to the same folder names; rename a checkpoint")
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"--save-images {root} exists and is not a folder")
+
+    def save(method: str, name: str, image) -> None:
+        write_image(root / subdirs[method] / (Path(name).stem + ".png"), image)
+
+    return save
+
+
 def run(args: argparse.Namespace) -> int:
     from torch import nn
 
@@ -121,12 +142,13 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(method, nn.Module):
             tiling_plan(method, tile=args.tile, max_memory_mb=args.max_memory_mb)
     pairs = paired_items(low=args.low, high=args.high, lol=args.lol, split=args.split)
+    save = _image_saver(args.save_images, list(methods)) if args.save_images else None
     try:
         with StopAfterCurrent("pair") as stop:
             result = evaluate_methods(
                 methods, pairs, protocol=protocol, keep=args.grid if args.out else 0,
                 tile=args.tile, max_memory_mb=args.max_memory_mb, progress=not args.no_progress,
-                on_error="raise" if args.fail_fast else "skip", should_stop=stop,
+                on_error="raise" if args.fail_fast else "skip", should_stop=stop, on_output=save,
             )
     except KeyboardInterrupt:
         print("semprior eval: interrupted during a pair; no table (press Ctrl-C once to stop after the current pair)",

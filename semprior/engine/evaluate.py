@@ -201,8 +201,10 @@ def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
 def _score_pair(
     item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol,
     tile: int | None, max_memory_mb: float | None, keep_row: bool,
+    on_output: Callable[[str, str, Tensor], None] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
+    outs: dict[str, Tensor] = {}
     low, high = item["low"].unsqueeze(0), item["high"].unsqueeze(0)
     check_image(low, f"low image {item.get('name', i)}")
     check_image(high, f"reference image {item.get('name', i)}")
@@ -220,6 +222,10 @@ def _score_pair(
         scores[name] = scorer.scores(out)
         if keep_row:
             row.append(out)
+        if on_output is not None:
+            outs[name] = out
+    for name, out in outs.items():  # only once every method has scored the pair
+        on_output(name, str(item.get("name", i)), out[0])  # type: ignore[misc]
     return scores, seconds, row + [high] if keep_row else []
 
 
@@ -234,6 +240,7 @@ def evaluate_methods(
     progress: bool = False,
     on_error: Literal["raise", "skip"] = "raise",
     should_stop: Callable[[], bool] | None = None,
+    on_output: Callable[[str, str, Tensor], None] | None = None,
 ) -> EvalResult:
     """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
 
@@ -253,6 +260,8 @@ def evaluate_methods(
         should_stop: called after each pair; when it returns True the run stops there and the
             result is marked ``interrupted`` (used for Ctrl-C in ``semprior eval``); it may then
             hold no scored pair at all.
+        on_output: called as ``on_output(method, pair_name, output)`` with each method's clamped
+            `(3, H, W)` output of every scored pair (``semprior eval --save-images`` writes them).
 
     Raises:
         ValueError: no methods, an empty set, or (with ``on_error="skip"``) no pair could be scored.
@@ -283,7 +292,7 @@ def evaluate_methods(
         try:
             item = load()
             keep_row = len(result.samples) < keep
-            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row)
+            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output)
         except Exception as exc:
             if on_error == "raise":
                 raise
