@@ -60,6 +60,10 @@ class TrainConfig:
             to start (an ``ImportError`` naming the extra and this option); ``False`` never imports
             matplotlib. The curve values stay in every checkpoint (``curves``) and, with ``log_file``,
             in ``log.jsonl``.
+        tensorboard: also write every logged value (loss, terms, lr, validation scores) as
+            TensorBoard scalars to ``out_dir/tensorboard`` (``tensorboard --logdir OUT``). Needs
+            the ``tensorboard`` package (``pip install 'semprior[tensorboard]'``); the trainer
+            refuses to start without it. Default ``False``.
     """
 
     steps: int = 1000
@@ -87,6 +91,7 @@ class TrainConfig:
     early_stop_patience: int = 0
     progress: bool = True
     loss_curve: bool = True
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))

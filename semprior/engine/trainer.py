@@ -117,6 +117,11 @@ class Trainer:
         if cfg.loss_curve and out_dir is not None:  # fail before training, not after it
             require_matplotlib(alternative="or set loss_curve: false under train: in the YAML "
                                            "(TrainConfig.loss_curve=False) to train without loss_curve.png")
+        self._tb: Any = None
+        if cfg.tensorboard and out_dir is not None:  # fail before training, not after it
+            from semprior._optional import require
+
+            require("tensorboard", extra="tensorboard", purpose="TrainConfig.tensorboard (or set tensorboard: false)")
         D.init_distributed()
         self.rank, self.world = D.rank(), D.world_size()
         if device is None:
@@ -316,11 +321,27 @@ class Trainer:
 
     # ---------------------------------------------------------------- log
     def _log(self, record: dict[str, Any]) -> None:
+        if self.out_dir is not None and self.config.tensorboard and D.is_main():
+            self._tensorboard(record)
         if self.out_dir is None or not self.config.log_file or not D.is_main():
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def _tensorboard(self, record: dict[str, Any]) -> None:
+        """The record's numbers as TensorBoard scalars (``train/loss``, ``train/<term>``, ``val/psnr``, ...)."""
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+        phase = record.get("phase")
+        for k, v in record.items():
+            if k in ("step", "phase") or isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            tag = k if k.startswith("val/") else f"{phase if phase and len(self.schedule.phases) > 1 else 'train'}/{k}"
+            self._tb.add_scalar(tag, v, record["step"])
+        self._tb.flush()
 
     def _trim_log(self) -> None:
         """After a resume, drop log lines past the resumed step (they are recomputed exactly)."""
@@ -468,6 +489,9 @@ class Trainer:
             self.save(self.out_dir / "last.pt")
             if cfg.loss_curve and any(len(v) for v in self.curves.values()):
                 plot_curves(self.curves, self.out_dir / "loss_curve.png")
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
         return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0, out_of_time)
 
     def __repr__(self) -> str:
