@@ -124,9 +124,10 @@ def build_models(args: argparse.Namespace, default: str | None = None) -> dict[s
     if not names and not ckpts:
         names = [default] if default is not None else []
     device = pick_device(args.device)
-    if args.half and args.dtype not in (None, "bf16"):
-        raise ValueError(f"--half means --dtype bf16 but --dtype {args.dtype} is given; pass one of them")
-    dtype = DTYPES["bf16" if args.half else (args.dtype or "fp32")]
+    dtype_arg = getattr(args, "dtype", None)  # callers that build a Namespace by hand may omit it
+    if args.half and dtype_arg not in (None, "bf16"):
+        raise ValueError(f"--half means --dtype bf16 but --dtype {dtype_arg} is given; pass one of them")
+    dtype = DTYPES["bf16" if args.half else (dtype_arg or "fp32")]
     note = dtype_note(device, dtype)
     if note:
         print(note, file=sys.stderr)
