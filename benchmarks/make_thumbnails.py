@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from semprior.data.io import read_image
+    from semprior.engine.brightness import keep_brightness
     from semprior.engine.tiling import enhance_image
 
     missing = [p for p, _, _ in PHOTOS if not (args.data / p).is_file()]
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     for rel, caption, credit in PHOTOS:
         low = read_image(args.data / rel)
         with torch.no_grad():
-            out = enhance_image(model, low[None])[0]
+            out = keep_brightness(low[None], enhance_image(model, low[None]).clamp(0, 1))[0]  # as `semprior enhance`
         stem = Path(rel).stem if credit != "lol" else f"eval15_{Path(rel).stem}"
         stem = f"{credit}_{stem}" if credit != "lol" else stem
         for tag, img in (("before", low), ("after", out)):

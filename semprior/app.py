@@ -77,12 +77,15 @@ def _build_model(name: str, device: str = "cpu") -> Any:
 
 
 def enhance_file(model: Any, src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """``semprior enhance``'s steps for one file, whole image: read (EXIF-upright), enhance, write a PNG."""
+    """``semprior enhance``'s steps for one file, whole image: read (EXIF-upright), enhance, keep a dark photo
+    from coming out darker ([`keep_brightness`][semprior.engine.brightness.keep_brightness]), write a PNG."""
     from semprior.data.io import read_image, write_image
+    from semprior.engine.brightness import keep_brightness
     from semprior.engine.tiling import enhance_image
 
-    y = enhance_image(model, read_image(src).unsqueeze(0))
-    write_image(dst, y[0].clamp(0, 1))
+    img = read_image(src).unsqueeze(0)
+    y = keep_brightness(img, enhance_image(model, img).clamp(0, 1))
+    write_image(dst, y[0])
     return Path(dst)
 
 

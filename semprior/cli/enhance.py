@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep outputs that already exist and process the rest (resume an interrupted batch)")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first file that cannot be read or enhanced (exit 1) instead of listing failures at the end")
+    p.add_argument("--allow-darker", action="store_true",
+                   help="keep the model's output as it is even when a dark photo (mean grey < 0.4) comes out darker "
+                        "(by default its exposure is raised to the input's; the model's contrast and colours are kept)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.epilog = EXIT_STATUS_HELP
 
@@ -155,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from semprior._atomic import remove_stale_temps
     from semprior.data.io import read_image, read_metadata, write_image
     from semprior.cli._models import build_models
+    from semprior.engine.brightness import keep_brightness
     from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
 
     if args.tile is not None and args.tile < 1:
@@ -200,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
                               "tiles: the output changes everywhere, not only at tile borders; omit --tile or give "
                               "more --max-memory-mb to run whole images", file=sys.stderr)
                     y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
+                    y = y.clamp(0, 1) if args.allow_darker else keep_brightness(img, y.clamp(0, 1))
                     exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
                     write_image(dst, y[0].clamp(0, 1), quality=args.quality, exif=exif, icc_profile=icc)
                 except Exception as exc:
