@@ -4,6 +4,7 @@ Examples:
     ```bash
     semprior train --config configs/deepspg_lolv1.yaml --out runs/deepspg_lolv1
     semprior train --config configs/deepspg_lolv1.yaml --out runs/deepspg_lolv1 --resume runs/deepspg_lolv1/last.pt
+    semprior train --config configs/deepspg_lolv1.yaml --out runs/deepspg_lolv1 --overwrite   # start that run again
     torchrun --nproc_per_node 4 -m semprior train --config configs/deepspg_lolv1.yaml   # same global batch
     ```
 
@@ -22,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML file; keys map 1:1 onto semprior.engine.recipe.RunConfig")
     parser.add_argument("--out", help="output folder (overrides out_dir)")
     parser.add_argument("--resume", help="checkpoint to resume from (e.g. OUT/last.pt); continues exactly")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --out (without it, a folder holding last.pt/best.pt/log.jsonl "
+                             "is refused unless --resume is given)")
+    parser.add_argument("--allow-changed", action="store_true",
+                        help="with --resume: accept a config that differs from the one the checkpoint recorded "
+                             "(the changed fields are refused otherwise)")
     parser.add_argument("--steps", type=int, help="override train.steps (the length of the schedule)")
     parser.add_argument("--until", type=int, metavar="STEP",
                         help="stop (and save last.pt) at this step of the schedule; resume later to continue exactly")
@@ -44,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(dataclasses.asdict(run_cfg), indent=2, default=str))
         return 0
-    _, trainer, result = run_training(run_cfg, until=args.until)
+    _, trainer, result = run_training(run_cfg, until=args.until, overwrite=args.overwrite,
+                                      allow_changed=args.allow_changed)
     if D.is_main():
         best = f", best val psnr {result.best:.2f} dB" if result.best is not None else ""
         print(f"trained {result.step} steps in {result.seconds:.0f} s{best}; checkpoints and loss_curve.png in {run_cfg.out_dir}")

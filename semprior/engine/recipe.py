@@ -452,14 +452,24 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     return validate
 
 
-def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None, until: int | None = None):
+def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None, until: int | None = None,
+                 *, overwrite: bool = False, allow_changed: bool = False):
     """Build everything for ``run`` and train; returns ``(model, trainer, result)``.
 
     ``steps`` trains that many more steps; ``until`` stops once the run reaches that step of its
     schedule (the schedule itself is unchanged, so stopping at ``until`` and resuming later gives
     the same weights as one uninterrupted run).
+
+    A fresh run (no ``run.resume``) into an ``out_dir`` that holds a run is refused before anything
+    is built, unless ``overwrite``; a resume whose config differs from the checkpoint's is refused
+    unless ``allow_changed`` (both are [`RunFolderError`][semprior.engine.run_folder.RunFolderError]s).
+    These opt-ins are arguments (``--overwrite`` / ``--allow-changed`` on the command line), never
+    YAML keys, so a config file cannot switch the protection off.
     """
+    from semprior.engine.run_folder import check_run_folder
     from semprior.engine.trainer import Trainer, seed_everything
+
+    check_run_folder(run.out_dir, resume=bool(run.resume), overwrite=overwrite)
 
     seed_everything(run.train.seed)
     model = build_model(run, prior, text_loss)
@@ -481,7 +491,7 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
     from semprior.models.registry import get_model_entry
 
     extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
-             "text": run.text}
+             "text": run.text, "data_config": dataclasses.asdict(run.data)}
     if started_from is not None:
         extra["init"] = started_from
     entry = get_model_entry(run.model_name)
@@ -495,9 +505,9 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
             loss_fn = loss_fn.with_steps(run.phases)
         data = sources
     trainer = Trainer(model, loss_fn, data, train_cfg, out_dir=Path(run.out_dir), validate=validate,
-                      monitor="psnr", mode="max", extra=extra)
+                      monitor="psnr", mode="max", extra=extra, overwrite=overwrite)
     if run.resume:
-        trainer.resume(run.resume)
+        trainer.resume(run.resume, allow_changed=allow_changed)
     if until is not None:
         left = max(0, int(until) - trainer.step)
         steps = left if steps is None else min(steps, left)
