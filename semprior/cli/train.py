@@ -40,8 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from semprior.engine.config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig, run_training
 
+    from semprior._config import ConfigError
+
     raw = load_yaml(args.config)
-    run_cfg = from_dict(RunConfig, raw, "config")
+    try:
+        run_cfg = from_dict(RunConfig, raw, "config")
+        run_cfg.model_config()  # the model's fields are checked here too, so their errors name this file
+    except ConfigError as exc:
+        raise ConfigError(f"{args.config}: {exc}") from exc
     if args.out:
         run_cfg = dataclasses.replace(run_cfg, out_dir=args.out)
     if args.resume:
@@ -51,8 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(dataclasses.asdict(run_cfg), indent=2, default=str))
         return 0
-    _, trainer, result = run_training(run_cfg, until=args.until, overwrite=args.overwrite,
-                                      allow_changed=args.allow_changed)
+    from semprior._memory import ModelTooLarge
+
+    try:
+        _, trainer, result = run_training(run_cfg, until=args.until, overwrite=args.overwrite,
+                                          allow_changed=args.allow_changed)
+    except ModelTooLarge as exc:
+        raise ModelTooLarge(f"{args.config}: {exc}") from exc
     if D.is_main():
         best = f", best val psnr {result.best:.2f} dB" if result.best is not None else ""
         print(f"trained {result.step} steps in {result.seconds:.0f} s{best}; checkpoints and loss_curve.png in {run_cfg.out_dir}")

@@ -297,14 +297,22 @@ def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
     """The model of ``run`` (priors built from their names unless given)."""
     from semprior.models.registry import get_model_entry
 
+    from semprior._memory import check_model_fits
+
     cfg = run.model_config()
     prior = prior if prior is not None else build_prior(run.prior, run.weights_dir)
     if run.model_name.startswith("deepspg"):
         from semprior.models.deepspg import DeepSPG
 
+        build = lambda c: DeepSPG(c, prior=prior)  # noqa: E731
+    else:
+        build = lambda c: get_model_entry(run.model_name).build(c, prior)  # noqa: E731
+    # weights, gradients and Adam's two moments: refused before anything is allocated
+    check_model_fits(build, cfg, "model", copies=4, what="weights, gradients and Adam's two moments")
+    if run.model_name.startswith("deepspg"):
         text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
         return DeepSPG(cfg, prior=prior, text_loss=text_loss)
-    return get_model_entry(run.model_name).build(cfg, prior)
+    return build(cfg)
 
 
 def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
