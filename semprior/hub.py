@@ -268,6 +268,11 @@ def _build(entry: Any, cfg: Any, prior: nn.Module | None, source: str) -> nn.Mod
 
 
 def _finish(model: nn.Module, state: Mapping[str, Tensor], source: str, device: Any) -> nn.Module:
+    for key, tensor in state.items():  # every load_model path ends here: damaged weights stop at load
+        if isinstance(tensor, Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ValueError(f"{source}: tensor {key!r} holds {bad} NaN/Inf value(s) of {tensor.numel()}; the weights are "
+                             "damaged (a diverged run, or a broken file): load an earlier checkpoint")
     try:
         model.load_state_dict(dict(state), strict=True)
     except RuntimeError as exc:

@@ -62,6 +62,9 @@ class DataConfig:
         val_low_dir, val_high_dir: a separate paired validation folder instead of a held-out part
             (whole images).
         synthesis: the low-light synthesis parameters.
+        skip_corrupt: skip pairs (or photos) with an unreadable file, with one warning listing them.
+            Without it, every training and validation file is decoded before step 0 and an
+            unreadable one stops the run there, listing the files.
     """
 
     kind: str = "synthetic"
@@ -80,6 +83,7 @@ class DataConfig:
     val_low_dir: str | None = None
     val_high_dir: str | None = None
     synthesis: LowLightConfig = field(default_factory=LowLightConfig)
+    skip_corrupt: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("synthetic", "paired", "lol-v1", "lol-v2"):
@@ -379,6 +383,7 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             files = list_images(data.root)
             if not files:
                 raise FileNotFoundError(f"no clean photos in {data.root}")
+            files = _readable(files, data.skip_corrupt, str(data.root))
             photos = {f.stem: load_rgb(f) for f in files}
         names = list(photos)
         if not 0 <= data.val_images < len(names):
@@ -408,12 +413,17 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             from semprior.data.scenes import group_scenes, scene_holdout
 
             held = scene_holdout(keys, group_scenes([p[1] for p in everything.pairs]), data.val_holdout)
-    train = cls(*args, **kw, patch_size=data.patch_size or None, flip=True, seed=seed, drop=held, cache=data.cache)
+    train = cls(*args, **kw, patch_size=data.patch_size or None, flip=True, seed=seed, drop=held, cache=data.cache,
+                skip_corrupt=data.skip_corrupt)
     val = None
     if held:
-        val = cls(*args, **kw, keep=held)
+        val = cls(*args, **kw, keep=held, skip_corrupt=data.skip_corrupt)
     elif data.val_low_dir is not None:
-        val = PairedFolder(data.val_low_dir, data.val_high_dir)
+        val = PairedFolder(data.val_low_dir, data.val_high_dir, skip_corrupt=data.skip_corrupt)
+    if not data.skip_corrupt:  # fail before step 0, not hours in
+        for ds in (train, val):
+            if ds is not None:
+                _readable(sorted({f for pair in ds.pairs for f in pair}), False, f"{ds.low_dir} / {ds.high_dir}")
     return train, val
 
 
@@ -431,6 +441,23 @@ def _check_views(train_cfg: TrainConfig, data: DataConfig) -> None:
                 f"the coarse-to-fine patch {patch} at scale {scale} needs data.patch_size >= {math.ceil(patch / scale)}, "
                 f"got {data.patch_size}; raise data.patch_size (0 = whole images) or lower train.patch_stages"
             )
+
+
+def _readable(files: list[Path], skip_corrupt: bool, where: str) -> list[Path]:
+    """``files`` that decode; unreadable ones are skipped with a warning (``skip_corrupt``) or stop the run, listed."""
+    from semprior.data.datasets import find_unreadable, warn_skipped
+    from semprior.data.io import ImageReadError
+
+    bad = find_unreadable(files)
+    if bad and not skip_corrupt:
+        listing = "; ".join(f"{p} ({reason.split(': ', 1)[-1]})" for p, reason in sorted(bad.items())[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ImageReadError(
+            f"{len(bad)} unreadable training file(s) in {where}: {listing}{more}; remove or replace them, or set "
+            "data.skip_corrupt: true in the config (Python: skip_corrupt=True) to skip them with a warning"
+        )
+    warn_skipped(bad, where)
+    return [f for f in files if f not in bad]
 
 
 def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
