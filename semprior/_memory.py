@@ -36,7 +36,7 @@ def _read_int(path: str) -> int | None:
 
 
 def available_bytes() -> int | None:
-    """Memory this process can still allocate: ``MemAvailable``, capped by the cgroup's limit; ``None`` if unknown."""
+    """Memory this process can still allocate: ``MemAvailable``, capped by the cgroup's limit and ``ulimit -v``; ``None`` if unknown."""
     found: list[int] = []
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -48,6 +48,15 @@ def available_bytes() -> int | None:
     limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
     if limit is not None and used is not None:
         found.append(max(0, limit - used))
+    try:  # `ulimit -v`: the address space left to this process
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            pages = int(Path("/proc/self/statm").read_text().split()[0])
+            found.append(max(0, soft - pages * os.sysconf("SC_PAGE_SIZE")))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
     if not found:
         try:
             import psutil  # optional; only where /proc is absent

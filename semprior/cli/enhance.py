@@ -30,6 +30,7 @@ from semprior.cli._batch import (
     EXIT_STATUS_HELP,
     StopAfterCurrent,
     one_line_reason,
+    printable,
     show_names,
 )
 
@@ -42,7 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p, multiple=False)  # default: the DeepSPG trained on LOL-v1 that ships with semprior
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: whole image)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
-    p.add_argument("--max-memory-mb", type=float, default=None, help="choose the tile size from a memory cap")
+    p.add_argument("--max-memory-mb", type=float, default=None,
+                   help="choose the tile size from a memory cap (default: half of the memory available once the "
+                        "image buffers are counted; the whole image runs when it fits)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--skip-existing", action="store_true",
                    help="keep outputs that already exist and process the rest (resume an interrupted batch)")
@@ -71,6 +74,25 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
+def drop_own_outputs(files: list[Path], out: Path) -> tuple[list[Path], list[Path]]:
+    """``(inputs, outputs)``: with ``-o`` equal to an input folder, a ``NAME.png`` there beside another
+    ``NAME.*`` input is that input's output from an earlier run, not a new input.
+
+    Reruns then see the same inputs as the first run (``--skip-existing`` keeps the outputs); a PNG
+    with no such sibling is an input (and is refused, as it would overwrite itself).
+    """
+    if not out.is_dir():
+        return files, []
+    here = out.resolve()
+    stems = {}
+    for f in files:
+        if f.parent.resolve() == here:
+            stems.setdefault(f.stem, []).append(f)
+    ours = [f for f in files if f.parent.resolve() == here and f.suffix.lower() == ".png"
+            and any(g.suffix.lower() != ".png" for g in stems.get(f.stem, []))]
+    return [f for f in files if f not in ours], ours
+
+
 def output_paths(files: list[Path], out: Path, overwrite: bool, skip_existing: bool = False) -> list[Path]:
     """``OUT/<stem>.png`` per input; name clashes and (without ``overwrite``/``skip_existing``) existing outputs are errors."""
     seen: dict[Path, Path] = {}
@@ -97,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     from semprior._atomic import remove_stale_temps
     from semprior.data.io import read_image, write_image
     from semprior.cli._models import build_models
-    from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
+    from semprior._memory import available_bytes
+    from semprior.engine.tiling import default_memory_mb, enhance_image, is_tileable, tiling_plan
 
     if args.tile is not None and args.tile < 1:
         raise ValueError(f"--tile must be >= 1, got {args.tile}")
@@ -105,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--overwrite and --skip-existing contradict each other; pass one of them")
     files = collect_inputs(args.inputs)
     out = Path(args.out)
+    files, ours = drop_own_outputs(files, out)
+    if ours:
+        print(f"{len(ours)} PNG(s) in {printable(str(out))} are the outputs of other inputs there (-o is an input "
+              "folder); they are not enhanced again", file=sys.stderr)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out} exists and is not a folder; give a folder")
     dests = output_paths(files, out, args.overwrite, args.skip_existing)
@@ -117,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {label} is a global method; it runs on each whole image (tiling would change "
               "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
     tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
+    available = available_bytes()
+    if args.max_memory_mb is not None and available is not None and args.max_memory_mb * 2**20 > available:
+        raise ValueError(f"--max-memory-mb {args.max_memory_mb:g} is more than the {available / 2**20:.0f} MB available "
+                         "now; lower it, or leave it out to use the default bound")
+    auto = args.tile is None and args.max_memory_mb is None and is_tileable(model)
     out.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temps(out)
     if stale:
@@ -134,8 +166,11 @@ def run(args: argparse.Namespace) -> int:
                     break
                 bar.set_postfix_str(src.name)
                 try:
+                    cap = args.max_memory_mb
+                    if auto:  # the default bound, decided from the file's header before it is decoded
+                        cap = default_memory_mb(_pixels(src), available_bytes(), name=str(src))
                     img = read_image(src).unsqueeze(0)
-                    y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
+                    y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap)
                     write_image(dst, y[0].clamp(0, 1))
                 except Exception as exc:
                     if args.fail_fast:
@@ -154,6 +189,22 @@ def run(args: argparse.Namespace) -> int:
     return _report(out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None)
 
 
+def _pixels(path: Path) -> int:
+    """Width x height from the file's header (PIL reads no pixels); 0 when the header cannot be read."""
+    from PIL import Image
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: read_image decides
+            with Image.open(path) as im:
+                w, h = im.size
+        return int(w) * int(h)
+    except Exception:  # noqa: BLE001 - read_image then reports the real problem
+        return 0
+
+
 def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path, str]], existing: int,
             left: list[Path] | None) -> int:
     """Print what was written, what failed (one line each) and, after Ctrl-C, what was not processed (``left``).
@@ -161,11 +212,11 @@ def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path
     Returns the exit status: 130 when interrupted with inputs left, else 3 when any input failed, else 0.
     """
     kept = f" ({existing} existing output(s) kept)" if existing else ""
-    print(f"wrote {len(written)} of {n_todo} image(s) to {out}{kept}")
+    print(f"wrote {len(written)} of {n_todo} image(s) to {printable(str(out))}{kept}")
     if failed:
         print(f"semprior enhance: {len(failed)} input(s) failed:", file=sys.stderr)
         for src, reason in failed:
-            print(f"  {src}: {reason}", file=sys.stderr)
+            print(f"  {printable(str(src))}: {reason}", file=sys.stderr)
     if left is not None:
         print(f"semprior enhance: interrupted; {len(left)} input(s) not processed: {show_names(left)}", file=sys.stderr)
         print("  rerun the same command with --skip-existing to finish them", file=sys.stderr)
