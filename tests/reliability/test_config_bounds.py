@@ -106,7 +106,8 @@ YAML_CASES = {
     "model: {blocks: 5}\n": r"deepspg config.blocks must be a list",
     "model: 7\n": r"config.model must be a mapping",
     "prior: 5\n": r"config.prior must be a string, got 5 \(int\); quote it",
-    "train: {patch_stages: [[0, x]]}\n": r"config.train.patch_stages\[0\]\[1\] must be an integer, got 'x'",
+    "train: {betas: [0.9, x]}\n": r"config.train.betas\[1\] must be a number, got 'x'",
+    "train: {restart_periods: [10, 2.5]}\n": r"config.train.restart_periods\[1\] must be an integer, got 2.5",
     "[1, 2]\n": r"must hold a YAML mapping at the top level, got list",
 }
 
