@@ -197,9 +197,9 @@ def read_config_json(cfg_path: Path) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise ConfigError(f"{cfg_path} has format_version {int(version)}; this semprior reads up to "
                           f"{FORMAT_VERSION}: upgrade semprior")
-    if not isinstance(record.get("model"), str):
-        raise ConfigError(f"{cfg_path}: \"model\" must be a registry name string (one of "
-                          f"{_registry().list_models()}), got {str(record.get('model'))[:40]}")
+    if not isinstance(record.get("model"), str) or record["model"] not in _registry().list_models():
+        raise ConfigError(f"{cfg_path}: \"model\" must be a registry name (one of "
+                          f"{_registry().list_models()}), got {str(record.get('model'))[:40]!r}")
     if not isinstance(record.get("config", {}), dict):
         raise ConfigError(f"{cfg_path}: \"config\" must be an object of model config fields, got "
                           f"{type(record['config']).__name__}")

@@ -42,6 +42,7 @@ CASES = {
     "format_version_string": (lambda r: json.dumps({**r, "format_version": "1"}), r'"format_version" must be a whole number'),
     "bad_json": (lambda r: '{"format": ', r"config.json is not valid JSON \(Expecting value at line 1, column 12\)"),
     "model_not_string": (lambda r: json.dumps({**r, "model": ["retinexformer"]}), r'config.json: "model" must be a registry name'),
+    "model_unknown": (lambda r: json.dumps({**r, "model": ""}), r"""config.json: "model" must be a registry name .*got ''"""),
     "config_list": (lambda r: json.dumps({**r, "config": [1]}), r'config.json: "config" must be an object'),
     "blocks_int": (lambda r: json.dumps({**r, "config": {**r["config"], "blocks": 5}}),
                    r"config.json: retinexformer config.blocks must be a list \(e.g. \[1, 1, 1\]\), got 5"),
