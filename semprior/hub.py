@@ -156,15 +156,7 @@ def from_pretrained(
     import safetensors.torch
 
     cfg_path, weights = _pretrained_files(Path(path))
-    try:
-        record = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{cfg_path} is not valid JSON ({exc}); re-save the model with save_pretrained") from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ValueError(f"{cfg_path} is not a semprior model config (expected \"format\": \"{FORMAT}\")")
-    if int(record.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(f"{cfg_path} has format_version {record['format_version']}; this semprior reads up to "
-                         f"{FORMAT_VERSION}: upgrade semprior")
+    record = read_config_json(cfg_path)
     try:
         state = safetensors.torch.load_file(str(weights), device="cpu")
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name
@@ -173,7 +165,50 @@ def from_pretrained(
     entry = _registry().get_model_entry(name)
     prior_obj = _prior_for(record.get("prior"), prior, weights_dir, str(cfg_path))
     cfg = _config(entry, record.get("config", {}), overrides, prior_obj, str(cfg_path))
-    return _finish(entry.build(cfg, prior_obj), state, str(weights), device)
+    return _finish(_build(entry, cfg, prior_obj, str(cfg_path)), state, str(weights), device)
+
+
+def read_config_json(cfg_path: Path) -> dict[str, Any]:
+    """The ``config.json`` record of a ``save_pretrained`` folder, every field's shape checked.
+
+    Each problem is one ``ConfigError`` line naming the file and the key: invalid JSON (with its
+    line and column), a top level that is not an object, a ``format_version`` that is not a
+    whole number, a ``model`` that is not a string, a ``config`` or ``prior`` that is not an object.
+    """
+    from semprior._config import ConfigError
+
+    try:
+        record = json.loads(cfg_path.read_text(), parse_constant=lambda c: float(c))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{cfg_path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                          "re-save the model with save_pretrained") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{cfg_path} is not a UTF-8 JSON file ({exc.reason}); re-save the model with save_pretrained") from exc
+    except RecursionError:
+        raise ConfigError(f"{cfg_path} nests JSON too deeply; re-save the model with save_pretrained") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        got = type(record).__name__ if not isinstance(record, dict) else repr(record.get("format"))
+        raise ConfigError(f"{cfg_path} is not a semprior model config (expected an object with \"format\": "
+                          f"\"{FORMAT}\", got {got})")
+    version = record.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, (int, float)) or not float(version).is_integer() \
+            or version != version or abs(version) == float("inf"):
+        raise ConfigError(f"{cfg_path}: \"format_version\" must be a whole number, got {str(version)[:40]}")
+    if version > FORMAT_VERSION:
+        raise ConfigError(f"{cfg_path} has format_version {int(version)}; this semprior reads up to "
+                          f"{FORMAT_VERSION}: upgrade semprior")
+    if not isinstance(record.get("model"), str) or record["model"] not in _registry().list_models():
+        raise ConfigError(f"{cfg_path}: \"model\" must be a registry name (one of "
+                          f"{_registry().list_models()}), got {str(record.get('model'))[:40]!r}")
+    if not isinstance(record.get("config", {}), dict):
+        raise ConfigError(f"{cfg_path}: \"config\" must be an object of model config fields, got "
+                          f"{type(record['config']).__name__}")
+    prior = record.get("prior")
+    if prior is not None and not (isinstance(prior, dict) and isinstance(prior.get("name"), (str, type(None)))
+                                  and isinstance(prior.get("spec", {}), (dict, type(None)))):
+        raise ConfigError(f"{cfg_path}: \"prior\" must be null or an object like {{\"name\": \"region\", \"spec\": "
+                          f"{{...}}}} (as save_pretrained writes it), got {str(prior)[:40]}")
+    return record
 
 
 def _prior_for(rec: dict | None, given: nn.Module | None, weights_dir: Any, source: str) -> nn.Module | None:
@@ -216,10 +251,28 @@ def _config(entry: Any, saved: Mapping[str, Any], overrides: Mapping[str, Any], 
             raise ValueError(f"the checkpoint's DeepSPG config has image_prior={data.get('image_prior')} but the prior "
                              f"is {'missing' if prior is None else 'given'}; load it with the prior it was trained with")
         data = {**data, "text_prior": False}  # the text prior shapes training only; inference never needs CLIP
-    return config_from_dict(entry.config_cls, data, where)
+    from semprior._config import ConfigError
+
+    try:
+        return config_from_dict(entry.config_cls, data, where)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _build(entry: Any, cfg: Any, prior: nn.Module | None, source: str) -> nn.Module:
+    """``entry.build(cfg, prior)``, after checking on the meta device that its weights fit in memory."""
+    from semprior._memory import check_model_fits
+
+    check_model_fits(lambda c: entry.build(c, prior), cfg, source)
+    return entry.build(cfg, prior)
 
 
 def _finish(model: nn.Module, state: Mapping[str, Tensor], source: str, device: Any) -> nn.Module:
+    for key, tensor in state.items():  # every load_model path ends here: damaged weights stop at load
+        if isinstance(tensor, Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ValueError(f"{source}: tensor {key!r} holds {bad} NaN/Inf value(s) of {tensor.numel()}; the weights are "
+                             "damaged (a diverged run, or a broken file): load an earlier checkpoint")
     try:
         model.load_state_dict(dict(state), strict=True)
     except RuntimeError as exc:
@@ -263,7 +316,7 @@ def load_model(
     if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
     if path.is_dir() or path.suffix in (".safetensors", ".json"):
-        rec_name = json.loads(_pretrained_files(path)[0].read_text()).get("model")
+        rec_name = read_config_json(_pretrained_files(path)[0])["model"]
         if name is not None and name != rec_name and not (name.startswith("deepspg") and rec_name.startswith("deepspg")):
             raise ValueError(f"{path} holds a {rec_name!r} model, not {name!r}")
         if isinstance(prior, str):
@@ -307,7 +360,7 @@ def _from_state(path: Path, state: dict[str, Tensor], name: str, prior: Any, wei
     entry = reg.get_model_entry(name)
     prior_name, prior_obj = reg._resolve_prior(entry, prior, weights_dir)  # noqa: SLF001
     cfg = entry.config(prior_name, **overrides)
-    return _finish(entry.build(cfg, prior_obj), state, str(path), device)
+    return _finish(_build(entry, cfg, prior_obj, str(path)), state, str(path), device)
 
 
 def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tensor], name: str | None, prior: Any,
@@ -333,7 +386,7 @@ def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tenso
     else:
         cfg = entry.config(prior if isinstance(prior, str) else ("custom" if prior_obj is not None else None),
                            **overrides)
-    return _finish(entry.build(cfg, prior_obj), state, str(path), device)
+    return _finish(_build(entry, cfg, prior_obj, str(path)), state, str(path), device)
 
 
 # --- Hugging Face Hub: optional (pip install 'semprior[hub]'); nothing here runs at import --------------------------

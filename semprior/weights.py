@@ -396,11 +396,14 @@ def check_weights_dir(weights_dir: str | os.PathLike | None = None, *, load: boo
             continue
         status = "sha256 ok" if spec.sha256 else "present (no published sha256)"
         detail = f"found as {p.name}, sha256 {digest[:16]}..."
-        if load and not spec.torch_loadable:
-            detail += ", load check skipped (loaded by its upstream tool)"
-        elif load:
+        if load:
             try:
-                n = len(load_checkpoint(p))
+                if spec.torch_loadable:
+                    n = len(load_checkpoint(p))
+                else:  # TorchScript: tensors read without running its code
+                    from semprior._torchscript import read_torchscript_state
+
+                    n = len(read_torchscript_state(p))
                 detail += f", loads ({n} tensors)"
             except Exception as exc:  # noqa: BLE001 - reported per file, the check continues
                 status, detail = "DOES NOT LOAD", f"{type(exc).__name__}: {exc}"

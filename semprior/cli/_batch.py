@@ -64,18 +64,36 @@ class StopAfterCurrent:
         return self.requested
 
 
+def printable(text: str) -> str:
+    r"""``text`` with line breaks, tabs and other control characters escaped (``\n``, ``\x1b``), so a
+    file name cannot split a one-line report or move the cursor.
+
+    Examples:
+        >>> printable("night\nshot.jpg")
+        'night\\nshot.jpg'
+    """
+    if text.isprintable():
+        return text
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return "".join(c if c.isprintable() else named.get(c, f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+                   for c in text)
+
+
 def one_line_reason(exc: BaseException, path: Path | None = None) -> str:
-    """The exception's first line, without a repeated ``cannot read PATH:`` prefix."""
+    """The exception's first line (file names escaped by `printable`), without a repeated ``cannot read PATH:`` prefix."""
     text = str(exc).strip()
+    if path is not None:
+        text = text.replace(str(path), printable(str(path)))
     line = text.splitlines()[0] if text else type(exc).__name__
     if path is not None:
-        for prefix in (f"cannot read {path}: ", f"{path}: "):
+        shown = printable(str(path))
+        for prefix in (f"cannot read {shown}: ", f"{shown}: "):
             if line.startswith(prefix):
                 line = line[len(prefix) :]
-    return line
+    return printable(line)
 
 
 def show_names(paths: Sequence[Path], limit: int = 10) -> str:
-    names = [str(p) for p in paths[:limit]]
+    names = [printable(str(p)) for p in paths[:limit]]
     more = f" (+{len(paths) - limit} more)" if len(paths) > limit else ""
     return ", ".join(names) + more

@@ -36,6 +36,7 @@ from semprior.cli._batch import (
     EXIT_STATUS_HELP,
     StopAfterCurrent,
     one_line_reason,
+    printable,
     show_names,
 )
 
@@ -56,7 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p, multiple=False)  # default: the DeepSPG trained on LOL-v1 that ships with semprior
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: whole image)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
-    p.add_argument("--max-memory-mb", type=float, default=None, help="choose the tile size from a memory cap")
+    p.add_argument("--max-memory-mb", type=float, default=None,
+                   help="choose the tile size from a memory cap (default: half of the memory available once the "
+                        "image buffers are counted; the whole image runs when it fits)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--skip-existing", action="store_true",
                    help="keep outputs that already exist and process the rest (resume an interrupted batch)")
@@ -101,6 +104,26 @@ def collect_inputs(inputs: list[str], recursive: bool = False) -> tuple[list[tup
         else:
             raise FileNotFoundError(f"input not found: {p}")
     return jobs, skipped
+
+
+def drop_own_outputs(files: list[Path], out: Path) -> tuple[list[Path], list[Path]]:
+    """``(inputs, outputs)``: with ``-o`` equal to an input folder, a ``NAME.png`` there beside another
+    ``NAME.*`` input is that input's output from an earlier run, not a new input.
+
+    Reruns then see the same inputs as the first run (``--skip-existing`` keeps the outputs); a PNG
+    with no such sibling is an input (and is refused, as it would overwrite itself).
+    """
+    if not out.is_dir():
+        return files, []
+    here = out.resolve()
+    stems = {}
+    for f in files:
+        if f.parent.resolve() == here:
+            stems.setdefault(f.stem, []).append(f)
+    ours = [f for f in files if f.parent.resolve() == here and f.suffix.lower() == ".png"
+            and any(g.suffix.lower() != ".png" for g in stems.get(f.stem, []))]
+    return [f for f in files if f not in ours], ours
+
 
 
 def output_paths(jobs: list[tuple[Path, PurePath]], out: Path, fmt: str, overwrite: bool,
@@ -149,6 +172,11 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], list[Path], Path, list[P
         return [jobs[0][0]], [dest], dest, skipped
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out} exists and is not a folder; give a folder (or a new .jpg/.png/.webp file name)")
+    kept, ours = drop_own_outputs([f for f, _ in jobs], out)
+    if ours:
+        print(f"{len(ours)} PNG(s) in {printable(str(out))} are the outputs of other inputs there (-o is an input "
+              "folder); they are not enhanced again", file=sys.stderr)
+        jobs = [j for j in jobs if j[0] in set(kept)]
     return [f for f, _ in jobs], output_paths(jobs, out, args.format or "png", args.overwrite, args.skip_existing), out, skipped
 
 
@@ -158,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
     from semprior._atomic import remove_stale_temps
     from semprior.data.io import read_image, read_metadata, write_image
     from semprior.cli._models import build_models
+    from semprior._memory import available_bytes
     from semprior.engine.brightness import keep_brightness
-    from semprior.engine.tiling import enhance_image, is_tileable, tiling_plan
+    from semprior.engine.tiling import default_memory_mb, enhance_image, is_tileable, tiling_plan
 
     if args.tile is not None and args.tile < 1:
         raise ValueError(f"--tile must be >= 1, got {args.tile}")
@@ -179,6 +208,11 @@ def run(args: argparse.Namespace) -> int:
               "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
     _, tile_side = tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
     warn_tiles = tile_side is not None and bool(getattr(model, "global_context", False))
+    available = available_bytes()
+    if args.max_memory_mb is not None and available is not None and args.max_memory_mb * 2**20 > available:
+        raise ValueError(f"--max-memory-mb {args.max_memory_mb:g} is more than the {available / 2**20:.0f} MB available "
+                         "now; lower it, or leave it out to use the default bound")
+    auto = args.tile is None and args.max_memory_mb is None and is_tileable(model)
     folder = out.parent if out in dests else out  # -o photo.jpg: the file's folder
     folder.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temps(folder)
@@ -197,13 +231,16 @@ def run(args: argparse.Namespace) -> int:
                     break
                 bar.set_postfix_str(src.name)
                 try:
+                    cap = args.max_memory_mb
+                    if auto:  # the default bound, decided from the file's header before it is decoded
+                        cap = default_memory_mb(_pixels(src), available_bytes(), name=str(src))
                     img = read_image(src).unsqueeze(0)
                     if warn_tiles and max(img.shape[-2:]) > tile_side:
                         warn_tiles = False  # once per run
                         print(f"\nwarning: {label} attends over the whole image, and {src.name} runs in {tile_side}-px "
                               "tiles: the output changes everywhere, not only at tile borders; omit --tile or give "
                               "more --max-memory-mb to run whole images", file=sys.stderr)
-                    y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)
+                    y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap)
                     y = y.clamp(0, 1) if args.allow_darker else keep_brightness(img, y.clamp(0, 1))
                     exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
                     write_image(dst, y[0].clamp(0, 1), quality=args.quality, exif=exif, icc_profile=icc)
@@ -224,6 +261,22 @@ def run(args: argparse.Namespace) -> int:
     return _report(out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None)
 
 
+def _pixels(path: Path) -> int:
+    """Width x height from the file's header (PIL reads no pixels); 0 when the header cannot be read."""
+    from PIL import Image
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: read_image decides
+            with Image.open(path) as im:
+                w, h = im.size
+        return int(w) * int(h)
+    except Exception:  # noqa: BLE001 - read_image then reports the real problem
+        return 0
+
+
 def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path, str]], existing: int,
             left: list[Path] | None) -> int:
     """Print what was written, what failed (one line each) and, after Ctrl-C, what was not processed (``left``).
@@ -232,13 +285,13 @@ def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path
     """
     kept = f" ({existing} existing output(s) kept)" if existing else ""
     if written == [out]:  # -o photo.jpg
-        print(f"wrote {out}")
+        print(f"wrote {printable(str(out))}")
     else:
-        print(f"wrote {len(written)} of {n_todo} image(s) to {out}{kept}")
+        print(f"wrote {len(written)} of {n_todo} image(s) to {printable(str(out))}{kept}")
     if failed:
         print(f"semprior enhance: {len(failed)} input(s) failed:", file=sys.stderr)
         for src, reason in failed:
-            print(f"  {src}: {reason}", file=sys.stderr)
+            print(f"  {printable(str(src))}: {reason}", file=sys.stderr)
     if left is not None:
         print(f"semprior enhance: interrupted; {len(left)} input(s) not processed: {show_names(left)}", file=sys.stderr)
         print("  rerun the same command with --skip-existing to finish them", file=sys.stderr)

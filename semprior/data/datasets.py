@@ -230,7 +230,8 @@ class PairedFolder(torch.utils.data.Dataset):
             low, high = load_rgb(low_path), load_rgb(high_path)
         except ImageReadError as exc:
             raise ImageReadError(
-                f"{exc}; remove or replace the file, or pass skip_corrupt=True to skip unreadable pairs with a warning"
+                f"{exc}; remove or replace the file, or pass skip_corrupt=True (YAML: data.skip_corrupt: true) to skip "
+                "unreadable pairs with a warning"
             ) from exc
         if low.shape != high.shape:
             raise ValueError(

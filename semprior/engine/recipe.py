@@ -62,6 +62,9 @@ class DataConfig:
         val_low_dir, val_high_dir: a separate paired validation folder instead of a held-out part
             (whole images).
         synthesis: the low-light synthesis parameters.
+        skip_corrupt: skip pairs (or photos) with an unreadable file, with one warning listing them.
+            Without it, every training and validation file is decoded before step 0 and an
+            unreadable one stops the run there, listing the files.
     """
 
     kind: str = "synthetic"
@@ -80,6 +83,7 @@ class DataConfig:
     val_low_dir: str | None = None
     val_high_dir: str | None = None
     synthesis: LowLightConfig = field(default_factory=LowLightConfig)
+    skip_corrupt: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("synthetic", "paired", "lol-v1", "lol-v2"):
@@ -297,14 +301,22 @@ def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
     """The model of ``run`` (priors built from their names unless given)."""
     from semprior.models.registry import get_model_entry
 
+    from semprior._memory import check_model_fits
+
     cfg = run.model_config()
     prior = prior if prior is not None else build_prior(run.prior, run.weights_dir)
     if run.model_name.startswith("deepspg"):
         from semprior.models.deepspg import DeepSPG
 
+        build = lambda c: DeepSPG(c, prior=prior)  # noqa: E731
+    else:
+        build = lambda c: get_model_entry(run.model_name).build(c, prior)  # noqa: E731
+    # weights, gradients and Adam's two moments: refused before anything is allocated
+    check_model_fits(build, cfg, "model", copies=4, what="weights, gradients and Adam's two moments")
+    if run.model_name.startswith("deepspg"):
         text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
         return DeepSPG(cfg, prior=prior, text_loss=text_loss)
-    return get_model_entry(run.model_name).build(cfg, prior)
+    return build(cfg)
 
 
 def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
@@ -371,6 +383,7 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             files = list_images(data.root)
             if not files:
                 raise FileNotFoundError(f"no clean photos in {data.root}")
+            files = _readable(files, data.skip_corrupt, str(data.root))
             photos = {f.stem: load_rgb(f) for f in files}
         names = list(photos)
         if not 0 <= data.val_images < len(names):
@@ -400,12 +413,17 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             from semprior.data.scenes import group_scenes, scene_holdout
 
             held = scene_holdout(keys, group_scenes([p[1] for p in everything.pairs]), data.val_holdout)
-    train = cls(*args, **kw, patch_size=data.patch_size or None, flip=True, seed=seed, drop=held, cache=data.cache)
+    train = cls(*args, **kw, patch_size=data.patch_size or None, flip=True, seed=seed, drop=held, cache=data.cache,
+                skip_corrupt=data.skip_corrupt)
     val = None
     if held:
-        val = cls(*args, **kw, keep=held)
+        val = cls(*args, **kw, keep=held, skip_corrupt=data.skip_corrupt)
     elif data.val_low_dir is not None:
-        val = PairedFolder(data.val_low_dir, data.val_high_dir)
+        val = PairedFolder(data.val_low_dir, data.val_high_dir, skip_corrupt=data.skip_corrupt)
+    if not data.skip_corrupt:  # fail before step 0, not hours in
+        for ds in (train, val):
+            if ds is not None:
+                _readable(sorted({f for pair in ds.pairs for f in pair}), False, f"{ds.low_dir} / {ds.high_dir}")
     return train, val
 
 
@@ -423,6 +441,23 @@ def _check_views(train_cfg: TrainConfig, data: DataConfig) -> None:
                 f"the coarse-to-fine patch {patch} at scale {scale} needs data.patch_size >= {math.ceil(patch / scale)}, "
                 f"got {data.patch_size}; raise data.patch_size (0 = whole images) or lower train.patch_stages"
             )
+
+
+def _readable(files: list[Path], skip_corrupt: bool, where: str) -> list[Path]:
+    """``files`` that decode; unreadable ones are skipped with a warning (``skip_corrupt``) or stop the run, listed."""
+    from semprior.data.datasets import find_unreadable, warn_skipped
+    from semprior.data.io import ImageReadError
+
+    bad = find_unreadable(files)
+    if bad and not skip_corrupt:
+        listing = "; ".join(f"{p} ({reason.split(': ', 1)[-1]})" for p, reason in sorted(bad.items())[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ImageReadError(
+            f"{len(bad)} unreadable training file(s) in {where}: {listing}{more}; remove or replace them, or set "
+            "data.skip_corrupt: true in the config (Python: skip_corrupt=True) to skip them with a warning"
+        )
+    warn_skipped(bad, where)
+    return [f for f in files if f not in bad]
 
 
 def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
@@ -452,14 +487,24 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     return validate
 
 
-def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None, until: int | None = None):
+def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None, until: int | None = None,
+                 *, overwrite: bool = False, allow_changed: bool = False):
     """Build everything for ``run`` and train; returns ``(model, trainer, result)``.
 
     ``steps`` trains that many more steps; ``until`` stops once the run reaches that step of its
     schedule (the schedule itself is unchanged, so stopping at ``until`` and resuming later gives
     the same weights as one uninterrupted run).
+
+    A fresh run (no ``run.resume``) into an ``out_dir`` that holds a run is refused before anything
+    is built, unless ``overwrite``; a resume whose config differs from the checkpoint's is refused
+    unless ``allow_changed`` (both are [`RunFolderError`][semprior.engine.run_folder.RunFolderError]s).
+    These opt-ins are arguments (``--overwrite`` / ``--allow-changed`` on the command line), never
+    YAML keys, so a config file cannot switch the protection off.
     """
+    from semprior.engine.run_folder import check_run_folder
     from semprior.engine.trainer import Trainer, seed_everything
+
+    check_run_folder(run.out_dir, resume=bool(run.resume), overwrite=overwrite)
 
     seed_everything(run.train.seed)
     model = build_model(run, prior, text_loss)
@@ -481,7 +526,7 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
     from semprior.models.registry import get_model_entry
 
     extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
-             "text": run.text}
+             "text": run.text, "data_config": dataclasses.asdict(run.data)}
     if started_from is not None:
         extra["init"] = started_from
     entry = get_model_entry(run.model_name)
@@ -495,9 +540,9 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
             loss_fn = loss_fn.with_steps(run.phases)
         data = sources
     trainer = Trainer(model, loss_fn, data, train_cfg, out_dir=Path(run.out_dir), validate=validate,
-                      monitor="psnr", mode="max", extra=extra)
+                      monitor="psnr", mode="max", extra=extra, overwrite=overwrite)
     if run.resume:
-        trainer.resume(run.resume)
+        trainer.resume(run.resume, allow_changed=allow_changed)
     if until is not None:
         left = max(0, int(until) - trainer.step)
         steps = left if steps is None else min(steps, left)

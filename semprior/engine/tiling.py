@@ -159,6 +159,43 @@ def _axis_windows(size: int, tile: int, overlap: int) -> list[tuple[int, int, Te
     return out
 
 
+#: bytes per pixel of the image buffers `semprior enhance` holds beside the model's work (input,
+#: output accumulator, blending weights, the 8-bit copy written)
+IMAGE_BUFFER_BYTES_PER_PIXEL = 64
+#: share of the memory left after the image buffers that the default bound gives the model
+DEFAULT_MEMORY_FRACTION = 0.5
+#: below this many MB for the model, an image is refused rather than cut into tiny tiles
+MIN_AUTO_MEMORY_MB = 64
+
+
+def default_memory_mb(pixels: int, available: int | None, *, name: str = "the image") -> float | None:
+    """The memory cap (MB) used when neither ``tile`` nor ``max_memory_mb`` is given; ``None`` = unknown, no cap.
+
+    Half of what is left once the image buffers (`IMAGE_BUFFER_BYTES_PER_PIXEL` per pixel) are
+    counted. With this cap [`enhance_image`][semprior.engine.tiling.enhance_image] runs the whole image
+    when it fits and tiles otherwise.
+
+    Raises:
+        ValueError: less than `MIN_AUTO_MEMORY_MB` would remain: one line naming ``--tile`` and
+            ``--max-memory-mb``.
+
+    Examples:
+        >>> round(default_memory_mb(1000 * 1000, 8 * 2**30))  # 8 GiB free, a 1-megapixel image
+        4065
+    """
+    if available is None:
+        return None
+    buffers = pixels * IMAGE_BUFFER_BYTES_PER_PIXEL
+    budget = (available - buffers) * DEFAULT_MEMORY_FRACTION / 2**20
+    if budget < MIN_AUTO_MEMORY_MB:
+        raise ValueError(
+            f"{name} ({pixels / 1e6:.1f} megapixels) needs about {buffers / 2**20:.0f} MB for its buffers and "
+            f"{available / 2**20:.0f} MB are available; free memory, or choose the bound yourself with "
+            "--max-memory-mb MB or --tile PIXELS"
+        )
+    return budget
+
+
 def tiling_plan(
     model: nn.Module,
     *,

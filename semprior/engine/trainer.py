@@ -83,6 +83,11 @@ class Trainer:
         extra: more entries for every checkpoint (e.g. ``{"model_config": cfg.to_dict()}``, which
             the ``eval``/``enhance`` CLIs read to rebuild the architecture); plain data only.
         device: defaults to CUDA (local rank) when available, else CPU.
+        overwrite: a fresh run (not [`resume`][semprior.engine.trainer.Trainer.resume]d) in an
+            ``out_dir`` that already holds a run (``last.pt``, ``best.pt`` or ``log.jsonl``) is refused
+            when [`fit`][semprior.engine.trainer.Trainer.fit] starts (a
+            [`RunFolderError`][semprior.engine.run_folder.RunFolderError]); ``True`` replaces that run
+            (its files are removed first).
 
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) the trainer initialises the process group,
     wraps the model in ``DistributedDataParallel`` (with ``find_unused_parameters`` when a phase
@@ -108,8 +113,11 @@ class Trainer:
         mode: str = "max",
         extra: dict[str, Any] | None = None,
         device: str | torch.device | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.config = cfg = config or TrainConfig()
+        self.overwrite = bool(overwrite)
+        self._claimed = False  # True once this trainer owns out_dir (resumed it, or started it afresh)
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if cfg.val_every and validate is None:
@@ -216,13 +224,33 @@ class Trainer:
             **self.extra,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], allow_changed: bool = False) -> None:
+        """Restore a trainer checkpoint; a config that differs from the recorded one is refused.
+
+        The checkpoint's ``train_config`` and the ``extra`` entries both sides have (model config,
+        prior, data config, ...) are compared with this trainer's; fields that change the weights
+        or the data order and differ are listed in a
+        [`RunFolderError`][semprior.engine.run_folder.RunFolderError] unless ``allow_changed``.
+        """
+        from semprior.engine.run_folder import INCIDENTAL_FIELDS, RunFolderError, changed_fields
+
         if state.get("format") != "semprior-trainer-v1":
             raise ValueError("not a semprior trainer checkpoint (missing format 'semprior-trainer-v1')")
         saved = state.get("phases", [{"name": "train", "source": "train", "steps": 1}])  # older checkpoints: one phase
         if saved != self.schedule.describe():
             raise ValueError(f"the checkpoint was trained with phases {saved}, this trainer has "
                              f"{self.schedule.describe()}; resume with the same phases, sources and steps")
+        if self.ema is not None and "ema" not in state:
+            raise ValueError("this run averages weights (ema_decay > 0) but the checkpoint has no 'ema'; "
+                             "resume with the ema_decay it was trained with")
+        recorded = {"train": state.get("train_config", {}), **{k: state[k] for k in self.extra if k in state}}
+        now = {"train": asdict(self.config), **self.extra}
+        changed = changed_fields(recorded, now, ignore=INCIDENTAL_FIELDS)
+        if changed and not allow_changed:
+            raise RunFolderError(
+                f"resuming changes {len(changed)} field(s) of the run: {'; '.join(changed)}; resume with the recorded "
+                "values, or accept the change with --allow-changed (Python: allow_changed=True)"
+            )
         unwrap(self.net).load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -231,9 +259,6 @@ class Trainer:
         self.bad_evals = int(state["bad_evals"])
         self.curves = {k: [(int(p[0]), float(p[1])) for p in v] for k, v in state["curves"].items()}
         if self.ema is not None:
-            if "ema" not in state:
-                raise ValueError("this run averages weights (ema_decay > 0) but the checkpoint has no 'ema'; "
-                                 "resume with the ema_decay it was trained with")
             self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
@@ -245,9 +270,14 @@ class Trainer:
             return None
         return save_checkpoint(self.state_dict(), path)
 
-    def resume(self, path: str | Path) -> None:
-        """Restore a checkpoint written by [`save`][semprior.engine.trainer.Trainer.save]; [`fit`][semprior.engine.trainer.Trainer.fit] then continues exactly."""
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+    def resume(self, path: str | Path, allow_changed: bool = False) -> None:
+        """Restore a checkpoint written by [`save`][semprior.engine.trainer.Trainer.save]; [`fit`][semprior.engine.trainer.Trainer.fit] then continues exactly.
+
+        A config that differs from the one the checkpoint recorded is refused, listing the
+        fields, unless ``allow_changed`` (see [`load_state_dict`][semprior.engine.trainer.Trainer.load_state_dict]).
+        """
+        self.load_state_dict(load_checkpoint(path, map_location=self.device), allow_changed=allow_changed)
+        self._claimed = True
 
     # ---------------------------------------------------------------- loop
     def train_step(self, batch: Any, phase: Phase | None = None) -> tuple[float, dict[str, float]]:
@@ -343,21 +373,38 @@ class Trainer:
             self._tb.add_scalar(tag, v, record["step"])
         self._tb.flush()
 
+    def _claim_out_dir(self) -> None:
+        """Before the first step of a fresh run: refuse an ``out_dir`` holding a run, unless ``overwrite``."""
+        if self._claimed or self.out_dir is None:
+            return
+        from semprior.engine.run_folder import check_run_folder, clear_run_folder, existing_run_files
+
+        check_run_folder(self.out_dir, overwrite=self.overwrite)
+        if self.overwrite and existing_run_files(self.out_dir) and D.is_main():
+            clear_run_folder(self.out_dir)
+        self._claimed = True
+
     def _trim_log(self) -> None:
-        """After a resume, drop log lines past the resumed step (they are recomputed exactly)."""
+        """After a resume, move log lines past the resumed step (they are recomputed exactly) to ``log.superseded.jsonl``.
+
+        ``log.jsonl`` then reads as one uninterrupted run; nothing logged is ever deleted.
+        """
         path = self.out_dir / "log.jsonl" if self.out_dir is not None else None
         if path is None or not path.is_file() or not D.is_main():
             return
         from semprior._atomic import atomic_write_text
 
-        keep = []
+        keep, moved = [], []
         for ln in path.read_text().splitlines():
             try:
                 rec = json.loads(ln)
-            except json.JSONDecodeError:  # a line torn by a kill mid-append: drop it
-                continue
-            if isinstance(rec, dict) and rec.get("step", 0) <= self.step:
-                keep.append(ln)
+            except json.JSONDecodeError:  # a line torn by a kill mid-append
+                rec = None
+            (keep if isinstance(rec, dict) and rec.get("step", 0) <= self.step else moved).append(ln)
+        if not moved:
+            return
+        with open(self.out_dir / "log.superseded.jsonl", "a") as f:  # type: ignore[operator]
+            f.write("".join(ln + "\n" for ln in moved))
         atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
     def _validate(self) -> bool:
@@ -412,6 +459,7 @@ class Trainer:
         """
         cfg = self.config
         end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
+        self._claim_out_dir()
         self._trim_log()
         bar = None
         if cfg.progress and D.is_main():

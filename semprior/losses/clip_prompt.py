@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from collections.abc import Callable
 from typing import Literal
@@ -14,6 +13,7 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image, check_reduction, reduce
 from semprior._optional import require
+from semprior._torchscript import is_torchscript
 
 __all__ = ["CLIPPromptLoss", "clip_prompt_loss"]
 
@@ -21,23 +21,35 @@ _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def _is_torchscript(path: Path) -> bool:
-    """True for a TorchScript zip archive (it has a ``code/`` folder), e.g. OpenAI's ``ViT-B-16.pt``."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
+def _published_torchscript() -> dict[str, str]:
+    """``{sha256: file name}`` of the TorchScript files `semprior.weights` knows (OpenAI's CLIP)."""
+    from semprior.weights import KNOWN_WEIGHTS
+
+    return {w.sha256: w.filename for w in KNOWN_WEIGHTS.values() if not w.torch_loadable and w.sha256}
 
 
-def _load_openai_torchscript(open_clip, path: Path) -> nn.Module:
+def _load_openai_torchscript(open_clip, path: Path, allow_unverified: bool = False) -> nn.Module:
     """OpenAI's TorchScript CLIP -> a plain open_clip model (QuickGELU), tensors loaded strictly.
 
-    ``torch.jit.load`` deserialises TorchScript (no Python pickle of arbitrary objects). The
-    scripted module's ``attn_mask`` buffer is a constant, not a weight, and is dropped;
-    ``build_model_from_openai_state_dict`` drops ``input_resolution``/``context_length``/
-    ``vocab_size`` and loads the rest with ``strict=True``.
+    The file's sha256 is checked against the published ones first; an unpublished TorchScript
+    file is refused unless ``allow_unverified``. Either way no TorchScript code runs: the tensors
+    are read by `semprior._torchscript.read_torchscript_state` (a restricted unpickler),
+    never by ``torch.jit.load``. ``build_model_from_openai_state_dict`` drops
+    ``input_resolution``/``context_length``/``vocab_size`` and loads the rest with ``strict=True``.
     """
-    sd = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    from semprior._torchscript import read_torchscript_state
+    from semprior.weights import sha256_file
+
+    published = _published_torchscript()
+    digest = sha256_file(path)
+    if digest not in published and not allow_unverified:
+        known = ", ".join(f"{name} {sha[:16]}..." for sha, name in published.items())
+        raise ValueError(
+            f"{path} is a TorchScript archive whose sha256 {digest[:16]}... is not a published one ({known}); "
+            "it may be damaged, altered or another model. Use the published file, or pass allow_unverified=True "
+            "to CLIPPromptLoss to read its tensors anyway (no TorchScript code is run either way)"
+        )
+    sd = read_torchscript_state(path)
     sd.pop("attn_mask", None)
     return open_clip.model.build_model_from_openai_state_dict(sd).float()
 
@@ -102,8 +114,9 @@ class CLIPPromptLoss(nn.Module):
         model: an open_clip model name (``"ViT-B-16"`` is the paper's).
         pretrained: ``None`` (random init: for tests only, no semantic signal), an open_clip
             pretrained tag (e.g. ``"openai"``; fetched by open_clip, so it needs
-            ``download=True``), or a local file: OpenAI's TorchScript ``ViT-B-16.pt`` (its
-            tensors are read with ``torch.jit.load`` and the model rebuilt by open_clip's
+            ``download=True``), or a local file: OpenAI's TorchScript ``ViT-B-16.pt`` (its sha256
+            is checked against the published one **before** it is opened; its tensors are then
+            read without running any TorchScript code, and the model is rebuilt by open_clip's
             ``build_model_from_openai_state_dict``, strict) or an open_clip state-dict file
             (loaded by open_clip with ``weights_only=True`` and strict key matching).
         prompts: ``(negative, positive)`` prompt texts.
@@ -116,6 +129,9 @@ class CLIPPromptLoss(nn.Module):
         quick_gelu: build the model with QuickGELU for a local state-dict file of OpenAI weights
             (open_clip sets it itself for the ``"openai"`` tag; OpenAI's own TorchScript
             ``ViT-B-16.pt`` is recognised and always rebuilt with QuickGELU).
+        allow_unverified: read a TorchScript file whose sha256 is not a published one (a
+            fine-tuned or re-saved CLIP). Its tensors are still read without running its code;
+            without this flag such a file is refused with an error naming this argument.
 
     Shape:
         - Input: ``(B, 3, H, W)`` in ``[0, 1]``
@@ -145,6 +161,7 @@ class CLIPPromptLoss(nn.Module):
         tokenizer: Callable[[list[str]], Tensor] | None = None,
         reduction: Literal["mean", "sum", "none"] = "mean",
         quick_gelu: bool = False,
+        allow_unverified: bool = False,
     ) -> None:
         super().__init__()
         if variant not in ("cosine", "softmax"):
@@ -155,7 +172,7 @@ class CLIPPromptLoss(nn.Module):
             raise ValueError(f"prompts must be two non-empty strings (negative, positive), got {prompts!r}")
         open_clip = require("open_clip", purpose="CLIPPromptLoss")
         if model_obj is None:
-            model_obj = self._create(open_clip, model, pretrained, download, quick_gelu)
+            model_obj = self._create(open_clip, model, pretrained, download, quick_gelu, allow_unverified)
             ctx = getattr(model_obj, "context_length", None)
             tokenizer = tokenizer or open_clip.get_tokenizer(model, context_length=ctx)
         if not hasattr(model_obj, "encode_image") or not hasattr(model_obj, "encode_text"):
@@ -182,7 +199,8 @@ class CLIPPromptLoss(nn.Module):
         self.register_buffer("text_features", F.normalize(text.float(), dim=-1), persistent=False)
 
     @staticmethod
-    def _create(open_clip, model: str, pretrained, download: bool, quick_gelu: bool = False) -> nn.Module:
+    def _create(open_clip, model: str, pretrained, download: bool, quick_gelu: bool = False,
+                allow_unverified: bool = False) -> nn.Module:
         if pretrained is None:
             return open_clip.create_model(model, pretrained=None)
         p = Path(str(pretrained)).expanduser()
@@ -192,8 +210,8 @@ class CLIPPromptLoss(nn.Module):
                     f"CLIP checkpoint {str(p)!r} does not exist; pass an existing file or an open_clip tag "
                     f"(see open_clip.list_pretrained_tags_by_model({model!r}))"
                 )
-            if _is_torchscript(p):
-                return _load_openai_torchscript(open_clip, p)
+            if is_torchscript(p):
+                return _load_openai_torchscript(open_clip, p, allow_unverified)
             return open_clip.create_model(model, pretrained=str(p), force_quick_gelu=quick_gelu)
         tags = open_clip.list_pretrained_tags_by_model(model)
         if str(pretrained) not in tags:

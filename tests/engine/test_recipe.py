@@ -52,8 +52,10 @@ def test_run_training_and_cli_resume(tmp_path):
         "data: {patch_size: 16, length: 4, val_items: 2, val_size: 16}\n"
         "train: {steps: 3, batch_size: 2, progress: false}\n"
     )
-    rc = main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"),
-               "--resume", str(tmp_path / "a" / "last.pt")])
+    argv = ["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"),
+            "--resume", str(tmp_path / "a" / "last.pt")]
+    assert main(argv) == 1  # the YAML changes steps and val_every: listed and refused
+    rc = main([*argv, "--allow-changed"])
     assert rc == 0
     assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 3
 

@@ -137,9 +137,30 @@ def test_openai_torchscript_file_is_rebuilt_with_quickgelu(tmp_path):
     keys = set(scripted.state_dict())
     assert {"input_resolution", "context_length", "vocab_size"} <= keys and "attn_mask" not in keys
     scripted.save(str(path))
-    fn = CLIPPromptLoss("ViT-B-16", pretrained=str(path))
+    with pytest.raises(ValueError, match="not a published one.*allow_unverified=True"):
+        CLIPPromptLoss("ViT-B-16", pretrained=str(path))
+    fn = CLIPPromptLoss("ViT-B-16", pretrained=str(path), allow_unverified=True)
     assert fn.image_size == (32, 32)
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(fn.clip.encode_image(x), ref.encode_image(x), rtol=1e-5, atol=1e-5)
     acts = {type(m).__name__ for m in fn.clip.modules()}
     assert "QuickGELU" in acts and "GELU" not in acts
+
+
+def test_a_published_torchscript_file_needs_no_opt_in(tmp_path, monkeypatch):
+    """A file whose sha256 is a published one is read without allow_unverified (the hash is faked here)."""
+    import semprior.losses.clip_prompt as C
+    from semprior.weights import sha256_file
+
+    torch.manual_seed(0)
+    ref = open_clip.CLIP(embed_dim=32, vision_cfg=dict(layers=2, width=64, patch_size=16, image_size=32, head_width=64),
+                         text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=1, layers=2), quick_gelu=True)
+    with torch.no_grad():  # open_clip rebuilds OpenAI weights in fp16 first
+        for p in ref.parameters():
+            p.copy_(p.half().float())
+    path = tmp_path / "ViT-B-16.pt"
+    torch.jit.script(ref).save(str(path))
+    monkeypatch.setattr(C, "_published_torchscript", lambda: {sha256_file(path): "ViT-B-16.pt"})
+    fn = CLIPPromptLoss("ViT-B-16", pretrained=str(path))
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(fn.clip.encode_image(x), ref.eval().encode_image(x), rtol=1e-5, atol=1e-5)

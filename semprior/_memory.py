@@ -1,0 +1,144 @@
+"""How much memory the machine has, and whether a model built from a config fits, decided before allocating.
+
+[`available_bytes`][semprior._memory.available_bytes] reads ``MemAvailable`` from ``/proc/meminfo``
+and the cgroup limit (``memory.max`` minus ``memory.current``), whichever is smaller.
+[`check_model_fits`][semprior._memory.check_model_fits] builds the model on the ``meta`` device
+(shapes only, no memory), counts the bytes of its parameters and buffers, and refuses a config
+that needs more than is available, naming the field that makes it large.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["ModelTooLarge", "available_bytes", "check_model_fits", "meta_model_bytes"]
+
+GiB = 1024**3
+
+
+class ModelTooLarge(ValueError):
+    """A config asks for more memory than the machine has (one line naming the source and the field)."""
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still allocate: ``MemAvailable``, capped by the cgroup's limit and ``ulimit -v``; ``None`` if unknown."""
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and used is not None:
+        found.append(max(0, limit - used))
+    try:  # `ulimit -v`: the address space left to this process
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            pages = int(Path("/proc/self/statm").read_text().split()[0])
+            found.append(max(0, soft - pages * os.sysconf("SC_PAGE_SIZE")))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    if not found:
+        try:
+            import psutil  # optional; only where /proc is absent
+
+            found.append(int(psutil.virtual_memory().available))
+        except Exception:  # noqa: BLE001 - no way to tell: the check is skipped
+            return None
+    return min(found)
+
+
+def meta_model_bytes(build: Callable[[], nn.Module]) -> int | None:
+    """Bytes of the parameters and buffers of ``build()``, built on the meta device (nothing allocated).
+
+    ``None`` when the model cannot be built on the meta device (then nothing can be said in advance).
+    """
+    try:
+        with torch.device("meta"):
+            model = build()
+    except Exception:  # noqa: BLE001 - a model that needs real tensors to build: no estimate
+        return None
+    tensors = {id(t): t for t in (*model.parameters(), *model.buffers()) if t.is_meta}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: int) -> str:
+    """`` `width: 20000` (default 32)``: the field whose default value shrinks the model most."""
+    if not dataclasses.is_dataclass(cfg):
+        return ""
+    best, best_size = "", total
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            continue
+        if value == default or isinstance(value, bool) or not isinstance(value, (int, float, tuple)):
+            continue
+        try:
+            smaller = dataclasses.replace(cfg, **{f.name: default})
+        except Exception:  # noqa: BLE001 - the default does not fit the other fields
+            continue
+        size = meta_model_bytes(lambda: build(smaller))
+        if size is not None and size < best_size:
+            best, best_size = f"`{f.name}: {value}` (default {default})", size
+    return best
+
+
+def check_model_fits(build: Callable[[Any], nn.Module], cfg: Any, source: str, *, copies: float = 1.0,
+                     what: str = "weights") -> int | None:
+    """Refuse ``cfg`` when ``copies`` x its model's parameter bytes exceed the memory available.
+
+    Args:
+        build: ``build(cfg) -> nn.Module`` (called on the meta device only).
+        cfg: the model config (a dataclass: its fields are searched for the one that makes it large).
+        source: where the config comes from (a file), named in the error.
+        copies: how many copies of the weights the work needs (1 to load, 4 to train with Adam:
+            weights, gradients and two moments).
+        what: how those copies are described in the error.
+
+    Returns the estimated bytes (``None`` when no estimate is possible). The limit can be
+    lowered with the environment variable ``SEMPRIOR_MAX_MODEL_MB`` (tests, shared machines).
+
+    Raises:
+        ModelTooLarge: ``SOURCE: the model needs 74.5 GiB for its weights (20.0 G parameters); 21.3 GiB are available. The size comes from `width: 20000` (default 32): lower it``.
+    """
+    size = meta_model_bytes(lambda: build(cfg))
+    if size is None:
+        return None
+    need = int(size * copies)
+    avail = available_bytes()
+    cap = os.environ.get("SEMPRIOR_MAX_MODEL_MB")
+    if cap:
+        capped = int(float(cap) * 2**20)
+        avail = capped if avail is None else min(avail, capped)
+    if avail is None or need <= avail:
+        return need
+    culprit = _culprit(build, cfg, size)
+    blame = f" The size comes from {culprit}: lower it." if culprit else " Lower the model's width or depth."
+    params = size / 4
+    raise ModelTooLarge(
+        f"{source}: the model needs {need / GiB:.1f} GiB for its {what} (about {params / 1e9:.2f} G float32 "
+        f"parameters); {avail / GiB:.1f} GiB are available.{blame}"
+    )
