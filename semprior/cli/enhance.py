@@ -28,6 +28,8 @@ from semprior.cli._batch import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_STATUS_HELP,
+    OrderedWriter,
+    Prefetched,
     StopAfterCurrent,
     one_line_reason,
     show_names,
@@ -130,26 +132,42 @@ def run(args: argparse.Namespace) -> int:
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
     interrupted = False
-    with StopAfterCurrent("file") as stop:
-        bar = tqdm(todo, desc="enhance", unit="img", disable=args.no_progress)
-        try:
-            for src, dst in bar:
-                if stop.requested:
-                    break
-                bar.set_postfix_str(src.name)
-                try:
-                    img = read_image(src).unsqueeze(0)
-                    y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb,
-                                      precision=args.precision)
-                    write_image(dst, y[0].clamp(0, 1))
-                except Exception as exc:
-                    if args.fail_fast:
-                        raise
-                    failed.append((src, one_line_reason(exc, src)))
-                    continue
-                finally:
-                    img = y = None  # drop this image's tensors before the next one is read
+
+    def settle(done: list[tuple[tuple[Path, Path], BaseException | None]]) -> None:
+        for (src, dst), err in done:
+            if err is None:
                 written.append(dst)
+            elif args.fail_fast or not isinstance(err, Exception):
+                raise err
+            else:
+                failed.append((src, one_line_reason(err, src)))
+
+    # the next file is decoded and the last output encoded in background threads while the model runs;
+    # outputs are written in input order, each atomically
+    with StopAfterCurrent("file") as stop, Prefetched(todo, lambda item: read_image(item[0]).unsqueeze(0)) as inputs, \
+            OrderedWriter(write_image) as writer:
+        bar = tqdm(inputs, total=len(todo), desc="enhance", unit="img", disable=args.no_progress)
+        try:
+            try:
+                for (src, dst), img, read_error in bar:
+                    if stop.requested:
+                        break
+                    bar.set_postfix_str(src.name)
+                    try:
+                        if read_error is not None:
+                            raise read_error
+                        y = enhance_image(model, img, tile=args.tile, overlap=args.overlap,
+                                          max_memory_mb=args.max_memory_mb, precision=args.precision)
+                        settle(writer.submit((src, dst), dst, y[0].clamp(0, 1)))
+                    except Exception as exc:
+                        if args.fail_fast:
+                            raise
+                        failed.append((src, one_line_reason(exc, src)))
+                        continue
+                    finally:
+                        img = y = None  # drop this image's tensors before the next one
+            finally:
+                settle(writer.drain())  # every submitted output is complete before the report
         except KeyboardInterrupt:
             interrupted = True
         finally:
