@@ -93,17 +93,21 @@ def run_case(case: dict) -> dict:
     model, loss_fn = build(case["model"])
     params = sum(p.numel() for p in model.parameters())
     h, w = parse_size(case["size"])
-    if case["mode"] == "fwd":
-        from semprior.engine.precision import autocast_for, resolve_precision
+    from semprior.engine.precision import autocast_for, resolve_precision
 
+    dev = torch.device(case.get("device", "cpu"))
+    model.to(dev)
+    cuda = dev.type == "cuda"
+    # train steps: fp32, or bf16 autocast when the case asks for it (the GPU check times both)
+    path = resolve_precision(case.get("path", "fp32"), model, dev)
+    if case["mode"] == "fwd":
         model.eval()
-        path = resolve_precision(case.get("path", "fp32"), model, torch.device("cpu"))
 
         def make(hh: int, ww: int):
-            x = torch.rand(1, 3, hh, ww)
+            x = torch.rand(1, 3, hh, ww, device=dev)
 
             def op():
-                with torch.no_grad(), autocast_for(path, torch.device("cpu")):
+                with torch.no_grad(), autocast_for(path, dev):
                     return model(x)
 
             return op
@@ -112,34 +116,43 @@ def run_case(case: dict) -> dict:
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
         def make(hh: int, ww: int):
-            low, gt = torch.rand(case["batch"], 3, hh, ww), torch.rand(case["batch"], 3, hh, ww)
+            low, gt = (torch.rand(case["batch"], 3, hh, ww, device=dev) for _ in range(2))
 
             def op():
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model, model(low), gt)
+                with autocast_for(path, dev):
+                    loss = loss_fn(model, model(low), gt)
                 loss.backward()
                 opt.step()
                 return loss.detach()
 
             return op
 
+    def timed(fn):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        res = fn()
+        if cuda:
+            torch.cuda.synchronize()
+        return res, time.perf_counter() - t0
+
     make(32, 48)()  # first-call costs (lazy imports, thread pools, Adam state) stay out of the numbers
     op = make(h, w)
     gc.collect()
     ok = _reset_hwm()
     before = _status("VmRSS")
-    t0 = time.perf_counter()
-    out = op()
-    times = [time.perf_counter() - t0]
-    peak = _status("VmHWM") - before
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    out, t = timed(op)
+    times = [t]
+    peak = (torch.cuda.max_memory_allocated() - base) if cuda else _status("VmHWM") - before
     del out
     for _ in range(case["repeats"]):
-        t0 = time.perf_counter()
-        op()
-        times.append(time.perf_counter() - t0)
+        times.append(timed(op)[1])
     row = dict(case, params=params, time_s=min(times), times_s=times, peak_extra_bytes=peak, hwm_reset=ok)
-    if case["mode"] == "fwd":
-        row["resolved_path"] = path
+    row["resolved_path"] = path
     if case.get("flops"):  # conv/matmul FLOPs of the timed op (2 per multiply-add), counted on one more run
         from torch.utils.flop_counter import FlopCounterMode
 
@@ -149,19 +162,22 @@ def run_case(case: dict) -> dict:
     return row
 
 
-def gemm_rates(threads: int, n: int = 2048, repeats: int = 5) -> dict:
+def gemm_rates(threads: int, n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
     """The machine's matmul rate (FLOP/s) for ``n x n`` fp32 and bf16 on ``threads`` threads (best of ``repeats``)."""
     import torch
 
     torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     out = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
         a @ b
         best = float("inf")
         for _ in range(repeats):
+            sync()
             t0 = time.perf_counter()
             a @ b
+            sync()
             best = min(best, time.perf_counter() - t0)
         out[name] = 2 * n**3 / best
     return out
@@ -242,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", default=["fwd", "train"], choices=["fwd", "train"])
     p.add_argument("--paths", nargs="+", default=["fp32"], choices=PATHS,
                    help="inference paths for fwd cases (default fp32 eager; auto = what `semprior enhance` runs here)")
+    p.add_argument("--train-paths", nargs="+", default=["fp32"], choices=("fp32", "bf16"),
+                   help="precision of the train cases (bf16: autocast)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the models run")
     p.add_argument("--flops", action="store_true",
                    help="count each case's FLOPs (one more run) and measure the GEMM rate: time / FLOP-time")
     p.add_argument("--train-batch", type=int, default=8)
@@ -263,12 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes:
         sizes = args.sizes if mode == "fwd" else [f"{args.train_patch}x{args.train_patch}"]
         for size in sizes:
-            for path in (args.paths if mode == "fwd" else ["fp32"]):
+            for path in (args.paths if mode == "fwd" else args.train_paths):
                 for model in args.models:
                     cases.append(dict(model=model, mode=mode, size=size, batch=args.train_batch if mode == "train" else 1,
-                                      repeats=args.repeats, mem_limit_gb=limit, path=path, flops=args.flops))
+                                      repeats=args.repeats, mem_limit_gb=limit, path=path, flops=args.flops,
+                                      device=args.device))
     threads = int(os.environ.get("BENCH_THREADS", "2"))
-    gemm = dict(gemm_rates(threads), threads=threads) if args.flops else None
+    gemm = dict(gemm_rates(threads, device=args.device), threads=threads, device=args.device) if args.flops else None
     rows = []
     for case in cases:
         cmd = [sys.executable, __file__, "--case", json.dumps(case)]
@@ -288,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(r["model"], r["mode"], r.get("path"), r["size"], r.get("time_s", r.get("error")), r.get("peak_extra_bytes"),
               flush=True)
     if gemm:  # measured again after the cases: the lower of the two (a busy machine shows here)
-        again = gemm_rates(threads)
+        again = gemm_rates(threads, device=args.device)
         gemm.update({k: min(gemm[k], again[k]) for k in again})
     md = table(rows, gemm)
     print(md)
