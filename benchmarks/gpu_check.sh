@@ -22,8 +22,9 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1
 failed=0
+SCALE=1  # the dry run checks commands, not speed: a busy CPU gets longer limits (GPU_CHECK_LIMIT_SCALE)
 step() {  # step NAME SECONDS CMD...: run with a time limit, log to $DEST/NAME.log
-    local name="$1" limit="$2"; shift 2
+    local name="$1" limit=$(( $2 * SCALE )); shift 2
     echo "== $name (limit ${limit}s)"
     local t0=$SECONDS
     if timeout "$limit" "$@" >"$DEST/$name.log" 2>&1; then
@@ -43,7 +44,7 @@ step() {  # step NAME SECONDS CMD...: run with a time limit, log to $DEST/NAME.l
 cat "$DEST/env.txt"
 
 if [ "$DRY" = 1 ]; then  # one case per step at toy sizes: proves the commands, not the numbers
-    DEVICE=cpu; SIZES="64x48"; PATCH=32; BATCH=2; TRAIN_PATHS="bf16"
+    DEVICE=cpu; SIZES="64x48"; PATCH=32; BATCH=2; TRAIN_PATHS="bf16"; SCALE="${GPU_CHECK_LIMIT_SCALE:-5}"
     ATT="--sizes 256x256 --heads 1 --modes fwd --ops attn --backends reference"
     export BENCH_THREADS="${BENCH_THREADS:-1}"
 else
