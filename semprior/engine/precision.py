@@ -8,7 +8,7 @@
   on GPUs no timing has been measured yet, so ``"auto"`` stays fp32 there;
 - the model states the error of its bfloat16 output against fp32
   (``model.bf16_inference_psnr_db``, measured on real images by ``benchmarks/bench_precision.py``)
-  and that error is within [`MIN_PSNR_DB`][semprior.engine.precision.MIN_PSNR_DB]. Models that state
+  and that error is at least ``MIN_PSNR_DB`` (40 dB). Models that state
   nothing run in fp32.
 
 ``"bf16"`` forces bfloat16 autocast (any model, any device that supports it); ``"fp32"`` forces
