@@ -55,7 +55,8 @@ def run_case(case: dict) -> dict:
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(0)
     c, heads, backend, mode = case["channels"], case["heads"], case["backend"], case["mode"]
-    device = "cuda" if backend == "triton" else "cpu"
+    # BENCH_DEVICE=cuda runs the plain-PyTorch backends on the GPU too (benchmarks/gpu_check.sh)
+    device = "cuda" if backend == "triton" or os.environ.get("BENCH_DEVICE") == "cuda" else "cpu"
     grad = mode == "fwdbwd"
 
     def make(h: int, w: int):

@@ -1,4 +1,5 @@
-"""What ``semprior enhance`` and ``semprior eval`` share for long batches: exit codes, Ctrl-C, the failure report.
+"""What ``semprior enhance`` and ``semprior eval`` share for long batches: exit codes, Ctrl-C, the failure
+report, and the background threads that read the next input and write the last output while the model runs.
 
 Exit statuses (documented in each command's ``--help`` and in docs/reliability.md):
 
@@ -14,9 +15,15 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_END = object()
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 3
@@ -97,3 +104,103 @@ def show_names(paths: Sequence[Path], limit: int = 10) -> str:
     names = [printable(str(p)) for p in paths[:limit]]
     more = f" (+{len(paths) - limit} more)" if len(paths) > limit else ""
     return ", ".join(names) + more
+
+
+class Prefetched:
+    """``load(item)`` for the items of a batch, run in a background thread up to ``ahead`` items early.
+
+    A context manager; iterating yields ``(item, value, error)`` in the items' order: ``error`` is
+    the exception ``load`` raised for that item (``value`` is then ``None``), so one bad file does
+    not stop the batch. ``KeyboardInterrupt`` and other non-``Exception`` errors are re-raised.
+    Leaving the ``with`` block cancels the loads not started and waits for the running one.
+
+    Examples:
+        >>> with Prefetched([1, 2, 3], lambda i: 10 // (2 - i)) as items:
+        ...     [(i, v, type(e).__name__ if e else None) for i, v, e in items]
+        [(1, 10, None), (2, None, 'ZeroDivisionError'), (3, -10, None)]
+    """
+
+    def __init__(self, items: Iterable[T], load: Callable[[T], Any], ahead: int = 1) -> None:
+        self._items, self._load, self._ahead = iter(items), load, max(1, ahead)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="semprior-read")
+        self._pending: deque[tuple[T, Future]] = deque()
+
+    def _run(self, item: T) -> tuple[Any, Exception | None]:
+        try:
+            return self._load(item), None
+        except Exception as exc:  # reported per item by the caller
+            return None, exc
+
+    def _fill(self) -> None:
+        while len(self._pending) <= self._ahead:
+            item = next(self._items, _END)
+            if item is _END:
+                return
+            self._pending.append((item, self._pool.submit(self._run, item)))
+
+    def __iter__(self) -> Iterator[tuple[T, Any, Exception | None]]:
+        self._fill()
+        while self._pending:
+            item, fut = self._pending.popleft()
+            value, exc = fut.result()
+            self._fill()  # the next load starts before the caller works on this item
+            yield item, value, exc
+
+    def __enter__(self) -> Prefetched:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _, fut in self._pending:
+            fut.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
+class OrderedWriter:
+    """Runs ``write(*args)`` calls in one background thread, in submission order, at most ``depth`` waiting.
+
+    `submit` blocks while ``depth`` writes are queued (bounded memory); `finished` returns the
+    writes completed so far as ``(key, error)`` in order (``error`` is ``None`` on success), `drain`
+    waits for all of them. A context manager: leaving it drains the queue, so every output whose
+    write was submitted is complete (written atomically by ``write``) before the batch reports.
+
+    Examples:
+        >>> out = []
+        >>> with OrderedWriter(out.append) as w:
+        ...     w.submit("a", 1); w.submit("b", 2)
+        ...     done = w.drain()
+        >>> out, done
+        ([1, 2], [('a', None), ('b', None)])
+    """
+
+    def __init__(self, write: Callable[..., Any], depth: int = 2) -> None:
+        self._write, self._depth = write, max(1, depth)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="semprior-write")
+        self._pending: deque[tuple[Any, Future]] = deque()
+
+    def submit(self, key: Any, *args: Any) -> list[tuple[Any, BaseException | None]]:
+        """Queue one write; returns the writes that completed meanwhile (as `finished`)."""
+        done = []
+        while len(self._pending) >= self._depth:
+            done.append(self._settle())
+        self._pending.append((key, self._pool.submit(self._write, *args)))
+        return done + self.finished()
+
+    def _settle(self) -> tuple[Any, BaseException | None]:
+        key, fut = self._pending.popleft()
+        return key, fut.exception()
+
+    def finished(self) -> list[tuple[Any, BaseException | None]]:
+        done = []
+        while self._pending and self._pending[0][1].done():
+            done.append(self._settle())
+        return done
+
+    def drain(self) -> list[tuple[Any, BaseException | None]]:
+        return [self._settle() for _ in range(len(self._pending))]
+
+    def __enter__(self) -> OrderedWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)

@@ -163,7 +163,7 @@ def paired_items(low: str | Path | None = None, high: str | Path | None = None, 
 
 def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None) -> Tensor:
     if isinstance(method, nn.Module):
-        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb)
+        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb, precision="fp32")  # the reference
     with torch.no_grad():
         return method(low)
 

@@ -15,6 +15,10 @@ inference cost per pixel (attribute ``inference_bytes_per_pixel`` or
 A model whose result depends on the whole image (global histogram equalisation, CLAHE's grid
 over the image) declares ``tileable = False``; [`enhance_image`][semprior.engine.tiling.enhance_image] then always runs it on the
 whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
+
+``precision`` chooses fp32 (the exact reference) or bfloat16 autocast; ``"auto"`` (default)
+uses bfloat16 only for a model that states its measured bfloat16 error, on a CPU with native
+bfloat16 ([`semprior.engine.precision`][semprior.engine.precision]).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from semprior._checks import check_image
+from semprior.engine.precision import autocast_for, resolve_precision
 
 #: Conservative peak activation memory per input pixel when a model does not declare
 #: ``inference_bytes_per_pixel``: Retinexformer measured ~3-3.8 KB/pixel on CPU (FACTS.md).
@@ -245,6 +250,7 @@ def enhance_image(
     overlap: int = 32,
     max_memory_mb: float | None = None,
     bytes_per_pixel: float | None = None,
+    precision: str = "auto",
 ) -> Tensor:
     """Run an enhancement ``model`` on an image of any size.
 
@@ -264,6 +270,8 @@ def enhance_image(
             ``tile`` is given). The whole image runs in one piece if it fits.
         bytes_per_pixel: inference cost per pixel for the cap; default
             ``model.inference_bytes_per_pixel`` or [`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL].
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` ([`resolve_precision`][semprior.engine.precision.resolve_precision]);
+            ``"auto"`` stays fp32 for a model whose parameters are not float32.
 
     Shape:
         - img: `(B, 3, H, W)`, any H, W >= 1
@@ -282,26 +290,35 @@ def enhance_image(
     device = param.device if param is not None else img.device
     # run in the model's dtype (a float64 image through a float32 model), return in the image's
     dtype = param.dtype if param is not None and param.is_floating_point() else img.dtype
+    if precision == "auto" and dtype != torch.float32:
+        precision = "fp32"
+    mode = resolve_precision(precision, model, device)
     was_training = model.training
     model.eval()
     try:
-        h, w = img.shape[-2:]
-        if tile is None or (h <= tile and w <= tile):
-            return _run_padded(model, img, m, device, dtype)
-        if overlap >= tile:  # a tile derived from the memory cap (explicit tiles are checked up front)
-            raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise max_memory_mb")
-        acc = torch.promote_types(img.dtype, torch.float32)
-        out = torch.zeros(img.shape, dtype=acc, device=img.device)
-        weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)
-        for y0, th, ry in _axis_windows(h, tile, overlap):
-            for x0, tw, rx in _axis_windows(w, tile, overlap):
-                piece = _run_padded(model, img[..., y0 : y0 + th, x0 : x0 + tw], m, device, dtype)
-                wgt = (ry[:, None] * rx[None, :]).to(img.device, acc)
-                out[..., y0 : y0 + th, x0 : x0 + tw] += piece.to(acc) * wgt
-                weight[..., y0 : y0 + th, x0 : x0 + tw] += wgt
-        return (out / weight).to(img.dtype)
+        with autocast_for(mode, device):
+            return _enhance(model, img, m, tile, overlap, device, dtype)
     finally:
         model.train(was_training)
+
+
+def _enhance(model: nn.Module, img: Tensor, m: int, tile: int | None, overlap: int, device: torch.device,
+             dtype: torch.dtype) -> Tensor:
+    h, w = img.shape[-2:]
+    if tile is None or (h <= tile and w <= tile):
+        return _run_padded(model, img, m, device, dtype)
+    if overlap >= tile:  # a tile derived from the memory cap (explicit tiles are checked up front)
+        raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise max_memory_mb")
+    acc = torch.promote_types(img.dtype, torch.float32)
+    out = torch.zeros(img.shape, dtype=acc, device=img.device)
+    weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)
+    for y0, th, ry in _axis_windows(h, tile, overlap):
+        for x0, tw, rx in _axis_windows(w, tile, overlap):
+            piece = _run_padded(model, img[..., y0 : y0 + th, x0 : x0 + tw], m, device, dtype)
+            wgt = (ry[:, None] * rx[None, :]).to(img.device, acc)
+            out[..., y0 : y0 + th, x0 : x0 + tw] += piece.to(acc) * wgt
+            weight[..., y0 : y0 + th, x0 : x0 + tw] += wgt
+    return (out / weight).to(img.dtype)
 
 
 class TiledEnhancer(nn.Module):

@@ -83,6 +83,15 @@ class DeepSPG(nn.Module):
     required_multiple = 4
     #: channel attention spans the whole image: tiles change the output everywhere (`semprior enhance` warns)
     global_context = True
+    #: without autograd on a CPU, images up to this many pixels (padded) run the whole-image graph in
+    #: channels-last (each SEM block still banded inside): faster than the fully banded path, for
+    #: about twice its extra memory (docs/performance.md). Larger images run
+    #: [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded]. Set it on an instance to move the switch (``0``: always banded).
+    whole_graph_max_pixels = 2_500_000
+    #: worst PSNR (dB) of the bfloat16-autocast output against fp32 measured on LOL-v1 eval15 with
+    #: the shipped weights (benchmarks/results/precision_eval15.md); `semprior.engine.precision`
+    #: lets ``precision="auto"`` use bfloat16 for this model because it is above 40 dB
+    bf16_inference_psnr_db = 55.5
 
     def __init__(self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None) -> None:
         super().__init__()
@@ -193,17 +202,21 @@ class DeepSPG(nn.Module):
         """Enhance ``low``; ``prior_out`` lets callers pass precomputed prior features of ``low``.
 
         Without autograd and with SEM's backend resolving to ``"streaming"`` (``"auto"`` on a CPU)
-        this runs [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded] (same result, bounded memory); otherwise the plain graph.
+        images up to ``whole_graph_max_pixels`` run the whole-image graph in channels-last
+        with every SEM block banded inside, larger ones
+        [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded] (same result to float rounding, bounded memory);
+        otherwise (autograd, another backend) the plain graph.
         """
         check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
         h, w = low.shape[-2:]
         sems = self._semantics(low, prior_out)
         ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
         x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
-        if self._runs_banded(x, sems):
+        banded = self._runs_banded(x, sems)
+        if banded and x.shape[-2] * x.shape[-1] > self.whole_graph_max_pixels:
             out = self._forward_banded(x, sems)
         else:
-            if self._channels_last(x):  # convolutions propagate the input's layout through the graph
+            if self._channels_last(x, banded):  # convolutions propagate the input's layout through the graph
                 x = x.contiguous(memory_format=torch.channels_last)
             dec = self.decomposer(x)
             refl = self.reflectance_unet(dec.reflectance, sems)
@@ -211,9 +224,9 @@ class DeepSPG(nn.Module):
             out = (refl * illum).clamp(0.0, 1.0).contiguous()
         return out[..., :h, :w]
 
-    def _channels_last(self, x: Tensor) -> bool:
+    def _channels_last(self, x: Tensor, no_grad_cpu: bool = False) -> bool:
         fmt = self.config.memory_format
-        return fmt == "channels_last" or (fmt == "auto" and x.device.type == "cpu" and torch.is_grad_enabled())
+        return fmt == "channels_last" or (fmt == "auto" and x.device.type == "cpu" and (torch.is_grad_enabled() or no_grad_cpu))
 
     def _semantics(self, low: Tensor, prior_out: PriorOutput | None) -> list[Tensor | None]:
         if self.prior is not None:

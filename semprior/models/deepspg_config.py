@@ -73,10 +73,9 @@ class DeepSPGConfig:
             backward pass instead of storing them (``torch.utils.checkpoint``): less memory for a
             larger batch or patch, about one more forward of the SEM blocks in time. Same gradients.
         memory_format: layout of the activations in the plain graph. ``"auto"`` (default):
-            channels-last when the graph records gradients on a CPU (training), where oneDNN's
-            depthwise convolutions and the layer norms need no layout copies (a training step
-            about 10 % faster on the 2-core AMD EPYC, docs/performance.md); the default layout
-            otherwise (inference, GPUs). ``"channels_last"`` / ``"contiguous"`` force one. Same results to float
+            channels-last on a CPU (training, and inference of the whole-image graph), where oneDNN's
+            depthwise convolutions and the layer norms need no layout copies (docs/performance.md);
+            the default layout otherwise (GPUs). ``"channels_last"`` / ``"contiguous"`` force one. Same results to float
             rounding; the output is always contiguous; the weights are not touched.
         loss: the loss weights λ1..λ4.
 

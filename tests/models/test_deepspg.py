@@ -193,11 +193,16 @@ def test_forward_runs_banded_exactly_when_documented(monkeypatch):
     net = _perturbed(tiny(image_prior=False))  # backend "auto": streaming on the CPU
     x = torch.rand(1, 3, 20, 24) * 0.4
     with torch.no_grad():
+        whole = net(x)  # small image: the whole-image graph (SEM blocks banded inside)
+        assert calls == []
+        net.whole_graph_max_pixels = 20 * 24 - 1
         lean = net(x)
     assert calls == [1]
     plain = net(x)  # parameters require grad: the autograd graph
     assert calls == [1] and plain.requires_grad
     torch.testing.assert_close(lean, plain.detach(), atol=2e-5, rtol=0)
+    torch.testing.assert_close(whole, plain.detach(), atol=2e-5, rtol=0)
+    assert whole.is_contiguous()
     ref = _perturbed(tiny(image_prior=False, backend="reference"))
     with torch.no_grad():
         ref(x)
