@@ -143,6 +143,8 @@ def export(args, argv) -> int:
     from semprior.hub import load_model, save_pretrained
 
     folder, rc = Path(args.run).expanduser(), run_config(args.config)
+    if args.trainer_choice:  # best.pt, with the score the trainer logged for it (no second validation)
+        return _save_stage(args, argv, folder, rc, _trainer_choice(folder))
     lol = Path(args.lol).expanduser() if args.lol else None
     data = dataclasses.replace(rc.data, root=str(lol)) if lol else rc.data
     _, val = build_data(dataclasses.replace(data, patch_size=0, cache=False), rc.train.seed)
@@ -160,11 +162,27 @@ def export(args, argv) -> int:
             s = validate(model)
         scored.append({"weights": label, "file": path.name, "key": key, "step": step, **{k: float(v) for k, v in s.items()}})
         print(f"{label:28s} step {step:5d}: val {s['psnr']:.2f} dB / {s['ssim']:.3f} (GT-mean {s['psnr_gtmean']:.2f})", flush=True)
-    best = max(scored, key=lambda r: r["psnr"])
+    return _save_stage(args, argv, folder, rc, max(scored, key=lambda r: r["psnr"]), scored)
+
+
+def _trainer_choice(folder: Path) -> dict:
+    from semprior.engine.checkpoint import load_checkpoint
+
+    step = int(load_checkpoint(folder / "best.pt")["step"])
+    rec = next(v for v in reversed(read_log(folder)["val"]) if v["step"] == step)
+    return {"weights": "best.pt (trainer's choice, its logged validation)", "file": "best.pt", "key": None, "step": step,
+            **{k: float(v) for k, v in rec.items() if k != "step"}}
+
+
+def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | None = None) -> int:
+    from semprior.engine.checkpoint import load_checkpoint
+    from semprior.hub import load_model, save_pretrained
+
+    last = load_checkpoint(folder / "last.pt")
     dest = Path(args.to)
     save_pretrained(load_model(folder / best["file"], param_key=best["key"]), dest)
     log, m = read_log(folder), multiple_of(rc)
-    record = {**meta(argv), "config": args.config, "chosen": best, "candidates": scored, "steps": max(log["step"], best["step"]),
+    record = {**meta(argv), "config": args.config, "chosen": best, "candidates": scored or [best], "steps": max(log["step"], best["step"]),
               "passes": passes(rc, max(log["step"], best["step"]), m), "cpu_hours": log["cpu_hours"], "hours": log["hours"],
               "curve": [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]], "init": last.get("init")}
     (dest / "stage.json").write_text(json.dumps(record, indent=1, default=str))
@@ -264,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--config", required=True)
     q.add_argument("--to", required=True)
     q.add_argument("--lol", default=None, help="LOL-v1 root if not the config's")
+    q.add_argument("--trainer-choice", action="store_true",
+                   help="take best.pt with the validation the trainer logged for it, instead of scoring every candidate")
     q = sub.add_parser("report", help="eval15 once per final model, paired differences, exposure slope")
     q.add_argument("--lol", default="~/data/LOL")
     q.add_argument("--models", nargs="+", required=True, metavar="NAME=WEIGHTS_FOLDER")
