@@ -6,7 +6,7 @@ trainer's step with autocast when ``precision`` is ``bf16``), warms up, then tim
 optimisation steps on random batches of the given view (a ``P×P`` crop, or a whole ``W×H`` frame).
 It reports the wall time and the **process CPU time** per step (the CPU time is what a shared
 machine charges a run) and converts the CPU time into CPU-hours per pass over the 465 LOL-v1
-training pairs (pixels seen / (465 × 600 × 400)). Data loading is timed apart (``--data``): one
+training pairs (pixels seen / (436 × 600 × 400)). Data loading is timed apart (``--data``): one
 training item of real LOL-v1 pairs, decoded from PNG every time or from the in-memory cache.
 
 Usage::
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_attention import machine  # noqa: E402  (same machine description)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LOL_PIXELS = 465 * 600 * 400  # one pass over the LOL-v1 training pairs (485 minus a held-out validation part)
+LOL_PIXELS = 436 * 600 * 400  # one pass over the LOL-v1 training pairs (485 minus the 49 of the 48-pair scene split)
 
 
 def parse_view(v: str) -> tuple[int, int]:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(
         f"# Training step cost\n\nCommit {commit}; `{command}`; {meta['date']}.\n\nMachine: {json.dumps(meta['machine'])}\n\n"
         f"Median of {args.steps} steps after 2 warm-up steps, each case in a fresh process. CPU h / pass: process CPU "
-        f"time per step x (465 x 600 x 400 pixels) / (batch x view pixels).\n\n{md}\n")
+        f"time per step x (436 x 600 x 400 pixels) / (batch x view pixels).\n\n{md}\n")
     return 0
 
 
