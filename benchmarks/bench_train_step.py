@@ -5,7 +5,7 @@ training recipe (``semprior.engine.recipe``: the registry model, its own trainin
 trainer's step with autocast when ``precision`` is ``bf16``), warms up, then times ``--steps``
 optimisation steps on random batches of the given view (a ``P×P`` crop, or a whole ``W×H`` frame).
 It reports the wall time and the **process CPU time** per step (the CPU time is what a shared
-machine charges a run) and converts the CPU time into CPU-hours per pass over the 465 LOL-v1
+machine charges a run) and converts the CPU time into CPU-hours per pass over the 436 LOL-v1
 training pairs (pixels seen / (436 × 600 × 400)). Data loading is timed apart (``--data``): one
 training item of real LOL-v1 pairs, decoded from PNG every time or from the in-memory cache.
 
