@@ -13,18 +13,11 @@ from semprior.cli.main import main
 from semprior.data.io import ImageReadError
 
 
-def _pairs(root, n=4, bad=("2.png",)):
-    low, high = root / "low", root / "high"
-    low.mkdir(parents=True)
-    high.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        for d in (low, high):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
-    for name in bad:
-        data = (low / name).read_bytes()
-        (low / name).write_bytes(data[: len(data) // 2])
-    return low, high
+def _pairs(root):
+    """Four 32x32 pairs, the low image of pair 2 truncated (the helper of test_datasets_corrupt.py)."""
+    from test_datasets_corrupt import _folder_pair
+
+    return _folder_pair(root, size=32, broken=[("low", 2, "truncated")])
 
 
 YAML = ("model: {name: deepspg, width: 4, heads: [1, 1, 1], retinex_width: 4, illum_width: 4}\nprior: none\n"
