@@ -58,11 +58,9 @@ def available_bytes() -> int | None:
     except (ImportError, OSError, ValueError, IndexError):
         pass
     if not found:
-        try:
-            import psutil  # optional; only where /proc is absent
-
-            found.append(int(psutil.virtual_memory().available))
-        except Exception:  # noqa: BLE001 - no way to tell: the check is skipped
+        try:  # POSIX without /proc/meminfo: free physical pages
+            found.append(int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE")))
+        except (ValueError, OSError, AttributeError):  # no way to tell: the check is skipped
             return None
     return min(found)
 

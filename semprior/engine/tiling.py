@@ -290,8 +290,8 @@ def enhance_image(
     device = param.device if param is not None else img.device
     # run in the model's dtype (a float64 image through a float32 model), return in the image's
     dtype = param.dtype if param is not None and param.is_floating_point() else img.dtype
-    if precision == "auto" and dtype != torch.float32:
-        precision = "fp32"
+    if precision == "auto" and (dtype != torch.float32 or img.dtype == torch.float64):
+        precision = "fp32"  # a cast model, or a float64 image (asking for precision): no autocast
     mode = resolve_precision(precision, model, device)
     was_training = model.training
     model.eval()

@@ -16,7 +16,8 @@ OWNED = ("semprior.models", "semprior.metrics", "semprior.kernels", "semprior.at
 def test_top_level_exports_are_in_the_subpackage_all(pkg):
     sub = importlib.import_module(pkg)
     exported = sorted(n for n, m in semprior._EXPORTS.items() if m == pkg or m.startswith(pkg + "."))
-    missing = [n for n in exported if n not in sub.__all__]
+    # a name may also be reached as the subpackage's module of that name (semprior.niqe -> semprior.metrics.niqe.niqe)
+    missing = [n for n in exported if n not in sub.__all__ and semprior._EXPORTS[n] != f"{pkg}.{n}"]
     assert not missing, f"{pkg}.__all__ lacks {missing}"
 
 
