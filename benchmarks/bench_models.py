@@ -64,7 +64,7 @@ def build(name: str):
     import torch
 
     if name == "deepspg-shipped":
-        from semprior.models.shipped import create_model_for_inference
+        from semprior.models.factory import create_model_for_inference
 
         model = create_model_for_inference("deepspg")
         return model, lambda m, out, gt: m.criterion(out, gt)[0]

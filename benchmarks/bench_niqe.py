@@ -25,7 +25,7 @@ from bench_attention import machine  # noqa: E402
 from semprior.data.io import list_images, read_image  # noqa: E402
 from semprior.metrics import evaluate_unpaired  # noqa: E402
 from semprior.metrics.niqe import niqe  # noqa: E402
-from semprior.models.registry import create_model  # noqa: E402
+from semprior.models import create_model  # noqa: E402
 
 MATLAB = {"I03": 15.7536293917814, "I04": 3.65492152353770, "I06": 3.23547743716998,
           "I08": 3.18403333858339, "I19": 8.63519663862637}

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from semprior.data.io import list_images, read_image
     from semprior.engine.precision import cpu_bf16_flags
     from semprior.engine.tiling import enhance_image
-    from semprior.models.shipped import create_model_for_inference
+    from semprior.models.factory import create_model_for_inference
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     model = create_model_for_inference(args.model)

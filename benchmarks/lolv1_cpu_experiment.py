@@ -98,7 +98,7 @@ def validator(config: str, lol: Path):
     """The trainer's ``validate`` on the 20 pairs ``config`` holds out of ``lol/our485``."""
     import dataclasses
 
-    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.run_config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig, build_data, make_validate
 
     rc = from_dict(RunConfig, load_yaml(Path(__file__).resolve().parents[1] / config), "config")
@@ -110,7 +110,7 @@ def choose(folder: Path, validate) -> list[dict]:
     """Every candidate of a run scored on validation, best PSNR first (eval15 is never looked at)."""
     import torch
 
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     rows = []
     for c in candidates(folder):
@@ -279,7 +279,7 @@ def report(runs: Path, lol: Path, out: Path) -> int:
 
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     torch.set_num_threads(2)
     prev = json.loads((out / "lolv1_cpu.json").read_text()) if (out / "lolv1_cpu.json").is_file() else {}

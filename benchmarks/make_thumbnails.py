@@ -17,7 +17,7 @@ enhance`` uses by default, so after replacing the shipped model, run this script
 
 --model takes a registered name (``semprior.models.list_models()``: learned models with the
 weights shipped inside semprior, classical ones as they are) or any model file
-:func:`semprior.hub.load_model` opens (the model is rebuilt from what the file records).
+:func:`semprior.models.io.load_model` opens (the model is rebuilt from what the file records).
 """
 
 from __future__ import annotations
@@ -64,14 +64,16 @@ def sha256(path: Path) -> str:
 
 def build_model(spec: str, prior: str | None = None) -> tuple[torch.nn.Module, str, dict]:
     """(model, label, record) from a registry name (learned models with their shipped weights) or a model file."""
-    from semprior.hub import WEIGHTS_NAME, load_model
+    from semprior.models.io import WEIGHTS_NAME, load_model
     from semprior.models.registry import list_models
-    from semprior.models.shipped import create_model_for_inference, shipped_path, shipped_tags
+    from semprior.models import get_model_entry
+    from semprior.models.factory import create_model_for_inference
+    from semprior.models.factory import pretrained_path as shipped_path
 
     if spec.lower() in list_models():
         name = spec.lower()
         model = create_model_for_inference(name, prior=prior)
-        tags = shipped_tags(name)
+        tags = get_model_entry(name).shipped_tags
         record = {"model": name, "tag": tags[0] if tags else None,
                   "weights_sha256": sha256(shipped_path(name) / WEIGHTS_NAME) if tags else None}
         return model.eval(), f"`{spec}`" + (f" (shipped weights `{tags[0]}`)" if tags else " (classical, no weights)"), record

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from semprior.engine.precision import autocast_for, resolve_precision
-    from semprior.models.shipped import create_model_for_inference
+    from semprior.models.factory import create_model_for_inference
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     w, h = (int(v) for v in args.size.split("x"))

@@ -41,10 +41,11 @@ def main(argv=None) -> int:
     p.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "lolv1_cpu.json"),
                    help="the report of lolv1_cpu_experiment.py (its selection is the one that ships)")
     a = p.parse_args(argv)
-    from semprior.models.shipped import PRETRAINED_DIR, SHIPPED
+    from semprior.models import get_model_entry
+    from semprior.models.registry import PRETRAINED_DIR
 
     runs, results = Path(a.runs).expanduser(), Path(a.results)
-    dest = PRETRAINED_DIR / SHIPPED[a.model]["lolv1-cpu"]
+    dest = PRETRAINED_DIR / get_model_entry(a.model).pretrained["lolv1-cpu"].file
     CONFIGS = RUNS[a.model]
     if not results.is_file():
         print(f"no report at {results}: run `python benchmarks/lolv1_cpu_experiment.py report` first "
@@ -64,9 +65,9 @@ def main(argv=None) -> int:
         return 1
 
     from semprior.engine.checkpoint import load_checkpoint
-    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.run_config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig
-    from semprior.hub import load_model, save_pretrained
+    from semprior.models.io import load_model, save_pretrained
 
     if int(load_checkpoint(path)["step"]) != chosen["step"]:
         print(f"{path} is no longer step {chosen['step']} (the run went on after the report): report again", file=sys.stderr)

@@ -122,7 +122,7 @@ def run_recipe(args: argparse.Namespace) -> int:
     import dataclasses
 
     from semprior.data import PairedFolder
-    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.run_config import from_dict, load_yaml
     from semprior.engine.evaluate import evaluate_methods
     from semprior.engine.recipe import RunConfig, run_training
 
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     from semprior.data.io import write_image
     from semprior.engine import TrainConfig, Trainer, seed_everything
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.models.registry import create_model
+    from semprior.models import create_model
     from semprior.engine.recipe import make_validate
     from semprior.engine.tiling import enhance_image
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig, deepspg_training_loss
@@ -233,10 +233,11 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- evaluate
     methods = {name: create_model(name) for name in ("identity", "gamma", "he", "clahe", "lime")}
     methods["deepspg"] = model
-    from semprior.models.shipped import create_model_for_inference, shipped_tags
+    from semprior.models import get_model_entry
+    from semprior.models.factory import create_model_for_inference
 
     shipped = None
-    if shipped_tags("deepspg"):  # the DeepSPG trained on real LOL-v1 pairs that ships with semprior
+    if get_model_entry("deepspg").shipped_tags:  # the DeepSPG trained on real LOL-v1 pairs that ships with semprior
         shipped = create_model_for_inference("deepspg")
         methods["deepspg (shipped, LOL-v1)"] = shipped
     res = evaluate_methods(methods, test_pairs, keep=3)

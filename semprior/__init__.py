@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"  # the one version source (pyproject.toml reads it)
+from semprior._version import __version__  # the one version source (pyproject.toml reads it)
 
 # One line per public name: name -> module that defines it. Keep sorted within each group.
 _EXPORTS: dict[str, str] = {
@@ -76,11 +76,11 @@ _EXPORTS: dict[str, str] = {
     "RetinexformerConfig": "semprior.models.retinexformer",
     "SLLEN": "semprior.models.sllen",
     "SLLENConfig": "semprior.models.sllen",
-    "create_model": "semprior.models.registry",
+    "create_model": "semprior.models.factory",
     "list_models": "semprior.models.registry",
-    "load_model": "semprior.hub",
-    "save_pretrained": "semprior.hub",
-    "from_pretrained": "semprior.hub",
+    "load_model": "semprior.models.io",
+    "save_pretrained": "semprior.models.io",
+    "from_pretrained": "semprior.models.io",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

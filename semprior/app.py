@@ -38,10 +38,9 @@ SAMPLES = ("coffee", "chelsea", "astronaut")
 def app_models() -> list[str]:
     """The models the app offers: learned models with weights shipped in semprior, then the classical ones."""
     from semprior.models.registry import get_model_entry, list_models
-    from semprior.models.shipped import shipped_tags
 
     names = list_models()
-    learned = [n for n in names if get_model_entry(n).training_loss is not None and shipped_tags(n)]
+    learned = [n for n in names if get_model_entry(n).training_loss is not None and get_model_entry(n).shipped_tags]
     classical = [n for n in names if get_model_entry(n).training_loss is None and n != "identity"]
     return learned + classical
 

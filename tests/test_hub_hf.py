@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import semprior
-from semprior.hub import CONFIG_NAME, WEIGHTS_NAME, from_hub, push_to_hub, save_pretrained
+from semprior.hub import from_hub, push_to_hub
+from semprior.models.io import CONFIG_NAME, WEIGHTS_NAME, save_pretrained
 
 hf = pytest.importorskip("huggingface_hub")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -187,6 +187,6 @@ def test_wheel_in_fresh_venv(wheel, tmp_path):
     e = run("enhance", "photo.jpg", "-o", "enhanced.jpg", "--no-progress")
     assert e.returncode == 0, e.stderr[-3000:]
     assert (tmp_path / "enhanced.jpg").is_file()
-    loaded = subprocess.run([str(py), "-c", "import semprior.engine.config as c, json; print(json.dumps(c.shipped_recipes()))"],
+    loaded = subprocess.run([str(py), "-c", "import semprior.engine.run_config as c, json; print(json.dumps(c.shipped_recipes()))"],
                             capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert "deepspg_lolv1" in json.loads(loaded.stdout)

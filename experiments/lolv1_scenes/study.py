@@ -39,7 +39,7 @@ PILOTS = {  # run folder -> (config, what it tests)
 
 
 def run_config(config: str | Path):
-    from semprior.engine.config import from_dict, load_yaml
+    from semprior.engine.run_config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig
 
     path = Path(config)
@@ -143,7 +143,7 @@ def export(args, argv) -> int:
 
     from semprior.engine.checkpoint import load_checkpoint
     from semprior.engine.recipe import build_data, make_validate
-    from semprior.hub import load_model, save_pretrained
+    from semprior.models.io import load_model, save_pretrained
 
     folder, rc = Path(args.run).expanduser(), run_config(args.config)
     if args.trainer_choice:  # best.pt, with the score the trainer logged for it (no second validation)
@@ -179,7 +179,7 @@ def _trainer_choice(folder: Path) -> dict:
 
 def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | None = None) -> int:
     from semprior.engine.checkpoint import load_checkpoint
-    from semprior.hub import load_model, save_pretrained
+    from semprior.models.io import load_model, save_pretrained
 
     last = load_checkpoint(folder / "last.pt")
     dest = Path(args.to)
@@ -224,7 +224,7 @@ def report(args, argv) -> int:
 
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     lol = Path(args.lol).expanduser()
     finals = dict(item.split("=", 1) for item in args.models)

@@ -1,11 +1,11 @@
 """Model selection shared by ``semprior enhance`` and ``semprior eval``: one way to name a model.
 
 - ``--model NAME``: a registered model ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]). Classical
-  methods need no weights; learned models load the weights shipped inside semprior (see
-  `semprior.models.registry.SHIPPED`), or say that there are none and what to pass instead.
-- ``--checkpoint PATH``: any model file [`semprior.hub.load_model`][semprior.hub.load_model] opens (a training
+  methods need no weights; learned models load their default weights shipped inside semprior
+  (the entry's pretrained table), or say that there are none and what to pass instead.
+- ``--checkpoint PATH``: any model file [`semprior.models.io.load_model`][semprior.models.io.load_model] opens (a training
   checkpoint, a ``save_pretrained`` folder or ``model.safetensors``, an official Retinexformer
-  ``.pth``); the model is rebuilt from what the file records (architecture, config, prior).
+  ``.pth``, ``hf://org/name``); the model is rebuilt from what the file records (architecture, config, prior).
 - ``--prior NAME`` overrides the prior a checkpoint records; ``--weights-dir`` is where named
   prior weights are found (HRNet, SAM).
 - ``--device auto|cpu|cuda|cuda:N`` (``auto`` = CUDA when present) and ``--dtype fp32|fp16|bf16``
@@ -29,7 +29,8 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def add_model_arguments(p: argparse.ArgumentParser, multiple: bool) -> None:
-    from semprior.models.registry import PRIORS, list_models
+    from semprior.models import list_models
+    from semprior.priors.registry import PRIORS
 
     g = p.add_argument_group("model" + (" (repeatable; default: every classical baseline)" if multiple else ""))
     action = "append" if multiple else "store"
@@ -37,11 +38,9 @@ def add_model_arguments(p: argparse.ArgumentParser, multiple: bool) -> None:
     names = ", ".join(list_models())
     g.add_argument("--model", action=action, default=default, metavar="NAME",
                    help=f"registered model ({names}); learned models use the weights shipped with semprior")
-    g.add_argument("--method", action=action, default=default, metavar="NAME",
-                   help="same as --model (kept for the classical baselines' old spelling)")
     g.add_argument("--checkpoint", action=action, default=default, metavar="PATH",
                    help="model file: a `semprior train` checkpoint (best.pt/last.pt), a save_pretrained folder or "
-                        "model.safetensors, or an official Retinexformer .pth")
+                        "model.safetensors, an official Retinexformer .pth, or hf://org/name")
     g.add_argument("--prior", default=None, choices=sorted(PRIORS),
                    help="override the prior a checkpoint records (default: the recorded one)")
     g.add_argument("--weights-dir", default=None, metavar="DIR",
@@ -112,14 +111,14 @@ def _unique_labels(paths: list[str]) -> list[str]:
 
 
 def build_models(args: argparse.Namespace, default: str | None = None) -> dict[str, nn.Module]:
-    """``label -> model`` from ``--model``/``--method``/``--checkpoint`` (``default`` when none is given)."""
-    from semprior.hub import load_model
-    from semprior.models.shipped import create_model_for_inference
+    """``label -> model`` from ``--model``/``--checkpoint`` (``default`` when none is given)."""
+    from semprior.models.factory import create_model_for_inference
+    from semprior.models.io import load_model
 
     def as_list(v):
         return [] if v is None else (list(v) if isinstance(v, list) else [v])
 
-    names = [n.lower() for n in as_list(args.model) + as_list(args.method)]
+    names = [n.lower() for n in as_list(args.model)]
     ckpts = as_list(args.checkpoint)
     if not names and not ckpts:
         names = [default] if default is not None else []

@@ -207,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
               "pass --recursive to enhance them too (the folder tree is kept under -o)", file=sys.stderr)
     todo = [(f, d) for f, d in zip(files, dests) if not (args.skip_existing and d.exists())]
     existing = len(files) - len(todo)
-    if sum(x is not None for x in (args.model, args.method, args.checkpoint)) > 1:
-        raise ValueError("give one of --model, --method or --checkpoint (enhance runs one model)")
+    if sum(x is not None for x in (args.model, args.checkpoint)) > 1:
+        raise ValueError("give one of --model or --checkpoint (enhance runs one model)")
     ((label, model),) = build_models(args, default="deepspg").items()
     if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
         print(f"note: {label} is a global method; it runs on each whole image (tiling would change "

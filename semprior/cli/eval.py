@@ -3,7 +3,7 @@
 Examples:
     ```bash
     semprior eval --lol ~/data/LOL --split eval15 --out runs/eval          # all classical baselines
-    semprior eval --low pairs/low --high pairs/high --method lime --method gamma
+    semprior eval --low pairs/low --high pairs/high --model lime --model gamma
     semprior eval --lol ~/data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
     semprior eval --lol ~/data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
     semprior eval --unpaired photos/ --model deepspg --model lime                    # no references: NIQE etc.
@@ -60,12 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_methods(args: argparse.Namespace) -> dict:
-    """``label -> model``: the ``--model``/``--method``/``--checkpoint`` models, or every classical baseline."""
+    """``label -> model``: the ``--model``/``--checkpoint`` models, or every classical baseline."""
     from semprior.cli._models import build_models
     from semprior.models.registry import get_model_entry, list_models
 
-    if not (args.model or args.method or args.checkpoint):
-        args.method = [n for n in list_models() if get_model_entry(n).training_loss is None]
+    if not (args.model or args.checkpoint):
+        args.model = [n for n in list_models() if get_model_entry(n).training_loss is None]
     return build_models(args)
 
 

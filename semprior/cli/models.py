@@ -22,9 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from semprior.engine.config import shipped_recipes
+    from semprior.engine.run_config import shipped_recipes
+    from semprior.models.factory import pretrained_path
     from semprior.models.registry import MODELS, list_models
-    from semprior.models.shipped import shipped_path, shipped_tags
 
     names = list_models()
     if args.names:
@@ -34,15 +34,16 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         entry = MODELS[name]
         kind = "classical" if entry.training_loss is None else "learned"
-        tags = shipped_tags(name)
+        tags = entry.shipped_tags
         shipped = ", ".join(f"{t} (default)" if i == 0 else t for i, t in enumerate(tags)) or "-"
         desc = entry.description.removeprefix("classical: ")
         print(f"{name:14} {kind:9} {shipped:22} {desc}")
     print("\nshipped weights (no download; MODEL_CARD.md in each folder: data, training, scores):")
     for name in names:
-        for tag in shipped_tags(name):
-            print(f"  {name}:{tag}  {shipped_path(name, tag)}")
-    official = {n: sorted(MODELS[n].pretrained) for n in names if MODELS[n].pretrained}
+        for tag in MODELS[name].shipped_tags:
+            print(f"  {name}:{tag}  {pretrained_path(name, tag)}")
+    official = {n: sorted(t for t, p in MODELS[n].pretrained.items() if not p.shipped) for n in names}
+    official = {n: tags for n, tags in official.items() if tags}
     if official:
         print("official weights by tag (put the file in $SEMPRIOR_WEIGHTS; `semprior weights` lists the files):")
         for name, tags in official.items():

@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from semprior.engine import distributed as D
-    from semprior.engine.config import apply_overrides, from_dict, load_yaml, resolve_config
-    from semprior.engine.recipe import RunConfig, run_training
+    from semprior.engine.recipe import run_training
+    from semprior.engine.run_config import RunConfig, apply_overrides, from_dict, load_yaml, resolve_config
 
     from semprior._config import ConfigError
 

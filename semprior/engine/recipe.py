@@ -1,160 +1,27 @@
-"""The training recipe as data: [`RunConfig`][semprior.engine.recipe.RunConfig] (YAML 1:1) -> priors, model, data, trainer.
+"""Build and train what a [`RunConfig`][semprior.engine.run_config.RunConfig] names: priors, model, data, trainer.
 
-Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. Models and priors
-are named as in the model registry (`semprior.models.registry`); [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] names
-DeepSPG's text prior. Python users pass component objects to the models directly.
+Used by ``semprior train --config run.yaml`` and ``examples/deepspg_full.py``. Models, priors and
+text losses are named as in their tables (`semprior.models.registry`, `semprior.priors.registry`,
+`semprior.losses.text`). Python users pass component objects to the models directly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from semprior._config import rename_fields
-from semprior.data.synthesis import LowLightConfig
-from semprior.engine.trainer import TrainConfig
+from semprior.engine.run_config import DataConfig, RunConfig, SegmentationDataConfig
+from semprior.engine.train_config import TrainConfig
+from semprior.losses.text import build_text_loss
 
-__all__ = ["DataConfig", "SegmentationDataConfig", "RunConfig", "TEXT_LOSSES", "build_prior", "build_text_loss",
-           "build_data", "build_segmentation", "build_model", "init_weights", "make_validate", "run_training"]
-
-#: text-loss name -> description (the text prior is a training loss, not part of the model)
-TEXT_LOSSES = {
-    "none": "no text prior",
-    "clip": "CLIPPromptLoss ViT-B-16 with OpenAI weights (file ViT-B-16.pt in the weights directory)",
-}
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where training pairs come from.
-
-    Attributes:
-        kind: ``"synthetic"`` (clean photos + [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]),
-            ``"paired"`` (``low_dir``/``high_dir``), ``"lol-v1"`` or ``"lol-v2"`` (``root``).
-        root: synthetic: a folder of clean photos (``None`` = photos bundled with scikit-image);
-            LOL: the dataset root.
-        low_dir, high_dir: folders for ``kind="paired"``.
-        subset: LOL-v2 subset (``"real"`` or ``"synthetic"``).
-        patch_size: the crop the dataset takes of each training pair (the largest coarse-to-fine
-            stage must fit in it); ``0`` = whole images (needed for whole-frame stages, ``train.patch_stages``
-            entries with patch 0; the images must then share one size, as LOL's do).
-        cache: paired / LOL only: keep the decoded training pairs in memory after their first use
-            (``PairedFolder(cache=True)``; LOL-v1 takes about 0.7 GB), so later epochs decode no PNG.
-        length: synthetic items per epoch (default: 64 x number of photos).
-        val_images: synthetic only: photos held out for validation (taken from the end of the list).
-        val_items: synthetic validation pairs (fixed crops and degradations).
-        val_size: crop size of the synthetic validation pairs.
-        val_holdout: paired / LOL only: hold out at least this many training pairs for validation
-            (removed from the training set; validation runs on the whole images). ``0`` = no held-out split.
-        val_split: how the held-out pairs are chosen. ``"scenes"`` (default): whole scenes of
-            near-duplicate frames ([`group_scenes`][semprior.data.scenes.group_scenes]), taken in a fixed
-            name-hash order until ``val_holdout`` pairs are held out
-            ([`scene_holdout`][semprior.data.scenes.scene_holdout]), so no scene is on both sides.
-            ``"names"``: single pairs with the smallest ``sha256("semprior-val" + name)``
-            ([`holdout_split`][semprior.data.datasets.holdout_split]); frames of one scene can then land on both
-            sides (the split of runs made before ``"scenes"`` existed).
-        val_low_dir, val_high_dir: a separate paired validation folder instead of a held-out part
-            (whole images).
-        synthesis: the low-light synthesis parameters.
-        skip_corrupt: skip pairs (or photos) with an unreadable file, with one warning listing them.
-            Without it, every training and validation file is decoded before step 0 and an
-            unreadable one stops the run there, listing the files.
-    """
-
-    kind: str = "synthetic"
-    root: str | None = None
-    low_dir: str | None = None
-    high_dir: str | None = None
-    subset: str = "real"
-    patch_size: int = 128
-    length: int | None = None
-    val_images: int = 1
-    val_items: int = 8
-    val_size: int = 128
-    val_holdout: int = 0
-    val_split: str = "scenes"
-    cache: bool = False
-    val_low_dir: str | None = None
-    val_high_dir: str | None = None
-    synthesis: LowLightConfig = field(default_factory=LowLightConfig)
-    skip_corrupt: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("synthetic", "paired", "lol-v1", "lol-v2"):
-            raise ValueError(f"data.kind must be 'synthetic', 'paired', 'lol-v1' or 'lol-v2', got {self.kind!r}")
-        if self.kind == "paired" and (self.low_dir is None or self.high_dir is None):
-            raise ValueError("data.kind 'paired' needs data.low_dir and data.high_dir")
-        if self.kind.startswith("lol") and self.root is None:
-            raise ValueError(f"data.kind {self.kind!r} needs data.root (the dataset's top folder)")
-        if isinstance(self.synthesis, dict):
-            object.__setattr__(self, "synthesis", LowLightConfig(**self.synthesis))
-        for name in ("root", "low_dir", "high_dir", "val_low_dir", "val_high_dir"):  # "~/data/LOL" works in YAML
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser()))
-        if (self.val_low_dir is None) != (self.val_high_dir is None):
-            raise ValueError("data.val_low_dir and data.val_high_dir go together; give both or neither")
-        if self.val_split not in ("scenes", "names"):
-            raise ValueError(f"data.val_split must be 'scenes' or 'names', got {self.val_split!r}")
-        if isinstance(self.patch_size, bool) or int(self.patch_size) < 0:
-            raise ValueError(f"data.patch_size must be >= 1, or 0 for whole images, got {self.patch_size!r}")
-        if self.val_holdout < 0:
-            raise ValueError(f"data.val_holdout must be >= 0, got {self.val_holdout}")
-        if self.kind == "synthetic" and (self.val_holdout or self.val_low_dir):
-            raise ValueError("data.val_holdout / val_low_dir are for paired and LOL data; synthetic data uses val_images")
-        if self.val_holdout and self.val_low_dir:
-            raise ValueError("choose one validation source: data.val_holdout (part of the training pairs) or data.val_low_dir")
-
-
-@dataclass(frozen=True)
-class SegmentationDataConfig:
-    """A segmentation data source (``segmentation:`` in the YAML), for models trained in alternation with it (SLLEN).
-
-    Attributes:
-        kind: ``"folder"`` ([`SegmentationFolder`][semprior.data.segmentation.SegmentationFolder]: images and
-            one-channel label PNGs matched by name) or ``"synthetic"``
-            ([`SyntheticSegmentation`][semprior.data.segmentation.SyntheticSegmentation], procedural shapes; tests and demos).
-        image_dir, mask_dir: folders for ``kind="folder"`` (searched recursively).
-        mask_glob: which files of ``mask_dir`` are label maps (Cityscapes: ``"*_labelTrainIds.png"``).
-        strip: name suffixes removed before matching images to label maps.
-        num_classes: label classes; must equal the model's ``num_classes``.
-        ignore_index: label excluded from the loss.
-        patch_size: random square crop of the folder images; the synthetic images' size.
-        length: synthetic items.
-        low_light: darken the images with [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]
-            ([`LowLightSegmentation`][semprior.data.segmentation.LowLightSegmentation]), so the shared
-            encoder sees dark inputs in both tasks.
-        synthesis: the low-light synthesis parameters.
-    """
-
-    kind: str = "folder"
-    image_dir: str | None = None
-    mask_dir: str | None = None
-    mask_glob: str = "*.png"
-    strip: tuple[str, ...] = ("_leftImg8bit", "_gtFine_labelTrainIds")
-    num_classes: int = 19
-    ignore_index: int = 255
-    patch_size: int = 128
-    length: int = 64
-    low_light: bool = True
-    synthesis: LowLightConfig = field(default_factory=LowLightConfig)
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("folder", "synthetic"):
-            raise ValueError(f"segmentation.kind must be 'folder' or 'synthetic', got {self.kind!r}")
-        if self.kind == "folder" and (self.image_dir is None or self.mask_dir is None):
-            raise ValueError("segmentation.kind 'folder' needs segmentation.image_dir and segmentation.mask_dir")
-        for name in ("image_dir", "mask_dir"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser()))
-        object.__setattr__(self, "strip", tuple(self.strip))
-        if isinstance(self.synthesis, dict):
-            object.__setattr__(self, "synthesis", LowLightConfig(**self.synthesis))
+__all__ = ["DataConfig", "SegmentationDataConfig", "RunConfig", "build_prior", "build_data", "build_segmentation",
+           "build_model", "init_weights", "make_validate", "run_training"]
 
 
 def build_segmentation(seg: SegmentationDataConfig, seed: int = 0) -> torch.utils.data.Dataset:
@@ -169,109 +36,10 @@ def build_segmentation(seg: SegmentationDataConfig, seed: int = 0) -> torch.util
     return LowLightSegmentation(ds, seg.synthesis, seed + 104_729) if seg.low_light else ds
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """One training run. YAML maps 1:1 onto it (``semprior train --config run.yaml``)::
-
-        model: {name: deepspg}   # a trainable registry name (deepspg, deepspg-large, retinexformer, sllen, cugd)
-        prior: region            # a registry prior name: none | region | hrnet | sam
-
-        text: none               # none | clip                (DeepSPG only)
-        weights_dir: null        # for hrnet / clip (else $SEMPRIOR_WEIGHTS)
-        data: {kind: lol-v1, root: ~/data/LOL, patch_size: 128, val_holdout: 20}
-        train: {steps: 2000, batch_size: 16, patch_stages: [[0, 64], [1000, 128]], val_every: 500}
-        out_dir: runs/deepspg
-        init: null               # fine-tune: start from these weights (a model file, or "shipped" / "shipped:TAG")
-        # models trained in alternation (sllen) also read:
-        segmentation: {kind: folder, image_dir: ..., mask_dir: ..., num_classes: 19}
-        phases: {lle: 1, seg: 1}  # consecutive steps of each phase (default: the model's)
-
-    ``model.name`` picks the architecture from the model registry
-    ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]; classical methods have nothing to train); every
-    other key of ``model`` is a field of its config dataclass (e.g.
-    [`DeepSPGConfig`][semprior.models.deepspg_config.DeepSPGConfig]). ``prior`` names a registry prior
-    ([`semprior.models.registry.PRIORS`][semprior.models.registry.PRIORS]); ``text`` a [`TEXT_LOSSES`][semprior.engine.recipe.TEXT_LOSSES] entry (DeepSPG only).
-    A model whose registry entry has ``phases`` (SLLEN) trains on that alternating schedule over
-    ``data`` (the source ``"train"``) and ``segmentation`` ([`SegmentationDataConfig`][semprior.engine.recipe.SegmentationDataConfig]).
-
-    ``init`` starts the run from trained weights instead of random ones (fine-tuning, or a second
-    stage of a schedule): any file [`load_model`][semprior.hub.load_model] reads (a
-    ``save_pretrained`` folder, ``model.safetensors``, a trainer ``best.pt`` / ``last.pt`` (its raw
-    weights), an official Retinexformer ``.pth``), or ``shipped`` / ``shipped:TAG`` for the weights
-    that ship with semprior for ``model.name``. Only the weights are taken: the optimizer, the
-    schedule and the step start afresh, and every trainable parameter must come from the file
-    (see [`init_weights`][semprior.engine.recipe.init_weights]). ``resume`` continues a run exactly and
-    ignores ``init`` (the checkpoint already holds the weights).
-    """
-
-    model: dict[str, Any] = field(default_factory=dict)
-    prior: str = "region"
-    text: str = "none"
-    weights_dir: str | None = None
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    out_dir: str = "runs/deepspg"
-    resume: str | None = None
-    init: str | None = None
-    segmentation: SegmentationDataConfig | None = None
-    phases: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from semprior.models.registry import PRIORS, get_model_entry, list_models
-
-        if self.prior not in PRIORS:
-            raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {self.prior!r}")
-        if self.text not in TEXT_LOSSES:
-            raise ValueError(f"text must be one of {sorted(TEXT_LOSSES)}, got {self.text!r}")
-        if not isinstance(self.model, dict):
-            raise ValueError(f"model must be a mapping like {{name: deepspg}}, got {type(self.model).__name__}")
-        trainable = [n for n in list_models() if get_model_entry(n).training_loss is not None]
-        if self.model_name not in trainable:
-            raise ValueError(f"model.name must be one of {trainable}, got {self.model_name!r}")
-        entry = get_model_entry(self.model_name)
-        # old field names (e.g. DeepSPG's `channels`) become the current ones here, so
-        # `--print-config` and the saved run config show what the model is built from
-        renamed = rename_fields(entry.config_cls, {k: v for k, v in self.model.items() if k != "name"}, where="model")
-        object.__setattr__(self, "model", {"name": self.model_name, **renamed})
-        if entry.prior is None and self.prior != "none":
-            raise ValueError(f"{self.model_name} takes no prior: set prior: none (got prior={self.prior!r})")
-        if not self.model_name.startswith("deepspg") and self.text != "none":
-            raise ValueError(f"the text prior is DeepSPG's loss term: set text: none for {self.model_name}")
-        if entry.phases is None and (self.segmentation is not None or self.phases):
-            raise ValueError(f"{self.model_name} trains on one data source with one loss: drop `segmentation` / `phases` "
-                             "(they are for models trained in alternation, e.g. sllen)")
-        if not isinstance(self.phases, dict) or not all(isinstance(v, int) and v >= 1 for v in self.phases.values()):
-            raise ValueError(f"phases must map phase names to step counts >= 1, e.g. {{lle: 1, seg: 1}}; got {self.phases!r}")
-
-    @property
-    def model_name(self) -> str:
-        return str(self.model.get("name", "deepspg"))
-
-    def model_config(self):
-        """The model's config: the registry preset of ``model.name``, then the other ``model`` keys.
-
-        For DeepSPG the prior switches follow ``prior`` / ``text``.
-        """
-        from semprior.models.registry import get_model_entry
-
-        overrides = {k: v for k, v in self.model.items() if k != "name"}
-        entry = get_model_entry(self.model_name)
-        if not self.model_name.startswith("deepspg"):
-            return entry.config(None if self.prior == "none" else self.prior, **overrides)
-        switches = {"image_prior": self.prior != "none", "text_prior": self.text != "none"}
-        cfg = entry.config(self.prior, **{**switches, **overrides})
-        if (cfg.image_prior, cfg.text_prior) != (switches["image_prior"], switches["text_prior"]):
-            raise ValueError(
-                f"model.image_prior/text_prior ({cfg.image_prior}/{cfg.text_prior}) contradict prior={self.prior!r} / "
-                f"text={self.text!r}; set the switches through `prior` and `text` only"
-            )
-        return cfg
-
-
 def build_prior(name: str, weights_dir: str | None = None):
-    """The registry prior ``name`` (`semprior.models.registry.build_prior`); a missing weight file
+    """The prior ``name`` (`semprior.priors.registry.build_prior`); a missing weight file
     says that the weight-free prior is an explicit alternative."""
-    from semprior.models.registry import build_prior as registry_prior
+    from semprior.priors.registry import build_prior as registry_prior
 
     try:
         return registry_prior(name, weights_dir)
@@ -281,60 +49,37 @@ def build_prior(name: str, weights_dir: str | None = None):
         ) from exc
 
 
-def build_text_loss(name: str, weights_dir: str | None = None):
-    """``"none"`` -> ``None``; ``"clip"`` -> [`CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss] from the local ViT-B-16 file."""
-    if name == "none":
-        return None
-    if name == "clip":
-        from semprior.losses.clip_prompt import CLIPPromptLoss
-        from semprior.weights import resolve_weights
-
-        try:
-            path = resolve_weights("clip_vit_b16_openai", weights_dir=weights_dir)
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{exc}. To train without the text prior, set `text: none` in the config") from exc
-        return CLIPPromptLoss("ViT-B-16", pretrained=path)
-    raise ValueError(f"unknown text loss {name!r}; choose one of {sorted(TEXT_LOSSES)}")
-
-
 def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
-    """The model of ``run`` (priors built from their names unless given)."""
-    from semprior.models.registry import get_model_entry
+    """The model of ``run`` (the prior and the text loss built from their names unless given)."""
+    from semprior.models import get_model_entry
+    from semprior.models.io import build_from_config
 
-    from semprior._memory import check_model_fits
-
+    entry = get_model_entry(run.model_name)
     cfg = run.model_config()
     prior = prior if prior is not None else build_prior(run.prior, run.weights_dir)
-    if run.model_name.startswith("deepspg"):
-        from semprior.models.deepspg import DeepSPG
-
-        build = lambda c: DeepSPG(c, prior=prior)  # noqa: E731
-    else:
-        build = lambda c: get_model_entry(run.model_name).build(c, prior)  # noqa: E731
+    if text_loss is None and entry.text:
+        text_loss = build_text_loss(run.text, run.weights_dir)
     # weights, gradients and Adam's two moments: refused before anything is allocated
-    check_model_fits(build, cfg, "model", copies=4, what="weights, gradients and Adam's two moments")
-    if run.model_name.startswith("deepspg"):
-        text_loss = text_loss if text_loss is not None else build_text_loss(run.text, run.weights_dir)
-        return DeepSPG(cfg, prior=prior, text_loss=text_loss)
-    return build(cfg)
+    return build_from_config(entry, cfg, prior, "model", text_loss, copies=4,
+                             what="weights, gradients and Adam's two moments")
 
 
 def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
     """Load ``run.init`` into ``model`` (before training); returns what the checkpoints record of it.
 
-    The file is read by [`load_model`][semprior.hub.load_model] with the prior it records, so a
+    The file is read by [`load_model`][semprior.models.io.load_model] with the prior it records, so a
     file trained with another prior or another architecture is refused with the reason. Every
     trainable parameter of ``model`` must be in the file; frozen parts that inference does not
     need (the CLIP text loss) may be missing.
     """
     import hashlib
 
-    from semprior.hub import load_model
-    from semprior.models.shipped import shipped_path
+    from semprior.models.factory import pretrained_path
+    from semprior.models.io import load_model
 
     spec = str(run.init)
     if spec == "shipped" or spec.startswith("shipped:"):
-        path = shipped_path(run.model_name, spec.partition(":")[2] or None)
+        path = pretrained_path(run.model_name, spec.partition(":")[2] or None)
     else:
         path = Path(spec).expanduser()
         if not path.exists():
@@ -523,7 +268,7 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
             "train.val_every > 0 needs a validation split: data.val_holdout (paired / LOL), data.val_low_dir + "
             "val_high_dir, or data.kind 'synthetic' with val_images >= 1"
         )
-    from semprior.models.registry import get_model_entry
+    from semprior.models import get_model_entry
 
     extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
              "text": run.text, "data_config": dataclasses.asdict(run.data)}

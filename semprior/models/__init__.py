@@ -1,17 +1,19 @@
-"""Enhancement models, their registry and their protocol.
+"""Enhancement models, their registry, their protocol and their saved-model format.
 
-``create_model(name, pretrained=..., **overrides)`` builds any registered model;
-``list_models()`` names them. Every model follows `semprior.models.protocol`; the one
-checkpoint format and loader live in `semprior.hub`.
-
-Names are resolved lazily (PEP 562): ``import semprior.models.diffusion`` does not import every
-model. ``__all__`` is this subpackage's public API.
+``create_model(name, pretrained=..., **overrides)`` (`semprior.models.factory`) builds any
+registered model; ``list_models()`` names them. Each model file registers itself
+(`semprior.models.registry`); importing this package imports them, so the registry is complete
+(timm's way). Every model follows `semprior.models.protocol`; the one checkpoint format and
+loader live in `semprior.models.io`. ``__all__`` is this subpackage's public API.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+# the model files register themselves (semprior.models.registry.register_model) when imported
+from semprior.models import classical, cugd, deepspg, retinexformer, sllen  # noqa: F401
 
 _EXPORTS: dict[str, str] = {
     "CLASSICAL": "semprior.models.classical",
@@ -22,19 +24,23 @@ _EXPORTS: dict[str, str] = {
     "Enhancer": "semprior.models.protocol",
     "LossWeights": "semprior.models.deepspg",
     "MODELS": "semprior.models.registry",
-    "PRIORS": "semprior.models.registry",
+    "PRIORS": "semprior.priors.registry",
+    "Pretrained": "semprior.models.registry",
     "Phase": "semprior.models.phases",
     "PhaseSchedule": "semprior.models.phases",
     "Retinexformer": "semprior.models.retinexformer",
     "RetinexformerConfig": "semprior.models.retinexformer",
     "SLLEN": "semprior.models.sllen",
     "SLLENConfig": "semprior.models.sllen",
-    "build_prior": "semprior.models.registry",
-    "create_model": "semprior.models.registry",
+    "build_prior": "semprior.priors.registry",
+    "create_model": "semprior.models.factory",
+    "from_pretrained": "semprior.models.io",
     "get_model_entry": "semprior.models.registry",
     "is_enhancer": "semprior.models.protocol",
     "list_models": "semprior.models.registry",
+    "load_model": "semprior.models.io",
     "register_model": "semprior.models.registry",
+    "save_pretrained": "semprior.models.io",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from semprior._checks import check_image
 from semprior._config import from_dict
+from semprior.models.registry import ModelEntry, register_model
 from semprior.retinex.classical import smooth_illumination
 
 __all__ = [
@@ -312,3 +313,23 @@ CLASSICAL: dict[str, type[nn.Module]] = {
     "clahe": CLAHE,
     "lime": LIMERetinex,
 }
+
+_DESCRIPTIONS = {
+    "identity": "the input unchanged",
+    "gamma": "gamma curve (0.4)",
+    "he": "global histogram equalisation of the HSV value",
+    "clahe": "CLAHE on Lab lightness",
+    "lime": "LIME-style Retinex (max-RGB illumination)",
+}
+
+
+def _builder(cls: type[nn.Module]) -> Any:
+    def build(config: Any, prior: Any = None, text_loss: Any = None) -> nn.Module:
+        return cls(**config.to_dict())
+
+    return build
+
+
+for _name, _cls in CLASSICAL.items():
+    register_model(ModelEntry(_name, globals()[f"{_cls.__name__}Config"], None, _builder(_cls),
+                              description=f"classical: {_DESCRIPTIONS[_name]}"))

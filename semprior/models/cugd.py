@@ -30,9 +30,10 @@ from semprior._checks import check_image, check_same_shape
 from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import _as_levels, semantic_context_loss
 from semprior.models.diffusion import NoiseSchedule, ddim_sample, epsilon_loss
-from semprior.models.protocol import config_from_dict
+from semprior.models.protocol import call_method, config_from_dict
+from semprior.models.registry import ModelEntry, register_model
 
-__all__ = ["CUGDConfig", "CUGD", "CUGDDenoiser"]
+__all__ = ["CUGDConfig", "CUGD", "CUGDDenoiser", "cugd_training_loss"]
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,9 @@ class CUGDDenoiser(nn.Module):
 class CUGD(nn.Module):
     """Context-understanding-guided diffusion enhancer.
 
-    ``model(low)`` enhances (DDIM, ``config.sampling_steps``); ``model(low, high)`` returns the
-    training objective ``(total, terms)`` (so a generic trainer's ``loss_fn`` can call ``model(...)``).
+    ``model(low)`` enhances (DDIM, ``config.sampling_steps``), like every semprior model;
+    [`loss`][semprior.models.cugd.CUGD.loss] is the training objective ``(total, terms)``, which
+    [`cugd_training_loss`][semprior.models.cugd.cugd_training_loss] calls for the trainer.
     The prior is frozen (``requires_grad=False``, kept in eval mode by `train`) and is **not
     a submodule**: its weights are not in `state_dict` nor in ``parameters()`` (a checkpoint
     records the prior by name, see `semprior.hub`). A ``SegPrior`` follows the input's device
@@ -325,7 +327,21 @@ class CUGD(nn.Module):
         )
         return self._to_image(low, x0)
 
-    def forward(self, low: Tensor, high: Tensor | None = None, masks: Tensor | None = None, generator: Any = None):
-        if high is None:
-            return self.enhance(low, generator=generator, masks=masks)
-        return self.loss(low, high, masks=masks, generator=generator)
+    def forward(self, low: Tensor, masks: Tensor | None = None, generator: Any = None) -> Tensor:
+        """Enhance ``low`` (the [`enhance`][semprior.models.cugd.CUGD.enhance] of ``config.sampling_steps``)."""
+        return self.enhance(low, generator=generator, masks=masks)
+
+
+def cugd_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """``loss_fn`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]: [`CUGD.loss`][semprior.models.cugd.CUGD.loss]
+    on ``batch``, called through a DDP wrapper's forward (so gradients are synchronised)."""
+    return call_method(model, "loss", batch["low"], batch["high"])
+
+
+def _build(config: CUGDConfig, prior: nn.Module | None = None, text_loss: Any = None) -> CUGD:
+    return CUGD(prior, config)
+
+
+register_model(ModelEntry("cugd", CUGDConfig, "cugd", _build, prior="region", training_loss=cugd_training_loss,
+                          tiny={"width": 4, "depth": 1, "heads": 2, "timesteps": 20, "sampling_steps": 2},
+                          description="CUGD, conditional diffusion guided by a frozen prior's context"))

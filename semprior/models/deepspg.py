@@ -26,6 +26,7 @@ from semprior.attention.sem_banded import sem_forward_banded
 from semprior.losses.composite import DeepSPGLoss, LossWeights
 from semprior.models.deepspg_config import ABLATIONS, DeepSPGConfig
 from semprior.models.protocol import unwrap
+from semprior.models.registry import ModelEntry, Pretrained, register_model
 from semprior.priors.base import PriorOutput, SegPrior
 from semprior.retinex.decomposer import RetinexDecomposer
 
@@ -359,3 +360,37 @@ def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[T
 
     out = model(batch["low"])
     return fp32_loss(unwrap(model).criterion, out, batch["high"])
+
+
+def _prior_switch(data: dict[str, Any], *, prior: bool, text: bool, saved: bool) -> dict[str, Any]:
+    """DeepSPG's config rule: ``image_prior`` / ``text_prior`` record whether a prior / a text loss is given.
+
+    The prior switch is the prior itself (``prior=`` / ``prior:``; the text loss likewise): a
+    config that says otherwise is an error naming the switch. A saved model loads without its
+    text loss (it shapes training only; inference never needs CLIP).
+    """
+    given = {"image_prior": prior, "text_prior": text}
+    for key in ("image_prior",) if saved else ("image_prior", "text_prior"):
+        if key in data and bool(data[key]) != given[key]:
+            switch = "prior" if key == "image_prior" else "text"
+            where = "the saved model's" if saved else "the"
+            raise ValueError(f"{where} DeepSPG config has {key}={data[key]} but a {switch} is "
+                             f"{'given' if given[key] else 'missing'}; {key} follows the {switch}: set `{switch}` "
+                             f"(prior=/text_loss= in Python, prior:/text: in a run config){' it was trained with' if saved else ''}")
+    return {**data, **given}
+
+
+def _build(config: DeepSPGConfig, prior: SegPrior | None = None, text_loss: Any = None) -> DeepSPG:
+    return DeepSPG(config, prior=prior, text_loss=text_loss)
+
+
+_TINY = {"width": 8, "heads": (1, 1, 1), "retinex_width": 4, "illum_width": 4}
+register_model(ModelEntry(
+    "deepspg", DeepSPGConfig, "deepspg", _build, prior="region", text=True, rules=_prior_switch,
+    training_loss=deepspg_training_loss, tiny=_TINY,
+    pretrained={"lolv1-cpu": Pretrained("deepspg-lolv1-cpu", shipped=True, dataset="LOL-v1",
+                                        source="semprior CPU run, no prior (semprior/pretrained/deepspg-lolv1-cpu/MODEL_CARD.md)")},
+    description="DeepSPG (0.55 M), Retinex + SEM U-Net guided by a frozen prior"))
+register_model(ModelEntry("deepspg-large", DeepSPGConfig, "deepspg-large", _build, prior="region", text=True,
+                          rules=_prior_switch, training_loss=deepspg_training_loss, tiny=_TINY,
+                          description="DeepSPG large (2.13 M)"))

@@ -8,11 +8,10 @@ An *enhancer* is an ``nn.Module`` with
 - ``config``: a frozen dataclass with ``preset(name, **overrides)``, ``from_dict`` and
   ``to_dict`` in one vocabulary (``width`` / ``depth`` / ``heads`` / ``blocks``; official names
   only at the state-dict boundary);
-- a training objective ``loss(low, high) -> (total, {term: value})``; models whose ``loss`` has
-  another signature name a training loss function in the registry instead
-  (`semprior.models.registry.ModelEntry.training_loss`);
+- a training objective ``loss(low, high) -> (total, {term: value})``, called by the training loss
+  function its registry entry names (`semprior.models.registry.ModelEntry.training_loss`);
 - frozen parts (semantic priors, text losses) kept **out** of ``state_dict``; the checkpoint
-  records the prior by name (`semprior.hub`).
+  records the prior by name (`semprior.models.io`).
 
 `is_enhancer` checks the structural part; ``tests/models/test_conformance.py`` checks the
 behaviour of every registered model.
@@ -27,7 +26,7 @@ from torch import Tensor, nn
 
 from semprior._config import from_dict
 
-__all__ = ["Enhancer", "config_from_dict", "is_enhancer", "unwrap"]
+__all__ = ["Enhancer", "call_method", "config_from_dict", "is_enhancer", "unwrap"]
 
 T = TypeVar("T")
 
@@ -79,3 +78,19 @@ def unwrap(model: nn.Module) -> nn.Module:
     model's own attributes through ``unwrap(model)``.
     """
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+
+
+def call_method(model: nn.Module, method: str, *args: Any) -> Any:
+    """``unwrap(model).<method>(*args)`` run through the wrapper's ``forward`` when ``model`` is wrapped.
+
+    DistributedDataParallel synchronises gradients only for what runs inside its ``forward``; a
+    training objective that is not ``forward`` (CUGD's ``loss``) is called this way.
+    """
+    inner = unwrap(model)
+    if inner is model:
+        return getattr(model, method)(*args)
+    inner.forward = getattr(inner, method)  # an instance attribute: the wrapper's forward calls it
+    try:
+        return model(*args)
+    finally:
+        del inner.forward

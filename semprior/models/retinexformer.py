@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from semprior._checks import check_image, check_module_dtype
 from semprior.losses.pixel import pixel_loss
 from semprior.models.protocol import config_from_dict
+from semprior.models.registry import ModelEntry, Pretrained, l1_training_loss, register_model
 from semprior.retinex.illumination import IlluminationEstimator
 
 __all__ = [
@@ -103,8 +104,7 @@ class RetinexformerConfig:
     only in the weights they name.
 
     The official names are read by [`from_official`][semprior.models.retinexformer.RetinexformerConfig.from_official]
-    (an official ``network_g``). In ``from_dict`` they are old names (`RENAMED_FIELDS`: configs
-    and checkpoints written before the rename still load, with a ``DeprecationWarning``).
+    (an official ``network_g``) only; ``from_dict`` takes semprior's names.
 
     Examples:
         >>> RetinexformerConfig.preset("lol-v1").blocks
@@ -122,8 +122,6 @@ class RetinexformerConfig:
     backend: str = "auto"
 
     PRESETS: ClassVar[tuple[str, ...]] = tuple(RETINEXFORMER_RELEASES)
-    #: old field name -> current one: semprior wrote the official names before the rename
-    RENAMED_FIELDS: ClassVar[dict[str, str]] = OFFICIAL_CONFIG_KEYS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(int(n) for n in self.blocks))
@@ -334,3 +332,19 @@ class Retinexformer(nn.Module):
             img = F.pad(img, (0, pw, 0, ph), mode=mode)
         out = self.body(img)
         return out[..., :h, :w]
+
+
+def _build(config: RetinexformerConfig, prior: Any = None, text_loss: Any = None) -> Retinexformer:
+    return Retinexformer(config)
+
+
+_OFFICIAL = "https://github.com/caiyuanhao1998/Retinexformer (pretrained_weights/)"
+register_model(ModelEntry(
+    "retinexformer", RetinexformerConfig, "lol-v1", _build, training_loss=l1_training_loss,
+    pretrained={
+        "lolv1-cpu": Pretrained("retinexformer-lolv1-cpu", shipped=True, dataset="LOL-v1",
+                                source="semprior CPU run (semprior/pretrained/retinexformer-lolv1-cpu/MODEL_CARD.md)"),
+        **{tag: Pretrained(file, dataset=tag, source=_OFFICIAL) for tag, file in RETINEXFORMER_RELEASES.items()},
+    },
+    tiny={"width": 4, "blocks": (1, 1, 1)},
+    description="Retinexformer (1.61 M), official architecture; loads official checkpoints"))

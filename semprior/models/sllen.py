@@ -33,6 +33,7 @@ from semprior.attention.sem import SEM
 from semprior.losses.pixel import pixel_loss
 from semprior.models.phases import Phase, PhaseSchedule
 from semprior.models.protocol import config_from_dict
+from semprior.models.registry import ModelEntry, l1_training_loss, register_model
 
 __all__ = [
     "SLLENConfig",
@@ -312,8 +313,6 @@ def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255
         >>> [trainer.schedule.phase(s).name for s in range(4)], trainer.fit().step
         (['lle', 'seg', 'lle', 'seg'], 4)
     """
-    from semprior.models.registry import l1_training_loss
-
     def seg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         return sllen_segmentation_loss(model, batch, ignore_index)
 
@@ -323,3 +322,24 @@ def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255
         Phase("seg", seg_loss, source="segmentation", steps=seg_steps, crop=False,
               params=lambda m: [*m.encoder_parameters(), *m.seg_parameters()]),
     ))
+
+
+def _phases(model: nn.Module, sources: dict[str, Any]) -> PhaseSchedule:
+    """SLLEN's recipe: `sllen_phases` over the paired data and a segmentation source."""
+    seg = sources.get("segmentation")
+    if seg is None:
+        raise ValueError("sllen trains in alternation on paired images and a segmentation data set: add a "
+                         "`segmentation:` section to the config (kind: folder with image_dir / mask_dir, or kind: synthetic)")
+    if seg.num_classes != model.config.num_classes:
+        raise ValueError(f"the segmentation data has num_classes={seg.num_classes} but the model has "
+                         f"num_classes={model.config.num_classes}; set model.num_classes to match")
+    return sllen_phases(ignore_index=seg.ignore_index)
+
+
+def _build(config: SLLENConfig, prior: Any = None, text_loss: Any = None) -> SLLEN:
+    return SLLEN(config)
+
+
+register_model(ModelEntry("sllen", SLLENConfig, "sllen", _build, training_loss=l1_training_loss, phases=_phases,
+                          tiny={"width": 4, "depth": 2, "num_classes": 3},
+                          description="SLLEN, LLE network with a segmentation auxiliary branch"))

@@ -10,16 +10,17 @@ import torch
 
 from semprior.cli.main import main
 from semprior.data.io import read_image, write_image
-from semprior.models.shipped import PRETRAINED_DIR, SHIPPED, shipped_tags
+from semprior.models import get_model_entry, list_models
+from semprior.models.registry import PRETRAINED_DIR
 
-FOLDER = PRETRAINED_DIR / SHIPPED["deepspg"]["lolv1-cpu"]
+FOLDER = PRETRAINED_DIR / get_model_entry("deepspg").pretrained["lolv1-cpu"].file
 pytestmark = pytest.mark.skipif(not (FOLDER / "config.json").is_file(), reason=f"no shipped weights in {FOLDER}")
 
 
 def test_shipped_deepspg_loads_by_tag_and_enhances():
     from semprior import create_model
 
-    assert shipped_tags("deepspg")[0] == "lolv1-cpu"
+    assert get_model_entry("deepspg").shipped_tags[0] == "lolv1-cpu"
     model = create_model("deepspg", pretrained="lolv1-cpu")
     assert not model.training and type(model).__name__ == "DeepSPG"
     dark = torch.rand(1, 3, 37, 53) * 0.1
@@ -38,11 +39,11 @@ def test_enhance_uses_the_shipped_model_by_default(tmp_path):
 
 @pytest.mark.data
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(SHIPPED))
+@pytest.mark.parametrize("name", list_models(pretrained=True))
 def test_model_card_eval15_numbers_reproduce(name, shared_data, tmp_path):
-    if not shipped_tags(name):
+    if not get_model_entry(name).shipped_tags:
         pytest.skip(f"no shipped weights for {name}")
-    folder = PRETRAINED_DIR / SHIPPED[name]["lolv1-cpu"]
+    folder = PRETRAINED_DIR / get_model_entry(name).pretrained["lolv1-cpu"].file
     sel = json.loads((folder / "selection.json").read_text())["eval15"]
     eval15 = shared_data / "lol_v1_eval15"
     rc = main(["eval", "--low", str(eval15 / "low"), "--high", str(eval15 / "high"), "--model", name,

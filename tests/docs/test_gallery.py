@@ -21,14 +21,15 @@ def _record() -> dict:
 
 
 def test_gallery_was_made_by_the_default_shipped_weights():
-    from semprior.hub import WEIGHTS_NAME
-    from semprior.models.shipped import shipped_path, shipped_tags
+    from semprior.models.io import WEIGHTS_NAME
+    from semprior.models import get_model_entry
+    from semprior.models.factory import pretrained_path as shipped_path
 
     rec = _record()
     # the model `semprior enhance photo.jpg -o out/` uses when no model is named
     default = "deepspg"
     assert rec["model"] == default, f"the gallery shows {rec['model']!r}, not the default {default!r}; {RERUN}"
-    assert rec["tag"] == shipped_tags(default)[0], f"the gallery shows weights {rec['tag']!r}; {RERUN}"
+    assert rec["tag"] == get_model_entry(default).shipped_tags[0], f"the gallery shows weights {rec['tag']!r}; {RERUN}"
     want = hashlib.sha256((shipped_path(default) / WEIGHTS_NAME).read_bytes()).hexdigest()
     assert rec["weights_sha256"] == want, f"the gallery was made by other weights than the shipped {default}; {RERUN}"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from semprior.engine.config import RECIPES_DIR, resolve_config, shipped_recipes
+from semprior.engine.run_config import RECIPES_DIR, resolve_config, shipped_recipes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_train_cli_takes_a_recipe_name(tmp_path):
 
 
 def test_set_overrides(tmp_path):
-    from semprior.engine.config import apply_overrides
+    from semprior.engine.run_config import apply_overrides
 
     raw = {"train": {"lr": 1e-3}, "prior": "region"}
     out = apply_overrides(raw, ["train.lr=2e-4", "train.patch_stages=[[0, 128]]", "prior=none", "data.patch_size=96"])

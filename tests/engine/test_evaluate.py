@@ -109,7 +109,7 @@ def _tiny_deepspg_ckpt(path, image_prior=False):
 
 def test_deepspg_checkpoint_roundtrip(tmp_path):
     """The one loader (semprior.hub.load_model) rebuilds a trainer checkpoint's DeepSPG from its config."""
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     ref = _tiny_deepspg_ckpt(tmp_path / "m.pt")
     model = load_model(tmp_path / "m.pt")

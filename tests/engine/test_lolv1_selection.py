@@ -11,7 +11,7 @@ import torch
 
 from semprior.data import PairedFolder
 from semprior.data.io import write_image
-from semprior.engine.config import from_dict
+from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import RunConfig, make_validate, run_training
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -59,7 +59,7 @@ def test_candidates_and_choice_rank_on_validation(scripts, run):
     assert sorted(r["weights"] for r in rows) == sorted(c["weights"] for c in cands)
     assert [r["psnr"] for r in rows] == sorted((r["psnr"] for r in rows), reverse=True)  # best first
     # the ranking is the validation's: scoring the winner again gives its number
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     with torch.no_grad():
         again = validate(load_model(rows[0]["path"], param_key=rows[0]["key"]))
@@ -73,7 +73,7 @@ def test_read_log_and_the_model_card_say_where_the_run_stopped(scripts, run, tmp
     root, rc = run
     log = exp.read_log(root / "run")
     assert log["step"] == 3 and log["cpu_exact"] and log["hours"] > 0 and [v[0] for v in log["val"]] == [2]
-    from semprior.hub import load_model, save_pretrained
+    from semprior.models.io import load_model, save_pretrained
 
     save_pretrained(load_model(root / "run" / "best.pt"), tmp_path)
     rows = [("run", "best.pt (trainer's choice)", 2, 20.0, 0.5)]
@@ -109,18 +109,18 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
     assert first["run"] == "tiny" and first["steps"] == 3 and len(first["per_image"]["psnr"]) == 6
     assert "Tiny Retinexformer |" in (out / "lolv1_cpu.md").read_text() and (out / "lolv1_cpu.png").is_file()
     # ship_pretrained packages the report's choice, with the report's eval15 numbers
-    import semprior.models.shipped as shipped
+    from semprior.models import get_model_entry
 
     _, ship = scripts
-    monkeypatch.setattr(shipped, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr("semprior.models.registry.PRETRAINED_DIR", tmp_path / "pretrained")
     monkeypatch.setattr(ship, "RUNS", {"retinexformer": {"tiny": "configs/cpu/retinexformer_lolv1.yaml"}})
     argv = ["--model", "retinexformer", "--runs", str(runs), "--results", str(out / "lolv1_cpu.json")]
     assert ship.main(argv) == 0
-    dest = tmp_path / "pretrained" / shipped.SHIPPED["retinexformer"]["lolv1-cpu"]
+    dest = tmp_path / "pretrained" / get_model_entry("retinexformer").pretrained["lolv1-cpu"].file
     sel = json.loads((dest / "selection.json").read_text())
     assert sel["eval15"] == first["eval15"] and sel["chosen"]["weights"] == first["weights"]
     assert f"PSNR {first['eval15']['psnr']:.2f} dB" in (dest / "MODEL_CARD.md").read_text()
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     c = next(c for c in first["candidates"] if c["weights"] == first["weights"])
     x = torch.rand(1, 3, 16, 24)

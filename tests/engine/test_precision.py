@@ -85,9 +85,10 @@ def test_bf16_deepspg_random_init_within_bound(whole):
 
 
 def test_bf16_shipped_deepspg_within_its_stated_error():
-    from semprior.models.shipped import create_model_for_inference, shipped_tags
+    from semprior.models import get_model_entry
+    from semprior.models.factory import create_model_for_inference
 
-    if not shipped_tags("deepspg"):
+    if not get_model_entry("deepspg").shipped_tags:
         pytest.skip("the shipped DeepSPG weights are not installed")
     net = create_model_for_inference("deepspg")
     x = _dark_image(64, 96, seed=1)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from semprior.cli.main import main
-from semprior.engine.config import from_dict
+from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import DataConfig, RunConfig, build_data, run_training
 from semprior.engine.trainer import TrainConfig
 from semprior.models.deepspg import DeepSPGConfig

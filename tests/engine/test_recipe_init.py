@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from semprior.engine.config import from_dict
+from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import RunConfig, build_model, init_weights, run_training
-from semprior.hub import load_model, save_pretrained
+from semprior.models.io import load_model, save_pretrained
 
 TINY_MODEL = {"width": 8, "heads": [1, 1, 2], "retinex_width": 8, "illum_width": 8}
 
@@ -75,9 +75,10 @@ def test_init_refuses_files_that_do_not_fit(trained):
 
 
 def test_init_shipped_takes_the_weights_that_ship_with_semprior():
-    from semprior.models.shipped import create_model_for_inference, shipped_tags
+    from semprior.models import get_model_entry
+    from semprior.models.factory import create_model_for_inference
 
-    if not shipped_tags("deepspg"):
+    if not get_model_entry("deepspg").shipped_tags:
         pytest.fail("semprior/pretrained/deepspg-lolv1-cpu is missing from the checkout")
     run = from_dict(RunConfig, {"model": {"name": "deepspg"}, "prior": "none", "init": "shipped"})
     model = build_model(run)

@@ -14,7 +14,7 @@ from _toy import ToyEnhancer, ToyPairs, toy_loss
 from semprior.data import PairedFolder, holdout_split
 from semprior.data.io import write_image
 from semprior.engine import TrainConfig, Trainer, load_checkpoint
-from semprior.engine.config import from_dict
+from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import DataConfig, RunConfig, build_data
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import semprior
-from semprior.hub import load_model, save_pretrained
+from semprior.models.io import load_model, save_pretrained
 from semprior.models.protocol import config_from_dict, is_enhancer
 from semprior.models.registry import get_model_entry, list_models
 

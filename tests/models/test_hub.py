@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import semprior
 from semprior.engine.checkpoint import save_checkpoint
-from semprior.hub import load_model, save_pretrained
+from semprior.models.io import load_model, save_pretrained
 from semprior.priors.base import PriorOutput, PriorSpec, SegPrior
 
 TINY_RF = {"width": 4, "blocks": (1, 1, 1)}

@@ -7,8 +7,8 @@ import importlib
 import pytest
 import torch
 
-from semprior.models.registry import create_model
-from semprior.models.shipped import shipped_path
+from semprior.models import create_model
+from semprior.models.factory import pretrained_path as shipped_path
 
 
 def test_pretrained_true_is_the_default_shipped_tag():

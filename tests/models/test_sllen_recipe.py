@@ -10,7 +10,7 @@ import torch
 
 from semprior.cli.main import main
 from semprior.data import write_image
-from semprior.engine.config import from_dict, load_yaml
+from semprior.engine.run_config import from_dict, load_yaml
 from semprior.engine.recipe import RunConfig, run_training
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
     assert ck["step"] == 4 and ck["model_name"] == "sllen"
     assert ck["phases"] == [{"name": "lle", "source": "train", "steps": 2},
                             {"name": "seg", "source": "segmentation", "steps": 1}]
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     for name in ("best.pt", "last.pt"):  # the eval / enhance CLIs rebuild SLLEN from either
         model = load_model(out / name)

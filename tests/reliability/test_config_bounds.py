@@ -16,7 +16,7 @@ from semprior.cli.main import main
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     import semprior
-    from semprior.hub import save_pretrained
+    from semprior.models.io import save_pretrained
 
     net = semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1))
     return save_pretrained(net, tmp_path_factory.mktemp("pre"))
@@ -55,7 +55,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_config_json_shape_errors_are_one_line_naming_file_and_key(pretrained, tmp_path, case, capsys):
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     make, pattern = CASES[case]
     d = _variant(pretrained, tmp_path, make(_record(pretrained)))
@@ -68,7 +68,7 @@ def test_config_json_shape_errors_are_one_line_naming_file_and_key(pretrained, t
 
 
 def test_config_json_width_20000_is_refused_before_allocation(pretrained, tmp_path):
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     r = _record(pretrained)
     d = _variant(pretrained, tmp_path, json.dumps({**r, "config": {**r["config"], "width": 20000}}))

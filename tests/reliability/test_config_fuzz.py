@@ -152,7 +152,7 @@ def test_yaml_loads_or_gives_one_clear_line(tmp_path_factory, text):
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     import semprior
-    from semprior.hub import save_pretrained
+    from semprior.models.io import save_pretrained
 
     return save_pretrained(semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1)), tmp_path_factory.mktemp("p"))
 
@@ -162,7 +162,7 @@ def pretrained(tmp_path_factory):
 def test_config_json_loads_or_gives_one_clear_line(pretrained, tmp_path_factory, monkeypatch, data):
     import shutil
 
-    from semprior.hub import load_model
+    from semprior.models.io import load_model
 
     monkeypatch.setenv("SEMPRIOR_MAX_MODEL_MB", "20")
     record = json.loads((pretrained / "config.json").read_text())

@@ -65,7 +65,7 @@ def test_nan_weights_are_refused_at_load_naming_the_tensor(tmp_path, capsys):
     import safetensors.torch
 
     import semprior
-    from semprior.hub import load_model, save_pretrained
+    from semprior.models.io import load_model, save_pretrained
 
     d = save_pretrained(semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1)), tmp_path / "m")
     state = safetensors.torch.load_file(str(d / "model.safetensors"))
