@@ -1,21 +1,19 @@
 """YAML <-> frozen dataclasses, 1:1 and strict: an unknown key is an error naming the valid ones.
 
 A low-layer module (no imports from ``semprior.engine`` or ``semprior.models``): configs of every
-layer are built with [`from_dict`][semprior._config.from_dict]; ``semprior.engine.config`` re-exports both names.
+layer are built with [`from_dict`][semprior._config.from_dict] (``semprior.engine.run_config`` re-exports it with `load_yaml`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import types
 import typing
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["ConfigError", "from_dict", "load_yaml", "rename_fields"]
+__all__ = ["ConfigError", "from_dict", "load_yaml"]
 
 T = TypeVar("T")
 
@@ -31,70 +29,11 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _caller_outside_semprior() -> int:
-    """The ``stacklevel`` (for a ``warnings.warn`` in the caller) of the first frame outside semprior.
-
-    Python shows a ``DeprecationWarning`` by default only when it is attributed to ``__main__``:
-    pointing at the user's script (or at ``python -m semprior`` / the ``semprior`` command, whose
-    module is ``__main__``) makes it visible there, and names the line to change.
-    """
-    frame, level = sys._getframe(1), 1  # level 1 = the caller of this function, the one that warns
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "semprior":
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def rename_fields(cls: type, data: Mapping[str, Any] | None, where: str = "") -> dict[str, Any]:
-    """``data`` with the renamed fields of ``cls`` under their current names (a new dict).
-
-    A config class lists the names it used before in ``RENAMED_FIELDS: ClassVar[dict[str, str]]``
-    (old name -> field), so configs, checkpoints and YAML files written with an old name still
-    load. Each old key found gives a ``DeprecationWarning`` naming the new key; an old and a new
-    key with different values are a ``ValueError`` (equal values are accepted, with the warning).
-
-    Examples:
-        >>> import warnings
-        >>> from dataclasses import dataclass
-        >>> import typing
-        >>> @dataclass(frozen=True)
-        ... class Net:
-        ...     RENAMED_FIELDS: typing.ClassVar[dict[str, str]] = {"channels": "width"}
-        ...     width: int = 32
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     rename_fields(Net, {"channels": 8})
-        {'width': 8}
-        >>> print(caught[0].message)
-        Net: 'channels' was renamed to 'width'; write 'width' instead (configs and checkpoints with 'channels' still load)
-    """
-    where = where or cls.__name__
-    if data is not None and not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__} {_short(data)}")
-    if data is not None and not all(isinstance(k, str) for k in data):
-        raise ConfigError(f"{where} has non-string keys {[k for k in data if not isinstance(k, str)][:3]}; keys are field names")
-    out = dict(data or {})
-    for old, new in (getattr(cls, "RENAMED_FIELDS", None) or {}).items():
-        if old not in out:
-            continue
-        value = out.pop(old)
-        if new in out and _tuples(out[new]) != _tuples(value):
-            raise ValueError(
-                f"{where} has both {old!r}: {value!r} (the old name) and {new!r}: {out[new]!r}; they differ. "
-                f"{old!r} was renamed to {new!r}: keep only {new!r}"
-            )
-        warnings.warn(f"{where}: {old!r} was renamed to {new!r}; write {new!r} instead (configs and checkpoints "
-                      f"with {old!r} still load)", DeprecationWarning, stacklevel=_caller_outside_semprior())
-        out[new] = value
-    return out
-
-
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     """Build dataclass ``cls`` from a mapping; nested dataclass fields accept nested mappings.
 
     Raises ``ValueError`` for unknown keys (listing the valid ones) and wraps type/validation
-    errors with the key path. Old field names listed in ``cls.RENAMED_FIELDS`` are mapped to the
-    current ones first (`rename_fields`: a ``DeprecationWarning``; an error when the
-    old and the new name disagree).
+    errors with the key path.
 
     Examples:
         >>> from dataclasses import dataclass
@@ -106,7 +45,11 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         Opt(lr=0.0003, betas=(0.9, 0.99))
     """
     where = where or cls.__name__
-    data = rename_fields(cls, data, where)
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__} {_short(data)}")
+    if data is not None and not all(isinstance(k, str) for k in data):
+        raise ConfigError(f"{where} has non-string keys {[k for k in data if not isinstance(k, str)][:3]}; keys are field names")
+    data = dict(data or {})
     names = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(names))
     if unknown:

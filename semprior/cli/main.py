@@ -47,7 +47,7 @@ def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
     import no sub-command module (and so not torch).
     """
     parser = argparse.ArgumentParser(prog="semprior", description="Semantic-prior low-light image enhancement.")
-    from semprior import __version__
+    from semprior._version import __version__
 
     parser.add_argument("--version", action="version", version=f"semprior {__version__}")
     parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-from semprior._config import rename_fields
 from semprior.attention.sem import SCALINGS
 from semprior.losses.composite import LossWeights
 from semprior.models.protocol import config_from_dict
@@ -79,17 +78,10 @@ class DeepSPGConfig:
             rounding; the output is always contiguous; the weights are not touched.
         loss: the loss weights λ1..λ4.
 
-    Renamed fields (`RENAMED_FIELDS`; old names still load, with a ``DeprecationWarning``):
-    ``channels`` -> ``width``, ``retinex_channels`` -> ``retinex_width``, ``illum_channels`` -> ``illum_width``.
-
     Examples:
         >>> DeepSPGConfig.preset("deepspg-large").width
         64
     """
-
-    #: old field name -> current one (checkpoints and YAML written before the rename still load)
-    RENAMED_FIELDS: ClassVar[dict[str, str]] = {
-        "channels": "width", "retinex_channels": "retinex_width", "illum_channels": "illum_width"}
 
     width: int = 32
     blocks: tuple[int, int, int] = (1, 1, 1)
@@ -152,7 +144,7 @@ class DeepSPGConfig:
                                                   "illum_width": 32}}
         if name not in base:
             raise ValueError(f"unknown DeepSPG preset {name!r}; choose one of {sorted(base)}")
-        return cls.from_dict({**base[name], **rename_fields(cls, overrides)})
+        return cls.from_dict({**base[name], **overrides})
 
     def ablation(self, name: str) -> DeepSPGConfig:
         """This config with the switches of one of [`ABLATIONS`][semprior.models.deepspg_config.ABLATIONS] (the paper's Tables 2/3)."""
