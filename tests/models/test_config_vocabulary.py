@@ -9,10 +9,6 @@ import pytest
 import torch
 
 import semprior
-from semprior._config import from_dict, rename_fields
-from semprior.cli.main import main
-from semprior.engine.checkpoint import save_checkpoint
-from semprior.hub import load_model
 from semprior.models.deepspg import DeepSPGConfig
 from semprior.models.registry import MODELS, list_models
 from semprior.models.retinexformer import RetinexformerConfig
