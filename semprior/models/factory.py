@@ -31,14 +31,9 @@ def pretrained_path(name: str, tag: str | None = None, weights_dir: str | os.Pat
     """Where the weights ``tag`` of model ``name`` are (default tag: the first shipped one); an error names the fix."""
     entry = get_model_entry(name)
     if tag is None:
-        shipped = entry.shipped_tags
-        if not shipped:
-            official = (f" or an official tag of {sorted(entry.pretrained)} (file in $SEMPRIOR_WEIGHTS)"
-                        if entry.pretrained else "")
-            raise FileNotFoundError(
-                f"no weights for {name!r} ship with semprior; train one (`semprior train --config ...`) and pass "
-                f"--checkpoint runs/.../best.pt, or load a file with create_model(name, pretrained=PATH){official}")
-        tag = shipped[0]
+        if not entry.shipped_tags:
+            raise FileNotFoundError(_none_shipped(entry))
+        tag = entry.shipped_tags[0]
     row = entry.pretrained.get(tag)
     if row is None:
         raise ValueError(f"{name!r} has no pretrained tag {tag!r}; tags: {sorted(entry.pretrained)}")
@@ -57,6 +52,13 @@ def pretrained_path(name: str, tag: str | None = None, weights_dir: str | os.Pat
             f"pretrained {name!r} tag {tag!r} needs the file {row.file!r} in {where}; download it from the model's "
             "official release and put it there, or pass its path as pretrained=")
     return path
+
+
+def _none_shipped(entry: ModelEntry) -> str:
+    official = sorted(t for t, p in entry.pretrained.items() if not p.shipped)
+    also = f" or an official tag of {official} (file in $SEMPRIOR_WEIGHTS)" if official else ""
+    return (f"no weights for {entry.name!r} ship with semprior; train one (`semprior train --config ...`) and pass "
+            f"--checkpoint runs/.../best.pt, or load a file with create_model(name, pretrained=PATH){also}")
 
 
 def _pretrained(entry: ModelEntry, pretrained: str | os.PathLike, weights_dir: Any) -> tuple[Path, str | None]:
@@ -101,7 +103,8 @@ def create_model(
     if pretrained is False or pretrained is None:
         return build_entry(entry, overrides, prior, weights_dir)
     if pretrained is True:  # timm's spelling: the default weights, here the first shipped tag
-        pretrained_path(name)  # the error that names the alternatives when none ship
+        if not entry.shipped_tags:
+            raise ValueError(_none_shipped(entry))
         pretrained = entry.shipped_tags[0]
     path, tag = _pretrained(entry, pretrained, weights_dir)
     model = load_model(path, name=name, prior=prior, weights_dir=weights_dir, **overrides)

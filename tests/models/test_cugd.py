@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import SemanticContextLoss, semantic_context_loss
-from semprior.models.cugd import CUGD, CUGDConfig
+from semprior.models.cugd import CUGD, CUGDConfig, cugd_training_loss
 from semprior.models.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, epsilon_loss, make_betas
 from semprior.priors.base import PriorOutput, PriorSpec, SegPrior
 
@@ -155,7 +155,7 @@ def test_cugd_shapes_odd_sizes(hw):
     model = CUGD(ConvPrior(), tiny())
     low = torch.rand(2, 3, *hw)
     assert model(low, generator=torch.Generator().manual_seed(0)).shape == low.shape
-    total, terms = model(low, torch.rand_like(low), generator=torch.Generator().manual_seed(0))
+    total, terms = model.loss(low, torch.rand_like(low), generator=torch.Generator().manual_seed(0))
     assert total.dim() == 0 and "eps_mse" in terms
     masks = torch.zeros(2, 2, *hw)
     masks[:, 0] = 1
@@ -211,7 +211,7 @@ def test_trains_with_the_engine_trainer():
     prior = ConvPrior()
     model = CUGD(prior, tiny())
     data = [{"low": torch.rand(3, 8, 8) * 0.3, "high": torch.rand(3, 8, 8)} for _ in range(4)]
-    result = Trainer(model, lambda m, b: m(b["low"], b["high"]), data, TrainConfig(steps=2, batch_size=2, progress=False, log_every=1)).fit()
+    result = Trainer(model, cugd_training_loss, data, TrainConfig(steps=2, batch_size=2, progress=False, log_every=1)).fit()
     assert result.step == 2 and len(result.curves["eps_mse"]) == 2
     assert not prior.training
 
@@ -245,3 +245,18 @@ def test_eps_skip_preconditioning():
         eps = model.predict_eps(x_t, low, t, ctx)  # the output conv starts at zero
         ab = model.schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
         torch.testing.assert_close(eps, (1 - ab).sqrt() * x_t if skip else torch.zeros_like(x_t))
+
+
+def test_forward_enhances_and_the_training_loss_goes_through_a_wrapper():
+    """``forward(low) -> image`` only; the trainer's loss calls ``CUGD.loss`` through a wrapper's forward (DDP-safe)."""
+    model = CUGD(ConvPrior(), tiny())
+    low, high = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    with pytest.raises(TypeError):
+        model(low, high)  # no loss through forward
+    calls = []
+    model.register_forward_pre_hook(lambda m, args: calls.append(len(args)))
+    wrapped = torch.nn.DataParallel(model)  # on a CPU it calls model(*args): the path DDP's forward takes
+    total, terms = cugd_training_loss(wrapped, {"low": low, "high": high})
+    assert calls == [2] and total.dim() == 0 and "eps_mse" in terms
+    assert "forward" not in vars(model)  # the method is restored
+    assert model(low, generator=torch.Generator().manual_seed(0)).shape == low.shape

@@ -66,18 +66,22 @@ def test_wrong_or_partial_weights_fail_loudly(tmp_path):
     assert not load_model(tmp_path / "bare.pt", name="retinexformer", **TINY_RF).training
 
 
-def test_legacy_deepspg_trainer_checkpoint(tmp_path):
-    """`semprior train` checkpoints (no model_name): DeepSPG, prior by name, text prior dropped."""
+def test_deepspg_trainer_checkpoint_drops_the_text_prior(tmp_path):
+    """`semprior train` checkpoints: the model by name, the prior by name, the text prior dropped."""
     torch.manual_seed(0)
     model = semprior.create_model("deepspg", **TINY_DEEPSPG).eval()
     cfg = {**model.config.to_dict(), "text_prior": True}  # trained with CLIP: inference does not need it
-    save_checkpoint({"model": model.state_dict(), "model_config": cfg, "prior": "region", "text": "clip", "step": 3},
-                    tmp_path / "best.pt")
+    save_checkpoint({"model": model.state_dict(), "model_config": cfg, "model_name": "deepspg", "prior": "region",
+                     "text": "clip", "step": 3}, tmp_path / "best.pt")
     back = load_model(tmp_path / "best.pt")
     assert back.prior is not None and not back.config.text_prior
     assert torch.equal(_out(back, X), _out(model, X))
     with pytest.raises(ValueError, match="image_prior"):
         load_model(tmp_path / "best.pt", prior="none")
+    save_checkpoint({"model": model.state_dict(), "model_config": cfg, "prior": "region"}, tmp_path / "anon.pt")
+    with pytest.raises(ValueError, match="records no model name; pass name="):
+        load_model(tmp_path / "anon.pt")
+    assert load_model(tmp_path / "anon.pt", name="deepspg").prior is not None
 
 
 class _MeanPrior(SegPrior):
@@ -144,17 +148,17 @@ def test_load_to_device_argument():
         semprior.create_model("retinexformer", prior="region")
 
 
-def test_retinexformer_trainer_checkpoint_with_official_config_names(tmp_path):
-    """Checkpoints written before the rename (and official network_g dicts) use n_feat/stage/num_blocks/level."""
+def test_retinexformer_official_config_names_only_through_from_official(tmp_path):
+    """The official names (n_feat/stage/num_blocks/level) are read by from_official; a checkpoint config uses semprior's."""
     torch.manual_seed(0)
     model = semprior.create_model("retinexformer", **TINY_RF).eval()
     old = {"in_channels": 3, "out_channels": 3, "n_feat": 4, "stage": 1, "num_blocks": [1, 1, 1], "level": 2,
            "backend": "auto"}
     save_checkpoint({"model": model.state_dict(), "model_config": old, "model_name": "retinexformer", "prior": "none",
                      "text": "none"}, tmp_path / "last.pt")
-    with pytest.warns(DeprecationWarning, match="'n_feat' was renamed to 'width'"):
-        back = load_model(tmp_path / "last.pt")
-    assert back.config == model.config and torch.equal(_out(back, X), _out(model, X))
+    with pytest.raises(ValueError, match="unknown key.*n_feat"):
+        load_model(tmp_path / "last.pt")
+    assert semprior.RetinexformerConfig.from_official(old) == model.config
     with pytest.raises(ValueError, match="one vocabulary"):
         semprior.RetinexformerConfig.from_official({"n_feat": 4, "width": 4})
 
