@@ -327,7 +327,7 @@ class CUGD(nn.Module):
         )
         return self._to_image(low, x0)
 
-    def forward(self, low: Tensor, masks: Tensor | None = None, generator: Any = None) -> Tensor:
+    def forward(self, low: Tensor, *, masks: Tensor | None = None, generator: Any = None) -> Tensor:
         """Enhance ``low`` (the [`enhance`][semprior.models.cugd.CUGD.enhance] of ``config.sampling_steps``)."""
         return self.enhance(low, generator=generator, masks=masks)
 
