@@ -4,7 +4,7 @@ The context prior is the weight-free :class:`semprior.priors.region.RegionPrior`
 statistics + soft superpixel regions, exposure-invariant), so the example runs offline; pass
 ``--sam-checkpoint sam_vit_b_01ec64.pth`` to use SAM's image encoder as the paper does. Training
 uses the engine's model-agnostic :class:`~semprior.engine.trainer.Trainer` with
-``loss_fn = lambda m, b: m(b["low"], b["high"])`` (epsilon objective + semantic context
+``loss_fn = cugd_training_loss`` (``CUGD.loss``: epsilon objective + semantic context
 regularisation through the frozen prior).
 
     python examples/cugd.py --minutes 2 --out runs/cugd
@@ -24,7 +24,7 @@ from semprior.data.synthesis import LowLightConfig, SyntheticPairs, synthesize_l
 from semprior.engine.grid import save_grid
 from semprior.engine.trainer import TrainConfig, Trainer
 from semprior.metrics.psnr import psnr
-from semprior.models.cugd import CUGD, CUGDConfig
+from semprior.models.cugd import CUGD, CUGDConfig, cugd_training_loss
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for {args.minutes} min")
     trainer = Trainer(
         model,
-        lambda m, b: m(b["low"], b["high"]),
+        cugd_training_loss,
         data,
         TrainConfig(steps=1_000_000, batch_size=args.batch, lr=args.lr, lr_schedule="constant", seed=args.seed, progress=False, log_every=10),
         device="cpu",
