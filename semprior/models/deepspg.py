@@ -185,12 +185,23 @@ class DeepSPG(nn.Module):
 
     def reflectance_unet(self, r: Tensor, sems: list[Tensor | None]) -> Tensor:
         """Residual restoration of the reflectance; ``sems`` holds one prior map (or ``None``) per level."""
-        e1 = self._run(self.enc1, self.embed(r), sems[0])
-        e2 = self._run(self.enc2, self.down1(e1), sems[1])
-        m = self._run(self.mid, self.down2(e2), sems[2])
-        d2 = self._run(self.dec2, self.fuse2(torch.cat([self.up2(m), e2], 1)), sems[1])
-        d1 = self._run(self.dec1, self.fuse1(torch.cat([self.up1(d2), e1], 1)), sems[0])
-        return r + self.head(d1)
+        return r + self.head(self._unet(self.embed(r), sems, self._run, _down, _fuse))
+
+    def _unet(self, e1: Tensor, sems: list[Tensor | None], run: Any, down: Any, fuse: Any) -> Tensor:
+        """The U-Net wiring (embedded input -> last decoder features), shared by the plain and the banded graph.
+
+        ``run(blocks, x, sem)``, ``down(conv, x)`` and ``fuse(up, fuse, low, skip)`` compute the
+        parts: whole tensors (with activation checkpointing inside ``run`` when training) or row
+        bands written in place ([`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded]).
+        """
+        e1 = run(self.enc1, e1, sems[0])
+        e2 = run(self.enc2, down(self.down1, e1), sems[1])
+        m = run(self.mid, down(self.down2, e2), sems[2])
+        d2 = run(self.dec2, fuse(self.up2, self.fuse2, m, e2), sems[1])
+        del m, e2  # the banded parts overwrite the skips in place: each level keeps one feature map
+        s1 = fuse(self.up1, self.fuse1, d2, e1)
+        del d2, e1
+        return run(self.dec1, s1, sems[0])
 
     def adjust_illumination(self, illum: Tensor, features: Tensor) -> Tensor:
         """``L ** g + δ(L, F)``, kept positive."""
@@ -208,11 +219,8 @@ class DeepSPG(nn.Module):
         [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded] (same result to float rounding, bounded memory);
         otherwise (autograd, another backend) the plain graph.
         """
-        check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
+        x, sems = self._prepare(low, prior_out)
         h, w = low.shape[-2:]
-        sems = self._semantics(low, prior_out)
-        ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
-        x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
         banded = self._runs_banded(x, sems)
         if banded and x.shape[-2] * x.shape[-1] > self.whole_graph_max_pixels:
             out = self._forward_banded(x, sems)
@@ -224,6 +232,14 @@ class DeepSPG(nn.Module):
             illum = self.adjust_illumination(dec.illumination, dec.features)
             out = (refl * illum).clamp(0.0, 1.0).contiguous()
         return out[..., :h, :w]
+
+    def _prepare(self, low: Tensor, prior_out: PriorOutput | None) -> tuple[Tensor, list[Tensor | None]]:
+        """``low`` checked and padded (replicate) to `required_multiple`, and the prior's maps per level."""
+        check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
+        h, w = low.shape[-2:]
+        sems = self._semantics(low, prior_out)
+        ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
+        return (F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low), sems
 
     def _channels_last(self, x: Tensor, no_grad_cpu: bool = False) -> bool:
         fmt = self.config.memory_format
@@ -258,14 +274,10 @@ class DeepSPG(nn.Module):
         Shape:
             - low: `(B, 3, H, W)` -> `(B, 3, H, W)`
         """
-        check_module_dtype(check_image(low, "low", unit_range=True), self, "low")
         if band_rows is not None and (band_rows < 2 or band_rows % 2):
             raise ValueError(f"band_rows must be an even number >= 2, got {band_rows}")
-        h, w = low.shape[-2:]
-        sems = self._semantics(low, prior_out)
-        ph, pw = (-h) % self.required_multiple, (-w) % self.required_multiple
-        x = F.pad(low, (0, pw, 0, ph), mode="replicate") if (ph or pw) else low
-        return self._forward_banded(x, sems, band_rows)[..., :h, :w]
+        x, sems = self._prepare(low, prior_out)
+        return self._forward_banded(x, sems, band_rows)[..., : low.shape[-2], : low.shape[-1]]
 
     @torch.no_grad()
     def _forward_banded(self, x: Tensor, sems: list[Tensor | None], band: int | None = None) -> Tensor:
@@ -273,26 +285,18 @@ class DeepSPG(nn.Module):
         band = band or default_band_rows(w, multiple=2, pixels=MODEL_BAND_PIXELS)
         dec = self.decomposer
 
-        def run(blocks: nn.ModuleList, t: Tensor, sem: Tensor | None) -> None:
+        def run(blocks: nn.ModuleList, t: Tensor, sem: Tensor | None) -> Tensor:
             for blk in blocks:  # in place: t is this level's only feature map; the same rows at every
                 # level (width halves as channels double): about the same bytes per band
                 sem_forward_banded(blk, t, t if sem is None else sem, band_rows=band, out=t)
+            return t
 
         e1 = x.new_empty(b, self.embed.out_channels, h, w)
         for r0, r1 in row_bands(h, band):
             a0, a1 = halo(r0, r1, h)
             e1[:, :, r0:r1] = conv_rows(dec.rows(x, a0, a1).reflectance, self.embed, r0, r1, h, a0)
-        run(self.enc1, e1, sems[0])
-        e2 = _down_rows(self.down1, e1, band)
-        run(self.enc2, e2, sems[1])
-        m = _down_rows(self.down2, e2, band)
-        run(self.mid, m, sems[2])
-        _fuse_rows(self.up2, self.fuse2, m, e2, band)  # e2 <- fuse2(cat(up2(m), e2))
-        del m
-        run(self.dec2, e2, sems[1])
-        _fuse_rows(self.up1, self.fuse1, e2, e1, band)  # e1 <- fuse1(cat(up1(d2), e1))
-        del e2
-        run(self.dec1, e1, sems[0])
+        e1 = self._unet(e1, sems, run, lambda conv, t: _down_rows(conv, t, band),
+                        lambda up, fuse, low, skip: _fuse_rows(up, fuse, low, skip, band))
 
         out = x.new_empty(b, 3, h, w)
         k = sum(m.padding[0] for m in self.illum_adjust if isinstance(m, nn.Conv2d))
@@ -332,6 +336,15 @@ class DeepSPG(nn.Module):
                 f"params={self.parameter_count():,}")
 
 
+def _down(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    return conv(x)
+
+
+def _fuse(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tensor) -> Tensor:
+    """``fuse(cat(up(low), skip))``: a decoder level's input."""
+    return fuse(torch.cat([up(low), skip], 1))
+
+
 def _down_rows(conv: nn.Conv2d, src: Tensor, band: int) -> Tensor:
     """``conv(src)`` (a strided conv) computed over bands of output rows."""
     h, w = src.shape[-2:]
@@ -342,12 +355,13 @@ def _down_rows(conv: nn.Conv2d, src: Tensor, band: int) -> Tensor:
     return out
 
 
-def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tensor, band: int) -> None:
-    """``skip <- fuse(cat(up(low), skip))`` in place, over bands of rows (``up``: kernel 2, stride 2)."""
+def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tensor, band: int) -> Tensor:
+    """``skip <- fuse(cat(up(low), skip))`` in place, over bands of rows (``up``: kernel 2, stride 2); returns ``skip``."""
     if up.kernel_size != (2, 2) or up.stride != (2, 2) or up.padding != (0, 0) or band % 2:
         raise ValueError(f"_fuse_rows needs a 2x2 stride-2 transposed conv and an even band, got {up}, band {band}")
     for r0, r1 in row_bands(skip.shape[-2], band):
-        skip[:, :, r0:r1] = fuse(torch.cat([up(low[:, :, r0 // 2 : r1 // 2]), skip[:, :, r0:r1]], 1))
+        skip[:, :, r0:r1] = _fuse(up, fuse, low[:, :, r0 // 2 : r1 // 2], skip[:, :, r0:r1])
+    return skip
 
 
 def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
