@@ -15,7 +15,6 @@ So a run stopped after ``N`` steps and resumed from its checkpoint continues bit
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -32,6 +31,7 @@ from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves, require_matplotlib
 from semprior.models.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
+from semprior.engine.run_log import RunLog
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.sigterm import SigtermFlag
 from semprior.engine.sources import DataSources, to_device
@@ -125,11 +125,7 @@ class Trainer:
         if cfg.loss_curve and out_dir is not None:  # fail before training, not after it
             require_matplotlib(alternative="or set loss_curve: false under train: in the YAML "
                                            "(TrainConfig.loss_curve=False) to train without loss_curve.png")
-        self._tb: Any = None
-        if cfg.tensorboard and out_dir is not None:  # fail before training, not after it
-            from semprior._optional import require
-
-            require("tensorboard", extra="tensorboard", purpose="TrainConfig.tensorboard (or set tensorboard: false)")
+        self.log = RunLog(Path(out_dir) if out_dir is not None else None, cfg.log_file, cfg.tensorboard)
         D.init_distributed()
         self.rank, self.world = D.rank(), D.world_size()
         if device is None:
@@ -351,27 +347,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- log
     def _log(self, record: dict[str, Any]) -> None:
-        if self.out_dir is not None and self.config.tensorboard and D.is_main():
-            self._tensorboard(record)
-        if self.out_dir is None or not self.config.log_file or not D.is_main():
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.out_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def _tensorboard(self, record: dict[str, Any]) -> None:
-        """The record's numbers as TensorBoard scalars (``train/loss``, ``train/<term>``, ``val/psnr``, ...)."""
-        if self._tb is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
-        phase = record.get("phase")
-        for k, v in record.items():
-            if k in ("step", "phase") or isinstance(v, bool) or not isinstance(v, (int, float)):
-                continue
-            tag = k if k.startswith("val/") else f"{phase if phase and len(self.schedule.phases) > 1 else 'train'}/{k}"
-            self._tb.add_scalar(tag, v, record["step"])
-        self._tb.flush()
+        self.log.write(record, multi_phase=len(self.schedule.phases) > 1)
 
     def _claim_out_dir(self) -> None:
         """Before the first step of a fresh run: refuse an ``out_dir`` holding a run, unless ``overwrite``."""
@@ -383,29 +359,6 @@ class Trainer:
         if self.overwrite and existing_run_files(self.out_dir) and D.is_main():
             clear_run_folder(self.out_dir)
         self._claimed = True
-
-    def _trim_log(self) -> None:
-        """After a resume, move log lines past the resumed step (they are recomputed exactly) to ``log.superseded.jsonl``.
-
-        ``log.jsonl`` then reads as one uninterrupted run; nothing logged is ever deleted.
-        """
-        path = self.out_dir / "log.jsonl" if self.out_dir is not None else None
-        if path is None or not path.is_file() or not D.is_main():
-            return
-        from semprior._atomic import atomic_write_text
-
-        keep, moved = [], []
-        for ln in path.read_text().splitlines():
-            try:
-                rec = json.loads(ln)
-            except json.JSONDecodeError:  # a line torn by a kill mid-append
-                rec = None
-            (keep if isinstance(rec, dict) and rec.get("step", 0) <= self.step else moved).append(ln)
-        if not moved:
-            return
-        with open(self.out_dir / "log.superseded.jsonl", "a") as f:  # type: ignore[operator]
-            f.write("".join(ln + "\n" for ln in moved))
-        atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
     def _validate(self) -> bool:
         """Run validation (on the averaged weights when EMA is on); returns True when training should stop early."""
@@ -460,7 +413,7 @@ class Trainer:
         cfg = self.config
         end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
         self._claim_out_dir()
-        self._trim_log()
+        self.log.trim(self.step)
         bar = None
         if cfg.progress and D.is_main():
             from tqdm.auto import tqdm
@@ -537,9 +490,7 @@ class Trainer:
             self.save(self.out_dir / "last.pt")
             if cfg.loss_curve and any(len(v) for v in self.curves.values()):
                 plot_curves(self.curves, self.out_dir / "loss_curve.png")
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        self.log.close()
         return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0, out_of_time)
 
     def __repr__(self) -> str:
