@@ -53,8 +53,10 @@ class DeepSPGConfig:
             ``i`` to prior level ``min(i, levels - 1)`` (fine to coarse, as the prior declares).
         image_prior: use the semantic prior (SEM queries from prior features + semantic KL loss).
             ``False`` is the paper's baseline: the SEM blocks take their queries from the image
-            features themselves (channel self-attention) and no prior is used.
-        text_prior: use the CLIP prompt loss (λ4).
+            features themselves (channel self-attention) and no prior is used. It records whether
+            a prior is given: built by name (``create_model``, a run config) it follows ``prior``.
+        text_prior: use the CLIP prompt loss (λ4); off by default (it needs CLIP's weights).
+            Built by name it follows ``text``; the paper's full model is ``.ablation("full")``.
         coarse_to_fine: recorded for the training recipe: when true, the trainer uses a
             progressive patch-size schedule (``TrainConfig.patch_stages``); it does not change the network.
         bias: biases in the SEM convolutions.
@@ -92,7 +94,7 @@ class DeepSPGConfig:
     curve_gamma: float = 0.4
     prior_levels: tuple[int, int, int] | None = None
     image_prior: bool = True
-    text_prior: bool = True
+    text_prior: bool = False
     coarse_to_fine: bool = True
     bias: bool = False
     backend: str = "auto"
