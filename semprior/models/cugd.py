@@ -185,7 +185,7 @@ class CUGD(nn.Module):
 
     ``model(low)`` enhances (DDIM, ``config.sampling_steps``), like every semprior model;
     [`loss`][semprior.models.cugd.CUGD.loss] is the training objective ``(total, terms)``, which
-    [`cugd_training_loss`][semprior.models.cugd.cugd_training_loss] calls for the trainer.
+    ``cugd_training_loss`` calls for the trainer.
     The prior is frozen (``requires_grad=False``, kept in eval mode by `train`) and is **not
     a submodule**: its weights are not in `state_dict` nor in ``parameters()`` (a checkpoint
     records the prior by name, see `semprior.hub`). A ``SegPrior`` follows the input's device

@@ -59,7 +59,7 @@ class Pretrained:
 
     Attributes:
         file: ``shipped=True``: a ``save_pretrained`` folder under
-            [`PRETRAINED_DIR`][semprior.models.registry.PRETRAINED_DIR] (with its ``MODEL_CARD.md``);
+            ``PRETRAINED_DIR`` (``semprior/pretrained/``, with its ``MODEL_CARD.md``; an absolute folder of another package works too);
             otherwise the file name of an official release, looked up in the weights directory
             (``weights_dir`` or ``$SEMPRIOR_WEIGHTS``; never downloaded).
         shipped: the weights ship inside semprior.
