@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_attention import machine  # noqa: E402
 
 from semprior.data.io import list_images, read_image  # noqa: E402
-from semprior.metrics import evaluate_unpaired  # noqa: E402
+from semprior.engine.evaluate_unpaired import evaluate_unpaired  # noqa: E402
 from semprior.metrics.niqe import niqe  # noqa: E402
 from semprior.models import create_model  # noqa: E402
 

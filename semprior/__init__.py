@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
     "psnr": "semprior.metrics.psnr",
     "ssim": "semprior.metrics.ssim",
     "niqe": "semprior.metrics.niqe",
-    "evaluate_unpaired": "semprior.metrics.unpaired",
+    "evaluate_unpaired": "semprior.engine.evaluate_unpaired",
     "ImageReadError": "semprior.data.io",
     "list_images": "semprior.data.io",
     "read_image": "semprior.data.io",

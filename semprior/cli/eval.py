@@ -88,7 +88,7 @@ def build_pyiqa_metrics(args: argparse.Namespace) -> dict:
 
 def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
     """``--unpaired DIR``: no-reference scores of the input and every method's output; unreadable files listed."""
-    from semprior.metrics.unpaired import evaluate_unpaired
+    from semprior.engine.evaluate_unpaired import evaluate_unpaired
 
     result = evaluate_unpaired(methods, args.unpaired, niqe_model=args.niqe_model, extra_metrics=build_pyiqa_metrics(args))
     print(result.table())

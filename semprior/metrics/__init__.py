@@ -10,7 +10,6 @@ from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
 from semprior.metrics.scorer import ReferenceScorer
 from semprior.metrics.niqe import NIQE_MODELS, NIQEModel, authors_niqe_model, default_niqe_model, fit_niqe_model, fitted_niqe_model
 from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
-from semprior.metrics.unpaired import UnpairedResult, evaluate_unpaired
 from semprior.metrics.pyiqa_metric import PyIQAMetric, pyiqa_metric
 
 __all__ = [
@@ -19,12 +18,10 @@ __all__ = [
     "NIQE_MODELS",
     "PyIQAMetric",
     "ReferenceScorer",
-    "UnpairedResult",
     "authors_niqe_model",
     "brightness",
     "colorfulness",
     "default_niqe_model",
-    "evaluate_unpaired",
     "exposure_clipping",
     "fit_niqe_model",
     "fitted_niqe_model",

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from semprior.engine.evaluate_unpaired import evaluate_unpaired
 from semprior.metrics import (
     brightness,
     colorfulness,
     default_niqe_model,
-    evaluate_unpaired,
     exposure_clipping,
     fit_niqe_model,
     fitted_niqe_model,

@@ -18,7 +18,7 @@ from torch import nn
 
 from semprior.cli.main import main
 from semprior.data.io import write_image
-from semprior.metrics import evaluate_unpaired
+from semprior.engine.evaluate_unpaired import evaluate_unpaired
 from semprior.metrics.pyiqa_metric import OFFLINE_METRICS, PyIQAMetric, pyiqa_metric
 
 

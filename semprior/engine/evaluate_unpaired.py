@@ -1,6 +1,8 @@
 """Score enhancers on a folder of photos without references (LIME, ExDark, anyone's night photos).
 
-[`evaluate_unpaired`][semprior.metrics.unpaired.evaluate_unpaired] runs each method on every image of a folder and scores the input and
+The unpaired runner, beside the paired one (`semprior.engine.evaluate`).
+
+[`evaluate_unpaired`][semprior.engine.evaluate_unpaired.evaluate_unpaired] runs each method on every image of a folder and scores the input and
 every result with the no-reference scores of [`semprior.metrics.noref.noref_scores`][semprior.metrics.noref.noref_scores] (NIQE with
 the shipped pristine model, exposure, contrast, colour, noise), plus any ``extra_metrics`` (e.g.
 pyiqa's learned metrics from local weights,
