@@ -11,7 +11,7 @@ Memory is flat when the peak after ``N`` images stays within a few percent of th
 Usage::
 
     python benchmarks/bench_soak.py                                  # 10,000 x 640x480, lime
-    python benchmarks/bench_soak.py --n 3000 --size 1920x1080 --method gamma
+    python benchmarks/bench_soak.py --n 3000 --size 1920x1080 --model gamma
     python benchmarks/bench_soak.py --n 2000 --checkpoint runs/deepspg/best.pt --size 600x400
 
 Results go to ``benchmarks/results/soak.json`` and ``soak.md`` (``--results DIR`` to change).
@@ -85,7 +85,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=10_000, help="number of images (default 10000)")
     ap.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of each image (default 640x480)")
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--method", default="lime", help="classical method (default lime)")
+    g.add_argument("--model", default="lime", help="classical method (default lime)")
     g.add_argument("--checkpoint", help="DeepSPG checkpoint instead of a classical method")
     ap.add_argument("--threads", type=int, default=2, help="torch threads in the child (default 2)")
     ap.add_argument("--workdir", help="scratch folder (default: a temporary one, removed after)")
@@ -100,7 +100,7 @@ def main() -> int:
         t0 = time.perf_counter()
         make_inputs(src, a.n, width, height)
         print(f"wrote {a.n} inputs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        what = ["--checkpoint", a.checkpoint] if a.checkpoint else ["--method", a.method]
+        what = ["--checkpoint", a.checkpoint] if a.checkpoint else ["--model", a.method]
         cli = ["enhance", str(src), "-o", str(out), *what, "--no-progress", "--overwrite"]
         env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads)}
         p = subprocess.run([sys.executable, "-c", textwrap.dedent(_CHILD), json.dumps(cli), json.dumps(checkpoints(a.n))],

@@ -39,7 +39,7 @@ def mixed(tmp_path):
 
 def test_mixed_folder_writes_the_readable_files_and_names_the_bad_one(mixed, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["enhance", str(mixed), "-o", str(out), "--method", "gamma", "--no-progress"])
+    rc = main(["enhance", str(mixed), "-o", str(out), "--model", "gamma", "--no-progress"])
     cap = capsys.readouterr()
     assert rc == EXIT_SOME_FAILED == 3
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
@@ -53,7 +53,7 @@ def test_mixed_folder_writes_the_readable_files_and_names_the_bad_one(mixed, tmp
 
 def test_fail_fast_keeps_the_old_behaviour(mixed, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["enhance", str(mixed), "-o", str(out), "--method", "gamma", "--no-progress", "--fail-fast"])
+    rc = main(["enhance", str(mixed), "-o", str(out), "--model", "gamma", "--no-progress", "--fail-fast"])
     assert rc == 1
     assert "b.jpg" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["a.png"]  # stopped at b, c never processed
@@ -68,14 +68,14 @@ def test_skip_existing_resumes_and_keeps_done_files(tmp_path, capsys):
     out.mkdir()
     sentinel = torch.full((3, 40, 50), 0.5)
     write_image(out / "1.png", sentinel)  # "done" by an earlier run
-    rc = main(["enhance", str(src), "-o", str(out), "--method", "gamma", "--no-progress"])
+    rc = main(["enhance", str(src), "-o", str(out), "--model", "gamma", "--no-progress"])
     assert rc == 1 and "--skip-existing" in capsys.readouterr().err  # refused, names the way out
-    rc = main(["enhance", str(src), "-o", str(out), "--method", "gamma", "--no-progress", "--skip-existing"])
+    rc = main(["enhance", str(src), "-o", str(out), "--model", "gamma", "--no-progress", "--skip-existing"])
     cap = capsys.readouterr()
     assert rc == 0 and "wrote 3 of 3" in cap.out and "1 existing output(s) kept" in cap.out
     assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
     torch.testing.assert_close(read_image(out / "1.png"), sentinel, atol=1 / 255, rtol=0)  # untouched
-    assert main(["enhance", str(src), "-o", str(out), "--method", "gamma", "--skip-existing", "--overwrite"]) == 1
+    assert main(["enhance", str(src), "-o", str(out), "--model", "gamma", "--skip-existing", "--overwrite"]) == 1
     assert "contradict" in capsys.readouterr().err
 
 
@@ -94,7 +94,7 @@ def test_stale_temps_are_removed_and_nothing_else(tmp_path, capsys):
         foreign = [out / ".notes.tmp", out / "x.semprior-tmp", out / ".a.png.tmp"]
         for f in foreign:
             f.write_bytes(b"not ours")
-        rc = main(["enhance", str(src), "-o", str(out), "--method", "gamma", "--no-progress"])
+        rc = main(["enhance", str(src), "-o", str(out), "--model", "gamma", "--no-progress"])
         assert rc == 0 and "removed 1 temporary file(s)" in capsys.readouterr().err
         assert not dead.exists() and live.exists() and all(f.exists() for f in foreign)
     finally:
@@ -112,7 +112,7 @@ def test_global_methods_run_untiled(tmp_path, capsys):
         assert torch.equal(enhance_image(m, x, tile=32, overlap=8), whole)
         assert torch.equal(enhance_image(m, x, max_memory_mb=0.01), whole)
     write_image(tmp_path / "x.png", x[0])
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--method", "he", "--tile", "48",
+    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "he", "--tile", "48",
                "--no-progress"])
     assert rc == 0 and "global method" in capsys.readouterr().err
 
@@ -134,7 +134,7 @@ def pairs_with_bad(tmp_path):
 def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys):
     root = pairs_with_bad
     out = root / "report"
-    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--method", "identity",
+    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity",
                "--out", str(out), "--grid", "2", "--no-progress"])
     cap = capsys.readouterr()
     assert rc == EXIT_SOME_FAILED
@@ -152,7 +152,7 @@ def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys):
     expect = np.mean([float(psnr(read_image(root / "low" / f"{n}.png")[None], read_image(root / "high" / f"{n}.png")[None],
                                  MetricProtocol())) for n in "ac"])
     assert data["means"]["identity"]["psnr"] == pytest.approx(expect)
-    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--method", "identity",
+    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity",
                "--no-progress", "--fail-fast"])
     assert rc == 1 and "b.png" in capsys.readouterr().err
 
@@ -161,7 +161,7 @@ def test_eval_all_pairs_bad_is_an_error(pairs_with_bad, capsys):
     root = pairs_with_bad
     for n in "ac":
         (root / "low" / f"{n}.png").write_bytes(b"not an image")
-    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--method", "identity", "--no-progress"])
+    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity", "--no-progress"])
     assert rc == 1 and "no pair could be scored (3 failed)" in capsys.readouterr().err
 
 

@@ -32,8 +32,8 @@ def _tiny_ckpt(path):
 
 def test_eval_classical_table_and_grid(pair_dirs, capsys):
     out = pair_dirs / "report"
-    rc = main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--method", "gamma",
-               "--method", "identity", "--out", str(out), "--grid", "2", "--no-progress"])
+    rc = main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--model", "gamma",
+               "--model", "identity", "--out", str(out), "--grid", "2", "--no-progress"])
     text = capsys.readouterr().out
     assert rc == 0
     assert "| gamma |" in text and "| identity |" in text and "Protocol:" in text and "GT-mean" in text
@@ -53,19 +53,19 @@ def test_eval_checkpoint_and_lol_root(pair_dirs, tmp_path, capsys):
     (tmp_path / "run_a").mkdir()
     (tmp_path / "run_b").mkdir()
     a, b = _tiny_ckpt(tmp_path / "run_a" / "best.pt"), _tiny_ckpt(tmp_path / "run_b" / "best.pt")
-    rc = main(["eval", "--lol", str(lol), "--checkpoint", str(a), "--checkpoint", str(b), "--method", "gamma",
+    rc = main(["eval", "--lol", str(lol), "--checkpoint", str(a), "--checkpoint", str(b), "--model", "gamma",
                "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and "| run_a/best.pt |" in out and "| run_b/best.pt |" in out and "| gamma |" in out
 
 
 def test_eval_errors(pair_dirs, capsys):
-    assert main(["eval", "--low", str(pair_dirs / "low"), "--method", "gamma"]) == 1
+    assert main(["eval", "--low", str(pair_dirs / "low"), "--model", "gamma"]) == 1
     assert "give both --low and --high" in capsys.readouterr().err
     (pair_dirs / "low" / "extra.png").write_bytes((pair_dirs / "low" / "a.png").read_bytes())
-    assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--method", "gamma"]) == 1
+    assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--model", "gamma"]) == 1
     assert "unmatched" in capsys.readouterr().err
-    assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--method", "magic"]) == 1
+    assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--model", "magic"]) == 1
     assert "unknown model 'magic'; choose one of" in capsys.readouterr().err
 
 
@@ -78,13 +78,13 @@ def test_enhance_odd_size_folder_and_exif(tmp_path, capsys):
     exif[0x0112] = 6  # rotate 90 degrees on display
     im.save(src / "rotated.jpg", exif=exif)
     out = tmp_path / "out"
-    rc = main(["enhance", str(src), "-o", str(out), "--method", "gamma", "--no-progress"])
+    rc = main(["enhance", str(src), "-o", str(out), "--model", "gamma", "--no-progress"])
     assert rc == 0
     odd = read_image(out / "odd.png")
     assert odd.shape == (3, 37, 53) and odd.mean() > 0.2  # brightened
     assert read_image(out / "rotated.png").shape == (3, 20, 10)  # upright
     # existing outputs are not overwritten silently
-    assert main(["enhance", str(src / "odd.png"), "-o", str(out), "--method", "gamma", "--no-progress"]) == 1
+    assert main(["enhance", str(src / "odd.png"), "-o", str(out), "--model", "gamma", "--no-progress"]) == 1
     assert "--overwrite" in capsys.readouterr().err
 
 
@@ -102,7 +102,7 @@ def test_enhance_4k(tmp_path):
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 2160), torch.linspace(0, 1, 3840), indexing="ij")
     img = torch.stack([xx * 0.2, yy * 0.2, (xx + yy) * 0.1])
     write_image(tmp_path / "uhd.png", img)
-    rc = main(["enhance", str(tmp_path / "uhd.png"), "-o", str(tmp_path / "o"), "--method", "gamma",
+    rc = main(["enhance", str(tmp_path / "uhd.png"), "-o", str(tmp_path / "o"), "--model", "gamma",
                "--tile", "1024", "--no-progress"])
     assert rc == 0
     src, out = read_image(tmp_path / "uhd.png"), read_image(tmp_path / "o" / "uhd.png")
@@ -111,15 +111,15 @@ def test_enhance_4k(tmp_path):
 
 
 def test_enhance_errors(tmp_path, capsys):
-    assert main(["enhance", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o"), "--method", "gamma"]) == 1
+    assert main(["enhance", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o"), "--model", "gamma"]) == 1
     assert "input not found" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert main(["enhance", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--method", "gamma"]) == 1
+    assert main(["enhance", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--model", "gamma"]) == 1
     assert "no images" in capsys.readouterr().err
     write_image(tmp_path / "x.png", torch.rand(3, 12, 12) * 0.3)
     assert main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "gamma",
                  "--checkpoint", "m.pt"]) == 1
-    assert "give one of --model, --method or --checkpoint" in capsys.readouterr().err
+    assert "give one of --model or --checkpoint" in capsys.readouterr().err
     assert main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "sllen"]) == 1
     assert "no weights for 'sllen' ship with semprior" in capsys.readouterr().err
 

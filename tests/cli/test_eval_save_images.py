@@ -24,8 +24,8 @@ def pairs(tmp_path):
 
 def test_save_images(pairs, capsys):
     saved = pairs / "saved"
-    rc = main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "--method", "gamma",
-               "--method", "identity", "--save-images", str(saved), "--out", str(pairs / "report"), "--no-progress"])
+    rc = main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "--model", "gamma",
+               "--model", "identity", "--save-images", str(saved), "--out", str(pairs / "report"), "--no-progress"])
     assert rc == 0
     capsys.readouterr()
     assert sorted(str(p.relative_to(saved)) for p in saved.rglob("*.png")) == [
@@ -41,6 +41,6 @@ def test_save_images(pairs, capsys):
 
 def test_save_images_into_a_file_is_an_error(pairs, capsys):
     (pairs / "file").write_text("x")
-    rc = main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "--method", "gamma",
+    rc = main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "--model", "gamma",
                "--save-images", str(pairs / "file"), "--no-progress"])
     assert rc == 1 and "not a folder" in capsys.readouterr().err

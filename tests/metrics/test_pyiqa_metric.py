@@ -121,17 +121,17 @@ def test_evaluate_unpaired_adds_the_column(fake_pyiqa, weights, photos):
 
 
 def test_cli_pyiqa_option(fake_pyiqa, weights, photos, capsys):
-    rc = main(["eval", "--unpaired", str(photos), "--method", "gamma", "--pyiqa", f"musiq={weights}", "--device", "cpu"])
+    rc = main(["eval", "--unpaired", str(photos), "--model", "gamma", "--pyiqa", f"musiq={weights}", "--device", "cpu"])
     out = capsys.readouterr().out
     assert rc == 0 and "pyiqa:musiq ↑" in out and "| gamma |" in out
     assert fake_pyiqa[0]["pretrained_model_path"] == str(weights)
-    assert main(["eval", "--unpaired", str(photos), "--method", "gamma", "--pyiqa", "musiq"]) == 1
+    assert main(["eval", "--unpaired", str(photos), "--model", "gamma", "--pyiqa", "musiq"]) == 1
     assert "NAME=WEIGHTS" in capsys.readouterr().err
-    assert main(["eval", "--low", str(photos), "--method", "gamma", "--pyiqa", f"musiq={weights}"]) == 1
+    assert main(["eval", "--low", str(photos), "--model", "gamma", "--pyiqa", f"musiq={weights}"]) == 1
     assert "use it with --unpaired" in capsys.readouterr().err
 
 
 def test_cli_without_pyiqa_says_which_extra(monkeypatch, weights, photos, capsys):
     monkeypatch.setitem(sys.modules, "pyiqa", None)
-    assert main(["eval", "--unpaired", str(photos), "--method", "gamma", "--pyiqa", f"musiq={weights}"]) == 1
+    assert main(["eval", "--unpaired", str(photos), "--model", "gamma", "--pyiqa", f"musiq={weights}"]) == 1
     assert "pip install 'semprior[pyiqa]'" in capsys.readouterr().err

@@ -242,12 +242,12 @@ def test_cli_enhance_every_mode_folder(mode_files, tiny_checkpoint, tmp_path, ca
 @pytest.mark.parametrize("kind", ["text", "truncated_png", "truncated_jpeg", "empty"])
 def test_cli_enhance_non_image_is_one_line(bad_files, tmp_path, capsys, kind):
     # a batch goes on past an unreadable file and lists it with its reason, one line, exit 3
-    rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--method", "gamma", "--no-progress"], capsys)
+    rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--model", "gamma", "--no-progress"], capsys)
     assert rc == 3 and "Traceback" not in err
     named = [ln for ln in err.splitlines() if str(bad_files[kind]) in ln]
     assert len(named) == 1 and ("truncated" in named[0] or "not a recognised image" in named[0]), err
     # --fail-fast: the old single error line, exit 1
-    rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--method", "gamma", "--no-progress", "--fail-fast"],
+    rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--model", "gamma", "--no-progress", "--fail-fast"],
                          capsys)
     assert_one_line_error(rc, err, str(bad_files[kind]))
 
@@ -272,14 +272,14 @@ def test_cli_enhance_bad_checkpoint_and_method(mode_files, bad_files, tmp_path, 
     assert_one_line_error(rc, err, "model file not found")
     rc, _, err = run_cli(["enhance", mode_files["rgb"], "-o", tmp_path, "--checkpoint", bad_files["text"]], capsys)
     assert_one_line_error(rc, err, "weights_only=True", str(bad_files["text"]))
-    rc, _, err = run_cli(["enhance", mode_files["rgb"], "-o", tmp_path, "--method", "nope"], capsys)
+    rc, _, err = run_cli(["enhance", mode_files["rgb"], "-o", tmp_path, "--model", "nope"], capsys)
     assert_one_line_error(rc, err, "unknown model", "choose one of")
-    rc, _, err = run_cli(["enhance", tmp_path / "missing.png", "-o", tmp_path, "--method", "gamma"], capsys)
+    rc, _, err = run_cli(["enhance", tmp_path / "missing.png", "-o", tmp_path, "--model", "gamma"], capsys)
     assert_one_line_error(rc, err, "input not found")
 
 
 def test_cli_enhance_refuses_to_overwrite(mode_files, tmp_path, capsys):
-    argv = ["enhance", mode_files["odd"], "-o", tmp_path, "--method", "gamma", "--no-progress"]
+    argv = ["enhance", mode_files["odd"], "-o", tmp_path, "--model", "gamma", "--no-progress"]
     assert run_cli(argv, capsys)[0] == 0
     rc, _, err = run_cli(argv, capsys)
     assert_one_line_error(rc, err, "exists", "--overwrite")
@@ -294,29 +294,29 @@ def test_cli_eval_errors(bad_files, mode_files, tmp_path, capsys):
     rc, _, err = run_cli(["eval", "--lol", tmp_path / "nope"], capsys)
     assert_one_line_error(rc, err, "expected folder", "layout")
     rc, _, err = run_cli(["eval", "--low", bad_files["text"].parent, "--high", bad_files["text"].parent,
-                          "--method", "gamma", "--no-progress"], capsys)
+                          "--model", "gamma", "--no-progress"], capsys)
     assert_one_line_error(rc, err, "cannot read", str(bad_files["text"].parent))
     rc, _, err = run_cli(["eval", "--low", mode_files["rgb"].parent, "--high", mode_files["rgb"].parent,
-                          "--method", "gamma", "--grid", "-1"], capsys)
+                          "--model", "gamma", "--grid", "-1"], capsys)
     assert_one_line_error(rc, err, "--grid")
 
 
 def test_cli_argparse_errors_exit_2_without_traceback(capsys):
-    for argv in (["bogus"], ["enhance"], ["enhance", "x.png", "-o", "o", "--tile", "abc", "--method", "gamma"]):
+    for argv in (["bogus"], ["enhance"], ["enhance", "x.png", "-o", "o", "--tile", "abc", "--model", "gamma"]):
         rc, _, err = run_cli(argv, capsys)
         assert rc == 2 and "Traceback" not in err and "error:" in err.splitlines()[-1]
 
 
 def test_cli_traceback_flag_reraises(mode_files, tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
-        main(["--traceback", "enhance", str(mode_files["rgb"]), "-o", str(tmp_path), "--method", "nope"])
+        main(["--traceback", "enhance", str(mode_files["rgb"]), "-o", str(tmp_path), "--model", "nope"])
 
 
 def test_cli_real_subprocess_one_line(bad_files, tmp_path):
     """The installed entry point, in a fresh process, with --fail-fast: exit 1, one line on stderr, no traceback."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "semprior", "enhance", str(bad_files["truncated_png"]), "-o", str(tmp_path),
-           "--method", "gamma", "--no-progress", "--fail-fast"]
+           "--model", "gamma", "--no-progress", "--fail-fast"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 1
     lines = p.stderr.strip().splitlines()

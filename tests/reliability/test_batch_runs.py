@@ -89,7 +89,7 @@ _ENHANCE_CHILD = """
     io.write_image = write
     if mode == "slow":
         tiling.enhance_image = slow_enhance
-    sys.exit(main(["enhance", sys.argv[1], "-o", sys.argv[2], "--method", "gamma", "--no-progress"]))
+    sys.exit(main(["enhance", sys.argv[1], "-o", sys.argv[2], "--model", "gamma", "--no-progress"]))
 """
 
 
@@ -109,7 +109,7 @@ def test_ctrl_c_stops_enhance_after_the_current_file_and_skip_existing_finishes(
     for p in done:
         assert read_image(p).shape == (3, 24, 32)
     # resume
-    assert main(["enhance", str(src), "-o", str(out), "--method", "gamma", "--no-progress", "--skip-existing"]) == 0
+    assert main(["enhance", str(src), "-o", str(out), "--model", "gamma", "--no-progress", "--skip-existing"]) == 0
     assert len(_pngs(out)) == 20
 
 
@@ -142,7 +142,7 @@ _EVAL_CHILD = """
         return r
 
     ev._score_pair = slow
-    sys.exit(main(["eval", "--low", sys.argv[1], "--high", sys.argv[2], "--method", "identity", "--out", sys.argv[3],
+    sys.exit(main(["eval", "--low", sys.argv[1], "--high", sys.argv[2], "--model", "identity", "--out", sys.argv[3],
                    "--no-progress"]))
 """
 
@@ -182,7 +182,7 @@ _KILL_CHILD = """
         time.sleep(120)
 
     Image.Image.save = save
-    sys.exit(main(["enhance", sys.argv[1], "-o", sys.argv[2], "--method", "lime", "--no-progress"]))
+    sys.exit(main(["enhance", sys.argv[1], "-o", sys.argv[2], "--model", "lime", "--no-progress"]))
 """
 
 
@@ -204,7 +204,7 @@ def test_kill_9_mid_batch_leaves_only_complete_pngs_and_skip_existing_finishes(t
     stale = [p for p in out.iterdir() if p.name.startswith(".")]
     assert len(stale) == 1 and stale[0].name.startswith(".0014.png.semprior-")  # the half-written temp file
     before = {p.name: p.stat().st_mtime_ns for p in done}
-    rc = main(["enhance", str(src), "-o", str(out), "--method", "lime", "--no-progress", "--skip-existing"])
+    rc = main(["enhance", str(src), "-o", str(out), "--model", "lime", "--no-progress", "--skip-existing"])
     assert rc == 0
     assert [p.name for p in sorted(out.iterdir())] == [f"{i:04d}.png" for i in range(30)]  # temp swept
     assert {p.name: p.stat().st_mtime_ns for p in _pngs(out)[:14]} == before  # done files kept as they were
@@ -233,7 +233,7 @@ _SOAK_CHILD = """
             peaks[count[0]] = vmhwm_kib()
 
     io.write_image = counted
-    rc = main(["enhance", sys.argv[1], "-o", sys.argv[2], "--method", "lime", "--no-progress"])
+    rc = main(["enhance", sys.argv[1], "-o", sys.argv[2], "--model", "lime", "--no-progress"])
     print("RESULT", json.dumps({"rc": rc, "peaks": peaks}), flush=True)
 """
 

@@ -151,7 +151,7 @@ def _vocabulary(tmp_path: Path) -> list[str]:
         str(tmp_path / "bad.yaml"), str(tmp_path / "unknown.yaml"),
         "enhance", "eval", "train", "weights", "bogus", "--traceback", "-h", "--help",
         str(img), str(img.parent), str(tmp_path / "missing.png"), str(tmp_path / "in" / "notes.png"),
-        "-o", "--out", str(tmp_path / "o"), "--method", "gamma", "lime", "he", "nope", "--checkpoint",
+        "-o", "--out", str(tmp_path / "o"), "--model", "gamma", "lime", "he", "nope", "--checkpoint",
         str(img), "--tile", "0", "-1", "7", "abc", "1e9", "--overlap", "--max-memory-mb", "nan", "inf", "0.001",
         "--low", "--high", "--lol", "--split", "--grid", "--space", "y", "rgb", "--crop-border", "--float",
         "--config", "--resume", "--overwrite", "--no-progress", "--prior", "region", "", " ", "--", "-", "é☃",
@@ -177,7 +177,7 @@ def test_fuzz_cli_argv(tmp_path, monkeypatch):
                 value = rng.choice(numbers) if rng.random() < 0.5 else rng.choice(vocab)
                 argv += [rng.choice(options), value]
             if argv[0] == "enhance":
-                argv += [rng.choice(vocab[10:14]), "-o", str(tmp_path / "o"), "--method", rng.choice(["gamma", "nope"])]
+                argv += [rng.choice(vocab[10:14]), "-o", str(tmp_path / "o"), "--model", rng.choice(["gamma", "nope"])]
         argv = [a for a in argv if a not in ("--traceback", "-h", "--help")]  # those print tracebacks / help on purpose
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
