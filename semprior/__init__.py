@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "SLLEN": "semprior.models.sllen",
     "SLLENConfig": "semprior.models.sllen",
     "create_model": "semprior.models.factory",
+    "enhance": "semprior.engine.photo",
     "list_models": "semprior.models.registry",
     "load_model": "semprior.models.io",
     "save_pretrained": "semprior.models.io",

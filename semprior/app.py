@@ -69,7 +69,7 @@ def check_upload(path: str | os.PathLike, max_megapixels: float = MAX_MEGAPIXELS
 def _build_model(name: str, device: str = "cpu") -> Any:
     from semprior.cli._models import build_models
 
-    args = argparse.Namespace(model=name, method=None, checkpoint=None, prior=None, weights_dir=None,
+    args = argparse.Namespace(model=name, checkpoint=None, prior=None, weights_dir=None,
                               device=device, half=False)
     ((_, model),) = build_models(args).items()
     return model
@@ -79,12 +79,9 @@ def enhance_file(model: Any, src: str | os.PathLike, dst: str | os.PathLike) -> 
     """``semprior enhance``'s steps for one file, whole image: read (EXIF-upright), enhance, keep a dark photo
     from coming out darker ([`keep_brightness`][semprior.engine.brightness.keep_brightness]), write a PNG."""
     from semprior.data.io import read_image, write_image
-    from semprior.engine.brightness import keep_brightness
-    from semprior.engine.tiling import enhance_image
+    from semprior.engine.photo import enhance
 
-    img = read_image(src).unsqueeze(0)
-    y = keep_brightness(img, enhance_image(model, img).clamp(0, 1))
-    write_image(dst, y[0])
+    write_image(dst, enhance(read_image(src), model))
     return Path(dst)
 
 

@@ -50,6 +50,7 @@ API = [
     "classical_decompose",
     "create_model",
     "edge_loss",
+    "enhance",
     "evaluate_unpaired",
     "from_pretrained",
     "list_images",
