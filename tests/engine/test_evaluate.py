@@ -103,12 +103,12 @@ def _tiny_deepspg_ckpt(path, image_prior=False):
         prior = RegionPrior()
     torch.manual_seed(0)
     model = DeepSPG(cfg, prior=prior)
-    torch.save({"model": model.state_dict(), "model_config": cfg.to_dict()}, path)
+    torch.save({"model": model.state_dict(), "model_config": cfg.to_dict(), "model_name": "deepspg"}, path)
     return model
 
 
 def test_deepspg_checkpoint_roundtrip(tmp_path):
-    """The one loader (semprior.hub.load_model) rebuilds a trainer checkpoint's DeepSPG from its config."""
+    """The one loader (semprior.models.io.load_model) rebuilds a trainer checkpoint's DeepSPG from its config."""
     from semprior.models.io import load_model
 
     ref = _tiny_deepspg_ckpt(tmp_path / "m.pt")

@@ -25,8 +25,10 @@ def test_run_config_switches_follow_prior_and_text():
     run = from_dict(RunConfig, {"prior": "none", "model": TINY_MODEL})
     cfg = run.model_config()
     assert not cfg.image_prior and not cfg.text_prior and cfg.width == 8
-    with pytest.raises(ValueError, match="contradict"):
+    with pytest.raises(ValueError, match="image_prior follows the prior: set `prior`"):
         from_dict(RunConfig, {"prior": "none", "model": {"image_prior": True}}).model_config()
+    with pytest.raises(ValueError, match="takes no text loss"):
+        from_dict(RunConfig, {"prior": "none", "text": "clip", "model": {"name": "retinexformer"}})
 
 
 def test_synthetic_split_holds_out_photos():

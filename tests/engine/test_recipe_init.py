@@ -85,5 +85,5 @@ def test_init_shipped_takes_the_weights_that_ship_with_semprior():
     init_weights(model, run)
     assert _same(model, create_model_for_inference("deepspg"))
     bad = dataclasses.replace(run, init="shipped:nope")
-    with pytest.raises(ValueError, match="no shipped tag 'nope'"):
+    with pytest.raises(ValueError, match="no pretrained tag 'nope'"):
         init_weights(build_model(run), bad)
