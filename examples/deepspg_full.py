@@ -71,7 +71,8 @@ def build_priors(weights_dir: str | None):
         except FileNotFoundError as exc:
             missing.append(f"{name}: {str(exc).split('(looked in')[0].strip()}")
     if not missing:
-        from semprior.engine.recipe import build_prior, build_text_loss
+        from semprior.engine.recipe import build_prior
+        from semprior.losses.text import build_text_loss
 
         print("priors: HRNet-W48 ADE20K image prior + CLIP ViT-B-16 text prior (real weights found)")
         return build_prior("hrnet", weights_dir), build_text_loss("clip", weights_dir), "hrnet + clip"
