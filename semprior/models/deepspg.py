@@ -386,11 +386,13 @@ def _prior_switch(data: dict[str, Any], *, prior: bool, text: bool, saved: bool)
     given = {"image_prior": prior, "text_prior": text}
     for key in ("image_prior",) if saved else ("image_prior", "text_prior"):
         if key in data and bool(data[key]) != given[key]:
-            switch = "prior" if key == "image_prior" else "text"
-            where = "the saved model's" if saved else "the"
-            raise ValueError(f"{where} DeepSPG config has {key}={data[key]} but a {switch} is "
-                             f"{'given' if given[key] else 'missing'}; {key} follows the {switch}: set `{switch}` "
-                             f"(prior=/text_loss= in Python, prior:/text: in a run config){' it was trained with' if saved else ''}")
+            what, switch = ("the prior", "prior") if key == "image_prior" else ("the text loss", "text")
+            state = f"{key}={data[key]} but {what} is {'given' if given[key] else 'missing'}"
+            if saved:
+                raise ValueError(f"the saved model's DeepSPG config has {state}; load it with the prior it was "
+                                 "trained with (prior=, --prior)")
+            raise ValueError(f"the DeepSPG config has {state}; {key} follows the {switch}: set `{switch}` "
+                             "(prior=/text_loss= in Python, prior:/text: in a run config), not the field")
     return {**data, **given}
 
 

@@ -20,7 +20,8 @@
 
 - a ``save_pretrained`` folder, its ``model.safetensors`` or its ``config.json``;
 - a trainer checkpoint ``.pt`` (``semprior train``: keys ``"model"``, ``"model_config"``,
-  ``"prior"``, ``"text"``, ``"model_name"``: the registry entry);
+  ``"prior"``, ``"text"``, ``"model_name"``: the registry entry; without it, the one model whose
+  config class has every key of ``"model_config"``);
 - an official BasicSR file (``{"params": ...}`` / ``{"params_ema": ...}``: the releases a model's pretrained
   table lists, e.g. Retinexformer's);
 - a bare state dict (``torch.save(model.state_dict())``) when ``name`` is given.
@@ -387,6 +388,19 @@ def _official_format_model(path: Path) -> str:
     return names[0]
 
 
+def _model_from_config(path: Path, cfg: Any) -> str:
+    """The registered model whose config class has every key of ``cfg`` (a checkpoint without ``model_name``)."""
+    import dataclasses
+
+    keys = set(cfg) if isinstance(cfg, Mapping) else None
+    classes = {MODELS[n].config_cls: n for n in reversed(list_models())  # the first name of each class
+               if keys and keys <= {f.name for f in dataclasses.fields(MODELS[n].config_cls)}}
+    if len(classes) != 1:
+        raise ValueError(f"{path} records no model name and its model_config does not tell one model apart; "
+                         f"pass name= (one of {list_models()})")
+    return next(iter(classes.values()))
+
+
 def _resolve_prior(entry: ModelEntry, prior: str | nn.Module | None, weights_dir: Any) -> nn.Module | None:
     """The prior object for ``entry``: a name is built, ``None`` means the entry's default; a model without prior refuses one."""
     if entry.prior is None:
@@ -421,9 +435,7 @@ def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tenso
     recorded = ckpt.get("model_name")
     if name is not None and recorded is not None and name != recorded:
         raise ValueError(f"{path} holds a {recorded!r} model, not {name!r}")
-    name = recorded or name
-    if name is None:
-        raise ValueError(f"{path} records no model name; pass name= (one of {list_models()})")
+    name = recorded or name or _model_from_config(path, ckpt.get("model_config"))
     entry = get_model_entry(name)
     rec_prior = ckpt.get("prior")
     if prior is None and isinstance(rec_prior, str):
