@@ -2,7 +2,7 @@
 
 The one reader behind checkpoints ([`semprior.engine.checkpoint`][semprior.engine.checkpoint]),
 weight files ([`semprior.weights`][semprior.weights]) and the model loaders
-([`semprior.hub`][semprior.hub]); it lives below all of them.
+([`semprior.models.io`][semprior.models.io]); it lives below all of them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``semprior train --config run.yaml``: train a registered model from a YAML that maps 1:1 onto [`RunConfig`][semprior.engine.recipe.RunConfig].
+"""``semprior train --config run.yaml``: train a registered model from a YAML that maps 1:1 onto [`RunConfig`][semprior.engine.run_config.RunConfig].
 
 Examples:
     ```bash

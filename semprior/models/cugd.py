@@ -188,7 +188,7 @@ class CUGD(nn.Module):
     ``cugd_training_loss`` calls for the trainer.
     The prior is frozen (``requires_grad=False``, kept in eval mode by `train`) and is **not
     a submodule**: its weights are not in `state_dict` nor in ``parameters()`` (a checkpoint
-    records the prior by name, see `semprior.hub`). A ``SegPrior`` follows the input's device
+    records the prior by name, see `semprior.models.io`). A ``SegPrior`` follows the input's device
     and dtype by itself; another module is moved to them on first use.
 
     Args:
