@@ -240,8 +240,7 @@ class RunConfig:
         from semprior.models import get_model_entry
 
         overrides = {k: v for k, v in self.model.items() if k != "name"}
-        return get_model_entry(self.model_name).config(overrides, prior=self.prior != "none", text=self.text != "none",
-                                                       where="model")
+        return get_model_entry(self.model_name).config(overrides, prior=self.prior != "none", text=self.text != "none")
 
 #: where the shipped training recipes live (inside the installed package)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs"

@@ -183,6 +183,26 @@ def _pretrained_files(path: Path) -> tuple[Path, Path]:
     return cfg, weights
 
 
+def _names_the_file(load: Any) -> Any:
+    """A loader whose ``ValueError`` (bad config value, refused build) names the file it was loading."""
+    import copy
+    import functools
+
+    @functools.wraps(load)
+    def wrapper(path: Any, *args: Any, **kwargs: Any) -> nn.Module:
+        try:
+            return load(path, *args, **kwargs)
+        except ValueError as exc:
+            if str(path) in str(exc) or not exc.args:
+                raise
+            named = copy.copy(exc)
+            named.args = (f"{path}: {exc.args[0]}", *exc.args[1:])
+            raise named from exc
+
+    return wrapper
+
+
+@_names_the_file
 def from_pretrained(
     path: str | os.PathLike,
     *,
@@ -314,6 +334,7 @@ def _torch_file(path: Path) -> Any:
     return safe_torch_load(path, map_location="cpu")
 
 
+@_names_the_file
 def load_model(
     path: str | os.PathLike,
     *,
