@@ -146,10 +146,14 @@ def table(rows: list[dict]) -> str:
         "| op | size | heads | mode | backend | time s | peak extra GB | extra / output | time ratio ref/this | mem ratio ref/this |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    ref = {(r["op"], r["size"], r["heads"], r["mode"]): r for r in rows if r["backend"] == "reference" and "error" not in r}
+    ref = {
+        (r["op"], r["size"], r["heads"], r["mode"]): r for r in rows if r["backend"] == "reference" and "error" not in r
+    }
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['op']} | {r['size']} | {r['heads']} | {r['mode']} | {r['backend']} | {r['error']} | | | | |")
+            lines.append(
+                f"| {r['op']} | {r['size']} | {r['heads']} | {r['mode']} | {r['backend']} | {r['error']} | | | | |"
+            )
             continue
         base = ref.get((r["op"], r["size"], r["heads"], r["mode"]))
         tr = f"{base['time_s'] / r['time_s']:.2f}" if base else "–"
@@ -204,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
                             else:
                                 err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
                                 rows.append(dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})"))
-                        print(key, rows[-1].get("time_s", rows[-1].get("error")), rows[-1].get("peak_extra_bytes"), flush=True)
+                        print(
+                            key,
+                            rows[-1].get("time_s", rows[-1].get("error")),
+                            rows[-1].get("peak_extra_bytes"),
+                            flush=True,
+                        )
     md = table(rows)
     print(md)
     out = Path(args.out)

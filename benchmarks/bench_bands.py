@@ -51,8 +51,12 @@ def main(argv=None) -> int:
                 model.forward_banded(x, band_rows=r)
                 times[r].append(time.perf_counter() - t0)
     best = {r: min(v) for r, v in times.items()}
-    md = [f"# DeepSPG banded inference: band height at {w}x{h} ({a.threads} thread(s), best of {a.rounds} interleaved rounds)", "",
-          "| rows per band | pixels per band | time | vs default |", "|---:|---:|---:|---:|"]
+    md = [
+        f"# DeepSPG banded inference: band height at {w}x{h} ({a.threads} thread(s), best of {a.rounds} interleaved rounds)",
+        "",
+        "| rows per band | pixels per band | time | vs default |",
+        "|---:|---:|---:|---:|",
+    ]
     for r in rows:
         mark = " (default)" if r == default else ""
         md.append(f"| {r}{mark} | {r * w:,} | {best[r]:.2f} s | {best[r] / best[default]:.2f} |")
@@ -62,8 +66,18 @@ def main(argv=None) -> int:
     if a.out:
         out = Path(a.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps({"size": [w, h], "threads": a.threads, "default_rows": default,
-                                                        "times": {str(r): v for r, v in times.items()}, "machine": m}, indent=1))
+        out.with_suffix(".json").write_text(
+            json.dumps(
+                {
+                    "size": [w, h],
+                    "threads": a.threads,
+                    "default_rows": default,
+                    "times": {str(r): v for r, v in times.items()},
+                    "machine": m,
+                },
+                indent=1,
+            )
+        )
         out.with_suffix(".md").write_text("\n".join(md) + "\n")
     return 0
 

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 return fn(*a, **k)
             finally:
                 spent[key] += time.perf_counter() - t
+
         return wrapper
 
     class TimedScorer(ev.ReferenceScorer):  # the reference's preparation and every method's four scores
@@ -76,12 +77,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"semprior eval exited with {rc}", file=sys.stderr)
         return rc
     share = spent["metrics"] / total
-    result = {"machine": machine(), "methods": methods, "total_s": total, "metrics_s": spent["metrics"],
-              "enhance_s": spent["enhance"], "metrics_share": share,
-              "metrics_over_enhance": spent["metrics"] / spent["enhance"] if spent["enhance"] else None}
-    md = (f"Machine: {json.dumps(result['machine'])}\n\n"
-          "| methods | total s | enhancement s | metrics s | metrics share |\n|---|---|---|---|---|\n"
-          f"| {', '.join(methods)} | {total:.1f} | {spent['enhance']:.1f} | {spent['metrics']:.1f} | {share:.0%} |\n")
+    result = {
+        "machine": machine(),
+        "methods": methods,
+        "total_s": total,
+        "metrics_s": spent["metrics"],
+        "enhance_s": spent["enhance"],
+        "metrics_share": share,
+        "metrics_over_enhance": spent["metrics"] / spent["enhance"] if spent["enhance"] else None,
+    }
+    md = (
+        f"Machine: {json.dumps(result['machine'])}\n\n"
+        "| methods | total s | enhancement s | metrics s | metrics share |\n|---|---|---|---|---|\n"
+        f"| {', '.join(methods)} | {total:.1f} | {spent['enhance']:.1f} | {spent['metrics']:.1f} | {share:.0%} |\n"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))

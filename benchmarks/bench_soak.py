@@ -103,13 +103,17 @@ def main() -> int:
         what = ["--checkpoint", a.checkpoint] if a.checkpoint else ["--method", a.method]
         cli = ["enhance", str(src), "-o", str(out), *what, "--no-progress", "--overwrite"]
         env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads)}
-        p = subprocess.run([sys.executable, "-c", textwrap.dedent(_CHILD), json.dumps(cli), json.dumps(checkpoints(a.n))],
-                           capture_output=True, text=True, env=env)
+        p = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(_CHILD), json.dumps(cli), json.dumps(checkpoints(a.n))],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
         if p.returncode != 0 or not line:
             print(p.stderr, file=sys.stderr)
             return 1
-        res = json.loads(line[0][len("RESULT "):])
+        res = json.loads(line[0][len("RESULT ") :])
     finally:
         if not a.workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -118,14 +122,29 @@ def main() -> int:
     for r in rows:
         r["peak_vs_50"] = round(r["peak_rss_kib"] / ref - 1, 4)
     report = {
-        "n": a.n, "size": [width, height], "what": what, "threads": a.threads, "exit_status": res["rc"],
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "n": a.n,
+        "size": [width, height],
+        "what": what,
+        "threads": a.threads,
+        "exit_status": res["rc"],
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "rows": rows,
     }
-    md = [f"# Soak: {a.n} images {width}x{height}, {' '.join(what)}, {a.threads} threads", "",
-          "| images | peak RSS (MiB) | current RSS (MiB) | peak vs after 50 | seconds |", "|---:|---:|---:|---:|---:|"]
-    md += [f"| {r['images']} | {r['peak_rss_kib'] / 1024:.1f} | {r['rss_kib'] / 1024:.1f} | {100 * r['peak_vs_50']:+.2f} % | "
-           f"{r['seconds']} |" for r in rows]
+    md = [
+        f"# Soak: {a.n} images {width}x{height}, {' '.join(what)}, {a.threads} threads",
+        "",
+        "| images | peak RSS (MiB) | current RSS (MiB) | peak vs after 50 | seconds |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    md += [
+        f"| {r['images']} | {r['peak_rss_kib'] / 1024:.1f} | {r['rss_kib'] / 1024:.1f} | {100 * r['peak_vs_50']:+.2f} % | "
+        f"{r['seconds']} |"
+        for r in rows
+    ]
     print("\n".join(md))
     from semprior._atomic import atomic_write_text
 

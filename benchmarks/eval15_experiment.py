@@ -71,8 +71,14 @@ def synth_config():
     from semprior.data.synthesis import LowLightConfig
 
     return LowLightConfig(
-        exposure=(0.05, 0.35), tone_prob=0.8, tone_gamma=(1.2, 2.2), tone_wiggle=0.3, color_cast=0.08,
-        shot_noise=(1e-5, 1e-3), read_noise=(1e-4, 3e-3), bits=8,
+        exposure=(0.05, 0.35),
+        tone_prob=0.8,
+        tone_gamma=(1.2, 2.2),
+        tone_wiggle=0.3,
+        color_cast=0.08,
+        shot_noise=(1e-5, 1e-3),
+        read_noise=(1e-4, 3e-3),
+        bits=8,
     )
 
 
@@ -122,12 +128,21 @@ class CurveNet(torch.nn.Module):
         nn = torch.nn
         self.knots = knots
         self.enc = nn.Sequential(
-            nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(), nn.Conv2d(width, width, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(3, width, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, 2, 1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
             nn.Linear(width, 3 * knots),
         )
         self.local = nn.Sequential(
-            nn.Conv2d(6, width, 3, 1, 1), nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
+            nn.Conv2d(6, width, 3, 1, 1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, 1, 1),
+            nn.ReLU(),
             nn.Conv2d(width, 3, 3, 1, 1),
         )
 
@@ -163,8 +178,12 @@ def build_model(name: str) -> tuple[torch.nn.Module, dict]:
             cfg = DeepSPGConfig.preset("deepspg", image_prior=True, text_prior=False, coarse_to_fine=False)
             prior = RegionPrior()
         model = DeepSPG(cfg, prior=prior, text_loss=None)
-        return model, {"model": "DeepSPG", "preset": "deepspg", "prior": type(prior).__name__ if prior else None,
-                       "model_config": cfg.to_dict()}
+        return model, {
+            "model": "DeepSPG",
+            "preset": "deepspg",
+            "prior": type(prior).__name__ if prior else None,
+            "model_config": cfg.to_dict(),
+        }
     raise ValueError(f"unknown config {name!r}; use curvenet, deepspg-noprior or deepspg-region")
 
 
@@ -237,11 +256,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                     ckpt["model_config"] = desc["model_config"]
                 torch.save(ckpt, out / "best.pt")
     meta = {
-        "config": args.config, **desc, "params": n_params(model), "synthesis": asdict(cfg),
-        "train_images": len(train_paths), "val_images": len(val_paths), "steps": step,
-        "batch": args.batch, "patch": args.patch, "lr": args.lr, "threads": args.threads,
-        "train_minutes": (time.time() - t0) / 60, "best": best, "history": history,
-        "loss": "L1 + (1-SSIM)/2 + 0.5 * (1 - cos colour angle)", "selection": "max val PSNR + 10*SSIM",
+        "config": args.config,
+        **desc,
+        "params": n_params(model),
+        "synthesis": asdict(cfg),
+        "train_images": len(train_paths),
+        "val_images": len(val_paths),
+        "steps": step,
+        "batch": args.batch,
+        "patch": args.patch,
+        "lr": args.lr,
+        "threads": args.threads,
+        "train_minutes": (time.time() - t0) / 60,
+        "best": best,
+        "history": history,
+        "loss": "L1 + (1-SSIM)/2 + 0.5 * (1 - cos colour angle)",
+        "selection": "max val PSNR + 10*SSIM",
     }
     (out / "train.json").write_text(json.dumps(meta, indent=1))
     print("best", json.dumps(best))
@@ -265,10 +295,15 @@ def _eval15(methods: dict, out: Path, keep: int = GRID_ROWS) -> dict:
         raise SystemExit(f"{done} exists: eval15 is a test set and is evaluated once per configuration")
     pairs = PairedFolder(EVAL15 / "low", EVAL15 / "high")
     result = evaluate_methods(methods, pairs, protocol=MetricProtocol(), keep=keep)
-    torch.save({"names": [n for n, _ in result.samples],
-                "outputs": {m: [row[1 + i] for _, row in result.samples] for i, m in enumerate(result.methods)},
-                "low": [row[0] for _, row in result.samples], "high": [row[-1] for _, row in result.samples]},
-               out / "eval15_samples.pt")
+    torch.save(
+        {
+            "names": [n for n, _ in result.samples],
+            "outputs": {m: [row[1 + i] for _, row in result.samples] for i, m in enumerate(result.methods)},
+            "low": [row[0] for _, row in result.samples],
+            "high": [row[-1] for _, row in result.samples],
+        },
+        out / "eval15_samples.pt",
+    )
     res = result.to_dict()
     done.write_text(json.dumps(res, indent=1))
     print(result.to_markdown())
@@ -308,8 +343,14 @@ def machine() -> dict:
         pass
     import os
 
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "note": "2 cores shared with ~6 other processes; timings are wall-clock"}
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "note": "2 cores shared with ~6 other processes; timings are wall-clock",
+    }
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -319,11 +360,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     res_dir = REPO / "benchmarks" / "results"
     res_dir.mkdir(parents=True, exist_ok=True)
     base = json.loads((runs / "baselines" / "eval15.json").read_text())
-    rows, report = [], {"machine": machine(), "protocol": base["protocol"], "protocol_gtmean": base["protocol_gtmean"],
-                        "baselines": base["means"], "configs": {}}
+    rows, report = (
+        [],
+        {
+            "machine": machine(),
+            "protocol": base["protocol"],
+            "protocol_gtmean": base["protocol_gtmean"],
+            "baselines": base["means"],
+            "configs": {},
+        },
+    )
     floors = {"psnr": 16.80, "ssim": 0.621}
     for name, m in base["means"].items():
-        rows.append(f"| {name} (classical) | 0 | - | - | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['psnr_gtmean']:.2f} | {m['ssim_gtmean']:.3f} |")
+        rows.append(
+            f"| {name} (classical) | 0 | - | - | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['psnr_gtmean']:.2f} | {m['ssim_gtmean']:.3f} |"
+        )
     for c in args.configs:
         meta = json.loads((runs / c / "train.json").read_text())
         ev = json.loads((runs / c / "eval15.json").read_text())

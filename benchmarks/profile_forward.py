@@ -48,12 +48,25 @@ def main(argv: list[str] | None = None) -> int:
             model(x)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
-    rows = [{"op": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total, "calls": e.count}
-            for e in events[: args.rows]]
-    meta = {"commit": commit(), "command": " ".join(["python benchmarks/profile_forward.py", *(argv or sys.argv[1:])]),
-            "path": path, "machine": machine(), "total_self_s": total / 1e6}
-    lines = [f"Commit {meta['commit']}; command `{meta['command']}`; path {path}.", "",
-             f"Machine: {json.dumps(meta['machine'])}", "", "| op | self time s | share | calls |", "|---|---|---|---|"]
+    rows = [
+        {"op": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total, "calls": e.count}
+        for e in events[: args.rows]
+    ]
+    meta = {
+        "commit": commit(),
+        "command": " ".join(["python benchmarks/profile_forward.py", *(argv or sys.argv[1:])]),
+        "path": path,
+        "machine": machine(),
+        "total_self_s": total / 1e6,
+    }
+    lines = [
+        f"Commit {meta['commit']}; command `{meta['command']}`; path {path}.",
+        "",
+        f"Machine: {json.dumps(meta['machine'])}",
+        "",
+        "| op | self time s | share | calls |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| `{r['op']}` | {r['self_s']:.3f} | {100 * r['share']:.1f} % | {r['calls']} |" for r in rows]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

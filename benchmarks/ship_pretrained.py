@@ -38,8 +38,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="deepspg", choices=sorted(RUNS))
     p.add_argument("--runs", default="~/runs")
-    p.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "lolv1_cpu.json"),
-                   help="the report of lolv1_cpu_experiment.py (its selection is the one that ships)")
+    p.add_argument(
+        "--results",
+        default=str(REPO / "benchmarks" / "results" / "lolv1_cpu.json"),
+        help="the report of lolv1_cpu_experiment.py (its selection is the one that ships)",
+    )
     a = p.parse_args(argv)
     from semprior.models.shipped import PRETRAINED_DIR, SHIPPED
 
@@ -47,8 +50,11 @@ def main(argv=None) -> int:
     dest = PRETRAINED_DIR / SHIPPED[a.model]["lolv1-cpu"]
     CONFIGS = RUNS[a.model]
     if not results.is_file():
-        print(f"no report at {results}: run `python benchmarks/lolv1_cpu_experiment.py report` first "
-              "(it selects each run's weights on validation and scores eval15 once)", file=sys.stderr)
+        print(
+            f"no report at {results}: run `python benchmarks/lolv1_cpu_experiment.py report` first "
+            "(it selects each run's weights on validation and scores eval15 once)",
+            file=sys.stderr,
+        )
         return 1
     reported = [r for r in json.loads(results.read_text())["rows"] if r["run"] in CONFIGS]
     if not reported:
@@ -59,8 +65,11 @@ def main(argv=None) -> int:
     chosen = next(c for c in best["candidates"] if c["weights"] == best["weights"])
     path = runs / run / chosen["file"]
     if not path.is_file():  # a carried row ships too where its run folder is here (the step is checked below)
-        print(f"the best {a.model} run, {run} (reported {best['measured']}), has no {chosen['file']} in "
-              f"{runs / run}: ship it from the machine that trained it, or train it again", file=sys.stderr)
+        print(
+            f"the best {a.model} run, {run} (reported {best['measured']}), has no {chosen['file']} in "
+            f"{runs / run}: ship it from the machine that trained it, or train it again",
+            file=sys.stderr,
+        )
         return 1
 
     from semprior.engine.checkpoint import load_checkpoint
@@ -69,26 +78,48 @@ def main(argv=None) -> int:
     from semprior.hub import load_model, save_pretrained
 
     if int(load_checkpoint(path)["step"]) != chosen["step"]:
-        print(f"{path} is no longer step {chosen['step']} (the run went on after the report): report again", file=sys.stderr)
+        print(
+            f"{path} is no longer step {chosen['step']} (the run went on after the report): report again",
+            file=sys.stderr,
+        )
         return 1
     rc = from_dict(RunConfig, load_yaml(REPO / CONFIGS[run]), "config")
     # steps of a later stage count from the step its first stage's weights were chosen at
-    rows = [(r["run"], c["weights"], c["step"] + r.get("stage", {}).get("from_step", 0), c["psnr"], c["ssim"])
-            for r in reported for c in r["candidates"]]
+    rows = [
+        (r["run"], c["weights"], c["step"] + r.get("stage", {}).get("from_step", 0), c["psnr"], c["ssim"])
+        for r in reported
+        for c in r["candidates"]
+    ]
     save_pretrained(load_model(path, param_key=chosen["key"]), dest)
     ev = best["eval15"]  # the report's single eval15 scoring of these weights
     # the row's hours and steps (summed over the stages of a staged run; its log covers its own stage)
-    log = {**best["log"], "step": best["steps"], "hours": best["hours"], "cpu_hours": best["cpu_hours"],
-           "cpu_exact": best["cpu_exact"]}
-    (dest / "selection.json").write_text(json.dumps({
-        "chosen": {"run": run, "weights": chosen["weights"], "step": chosen["step"], "config": CONFIGS[run]},
-        "validation": [{"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows],
-        **({"stage": best["stage"]} if best.get("stage") else {}),
-        "eval15": ev, "steps_total": rc.train.steps + best.get("stage", {}).get("from_step", 0), "steps_trained": log["step"],
-        "wall_hours": round(log["hours"], 2), "cpu_hours": round(log["cpu_hours"], 2),
-    }, indent=1))
-    (dest / "MODEL_CARD.md").write_text(model_card(a.model, CONFIGS, run, chosen["weights"], chosen["step"], rc, rows, ev, dest, log,
-                                                        best.get("stage")))
+    log = {
+        **best["log"],
+        "step": best["steps"],
+        "hours": best["hours"],
+        "cpu_hours": best["cpu_hours"],
+        "cpu_exact": best["cpu_exact"],
+    }
+    (dest / "selection.json").write_text(
+        json.dumps(
+            {
+                "chosen": {"run": run, "weights": chosen["weights"], "step": chosen["step"], "config": CONFIGS[run]},
+                "validation": [
+                    {"run": r, "weights": lb, "step": s, "psnr": ps, "ssim": ss} for r, lb, s, ps, ss in rows
+                ],
+                **({"stage": best["stage"]} if best.get("stage") else {}),
+                "eval15": ev,
+                "steps_total": rc.train.steps + best.get("stage", {}).get("from_step", 0),
+                "steps_trained": log["step"],
+                "wall_hours": round(log["hours"], 2),
+                "cpu_hours": round(log["cpu_hours"], 2),
+            },
+            indent=1,
+        )
+    )
+    (dest / "MODEL_CARD.md").write_text(
+        model_card(a.model, CONFIGS, run, chosen["weights"], chosen["step"], rc, rows, ev, dest, log, best.get("stage"))
+    )
     print(json.dumps(ev, indent=1))
     return 0
 
@@ -102,27 +133,47 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
     prior = (cfg.get("prior") or {}).get("name") or "none"
     val = "\n".join(f"| {r} | {lb} | {s} | {ps:.2f} | {ss:.3f} |" for r, lb, s, ps, ss in rows)
     t = rc.train
-    priors = (f"image prior: `{prior}` (the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior"
-              if model == "deepspg" else "no semantic prior (Retinexformer uses none)")
+    priors = (
+        f"image prior: `{prior}` (the paper's HRNet-W48 and CLIP weights cannot be downloaded here), no text prior"
+        if model == "deepspg"
+        else "no semantic prior (Retinexformer uses none)"
+    )
     local = stage["steps"] if stage else log["step"]  # steps of this config's own schedule
-    done = (f"trained to the end of its schedule ({t.steps} steps)" if local >= t.steps else
-            f"**interim weights**: the run stopped at step {local} of {t.steps}")
+    done = (
+        f"trained to the end of its schedule ({t.steps} steps)"
+        if local >= t.steps
+        else f"**interim weights**: the run stopped at step {local} of {t.steps}"
+    )
     start = stage["from_step"] if stage else 0
     if stage:
-        done = (f"a second stage: it starts from the weights of `{stage['continues']}` at step {start} (the config's "
-                f"`init`; fresh Adam, schedule and weight average) and was {done[0].lower() + done[1:]}")
+        done = (
+            f"a second stage: it starts from the weights of `{stage['continues']}` at step {start} (the config's "
+            f"`init`; fresh Adam, schedule and weight average) and was {done[0].lower() + done[1:]}"
+        )
     step_desc = f"step {start + step} ({start} + {step})" if stage else f"step {step}"
-    reproduce = (f"`semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`" if not stage else
-                 f"`python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start --only {run}` (it "
-                 + ("writes the first stage's weights from git, sha256-checked, and runs" if STAGES.get(run, (0, 1))[1]
-                    else f"reads the first stage's {STAGES[run][2]} from its run folder and runs")
-                 + f" `{CONFIGS[run]}`; stop at step {step})")
+    reproduce = (
+        f"`semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`"
+        if not stage
+        else f"`python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start --only {run}` (it "
+        + (
+            "writes the first stage's weights from git, sha256-checked, and runs"
+            if STAGES.get(run, (0, 1))[1]
+            else f"reads the first stage's {STAGES[run][2]} from its run folder and runs"
+        )
+        + f" `{CONFIGS[run]}`; stop at step {step})"
+    )
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
-    what = ("DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration")
-    role = ("The default model of `semprior enhance` (no flag needed)." if model == "deepspg" else
-            "`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of the CPU experiment.")
-    paper = ("The paper's DeepSPG (HRNet + CLIP, GPU, 500\n  epochs): 26.87 / 0.866; its baseline without priors 25.19 dB."
-             if model == "deepspg" else "The Retinexformer paper (150k iterations, GPU): 25.16 / 0.845.")
+    what = "DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration"
+    role = (
+        "The default model of `semprior enhance` (no flag needed)."
+        if model == "deepspg"
+        else "`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of the CPU experiment."
+    )
+    paper = (
+        "The paper's DeepSPG (HRNet + CLIP, GPU, 500\n  epochs): 26.87 / 0.866; its baseline without priors 25.19 dB."
+        if model == "deepspg"
+        else "The Retinexformer paper (150k iterations, GPU): 25.16 / 0.845."
+    )
     return f"""# {what}, LOL-v1, CPU-trained (`create_model("{model}", pretrained="lolv1-cpu")`)
 
 {role} Files: `model.safetensors` (weights),
@@ -135,7 +186,7 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
   with the dataset's research-use terms; these weights inherit them. Not for safety-critical use.
 - **Training:** `{CONFIGS[run]}`: Adam lr {t.lr:g}, cosine to {t.min_lr_ratio:g} of it, batch {t.batch_size},
   coarse-to-fine patches {[list(s) for s in t.patch_stages]}, EMA {t.ema_decay}; {done}; these weights are
-  {step_desc}. Single-thread training on a shared 2-core machine (AMD EPYC): {log['hours']:.1f} wall hours,
+  {step_desc}. Single-thread training on a shared 2-core machine (AMD EPYC): {log["hours"]:.1f} wall hours,
   {cpu} CPU hours{" for both stages" if stage else ""} (the comparison: `benchmarks/results/lolv1_cpu.md`).
 - **Selection** (validation pairs only; eval15 was not looked at):
 

@@ -13,7 +13,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SEMPRIOR_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-
 class NetworkAccessError(RuntimeError):
     pass
 

@@ -129,7 +129,9 @@ def _rst_examples(match: re.Match) -> str:
 def sweep_source(source: str, module: str, resolver: Resolver, unresolved: list[str]) -> str:
     source = EXAMPLE_SINGULAR.sub(lambda m: f"{m.group('indent')}Examples:", source)
     source = EXAMPLE_TITLED.sub(
-        lambda m: f"{m.group('indent')}Examples:\n{m.group('indent')}    {m.group('title')[:1].upper()}{m.group('title')[1:]}:",
+        lambda m: (
+            f"{m.group('indent')}Examples:\n{m.group('indent')}    {m.group('title')[:1].upper()}{m.group('title')[1:]}:"
+        ),
         source,
     )
     source = RST_EXAMPLES.sub(_rst_examples, source)
@@ -148,7 +150,9 @@ def sweep_source(source: str, module: str, resolver: Resolver, unresolved: list[
 
     source = ROLE.sub(role, source)
     source = MATH_ROLE.sub(lambda m: f"${m.group(1).strip()}$", source)
-    source = MATH_LINE.sub(lambda m: f"{m.group('indent')}$$\n{m.group('indent')}{m.group('tex').rstrip()}\n{m.group('indent')}$$", source)
+    source = MATH_LINE.sub(
+        lambda m: f"{m.group('indent')}$$\n{m.group('indent')}{m.group('tex').rstrip()}\n{m.group('indent')}$$", source
+    )
     return MATH_BLOCK.sub(_math_block, source)
 
 

@@ -92,7 +92,9 @@ def extract_blocks(page: Path) -> list[Block]:
             at, mk = _marker_at(lines, j + 1, +1)
         if mk is not None:
             if at in claimed:
-                block.errors.append(f"marker on line {at + 1} is next to two blocks (lines {claimed[at]} and {start + 1})")
+                block.errors.append(
+                    f"marker on line {at + 1} is next to two blocks (lines {claimed[at]} and {start + 1})"
+                )
             claimed[at] = start + 1
             block.marker = "run" if mk.group("kind") == "run in tests" else "skip"
             block.options = mk.group("opts") or ""
@@ -208,8 +210,13 @@ def _setup_shared(work: Path, home: Path) -> None:
     (work.parent / "shared" / "data").symlink_to(_need_shared(), target_is_directory=True)
 
 
-SETUPS = {"photos": _setup_photos, "lol": _setup_lol, "pairs": _setup_pairs, "mydata": _setup_mydata,
-          "shared": _setup_shared}
+SETUPS = {
+    "photos": _setup_photos,
+    "lol": _setup_lol,
+    "pairs": _setup_pairs,
+    "mydata": _setup_mydata,
+    "shared": _setup_shared,
+}
 
 TINY_TRAIN = """\
 model: {name: deepspg, width: 8}
@@ -223,9 +230,14 @@ train: {steps: 2, batch_size: 2, val_every: 2, ckpt_every: 0, log_every: 1, prog
 def _env(work: Path, home: Path) -> dict[str, str]:
     venv_bin = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-    env.update(HOME=str(home), PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}", SEMPRIOR_PROGRESS="0",
-               PYTHONPATH=f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
-               MPLBACKEND="Agg", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"))
+    env.update(
+        HOME=str(home),
+        PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",
+        SEMPRIOR_PROGRESS="0",
+        PYTHONPATH=f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
+        MPLBACKEND="Agg",
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
+    )
     return env
 
 

@@ -25,7 +25,9 @@ def browser_page():
     reason = _site_or_skip_reason()
     if reason:
         pytest.skip(reason)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install 'semprior[dev]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install 'semprior[dev]')"
+    )
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
         pytest.skip("no Chromium binary on PATH (install it: `make browser`, or apt-get install chromium)")

@@ -59,10 +59,25 @@ def cls_loss(model, batch):
 
 
 def schedule(enh_steps: int = 2, cls_steps: int = 1) -> PhaseSchedule:
-    return PhaseSchedule((
-        Phase("enh", enh_loss, source="train", steps=enh_steps, params=lambda m: [*m.trunk.parameters(), *m.enh.parameters()]),
-        Phase("cls", cls_loss, source="masks", steps=cls_steps, crop=False, params=lambda m: [*m.trunk.parameters(), *m.cls.parameters()]),
-    ))
+    return PhaseSchedule(
+        (
+            Phase(
+                "enh",
+                enh_loss,
+                source="train",
+                steps=enh_steps,
+                params=lambda m: [*m.trunk.parameters(), *m.enh.parameters()],
+            ),
+            Phase(
+                "cls",
+                cls_loss,
+                source="masks",
+                steps=cls_steps,
+                crop=False,
+                params=lambda m: [*m.trunk.parameters(), *m.cls.parameters()],
+            ),
+        )
+    )
 
 
 def ddp_phases_worker(rank: int, world: int, init_file: str, out_dir: str, steps: int) -> None:

@@ -23,8 +23,9 @@ def test_two_process_gloo_replicas_agree_and_match_single_process(tmp_path, monk
         assert torch.equal(r0[k], r1[k]), k
     # 2 ranks x batch 2 see the same 4 samples per step as 1 process x batch 4: same averaged gradient
     torch.manual_seed(0)
-    single = Trainer(ToyEnhancer(dropout=0.0), toy_loss, ToyPairs(),
-                     TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False))
+    single = Trainer(
+        ToyEnhancer(dropout=0.0), toy_loss, ToyPairs(), TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False)
+    )
     single.fit()
     torch.manual_seed(0)
     start = ToyEnhancer(dropout=0.0).state_dict()

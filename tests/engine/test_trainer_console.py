@@ -6,9 +6,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import TrainConfig, Trainer
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def test_console_line_per_log_interval(capsys):

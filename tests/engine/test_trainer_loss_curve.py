@@ -8,9 +8,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import TrainConfig, Trainer
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def _trainer(out, **kw):

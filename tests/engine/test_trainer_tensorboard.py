@@ -7,9 +7,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import TrainConfig, Trainer
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def test_scalars_are_written(tmp_path):

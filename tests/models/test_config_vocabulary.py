@@ -27,15 +27,35 @@ NEW_TINY = {"width": 8, "heads": (1, 1, 1), "retinex_width": 4, "illum_width": 4
 X = torch.rand(1, 3, 12, 16, generator=torch.Generator().manual_seed(0))
 
 #: field names that mean "a width" or "a depth" in other codebases; semprior says width / depth / blocks / stages
-FORBIDDEN = {"channels", "n_feat", "nf", "dim", "base_dim", "base_channels", "num_channels", "num_features",
-             "feat", "level", "levels", "num_levels", "n_levels", "num_blocks", "n_blocks", "stage", "num_stages",
-             "num_heads", "n_heads"}
+FORBIDDEN = {
+    "channels",
+    "n_feat",
+    "nf",
+    "dim",
+    "base_dim",
+    "base_channels",
+    "num_channels",
+    "num_features",
+    "feat",
+    "level",
+    "levels",
+    "num_levels",
+    "n_levels",
+    "num_blocks",
+    "n_blocks",
+    "stage",
+    "num_stages",
+    "num_heads",
+    "n_heads",
+}
 #: channel counts of the image (not widths of the network)
 IMAGE_CHANNELS = {"in_channels", "out_channels"}
 
 
 def _old_name_warnings(caught) -> list[str]:
-    return [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning) and "was renamed" in str(w.message)]
+    return [
+        str(w.message) for w in caught if issubclass(w.category, DeprecationWarning) and "was renamed" in str(w.message)
+    ]
 
 
 def _out(model):
@@ -50,11 +70,14 @@ def test_every_registered_config_speaks_the_vocabulary(name):
     names = {f.name for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     bad = sorted(names & FORBIDDEN)
-    assert not bad, f"{cls.__name__} uses {bad}: write width (base channels), depth (down-samplings), blocks, stages, heads"
+    assert not bad, (
+        f"{cls.__name__} uses {bad}: write width (base channels), depth (down-samplings), blocks, stages, heads"
+    )
     channel_fields = sorted(n for n in names - IMAGE_CHANNELS if "channel" in n or n.endswith(("_dim", "_feat")))
     allowed = {"context_dim"}  # CUGD: the channels of the prior's features it reads (an input, not a width)
     assert set(channel_fields) <= allowed, (
-        f"{cls.__name__} names a width {channel_fields}: use width / <part>_width (docs/models.md, vocabulary)")
+        f"{cls.__name__} names a width {channel_fields}: use width / <part>_width (docs/models.md, vocabulary)"
+    )
     for key in ("width", "depth", "stages") + tuple(n for n in names if n.endswith("_width")):
         if key in names:
             assert hints[key] is int, f"{cls.__name__}.{key} must be an int"
@@ -132,11 +155,13 @@ def test_rename_fields_leaves_the_input_alone_and_refuses_non_mappings():
 def _old_trainer_checkpoint(path, **extra):
     torch.manual_seed(0)
     model = semprior.create_model("deepspg", prior="none", **NEW_TINY).eval()
-    old_cfg = {("channels" if k == "width" else k.replace("_width", "_channels")): v
-               for k, v in model.config.to_dict().items()}
+    old_cfg = {
+        ("channels" if k == "width" else k.replace("_width", "_channels")): v for k, v in model.config.to_dict().items()
+    }
     assert "channels" in old_cfg and "width" not in old_cfg
-    save_checkpoint({"model": model.state_dict(), "model_config": old_cfg, "prior": "none", "text": "none", **extra},
-                    path)
+    save_checkpoint(
+        {"model": model.state_dict(), "model_config": old_cfg, "prior": "none", "text": "none", **extra}, path
+    )
     return model
 
 
@@ -147,7 +172,9 @@ def test_old_trainer_checkpoint_loads(tmp_path, model_name):
         back = load_model(tmp_path / "last.pt")
     assert back.config == model.config and torch.equal(_out(back), _out(model))
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="does not match the DeepSPG"):
-        load_model(tmp_path / "last.pt", width=16)  # the override wins over the file's old name; the strict load refuses
+        load_model(
+            tmp_path / "last.pt", width=16
+        )  # the override wins over the file's old name; the strict load refuses
     with pytest.warns(DeprecationWarning):
         assert load_model(tmp_path / "last.pt", backend="reference").config.backend == "reference"
 
@@ -172,8 +199,17 @@ def test_cli_checkpoint_with_old_names(tmp_path):
 
     write_image(tmp_path / "in.png", X[0] * 0.2)
     with pytest.warns(DeprecationWarning, match="'channels' was renamed"):
-        rc = main(["enhance", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--checkpoint",
-                   str(tmp_path / "old.pt"), "--no-progress"])
+        rc = main(
+            [
+                "enhance",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(tmp_path / "out"),
+                "--checkpoint",
+                str(tmp_path / "old.pt"),
+                "--no-progress",
+            ]
+        )
     assert rc == 0 and (tmp_path / "out" / "in.png").is_file()
 
 
@@ -187,14 +223,28 @@ def test_train_yaml_with_old_names_resumes_an_old_checkpoint(tmp_path):
     )
     (tmp_path / "run.yaml").write_text(yaml_text)
     with pytest.warns(DeprecationWarning, match="'channels' was renamed to 'width'"):
-        assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"), "--until", "2"]) == 0
+        assert (
+            main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"), "--until", "2"]) == 0
+        )
     ck = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     assert ck["step"] == 2 and ck["model_config"]["width"] == 8
     ck["model_config"] = {("channels" if k == "width" else k): v for k, v in ck["model_config"].items()}
     torch.save(ck, tmp_path / "old_last.pt")  # as the runs started before the rename wrote it
     with pytest.warns(DeprecationWarning):
-        assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"),
-                     "--resume", str(tmp_path / "old_last.pt")]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--config",
+                    str(tmp_path / "run.yaml"),
+                    "--out",
+                    str(tmp_path / "a"),
+                    "--resume",
+                    str(tmp_path / "old_last.pt"),
+                ]
+            )
+            == 0
+        )
     done = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     assert done["step"] == 3 and done["model_config"]["width"] == 8 and "channels" not in done["model_config"]
 

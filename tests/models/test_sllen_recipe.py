@@ -51,8 +51,10 @@ def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
     assert any("val/psnr" in r for r in recs)  # the enhancement is validated as any model's
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["step"] == 4 and ck["model_name"] == "sllen"
-    assert ck["phases"] == [{"name": "lle", "source": "train", "steps": 2},
-                            {"name": "seg", "source": "segmentation", "steps": 1}]
+    assert ck["phases"] == [
+        {"name": "lle", "source": "train", "steps": 2},
+        {"name": "seg", "source": "segmentation", "steps": 1},
+    ]
     from semprior.hub import load_model
 
     for name in ("best.pt", "last.pt"):  # the eval / enhance CLIs rebuild SLLEN from either
@@ -66,10 +68,18 @@ def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
 
 
 def test_sllen_recipe_errors(tmp_path):
-    base = {"model": {"name": "sllen", "width": 4, "depth": 2, "num_classes": 3}, "prior": "none",
-            "data": {"kind": "paired", "low_dir": str(tmp_path / "pairs/low"), "high_dir": str(tmp_path / "pairs/high"),
-                     "patch_size": 16}, "train": {"steps": 1, "batch_size": 2, "progress": False},
-            "out_dir": str(tmp_path / "run")}
+    base = {
+        "model": {"name": "sllen", "width": 4, "depth": 2, "num_classes": 3},
+        "prior": "none",
+        "data": {
+            "kind": "paired",
+            "low_dir": str(tmp_path / "pairs/low"),
+            "high_dir": str(tmp_path / "pairs/high"),
+            "patch_size": 16,
+        },
+        "train": {"steps": 1, "batch_size": 2, "progress": False},
+        "out_dir": str(tmp_path / "run"),
+    }
     _pairs(tmp_path / "pairs")
     with pytest.raises(ValueError, match="add a `segmentation:` section"):
         run_training(from_dict(RunConfig, base))

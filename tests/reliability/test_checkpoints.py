@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from _rel_helpers import toy_trainer
 
 import semprior
 from semprior.cli.main import main
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
 from semprior.weights import load_checkpoint as load_weights
-
-from _rel_helpers import toy_trainer
 
 PKG = Path(semprior.__file__).resolve().parent
 HERE = Path(__file__).resolve().parent
