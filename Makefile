@@ -42,7 +42,7 @@ app: $(STAMP)
 # The home page's before/after gallery from the default shipped model (needs ../shared/data); rerun it
 # after replacing the shipped weights: tests/docs/test_gallery.py checks the sha256 it records.
 gallery: $(STAMP)
-	$(BIN)/python benchmarks/make_thumbnails.py
+	$(BIN)/python tools/make_thumbnails.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py

@@ -1,9 +1,7 @@
-"""The selection behind the CPU experiment's report and the shipped weights
-(`benchmarks/lolv1_cpu_experiment.py`: `candidates`, `choose`, `read_log`; `benchmarks/ship_pretrained.py`:
-the model card), on a two-step Retinexformer run over tiny pairs."""
+"""The CPU experiment's report and the shipped weights (`experiments/lolv1_cpu/experiment.py`: `choose`,
+`report`, stages; `tools/ship_pretrained.py`: the model card), on a two-step Retinexformer run over tiny pairs.
+The run-log reader and the candidates they use are tested in tests/engine/test_runlog.py."""
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,12 @@ from semprior.data.io import write_image
 from semprior.engine.config import from_dict
 from semprior.engine.recipe import RunConfig, make_validate, run_training
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def scripts():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("lolv1_cpu_experiment"), importlib.import_module("ship_pretrained")
-    finally:
-        sys.path.remove(str(BENCH))
+def scripts(load_script):
+    return load_script("experiments/lolv1_cpu/experiment.py"), load_script("tools/ship_pretrained.py")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +54,9 @@ def test_candidates_and_choice_rank_on_validation(scripts, run):
     exp, _ = scripts
     root, _ = run
     folder = root / "run"
-    cands = exp.candidates(folder)
+    from semprior.engine.runlog import checkpoint_candidates
+
+    cands = [c.__dict__ for c in checkpoint_candidates(folder)]
     assert [c["weights"] for c in cands] == [
         "last.pt raw weights",
         "last.pt weight average",
@@ -130,7 +126,6 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
 
     _, ship = scripts
     monkeypatch.setattr(shipped, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(ship, "RUNS", {"retinexformer": {"tiny": "configs/cpu/retinexformer_lolv1.yaml"}})
     argv = ["--model", "retinexformer", "--runs", str(runs), "--results", str(out / "lolv1_cpu.json")]
     assert ship.main(argv) == 0
     dest = tmp_path / "pretrained" / shipped.SHIPPED["retinexformer"]["lolv1-cpu"]
@@ -223,7 +218,7 @@ def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
     for name, (_, commit, _, sha) in exp.STAGES.items():
         if commit is None:  # starts from a run folder on this machine, not from git
             continue
-        if subprocess.run(["git", "cat-file", "-e", commit], cwd=BENCH.parent, capture_output=True).returncode:
+        if subprocess.run(["git", "cat-file", "-e", commit], cwd=REPO, capture_output=True).returncode:
             pytest.skip(f"commit {commit} is not in this clone (shallow); prepare_stage needs the full history")
         folder = exp.prepare_stage(tmp_path, name)  # raises unless the file has the pinned sha256
         assert (folder / "config.json").is_file() and (folder / "model.safetensors").stat().st_size > 1_000_000

@@ -1,14 +1,14 @@
 """Turn a finished (or paused) CPU training run into the weights that ship inside semprior.
 
-    python benchmarks/lolv1_cpu_experiment.py report --runs ~/runs --lol ~/data/LOL   # first
-    python benchmarks/ship_pretrained.py --model deepspg --runs ~/runs
+    python experiments/lolv1_cpu/experiment.py report --runs ~/runs --lol ~/data/LOL   # first
+    python tools/ship_pretrained.py --model deepspg --runs ~/runs
 
 1. **Select on validation only.** For each run of the model (DeepSPG: ``deepspg_none`` and
    ``deepspg_region`` where present) the candidates are the raw weights and the weight average of
    ``last.pt`` and the ``best.pt`` the trainer kept; each is scored on the 20 held-out ``our485``
    pairs (``data.val_holdout: 20``, the trainer's own ``validate``) by ``choose`` in
-   ``lolv1_cpu_experiment.py``: its report makes the selection and scores eval15 once; this script
-   reads ``benchmarks/results/lolv1_cpu.json`` and ships the run with the best validation PSNR.
+   ``experiments/lolv1_cpu/experiment.py``: its report makes the selection and scores eval15 once; this script
+   reads ``experiments/lolv1_cpu/results/lolv1_cpu.json`` and ships the run with the best validation PSNR.
 2. ``save_pretrained`` writes it to ``semprior/pretrained/deepspg-lolv1-cpu/``
    (``model.safetensors`` + ``config.json``).
 3. The report's eval15 scores (``evaluate_methods``, the protocol of ``semprior eval``) and the
@@ -25,40 +25,41 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+MODELS = ("deepspg", "retinexformer")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lolv1_cpu_experiment import RUNS as EXPERIMENT  # noqa: E402  (the experiment's runs are the one registry)
-from lolv1_cpu_experiment import STAGES  # noqa: E402
 
-#: shipped model -> {run folder: config}; the candidates of every run compete on validation
-RUNS = {m: {r: c for r, (c, _) in EXPERIMENT.items() if r.startswith(m)} for m in ("deepspg", "retinexformer")}
+def model_of(config: str) -> str:
+    """The model a report row's run trained (``model.name`` of its config)."""
+    import yaml
+
+    return str(yaml.safe_load((REPO / config).read_text())["model"]["name"])
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="deepspg", choices=sorted(RUNS))
+    p.add_argument("--model", default="deepspg", choices=MODELS)
     p.add_argument("--runs", default="~/runs")
     p.add_argument(
         "--results",
-        default=str(REPO / "benchmarks" / "results" / "lolv1_cpu.json"),
-        help="the report of lolv1_cpu_experiment.py (its selection is the one that ships)",
+        default=str(REPO / "experiments" / "lolv1_cpu" / "results" / "lolv1_cpu.json"),
+        help="the report of experiments/lolv1_cpu/experiment.py (its selection is the one that ships)",
     )
     a = p.parse_args(argv)
     from semprior.models.shipped import PRETRAINED_DIR, SHIPPED
 
     runs, results = Path(a.runs).expanduser(), Path(a.results)
     dest = PRETRAINED_DIR / SHIPPED[a.model]["lolv1-cpu"]
-    CONFIGS = RUNS[a.model]
     if not results.is_file():
         print(
-            f"no report at {results}: run `python benchmarks/lolv1_cpu_experiment.py report` first "
+            f"no report at {results}: run `python experiments/lolv1_cpu/experiment.py report` first "
             "(it selects each run's weights on validation and scores eval15 once)",
             file=sys.stderr,
         )
         return 1
-    reported = [r for r in json.loads(results.read_text())["rows"] if r["run"] in CONFIGS]
+    reported = [r for r in json.loads(results.read_text())["rows"] if model_of(r["config"]) == a.model]
+    CONFIGS = {r["run"]: r["config"] for r in reported}  # run folder -> its config, as the report recorded
     if not reported:
-        print(f"the report has no row for {sorted(CONFIGS)}", file=sys.stderr)
+        print(f"the report has no row of a {a.model} run", file=sys.stderr)
         return 1
     best = max(reported, key=lambda r: r["val_psnr"])  # across runs: validation PSNR, as within a run
     run = best["run"]
@@ -154,13 +155,9 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
     reproduce = (
         f"`semprior train --config {CONFIGS[run]} --out ~/runs/{run} --until {step}`"
         if not stage
-        else f"`python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start --only {run}` (it "
-        + (
-            "writes the first stage's weights from git, sha256-checked, and runs"
-            if STAGES.get(run, (0, 1))[1]
-            else f"reads the first stage's {STAGES[run][2]} from its run folder and runs"
-        )
-        + f" `{CONFIGS[run]}`; stop at step {step})"
+        else f"`python experiments/lolv1_cpu/experiment.py resume --runs ~/runs --start --only {run}` (it "
+        f"starts `{CONFIGS[run]}` from the weights `{stage['continues']}` chose, with `--set init=...`; "
+        f"stop at step {step})"
     )
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
     what = "DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration"
@@ -187,7 +184,7 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
 - **Training:** `{CONFIGS[run]}`: Adam lr {t.lr:g}, cosine to {t.min_lr_ratio:g} of it, batch {t.batch_size},
   coarse-to-fine patches {[list(s) for s in t.patch_stages]}, EMA {t.ema_decay}; {done}; these weights are
   {step_desc}. Single-thread training on a shared 2-core machine (AMD EPYC): {log["hours"]:.1f} wall hours,
-  {cpu} CPU hours{" for both stages" if stage else ""} (the comparison: `benchmarks/results/lolv1_cpu.md`).
+  {cpu} CPU hours{" for both stages" if stage else ""} (the comparison: `experiments/lolv1_cpu/results/lolv1_cpu.md`).
 - **Selection** (validation pairs only; eval15 was not looked at):
 
 | run | weights | step | val PSNR (dB) | val SSIM |
@@ -203,7 +200,7 @@ Chosen: `{run}`, {label}.
 - **Reproduce the numbers:** `tests/data/test_shipped_model.py` runs `semprior eval` on eval15 and
   checks them to 0.01 dB. Reproduce the weights: run the config to step {step} with
   {reproduce}, then
-  `python benchmarks/lolv1_cpu_experiment.py report` and `python benchmarks/ship_pretrained.py --model {model}`.
+  `python experiments/lolv1_cpu/experiment.py report` and `python tools/ship_pretrained.py --model {model}`.
 """
 
 

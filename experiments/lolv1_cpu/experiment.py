@@ -6,11 +6,11 @@ pairs, selected on those 20 pairs, and scored **once** on eval15.
     OMP_NUM_THREADS=1 semprior train --config configs/cpu/deepspg_region_lolv1.yaml --out ~/runs/deepspg_region
     ... --resume ~/runs/deepspg_region/last.pt           # after an interruption, continues exactly
     # where the runs stand (no evaluation on eval15)
-    python benchmarks/lolv1_cpu_experiment.py status --runs ~/runs
+    python experiments/lolv1_cpu/experiment.py status --runs ~/runs
     # continue every unfinished run exactly (prints the commands; --start launches them, detached)
-    python benchmarks/lolv1_cpu_experiment.py resume --runs ~/runs --start
-    # the final table: evaluates each run's best.pt on eval15 once, writes benchmarks/results/lolv1_cpu.{md,json,png}
-    python benchmarks/lolv1_cpu_experiment.py report --runs ~/runs --lol ~/data/LOL
+    python experiments/lolv1_cpu/experiment.py resume --runs ~/runs --start
+    # the final table: evaluates each run's best.pt on eval15 once, writes experiments/lolv1_cpu/results/lolv1_cpu.{md,json,png}
+    python experiments/lolv1_cpu/experiment.py report --runs ~/runs --lol ~/data/LOL
 
 "Hours" are wall-clock hours of each single-thread training process, summed over sessions
 (resumes), on a shared 2-core machine: an upper bound of its CPU time.
@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
 RUNS = {  # run folder name -> (config, table label)
     "deepspg_none": ("configs/cpu/deepspg_none_lolv1.yaml", "DeepSPG, no prior (paper's baseline row)"),
     "deepspg_region": ("configs/cpu/deepspg_region_lolv1.yaml", "DeepSPG, RegionPrior (weight-free image prior)"),
@@ -63,28 +65,19 @@ PAPER = [  # the published rows the table is set beside (LOL-v1 eval15, PSNR / S
 
 
 def read_log(folder: Path) -> dict:
-    """Steps, validation curve and wall time (summed over resumed segments) from ``log.jsonl``."""
-    recs = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines() if x.strip()]
-    train = [r for r in recs if "loss" in r]
-    val = [(r["step"], r["val/psnr"], r["val/ssim"]) for r in recs if "val/psnr" in r]
-    val_gtmean = [(r["step"], r["val/psnr_gtmean"]) for r in recs if "val/psnr_gtmean" in r]
-    wall, last, cpu, last_cpu, cpu_exact = 0.0, 0.0, 0.0, 0.0, True
-    for r in train:  # "seconds" (and "cpu_seconds") restart at 0 when a run is resumed
-        if r["seconds"] < last:
-            wall, cpu = wall + last, cpu + last_cpu
-        last = r["seconds"]
-        # segments logged before the trainer recorded CPU time count their wall time (an upper bound)
-        last_cpu = r.get("cpu_seconds", r["seconds"])
-        cpu_exact = cpu_exact and "cpu_seconds" in r
-    wall, cpu = wall + last, cpu + last_cpu
+    """The run's log (``semprior.engine.runlog.read_run_log``) in the form ``lolv1_cpu.json`` stores:
+    validation as ``(step, psnr, ssim)`` and ``(step, GT-mean psnr)``, loss as ``(step, loss)``."""
+    from semprior.engine.runlog import read_run_log
+
+    log = read_run_log(folder)
     return {
-        "step": train[-1]["step"] if train else 0,
-        "val": val,
-        "val_gtmean": val_gtmean,
-        "hours": wall / 3600,
-        "cpu_hours": cpu / 3600,
-        "cpu_exact": cpu_exact,
-        "loss": [(r["step"], r["loss"]) for r in train],
+        "step": log.step,
+        "val": [(v["step"], v["psnr"], v["ssim"]) for v in log.val],
+        "val_gtmean": [(v["step"], v["psnr_gtmean"]) for v in log.val if "psnr_gtmean" in v],
+        "hours": log.hours,
+        "cpu_hours": log.cpu_hours,
+        "cpu_exact": log.cpu_exact,
+        "loss": log.loss,
     }
 
 
@@ -102,29 +95,6 @@ def shift_log(log: dict, offset: int) -> dict:
 TARGET_PSNR, TARGET_SSIM = 23.0, 0.82  # issue 11, eval15 without GT-mean
 
 
-def candidates(folder: Path) -> list[dict]:
-    """A run's candidate weights: ``last.pt`` raw and weight-averaged, and the trainer's ``best.pt``."""
-    from semprior.engine.checkpoint import load_checkpoint
-
-    last = load_checkpoint(folder / "last.pt")
-    out = [{"weights": "last.pt raw weights", "path": folder / "last.pt", "key": "model", "step": int(last["step"])}]
-    if "ema" in last:
-        out.append(
-            {"weights": "last.pt weight average", "path": folder / "last.pt", "key": "ema", "step": int(last["step"])}
-        )
-    if (folder / "best.pt").is_file():
-        best = load_checkpoint(folder / "best.pt")
-        out.append(
-            {
-                "weights": "best.pt (trainer's choice)",
-                "path": folder / "best.pt",
-                "key": None,
-                "step": int(best["step"]),
-            }
-        )
-    return out
-
-
 def validator(config: str, lol: Path):
     """The trainer's ``validate`` on the 20 pairs ``config`` holds out of ``lol/our485``."""
     import dataclasses
@@ -132,27 +102,16 @@ def validator(config: str, lol: Path):
     from semprior.engine.config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig, build_data, make_validate
 
-    rc = from_dict(RunConfig, load_yaml(Path(__file__).resolve().parents[1] / config), "config")
+    rc = from_dict(RunConfig, load_yaml(REPO / config), "config")
     _, val = build_data(dataclasses.replace(rc.data, root=str(lol)), rc.train.seed)
     return make_validate(val, batch_size=2)
 
 
 def choose(folder: Path, validate) -> list[dict]:
     """Every candidate of a run scored on validation, best PSNR first (eval15 is never looked at)."""
-    import torch
+    from semprior.engine.runlog import score_candidates
 
-    from semprior.hub import load_model
-
-    rows = []
-    for c in candidates(folder):
-        with torch.no_grad():
-            score = validate(load_model(c["path"], param_key=c["key"]))
-        rows.append({**c, "psnr": float(score["psnr"]), "ssim": float(score["ssim"])})
-        print(
-            f"{folder.name:15s} {c['weights']:28s} step {c['step']:5d}: val {score['psnr']:.2f} dB / {score['ssim']:.3f}",
-            flush=True,
-        )
-    return sorted(rows, key=lambda r: -r["psnr"])
+    return score_candidates(folder, validate, verbose=True)
 
 
 def diagnosis(data: list[dict], logs: dict) -> list[str]:
@@ -233,7 +192,7 @@ def status(runs: Path) -> None:
 def total_steps(config: str) -> int:
     import yaml
 
-    return int(yaml.safe_load((Path(__file__).resolve().parents[1] / config).read_text())["train"]["steps"])
+    return int(yaml.safe_load((REPO / config).read_text())["train"]["steps"])
 
 
 def running(folder: Path) -> bool:
@@ -265,7 +224,7 @@ def prepare_stage(runs: Path, name: str) -> Path:
                 f"({RUNS[earlier][0]}), on this machine"
             )
         return path
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     dest = runs / earlier / "chosen"
     dest.mkdir(parents=True, exist_ok=True)
     for fname in ("config.json", "model.safetensors"):
@@ -287,7 +246,7 @@ def resume(runs: Path, start: bool, threads: int, only: list[str] | None = None)
     one single-thread process each, output to ``RUN/resumeN.out``); ``only``: just these runs."""
     import subprocess
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     exe = Path(sys.executable).with_name("semprior")
     for name, (config, _) in RUNS.items():
         if only and name not in only:
@@ -305,12 +264,15 @@ def resume(runs: Path, start: bool, threads: int, only: list[str] | None = None)
         cmd = [str(exe), "train", "--config", config, "--out", str(folder)] + (
             ["--resume", str(last)] if last.is_file() else []
         )
+        if name in STAGES and not last.is_file():  # a later stage starts from its first stage's chosen weights
+            earlier, commit, file, _ = STAGES[name]
+            init = prepare_stage(runs, name) if start else runs / earlier / ("chosen" if commit else file)
+            cmd += ["--set", f"init={init}"]
+            print(f"{'':18s} starts from {init} (the weights of {earlier})")
         if running(folder):
             print(f"{name:18s} is running now (logged step {done}); not started again")
             continue
         print(f"{name:18s} at logged step {done}: OMP_NUM_THREADS={threads} " + " ".join(cmd))
-        if name in STAGES and start and not last.is_file():
-            print(f"{'':18s} starts from {prepare_stage(runs, name)} (the weights of {STAGES[name][0]})")
         if start:
             folder.mkdir(parents=True, exist_ok=True)
             n = 1 + sum(1 for _ in folder.glob("resume*.out"))
@@ -321,7 +283,7 @@ def resume(runs: Path, start: bool, threads: int, only: list[str] | None = None)
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**__import__("os").environ, "OMP_NUM_THREADS": str(threads)},
+                env={**os.environ, "OMP_NUM_THREADS": str(threads)},
             )
             print(f"{'':18s} started, output in {log.name}")
     return 0
@@ -450,7 +412,7 @@ def report(runs: Path, lol: Path, out: Path) -> int:
         "",
         "Trained on LOL-v1 our485 minus 20 pairs held out by name hash (`data.val_holdout: 20`). Per run, "
         "the weights are chosen on those 20 among `last.pt` (raw and weight average) and the trainer's "
-        "`best.pt` (`choose`, the same selection `benchmarks/ship_pretrained.py` uses); eval15 is evaluated "
+        "`best.pt` (`choose`, the same selection `tools/ship_pretrained.py` uses); eval15 is evaluated "
         "once per chosen model with `evaluate_methods` (uint8, RGB, no border crop).",
         "",
         *table,
