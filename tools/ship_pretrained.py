@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     from semprior.engine.checkpoint import load_checkpoint
     from semprior.engine.config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig
-    from semprior.hub import load_model, save_pretrained
+    from semprior import load_model, save_pretrained
 
     if int(load_checkpoint(path)["step"]) != chosen["step"]:
         print(

@@ -299,7 +299,7 @@ def report(runs: Path, lol: Path, out: Path) -> int:
 
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.hub import load_model
+    from semprior import load_model
 
     torch.set_num_threads(2)
     prev = json.loads((out / "lolv1_cpu.json").read_text()) if (out / "lolv1_cpu.json").is_file() else {}

@@ -6,7 +6,8 @@ their ``log.jsonl`` and checkpoints, selects weights on the scene-aware validati
 writes result files (``results/*.json`` and ``.md``) that record the commit, the command and the machine.
 
     python experiments/lolv1_scenes/study.py pilots --runs ~/runs            # the pilot table
-    python experiments/lolv1_scenes/study.py export --run ~/runs/long_deepspg_s1 --config experiments/lolv1_scenes/long/deepspg_s1.yaml \\
+    python experiments/lolv1_scenes/study.py export --run ~/runs/long_deepspg_s1 \\
+        --config experiments/lolv1_scenes/long/deepspg_s1.yaml \\
         --to experiments/lolv1_scenes/weights/deepspg_s1                     # a stage's weights, for git
     python experiments/lolv1_scenes/study.py report --lol ~/data/LOL         # eval15 once per final model
 
@@ -71,23 +72,11 @@ def passes(rc, step: int, multiple: int) -> float:
 
 
 def read_log(folder: Path) -> dict:
-    """Last step, CPU and wall hours (summed over resumed segments) and the validation records of a run."""
-    recs = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines() if x.strip().endswith("}")]
-    train = [r for r in recs if "loss" in r]
-    wall = cpu = last = last_cpu = 0.0
-    for r in train:  # "seconds" and "cpu_seconds" restart at 0 when a run is resumed
-        if r["seconds"] < last:
-            wall, cpu = wall + last, cpu + last_cpu
-        last, last_cpu = r["seconds"], r.get("cpu_seconds", r["seconds"])
-    val = [
-        {"step": r["step"], **{k[4:]: v for k, v in r.items() if k.startswith("val/")}} for r in recs if "val/psnr" in r
-    ]
-    return {
-        "step": train[-1]["step"] if train else 0,
-        "cpu_hours": (cpu + last_cpu) / 3600,
-        "hours": (wall + last) / 3600,
-        "val": val,
-    }
+    """Last step, CPU and wall hours and the validation records of a run (``semprior.engine.runlog``)."""
+    from semprior.engine.runlog import read_run_log
+
+    log = read_run_log(folder)
+    return {"step": log.step, "cpu_hours": log.cpu_hours, "hours": log.hours, "val": log.val}
 
 
 def multiple_of(rc) -> int:
@@ -171,7 +160,8 @@ def pilots(args, argv) -> int:
         v = r["val"] or {}
         md.append(
             f"| `{r['config']}` | {r['what']} | {r['steps']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | "
-            f"{v.get('psnr', float('nan')):.2f} | {v.get('ssim', float('nan')):.3f} | {v.get('psnr_gtmean', float('nan')):.2f} |"
+            f"{v.get('psnr', float('nan')):.2f} | {v.get('ssim', float('nan')):.3f} | "
+            f"{v.get('psnr_gtmean', float('nan')):.2f} |"
         )
     write("pilots", {**meta(argv), "rows": rows}, md)
     return 0
@@ -183,9 +173,9 @@ def export(args, argv) -> int:
 
     import torch
 
-    from semprior.engine.checkpoint import load_checkpoint
+    from semprior import load_model
     from semprior.engine.recipe import build_data, make_validate
-    from semprior.hub import load_model
+    from semprior.engine.runlog import checkpoint_candidates
 
     folder, rc = Path(args.run).expanduser(), run_config(args.config)
     if args.trainer_choice:  # best.pt, with the score the trainer logged for it (no second validation)
@@ -194,24 +184,23 @@ def export(args, argv) -> int:
     data = dataclasses.replace(rc.data, root=str(lol)) if lol else rc.data
     _, val = build_data(dataclasses.replace(data, patch_size=0, cache=False), rc.train.seed)
     validate = make_validate(val, batch_size=1)
-    last = load_checkpoint(folder / "last.pt")
-    cands = [("last.pt raw weights", folder / "last.pt", "model", int(last["step"]))]
-    if "ema" in last:
-        cands.append(("last.pt weight average", folder / "last.pt", "ema", int(last["step"])))
-    if (folder / "best.pt").is_file():
-        cands.append(
-            ("best.pt (trainer's choice)", folder / "best.pt", None, int(load_checkpoint(folder / "best.pt")["step"]))
-        )
     scored = []
-    for label, path, key, step in cands:
-        model = load_model(path, param_key=key)
+    for c in checkpoint_candidates(folder):
+        model = load_model(c.path, param_key=c.key)
         with torch.no_grad():
             s = validate(model)
         scored.append(
-            {"weights": label, "file": path.name, "key": key, "step": step, **{k: float(v) for k, v in s.items()}}
+            {
+                "weights": c.weights,
+                "file": c.path.name,
+                "key": c.key,
+                "step": c.step,
+                **{k: float(v) for k, v in s.items()},
+            }
         )
         print(
-            f"{label:28s} step {step:5d}: val {s['psnr']:.2f} dB / {s['ssim']:.3f} (GT-mean {s['psnr_gtmean']:.2f})",
+            f"{c.weights:28s} step {c.step:5d}: val {s['psnr']:.2f} dB / {s['ssim']:.3f} "
+            f"(GT-mean {s['psnr_gtmean']:.2f})",
             flush=True,
         )
     return _save_stage(args, argv, folder, rc, max(scored, key=lambda r: r["psnr"]), scored)
@@ -233,7 +222,7 @@ def _trainer_choice(folder: Path) -> dict:
 
 def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | None = None) -> int:
     from semprior.engine.checkpoint import load_checkpoint
-    from semprior.hub import load_model, save_pretrained
+    from semprior import load_model, save_pretrained
 
     last = load_checkpoint(folder / "last.pt")
     dest = Path(args.to)
@@ -253,13 +242,14 @@ def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | N
     }
     (dest / "stage.json").write_text(json.dumps(record, indent=1, default=str))
     print(
-        f"wrote {dest} ({best['weights']}, step {best['step']}, {record['passes']:.2f} passes, {record['cpu_hours']:.2f} CPU h)"
+        f"wrote {dest} ({best['weights']}, step {best['step']}, {record['passes']:.2f} passes, "
+        f"{record['cpu_hours']:.2f} CPU h)"
     )
     return 0
 
 
 def stage_chain(folder: Path) -> list[dict]:
-    """The ``stage.json`` records of a weights folder and of the stages it started from (``init``), first stage first."""
+    """The ``stage.json`` records of a weights folder and of the stages it started from (``init``), first first."""
     chain = []
     while folder is not None and (folder / "stage.json").is_file():
         rec = json.loads((folder / "stage.json").read_text())
@@ -289,7 +279,7 @@ def report(args, argv) -> int:
 
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.hub import load_model
+    from semprior import load_model
 
     lol = Path(args.lol).expanduser()
     finals = dict(item.split("=", 1) for item in args.models)
@@ -324,7 +314,8 @@ def report(args, argv) -> int:
         "Weights chosen on the scene-aware validation split (49 pairs, 24 whole scenes of our485); eval15 scored "
         "once per model with `evaluate_methods` (the protocol of `semprior eval`).",
         "",
-        "| model | weights | stages | passes | CPU h | val PSNR / SSIM | eval15 PSNR / SSIM | eval15 GT-mean PSNR / SSIM | exposure slope |",
+        "| model | weights | stages | passes | CPU h | val PSNR / SSIM | eval15 PSNR / SSIM "
+        "| eval15 GT-mean PSNR / SSIM | exposure slope |",
         "|---|---|---:|---:|---:|---|---|---|---:|",
     ]
     for r in rows:
@@ -332,7 +323,8 @@ def report(args, argv) -> int:
         val = f"{v['psnr']:.2f} / {v['ssim']:.3f}" if v.get("psnr") is not None else "–"
         md.append(
             f"| {r['model']} | `{r['weights']}` | {r['stages']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | {val} | "
-            f"**{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} | {r['exposure_slope']:.2f} |"
+            f"**{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} | "
+            f"{r['exposure_slope']:.2f} |"
         )
     md += [
         "",
@@ -360,7 +352,7 @@ def report(args, argv) -> int:
 
 
 def stages(args, argv) -> int:
-    """The table of finished stages (``weights/*/stage.json``): steps, passes, CPU hours, validation of the chosen weights."""
+    """The table of finished stages (``weights/*/stage.json``): steps, passes, CPU hours, validation of the choice."""
     rows = []
     for f in sorted((HERE / "weights").glob("*/stage.json")):
         rec = json.loads(f.read_text())
