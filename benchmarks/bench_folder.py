@@ -13,7 +13,6 @@ Usage (make the folder outside the repository, e.g. resized copies of your own p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -22,11 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
-from bench_precision import commit  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import RESULTS, provenance, write_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,10 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     base = result[0]["images_per_min"]
     lines = [
-        f"Commit {commit()}; command `{' '.join(['python benchmarks/bench_folder.py', *(argv or sys.argv[1:])])}`; "
-        f"{len(images)} images, {pixels / 1e6:.1f} MP in all.",
+        "# `semprior enhance` on a folder: throughput",
         "",
-        f"Machine: {json.dumps(machine())}",
+        f"{len(images)} images, {pixels / 1e6:.1f} MP in all.",
         "",
         "| variant | extra args | best s | images / min | vs first |",
         "|---|---|---|---|---|",
@@ -104,15 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['images_per_min'] / base:.2f}x |"
         for r in result
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(
-        json.dumps(
-            {"images": len(images), "megapixels": pixels / 1e6, "rows": result, "loadavg_at_end": os.getloadavg()},
-            indent=1,
-        )
-    )
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    data = {"images": len(images), "megapixels": pixels / 1e6, "rows": result, "loadavg_at_end": os.getloadavg()}
+    write_result(args.out, provenance(__file__, argv), data, lines)
     print("\n".join(lines))
     return 0
 

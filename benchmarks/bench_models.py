@@ -36,27 +36,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import _reset_hwm, _status, machine  # noqa: E402  (same measuring rules)
-from bench_precision import commit  # noqa: E402
+from _harness import RESULTS, parse_size, provenance, reset_hwm, status_bytes, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("deepspg-shipped", "deepspg", "deepspg-paper", "deepspg-large", "retinexformer")
 #: inference paths (``semprior.engine.precision``): ``fp32`` eager (the reference), ``bf16`` autocast,
 #: ``auto`` (what ``semprior enhance`` runs on this machine: resolved per model in the child)
 PATHS = ("fp32", "bf16", "auto")
 SIZES = ("600x400", "1920x1080", "3840x2160", "7680x4320")
-
-
-def parse_size(s: str) -> tuple[int, int]:
-    """``"WxH"`` -> ``(H, W)``."""
-    try:
-        w, h = (int(v) for v in s.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1920x1080 (width x height), got {s!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"size must be at least 8x8, got {s!r}")
-    return h, w
 
 
 def build(name: str):
@@ -142,14 +128,14 @@ def run_case(case: dict) -> dict:
     make(32, 48)()  # first-call costs (lazy imports, thread pools, Adam state) stay out of the numbers
     op = make(h, w)
     gc.collect()
-    ok = _reset_hwm()
-    before = _status("VmRSS")
+    ok = reset_hwm()
+    before = status_bytes("VmRSS")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     out, t = timed(op)
     times = [t]
-    peak = (torch.cuda.max_memory_allocated() - base) if cuda else _status("VmHWM") - before
+    peak = (torch.cuda.max_memory_allocated() - base) if cuda else status_bytes("VmHWM") - before
     del out
     for _ in range(case["repeats"]):
         times.append(timed(op)[1])
@@ -372,21 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         gemm.update({k: min(gemm[k], again[k]) for k in again})
     md = table(rows, gemm)
     print(md)
-    info = dict(machine(), **_cpu_details())
-    meta = {
-        "commit": commit(),
-        "command": " ".join(["python benchmarks/bench_models.py", *(argv or sys.argv[1:])]),
-        "machine": info,
-        "loadavg_at_end": os.getloadavg(),
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(
-        json.dumps({**meta, "gemm": gemm, "rows": rows, "ratios": ratios(rows)}, indent=1)
-    )
-    out.with_suffix(".md").write_text(
-        f"Commit {meta['commit']}; command `{meta['command']}`.\n\nMachine: {json.dumps(info)}\n\n{md}\n"
-    )
+    meta = provenance(__file__, argv, **_cpu_details())
+    data = {"loadavg_at_end": os.getloadavg(), "gemm": gemm, "rows": rows, "ratios": ratios(rows)}
+    write_result(args.out, meta, data, ["# Models: time and peak extra memory", md])
     return 0
 
 

@@ -24,12 +24,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402  (same machine description)
+from _harness import RESULTS, provenance, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LOL_PIXELS = 436 * 600 * 400  # one pass over the LOL-v1 training pairs (485 minus the 49 of the 48-pair scene split)
 
 
@@ -192,18 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     data_rows = [data_case(args.data, c, 16) for c in (False, True)] if args.data else []
     md = table(rows, data_rows)
     print(md)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
-    command = "python benchmarks/bench_train_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": machine(), "commit": commit, "command": command, "date": time.strftime("%Y-%m-%d")}
-    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows, "data": data_rows}, indent=1))
-    out.with_suffix(".md").write_text(
-        f"# Training step cost\n\nCommit {commit}; `{command}`; {meta['date']}.\n\nMachine: {json.dumps(meta['machine'])}\n\n"
+    note = (
         f"Median of {args.steps} steps after 2 warm-up steps, each case in a fresh process. CPU h / pass: process CPU "
-        f"time per step x (436 x 600 x 400 pixels) / (batch x view pixels).\n\n{md}\n"
+        "time per step x (436 x 600 x 400 pixels) / (batch x view pixels)."
+    )
+    write_result(
+        args.out, provenance(__file__, argv), {"rows": rows, "data": data_rows}, ["# Training step cost", note, "", md]
     )
     return 0
 
