@@ -123,6 +123,8 @@ def write_result(stem: str | Path, meta: dict, data: dict, md: list[str]) -> Non
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, **data}, indent=1, default=str) + "\n")
     title, rest = (md[0], md[1:]) if md and md[0].startswith("#") else (f"# {out.name}", md)
+    while rest and not rest[0].strip():
+        rest = rest[1:]
     made = f"Made by `{meta['command']}` at commit {meta['commit']} on {meta['date']}."
     body = [title, "", made, "", f"Machine: {json.dumps(meta['machine'])}", "", *rest]
     out.with_suffix(".md").write_text("\n".join(body).rstrip("\n") + "\n")
