@@ -38,6 +38,7 @@ def _caller_outside_semprior() -> int:
     pointing at the user's script (or at ``python -m semprior`` / the ``semprior`` command, whose
     module is ``__main__``) makes it visible there, and names the line to change.
     """
+    frame: types.FrameType | None
     frame, level = sys._getframe(1), 1  # level 1 = the caller of this function, the one that warns
     while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "semprior":
         frame, level = frame.f_back, level + 1
