@@ -54,12 +54,14 @@ def main(argv: list[str] | None = None) -> int:
 
     protocol = MetricProtocol()
     print(
-        f"image: skimage.data.{args.image} {tuple(clean.shape[-2:])}, synthetic low light (exposure {args.exposure}, seed {args.seed})"
+        f"image: skimage.data.{args.image} {tuple(clean.shape[-2:])}, synthetic low light (exposure "
+        f"{args.exposure}, seed {args.seed})"
     )
     print(f"protocol: {protocol}")
     for name, img in (("low input", low), ("gamma 0.4", gamma_baseline), ("LIMERetinex", enhanced)):
         print(
-            f"  {name:12s} PSNR {psnr(img, clean, protocol).item():6.2f} dB  SSIM {ssim(img, clean, protocol).item():.3f}"
+            f"  {name:12s} PSNR {psnr(img, clean, protocol).item():6.2f} dB  SSIM "
+            f"{ssim(img, clean, protocol).item():.3f}"
         )
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     model = CUGD(prior, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(
-        f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for {args.minutes} min"
+        f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for "
+        f"{args.minutes} min"
     )
     trainer = Trainer(
         model,

@@ -230,7 +230,8 @@ def main(argv=None) -> int:
         step_s = estimate_step_seconds(model, args.batch, args.patch)
         steps = max(10, int(0.95 * budget / step_s))
         print(
-            f"training: ~{step_s:.2f} s/step at batch {args.batch}, {args.patch}px -> {steps} steps in {args.minutes:g} min"
+            f"training: ~{step_s:.2f} s/step at batch {args.batch}, {args.patch}px -> {steps} steps in "
+            f"{args.minutes:g} min"
         )
     else:
         steps = args.steps

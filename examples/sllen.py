@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         lle = [v for _, v in trainer.curves["lle/loss"][-4:]]
         seg = [v for _, v in trainer.curves["seg/loss"][-4:]]
         print(
-            f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  lle L1 {sum(lle) / len(lle):.4f}  seg CE {sum(seg) / len(seg):.4f}"
+            f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  lle L1 {sum(lle) / len(lle):.4f}  seg "
+            f"CE {sum(seg) / len(seg):.4f}"
         )
 
     model.eval()

@@ -95,7 +95,7 @@ def server(tmp_path_factory):
 
     threading.Thread(target=read, daemon=True).start()
     ready.wait(timeout=240)
-    if proc.poll() is not None or not any("Running on local URL" in l for l in lines):
+    if proc.poll() is not None or not any("Running on local URL" in ln for ln in lines):
         proc.kill()
         pytest.fail("`semprior app` did not start:\n" + "".join(lines)[-3000:])
     yield f"http://127.0.0.1:{port}/", port, lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,7 +108,7 @@ def test_download_only_when_asked_and_only_direct_links(tmp_path, monkeypatch):
 
     def fake_download(url, dst, progress=True):
         fetched.append(url)
-        open(dst, "wb").write(b"weights")
+        Path(dst).write_bytes(b"weights")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     with pytest.raises(FileNotFoundError):

@@ -5,7 +5,7 @@ the repository), enhances each at full resolution, and writes small JPEGs (<= --
 plus ``gallery.md`` (the table the home page includes, with the model's name and the dataset
 credits) into --out:
 
-    .venv/bin/python tools/make_thumbnails.py                     # the home page: the default shipped DeepSPG (= make gallery)
+    .venv/bin/python tools/make_thumbnails.py              # the home page: the shipped DeepSPG (= make gallery)
     .venv/bin/python tools/make_thumbnails.py --model deepspg     # the same
     .venv/bin/python tools/make_thumbnails.py --model lime
     .venv/bin/python tools/make_thumbnails.py --model runs/deepspg/best.pt

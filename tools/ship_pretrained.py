@@ -73,10 +73,10 @@ def main(argv=None) -> int:
         )
         return 1
 
+    from semprior import load_model, save_pretrained
     from semprior.engine.checkpoint import load_checkpoint
     from semprior.engine.config import from_dict, load_yaml
     from semprior.engine.recipe import RunConfig
-    from semprior import load_model, save_pretrained
 
     if int(load_checkpoint(path)["step"]) != chosen["step"]:
         print(

@@ -9,7 +9,8 @@ pairs, selected on those 20 pairs, and scored **once** on eval15.
     python experiments/lolv1_cpu/experiment.py status --runs ~/runs
     # continue every unfinished run exactly (prints the commands; --start launches them, detached)
     python experiments/lolv1_cpu/experiment.py resume --runs ~/runs --start
-    # the final table: evaluates each run's best.pt on eval15 once, writes experiments/lolv1_cpu/results/lolv1_cpu.{md,json,png}
+    # the final table: evaluates each run's best.pt on eval15 once, writes
+    # experiments/lolv1_cpu/results/lolv1_cpu.{md,json,png}
     python experiments/lolv1_cpu/experiment.py report --runs ~/runs --lol ~/data/LOL
 
 "Hours" are wall-clock hours of each single-thread training process, summed over sessions
@@ -123,7 +124,8 @@ def diagnosis(data: list[dict], logs: dict) -> list[str]:
         best = max(deep, key=lambda d: d["val_psnr"])  # chosen on validation, as the shipped one (never on eval15)
         p, q = best["eval15"]["psnr"], best["eval15"]["ssim"]
         lines.append(
-            f"- The DeepSPG chosen on validation ({best['label']}): eval15 {p:.2f} dB / {q:.3f}; target {TARGET_PSNR} dB / "
+            f"- The DeepSPG chosen on validation ({best['label']}): eval15 {p:.2f} dB / {q:.3f}; target "
+            f"{TARGET_PSNR} dB / "
             f"{TARGET_SSIM}: PSNR {'met' if p >= TARGET_PSNR else f'missed by {TARGET_PSNR - p:.2f} dB'}, "
             f"SSIM {'met' if q >= TARGET_SSIM else f'missed by {TARGET_SSIM - q:.3f}'}."
         )
@@ -134,14 +136,17 @@ def diagnosis(data: list[dict], logs: dict) -> list[str]:
                 b = max(same, key=lambda d: d["val_psnr"])
                 bp = b["eval15"]["psnr"]
                 lines.append(
-                    f"- DeepSPG vs Retinexformer under the same CPU budget ({b['cpu_hours']:.1f} vs {budget:.1f} CPU h; "
+                    f"- DeepSPG vs Retinexformer under the same CPU budget ({b['cpu_hours']:.1f} vs "
+                    f"{budget:.1f} CPU h; "
                     f"{b['label']} vs {rfx['label']}): {bp:.2f} vs {rp:.2f} dB "
                     f"({'ahead' if bp > rp else 'behind'} by {abs(bp - rp):.2f} dB)."
                 )
         if rfxs and best["cpu_hours"] > 1.15 * max(r["cpu_hours"] for r in rfxs):
             lines.append(
                 f"- The best DeepSPG had more CPU time than any Retinexformer ({best['cpu_hours']:.1f} vs "
-                f"{max(r['cpu_hours'] for r in rfxs):.1f} h): set beside Retinexformer it is not a same-budget comparison."
+                ""
+                f"{max(r['cpu_hours'] for r in rfxs):.1f} h): set beside Retinexformer it is not a same-budget "
+                "comparison."
             )
     for d in data:
         val = logs[d["run"]]["val"]
@@ -297,9 +302,9 @@ def report(runs: Path, lol: Path, out: Path) -> int:
 
     import torch
 
+    from semprior import load_model
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior import load_model
 
     torch.set_num_threads(2)
     prev = json.loads((out / "lolv1_cpu.json").read_text()) if (out / "lolv1_cpu.json").is_file() else {}
@@ -391,7 +396,8 @@ def report(runs: Path, lol: Path, out: Path) -> int:
         logs[name] = d["log"] = shift_log(logs[name], start)
     data = [by_run[n] for n in RUNS if n in by_run]
     table = [
-        "| model | config | weights (chosen on validation) | step / trained | wall h | CPU h | val PSNR (20 held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
+        "| model | config | weights (chosen on validation) | step / trained | wall h | CPU h | val PSNR (20 "
+        "held-out) | eval15 PSNR / SSIM | GT-mean PSNR / SSIM |",
         "|---|---|---|---|---:|---:|---:|---|---|",
     ]
     for d in data:
@@ -401,8 +407,9 @@ def report(runs: Path, lol: Path, out: Path) -> int:
         if d.get("stage"):
             mark += f", from step {d['stage']['from_step']} of `{d['stage']['continues']}` (steps and hours include it)"
         table.append(
-            f"| {d['label']}{mark} | `{d['config']}` | {d['weights']} | {d['best_step']} / {d['steps']} | {d['hours']:.1f} | "
-            f"{cpu} | {d['val_psnr']:.2f} | **{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} |"
+            f"| {d['label']}{mark} | `{d['config']}` | {d['weights']} | {d['best_step']} / {d['steps']} | "
+            f"{d['hours']:.1f} | {cpu} | {d['val_psnr']:.2f} | **{e['psnr']:.2f} / {e['ssim']:.3f}** | "
+            f"{e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} |"
         )
     for label, p, s in PAPER:
         table.append(f"| {label} | – | – | – | – | – | – | {p:.2f} / {'–' if s is None else f'{s:.3f}'} | – |")

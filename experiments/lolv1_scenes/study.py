@@ -221,8 +221,8 @@ def _trainer_choice(folder: Path) -> dict:
 
 
 def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | None = None) -> int:
-    from semprior.engine.checkpoint import load_checkpoint
     from semprior import load_model, save_pretrained
+    from semprior.engine.checkpoint import load_checkpoint
 
     last = load_checkpoint(folder / "last.pt")
     dest = Path(args.to)
@@ -277,9 +277,9 @@ def report(args, argv) -> int:
     """eval15 once per final model (and the shipped one): per-image scores, paired differences, the exposure slope."""
     import torch
 
+    from semprior import load_model
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior import load_model
 
     lol = Path(args.lol).expanduser()
     finals = dict(item.split("=", 1) for item in args.models)

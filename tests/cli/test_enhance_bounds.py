@@ -1,4 +1,5 @@
-"""`semprior enhance` bounds its memory by default, reruns into its input folder, and keeps reports on one line per file."""
+"""`semprior enhance` bounds its memory by default, reruns into its input folder, and keeps reports on one line
+per file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``semprior enhance`` for photographers: output format and quality, EXIF/ICC kept, one file out, folder trees, device and dtype."""
+"""``semprior enhance`` for photographers: output format and quality, EXIF/ICC kept, one file out, folder trees,
+device and dtype."""
 
 from __future__ import annotations
 

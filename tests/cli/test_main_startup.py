@@ -1,4 +1,5 @@
-"""``semprior --help`` / ``--version`` import no sub-command (and so not torch); ``semprior models`` lists what ships."""
+"""``semprior --help`` / ``--version`` import no sub-command (and so not torch); ``semprior models`` lists what
+ships."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def extract_blocks(page: Path) -> list[Block]:
         while j < len(lines) and not lines[j].strip().startswith(fence):
             j += 1
         indent = len(m.group("indent"))
-        code = "\n".join(l[indent:] for l in lines[i + 1 : j])
+        code = "\n".join(ln[indent:] for ln in lines[i + 1 : j])
         i = j + 1
         if lang not in SHELL_LANGS | {"python", "py"}:
             continue
@@ -314,7 +314,7 @@ def test_marked_block_runs(block: Block, tmp_path, request):
             SETUPS[name](work, home)
     code = block.code
     if block.lang == "console":  # keep only the typed commands
-        code = "\n".join(l[2:] for l in code.splitlines() if l.startswith("$ "))
+        code = "\n".join(ln[2:] for ln in code.splitlines() if ln.startswith("$ "))
     files = {name: _yaml_above(block, name) for name in opts.get("file", [])}
     subs = [(s, True) for s in opts.get("sub", [])] + [(s, False) for s in opts.get("suball", [])]
     for sub, once in subs:

@@ -90,7 +90,8 @@ def _save(img, path: Path) -> None:
 
 
 def _inputs(work: Path, home: Path) -> None:
-    """photo.jpg, mypairs/{low,high} (8 pairs) and ~/data/LOL/eval15/{low,high} (3 pairs), from scikit-image's photos."""
+    """photo.jpg, mypairs/{low,high} (8 pairs) and ~/data/LOL/eval15/{low,high} (3 pairs), from scikit-image's "
+    "photos."""
     import torch
 
     from semprior.data import LowLightConfig, default_clean_images, synthesize_low_light

@@ -148,9 +148,10 @@ class _Flaky(list):
 
 def test_skip_leaves_failed_pairs_out_of_every_mean():
     pairs = _pairs(3)
-    fails_on_im2 = lambda x: (
-        x[..., 1:, :] if x.shape[-1] == 31 and float(x.mean()) == float(pairs[2]["low"].mean()) else x
-    )  # noqa: E731
+
+    def fails_on_im2(x):
+        return x[..., 1:, :] if x.shape[-1] == 31 and float(x.mean()) == float(pairs[2]["low"].mean()) else x
+
     with pytest.raises(Exception, match="truncated"):
         evaluate_methods({"identity": lambda x: x}, _Flaky(pairs))
     r = evaluate_methods({"identity": lambda x: x, "odd": fails_on_im2}, _Flaky(pairs), on_error="skip", keep=3)

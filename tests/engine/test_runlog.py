@@ -28,7 +28,10 @@ def test_hours_add_up_over_resumed_segments_and_a_cut_last_line_is_skipped(tmp_p
     log = read_run_log(tmp_path)
     assert log.step == 30 and log.cpu_exact
     assert log.hours == pytest.approx(1.5) and log.cpu_hours == pytest.approx((3400 + 1800) / 3600)
-    assert log.val == [{"step": 10, "psnr": 18.0, "ssim": 0.6, "psnr_gtmean": 21.0}, {"step": 30, "psnr": 19.5, "ssim": 0.7}]
+    assert log.val == [
+        {"step": 10, "psnr": 18.0, "ssim": 0.6, "psnr_gtmean": 21.0},
+        {"step": 30, "psnr": 19.5, "ssim": 0.7},
+    ]
     assert log.loss == [(10, 0.5), (20, 0.4), (30, 0.3)]
 
 

@@ -215,7 +215,7 @@ def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
     import subprocess
 
     exp, _ = scripts
-    for name, (_, commit, _, sha) in exp.STAGES.items():
+    for name, (_, commit, _, _sha) in exp.STAGES.items():
         if commit is None:  # starts from a run folder on this machine, not from git
             continue
         if subprocess.run(["git", "cat-file", "-e", commit], cwd=REPO, capture_output=True).returncode:

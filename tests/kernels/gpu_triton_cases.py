@@ -70,5 +70,5 @@ def test_compiled_triton_matches_reference(shape, dtype, illum):
             continue
         scale = b.float().abs().max().clamp(min=1.0)  # large N: gradients grow with N
         torch.testing.assert_close(
-            a.float() / scale, b.float() / scale, atol=atol, rtol=rtol, msg=lambda m: f"grad {name}: {m}"
+            a.float() / scale, b.float() / scale, atol=atol, rtol=rtol, msg=lambda m, name=name: f"grad {name}: {m}"
         )

@@ -53,7 +53,7 @@ def test_triton_fp32_matches_reference_1e4(shape, illum):
         if b is None:
             assert a is None
         else:
-            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=lambda m: f"grad {name}: {m}")
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=lambda m, name=name: f"grad {name}: {m}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)

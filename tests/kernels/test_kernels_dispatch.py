@@ -91,7 +91,10 @@ def test_import_semprior_kernels_does_not_import_triton():
     import subprocess
     import sys
 
-    code = "import sys, semprior.kernels, semprior.attention; import semprior; semprior.SEM; print('triton' in sys.modules)"
+    code = (
+        "import sys, semprior.kernels, semprior.attention; import semprior; semprior.SEM; "
+        "print('triton' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr

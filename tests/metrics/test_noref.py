@@ -1,4 +1,5 @@
-"""No-reference scores: NIQE (the authors' and a fitted pristine model shipped), exposure, colour, noise, unpaired folders."""
+"""No-reference scores: NIQE (the authors' and a fitted pristine model shipped), exposure, colour, noise,
+unpaired folders."""
 
 from __future__ import annotations
 

@@ -90,7 +90,10 @@ def test_switch_consistency_errors():
 
 def test_loss_terms_and_weights():
     prior = RegionPrior()
-    text = lambda img: img.mean()  # stands in for CLIPPromptLoss (a scalar per batch)
+
+    def text(img):  # stands in for CLIPPromptLoss (a scalar per batch)
+        return img.mean()
+
     w = LossWeights(pixel=1.0, edge=0.5, semantic_kl=0.1, text=0.2)
     net = DeepSPG(tiny(text_prior=True, loss=w), prior=prior, text_loss=text)
     low, high = torch.rand(2, 3, 16, 16) * 0.2, torch.rand(2, 3, 16, 16)

@@ -32,7 +32,8 @@ def _tiny_yaml(tmp_path: Path, steps: int = 4) -> Path:
     cfg.write_text(
         "model: {name: sllen, width: 4, depth: 2, num_classes: 3}\n"
         "prior: none\n"
-        f"data: {{kind: paired, low_dir: {tmp_path}/pairs/low, high_dir: {tmp_path}/pairs/high, patch_size: 16, val_holdout: 1}}\n"
+        f"data: {{kind: paired, low_dir: {tmp_path}/pairs/low, high_dir: {tmp_path}/pairs/high, "
+        "patch_size: 16, val_holdout: 1}\n"
         "segmentation: {kind: synthetic, num_classes: 3, patch_size: 16, length: 4}\n"
         "phases: {lle: 2, seg: 1}\n"
         f"train: {{steps: {steps}, batch_size: 2, lr: 1.0e-3, log_every: 1, val_every: 2, progress: false}}\n"

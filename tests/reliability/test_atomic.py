@@ -92,11 +92,15 @@ def _writes_to_a_path(node: ast.Call) -> str | None:
             return None
         if not any(isinstance(a, ast.Name) and a.id == "f" for a in node.args):
             return f"{owner}.{name}"
-    if name == "open" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-        # "a" (append one line to a log) is allowed: it never replaces an output, and a kill can
-        # only tear the last line, which readers must skip
-        if any(c in str(node.args[1].value) for c in "wx+"):
-            return f"open(..., {node.args[1].value!r})"
+    # "a" (append one line to a log) is allowed: it never replaces an output, and a kill can
+    # only tear the last line, which readers must skip
+    if (
+        name == "open"
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.Constant)
+        and any(c in str(node.args[1].value) for c in "wx+")
+    ):
+        return f"open(..., {node.args[1].value!r})"
     return None
 
 

@@ -442,7 +442,9 @@ def test_kernel_entry_points_bad_inputs(fn):
     f = getattr(kernels, fn)
     q = torch.randn(1, 2, 4, 16)
 
-    def call(q=q, k=q, v=q, t=torch.ones(2), **kw):
+    ones = torch.ones(2)
+
+    def call(q=q, k=q, v=q, t=ones, **kw):
         return f(q, k, v, torch.rand_like(v), t, **kw) if fn.startswith("ig") else f(q, k, v, t, **kw)
 
     with pytest.raises(ValueError, match=r"\(B, heads, c, N\)"):

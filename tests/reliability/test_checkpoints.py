@@ -131,7 +131,7 @@ def test_sigkill_mid_save_keeps_previous_checkpoint_and_resume_is_exact(tmp_path
             line = proc.stdout.readline()
             if line.strip() == "WRITING" or not line:
                 break
-        assert line.strip() == "WRITING", f"child never reached the save: {proc.stderr.read() if not line else line}"
+        assert line.strip() == "WRITING", f"child never reached the save: {line or proc.stderr.read()}"
         partial = list(tmp_path.glob(".last.pt.*.tmp"))
         assert partial and partial[0].stat().st_size > 0, "the interrupted save wrote nothing"
         os.kill(proc.pid, signal.SIGKILL)

@@ -74,7 +74,10 @@ def test_enhance_under_a_memory_cap_in_a_subprocess(tmp_path, plain_graph_checkp
     untiled = _peak(["enhance", str(big), "-o", str(tmp_path / "whole"), *common])
     mb = 2**20
     bound = baseline + CAP_MB * mb + IMAGE_BYTES_PER_PIXEL * H * W
-    report = f"baseline {baseline / mb:.0f} MB, capped {capped / mb:.0f} MB, untiled {untiled / mb:.0f} MB, bound {bound / mb:.0f} MB"
+    report = (
+        f"baseline {baseline / mb:.0f} MB, capped {capped / mb:.0f} MB, untiled {untiled / mb:.0f} MB, "
+        f"bound {bound / mb:.0f} MB"
+    )
     print(report)
     assert capped <= bound, report
     assert untiled > bound, (
