@@ -12,7 +12,7 @@ A block without one fails `test_every_shell_block_is_run_or_marked`, listing pag
 ```python blocks are run only when marked `<!-- run in tests -->` (e.g. the home page example).
 
 How a "run" block is executed (`bash -e -o pipefail`, one script per block):
-- in a scratch folder that holds links to the repository's `configs/`, `examples/`, `benchmarks/`,
+- in a scratch folder that holds links to the repository's `configs/`, `examples/`, `benchmarks/`, `experiments/`, `tools/`,
   `docs/` and `.venv` (the running interpreter's venv), so repository-relative paths work and
   outputs (`runs/`, `out/`) never land in the checkout; `HOME` is a scratch home too (`~/data/LOL`);
 - with `PATH` starting at the venv's bin (so `semprior` is the console script) and `PYTHONPATH`
@@ -303,7 +303,7 @@ def test_marked_block_runs(block: Block, tmp_path, request):
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     home.mkdir()
-    for name in ("configs", "examples", "benchmarks", "docs"):
+    for name in ("configs", "examples", "benchmarks", "experiments", "tools", "docs"):
         if (REPO / name).exists():
             (work / name).symlink_to(REPO / name, target_is_directory=True)
     (work / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
