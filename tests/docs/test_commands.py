@@ -12,8 +12,8 @@ A block without one fails `test_every_shell_block_is_run_or_marked`, listing pag
 ```python blocks are run only when marked `<!-- run in tests -->` (e.g. the home page example).
 
 How a "run" block is executed (`bash -e -o pipefail`, one script per block):
-- in a scratch folder that holds links to the repository's `configs/`, `examples/`, `benchmarks/`, `experiments/`, `tools/`,
-  `docs/` and `.venv` (the running interpreter's venv), so repository-relative paths work and
+- in a scratch folder that holds links to the repository's `configs/`, `examples/`, `benchmarks/`,
+  `experiments/`, `tools/`, `docs/` and `.venv` (the running interpreter's venv), so repository-relative paths work and
   outputs (`runs/`, `out/`) never land in the checkout; `HOME` is a scratch home too (`~/data/LOL`);
 - with `PATH` starting at the venv's bin (so `semprior` is the console script) and `PYTHONPATH`
   at this checkout (so this checkout's code runs), `SEMPRIOR_PROGRESS=0`;

@@ -8,12 +8,8 @@ from disk (``file://``); nothing is fetched from the network.
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_site import SITE, _site_or_skip_reason  # noqa: E402
 
 pytestmark = pytest.mark.slow

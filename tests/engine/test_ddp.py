@@ -1,12 +1,8 @@
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _toy import ToyEnhancer, ToyPairs, ddp_worker, toy_loss  # noqa: E402
 
 from semprior.engine import TrainConfig, Trainer  # noqa: E402

@@ -2,14 +2,10 @@
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _toy import ToyPairs, toy_loss  # noqa: E402
 from _toy_phases import ToyMasks, TwoTask, cls_loss, ddp_phases_worker, enh_loss, schedule  # noqa: E402
 

@@ -2,9 +2,6 @@
 start when the PNG is asked for, and trains without importing matplotlib when it is not."""
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 import torch

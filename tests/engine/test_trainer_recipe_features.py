@@ -2,10 +2,9 @@
 global batch, precision guard, YAML number coercion and the held-out validation split."""
 
 import json
+import os
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 import torch
@@ -133,8 +132,7 @@ def test_sigterm_with_the_default_handler_saves_then_exits_143(tmp_path):
     import textwrap
 
     script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import os, signal
         from test_trainer_recipe_features import _trainer
         t = _trainer({str(tmp_path)!r}, steps=50, ckpt_every=0)
         orig = t.loss_fn
@@ -146,7 +144,9 @@ def test_sigterm_with_the_default_handler_saves_then_exits_143(tmp_path):
         t.fit()
         print("not reached")
     """)
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    here = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": here}  # the child imports this file's helpers
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == -15 and "not reached" not in p.stdout, (p.returncode, p.stderr[-2000:])
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
 

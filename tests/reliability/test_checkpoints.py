@@ -91,7 +91,6 @@ def test_truncated_checkpoint_is_one_clear_line(tmp_path):
 _CHILD = textwrap.dedent(
     """
     import io, sys, time
-    sys.path.insert(0, {here!r})
     import torch
     torch.set_num_threads(1)
     from _rel_helpers import toy_trainer
@@ -122,8 +121,11 @@ _CHILD = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_mid_save_keeps_previous_checkpoint_and_resume_is_exact(tmp_path):
     ckpt = tmp_path / "last.pt"
-    code = _CHILD.format(here=str(HERE), path=str(ckpt))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = _CHILD.format(path=str(ckpt))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         deadline = time.monotonic() + 240
         line = ""
