@@ -35,6 +35,27 @@ def model_of(config: str) -> str:
     return str(yaml.safe_load((REPO / config).read_text())["model"]["name"])
 
 
+def made_by(argv: list[str] | None) -> dict:
+    """The commit (``+dirty`` when tracked files differ), command, date and machine of this run."""
+    import platform
+    import subprocess
+    import time
+
+    import torch
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    args = sys.argv[1:] if argv is None else argv
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") + dirty,
+        "command": " ".join(["python tools/ship_pretrained.py", *args]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}",
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="deepspg", choices=MODELS)
@@ -110,6 +131,7 @@ def main(argv=None) -> int:
                 ],
                 **({"stage": best["stage"]} if best.get("stage") else {}),
                 "eval15": ev,
+                **made_by(argv),
                 "steps_total": rc.train.steps + best.get("stage", {}).get("from_step", 0),
                 "steps_trained": log["step"],
                 "wall_hours": round(log["hours"], 2),

@@ -131,6 +131,7 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
     dest = tmp_path / "pretrained" / shipped.SHIPPED["retinexformer"]["lolv1-cpu"]
     sel = json.loads((dest / "selection.json").read_text())
     assert sel["eval15"] == first["eval15"] and sel["chosen"]["weights"] == first["weights"]
+    assert sel["command"].startswith("python tools/ship_pretrained.py --model retinexformer") and sel["commit"]
     assert f"PSNR {first['eval15']['psnr']:.2f} dB" in (dest / "MODEL_CARD.md").read_text()
     from semprior.hub import load_model
 
