@@ -20,29 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import RESULTS, provenance, reset_hwm, status_bytes, write_result
+
 SIZES = {"256x256": (256, 256), "600x400": (400, 600), "1920x1080": (1080, 1920), "3840x2160": (2160, 3840)}
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_hwm() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def run_case(case: dict) -> dict:
@@ -106,50 +90,31 @@ def run_case(case: dict) -> dict:
     import gc
 
     gc.collect()
-    ok = _reset_hwm()
-    before = _status("VmRSS")
+    ok = reset_hwm()
+    before = status_bytes("VmRSS")
     t0 = time.perf_counter()
     out = op()
     result["time_s"] = time.perf_counter() - t0
-    result["peak_extra_bytes"] = _status("VmHWM") - before
+    result["peak_extra_bytes"] = status_bytes("VmHWM") - before
     result["hwm_reset"] = ok
     del out
     return result
 
 
-def machine() -> dict:
-    import torch
-
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "threads": int(os.environ.get("BENCH_THREADS", "2")),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-        info["mem_total_gib"] = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20, 1)
-        info["loadavg_at_start"] = os.getloadavg()
-    except OSError:
-        pass
-    return info
-
-
 def table(rows: list[dict]) -> str:
     lines = [
-        "| op | size | heads | mode | backend | time s | peak extra GB | extra / output | time ratio ref/this | mem ratio ref/this |",
+        "| op | size | heads | mode | backend | time s | peak extra GB | extra / output "
+        "| time ratio ref/this | mem ratio ref/this |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    ref = {(r["op"], r["size"], r["heads"], r["mode"]): r for r in rows if r["backend"] == "reference" and "error" not in r}
+    ref = {
+        (r["op"], r["size"], r["heads"], r["mode"]): r for r in rows if r["backend"] == "reference" and "error" not in r
+    }
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['op']} | {r['size']} | {r['heads']} | {r['mode']} | {r['backend']} | {r['error']} | | | | |")
+            lines.append(
+                f"| {r['op']} | {r['size']} | {r['heads']} | {r['mode']} | {r['backend']} | {r['error']} | | | | |"
+            )
             continue
         base = ref.get((r["op"], r["size"], r["heads"], r["mode"]))
         tr = f"{base['time_s'] / r['time_s']:.2f}" if base else "–"
@@ -204,13 +169,17 @@ def main(argv: list[str] | None = None) -> int:
                             else:
                                 err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
                                 rows.append(dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})"))
-                        print(key, rows[-1].get("time_s", rows[-1].get("error")), rows[-1].get("peak_extra_bytes"), flush=True)
+                        print(
+                            key,
+                            rows[-1].get("time_s", rows[-1].get("error")),
+                            rows[-1].get("peak_extra_bytes"),
+                            flush=True,
+                        )
     md = table(rows)
     print(md)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text(f"Machine: {json.dumps(machine())}\n\n{md}\n")
+    write_result(
+        args.out, provenance(__file__, argv), {"rows": rows}, ["# Channel attention: time and peak extra memory", md]
+    )
     return 0
 
 

@@ -12,14 +12,10 @@ default (``semprior._bands.MODEL_BAND_PIXELS`` pixels per band).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
-from bench_models import parse_size  # noqa: E402
+from _harness import parse_size, provenance, write_result
 
 
 def main(argv=None) -> int:
@@ -51,20 +47,25 @@ def main(argv=None) -> int:
                 model.forward_banded(x, band_rows=r)
                 times[r].append(time.perf_counter() - t0)
     best = {r: min(v) for r, v in times.items()}
-    md = [f"# DeepSPG banded inference: band height at {w}x{h} ({a.threads} thread(s), best of {a.rounds} interleaved rounds)", "",
-          "| rows per band | pixels per band | time | vs default |", "|---:|---:|---:|---:|"]
+    md = [
+        f"# DeepSPG banded inference: band height at {w}x{h} "
+        f"({a.threads} thread(s), best of {a.rounds} interleaved rounds)",
+        "",
+        "| rows per band | pixels per band | time | vs default |",
+        "|---:|---:|---:|---:|",
+    ]
     for r in rows:
         mark = " (default)" if r == default else ""
         md.append(f"| {r}{mark} | {r * w:,} | {best[r]:.2f} s | {best[r] / best[default]:.2f} |")
-    m = {**machine(), "threads": a.threads}
-    md += ["", f"Machine: {m['cpu']}, {m['cpu_count']} cores, torch {torch.__version__}."]
     print("\n".join(md))
     if a.out:
-        out = Path(a.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps({"size": [w, h], "threads": a.threads, "default_rows": default,
-                                                        "times": {str(r): v for r, v in times.items()}, "machine": m}, indent=1))
-        out.with_suffix(".md").write_text("\n".join(md) + "\n")
+        data = {
+            "size": [w, h],
+            "threads": a.threads,
+            "default_rows": default,
+            "times": {str(r): v for r, v in times.items()},
+        }
+        write_result(a.out, provenance(__file__, argv, threads=a.threads), data, md)
     return 0
 
 

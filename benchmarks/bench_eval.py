@@ -9,10 +9,10 @@ load the machine has, so the *share* is meaningful even on a busy CPU; absolute 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_eval.py --lol ~/data/LOL
-    python benchmarks/bench_eval.py --lol ~/data/LOL --model he --model lime --out benchmarks/results/eval_split
+    python benchmarks/bench_eval.py --lol ~/data/LOL --model he --model lime --out /tmp/eval_he_lime
 
-Writes ``OUT.json`` and ``OUT.md`` (default ``benchmarks/results/eval_split``) with the machine
-description.
+Writes ``OUT.json`` and ``OUT.md`` (default ``benchmarks/results/classical_eval15``): the time split and the
+scores of the run, with the commit, command and machine.
 """
 
 from __future__ import annotations
@@ -25,25 +25,18 @@ import time
 from pathlib import Path
 
 import torch
+from _harness import RESULTS, provenance, write_result
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-RESULTS = Path(__file__).parent / "results"
 BASELINES = ["identity", "gamma", "he", "clahe", "lime"]
-
-
-def machine() -> dict:
-    """The machine description of the other benchmarks, with the torch threads this run used."""
-    from bench_attention import machine as described
-
-    return {**described(), "threads": torch.get_num_threads()}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lol", required=True, help="LOL-v1 root (with eval15/low and eval15/high)")
     p.add_argument("--model", action="append", help="methods to evaluate (default: the five classical baselines)")
-    p.add_argument("--out", default=str(RESULTS / "eval_split"), help="output stem (.json and .md)")
+    p.add_argument("--out", default=str(RESULTS / "classical_eval15"), help="output stem (.json and .md)")
     args = p.parse_args(argv)
+    meta = provenance(__file__, argv, threads=torch.get_num_threads())
     methods = args.model or BASELINES
 
     import semprior.engine.evaluate as ev
@@ -58,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 return fn(*a, **k)
             finally:
                 spent[key] += time.perf_counter() - t
+
         return wrapper
 
     class TimedScorer(ev.ReferenceScorer):  # the reference's preparation and every method's four scores
@@ -67,26 +61,39 @@ def main(argv: list[str] | None = None) -> int:
     ev.ReferenceScorer, ev._run = TimedScorer, timed(ev._run, "enhance")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["eval", "--lol", args.lol, "--no-progress", "--out", tmp]
+        cli_argv = ["eval", "--lol", args.lol, "--no-progress", "--out", tmp]
         for m in methods:
-            argv += ["--model", m]
-        rc = cli(argv)
+            cli_argv += ["--model", m]
+        rc = cli(cli_argv)
+        scores = (Path(tmp) / "metrics.md").read_text() if rc == 0 else ""
+        means = json.loads((Path(tmp) / "metrics.json").read_text())["means"] if rc == 0 else {}
     total = time.perf_counter() - start
     if rc != 0:
         print(f"semprior eval exited with {rc}", file=sys.stderr)
         return rc
     share = spent["metrics"] / total
-    result = {"machine": machine(), "methods": methods, "total_s": total, "metrics_s": spent["metrics"],
-              "enhance_s": spent["enhance"], "metrics_share": share,
-              "metrics_over_enhance": spent["metrics"] / spent["enhance"] if spent["enhance"] else None}
-    md = (f"Machine: {json.dumps(result['machine'])}\n\n"
-          "| methods | total s | enhancement s | metrics s | metrics share |\n|---|---|---|---|---|\n"
-          f"| {', '.join(methods)} | {total:.1f} | {spent['enhance']:.1f} | {spent['metrics']:.1f} | {share:.0%} |\n")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(md)
-    print(md)
+    result = {
+        "methods": methods,
+        "total_s": total,
+        "metrics_s": spent["metrics"],
+        "enhance_s": spent["enhance"],
+        "metrics_share": share,
+        "metrics_over_enhance": spent["metrics"] / spent["enhance"] if spent["enhance"] else None,
+        "means": means,
+    }
+    md = [
+        "# Where `semprior eval` spends its time",
+        "",
+        "| methods | total s | enhancement s | metrics s | metrics share |",
+        "|---|---|---|---|---|",
+        f"| {', '.join(methods)} | {total:.1f} | {spent['enhance']:.1f} | {spent['metrics']:.1f} | {share:.0%} |",
+        "",
+        "The scores of that run (`semprior eval`'s `metrics.md`):",
+        "",
+        scores.strip(),
+    ]
+    write_result(args.out, meta, result, md)
+    print("\n".join(md))
     return 0
 
 

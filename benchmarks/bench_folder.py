@@ -13,7 +13,6 @@ Usage (make the folder outside the repository, e.g. resized copies of your own p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -22,18 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
-from bench_precision import commit  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import RESULTS, provenance, write_result
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, help="folder of photos")
-    p.add_argument("--variant", action="append", required=True,
-                   help="NAME=CHECKOUT:EXTRA ARGS (CHECKOUT goes on PYTHONPATH; EXTRA is split on spaces)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        help="NAME=CHECKOUT:EXTRA ARGS (CHECKOUT goes on PYTHONPATH; EXTRA is split on spaces)",
+    )
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "folder_throughput"))
     args = p.parse_args(argv)
@@ -54,7 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, checkout, extra in variants:
             out = Path(tempfile.mkdtemp(prefix="bench_folder_"))
             env = dict(os.environ, PYTHONPATH=checkout)
-            cmd = [sys.executable, "-m", "semprior.cli.main", "enhance", args.images, "-o", str(out), "--no-progress", *extra]
+            cmd = [
+                sys.executable,
+                "-m",
+                "semprior.cli.main",
+                "enhance",
+                args.images,
+                "-o",
+                str(out),
+                "--no-progress",
+                *extra,
+            ]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             dt = time.perf_counter() - t0
@@ -64,19 +73,33 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{name} failed (rc={proc.returncode}, wrote {written}): {proc.stderr[-500:]}")
             rows[name].append(dt)
             print(name, round(dt, 1), "s", flush=True)
-    result = [{"variant": n, "checkout": c, "extra": e, "times_s": rows[n], "best_s": min(rows[n]),
-               "images_per_min": 60 * len(images) / min(rows[n])} for n, c, e in variants]
+    result = [
+        {
+            "variant": n,
+            "checkout": c,
+            "extra": e,
+            "times_s": rows[n],
+            "best_s": min(rows[n]),
+            "images_per_min": 60 * len(images) / min(rows[n]),
+        }
+        for n, c, e in variants
+    ]
     base = result[0]["images_per_min"]
-    lines = [f"Commit {commit()}; command `{' '.join(['python benchmarks/bench_folder.py', *(argv or sys.argv[1:])])}`; "
-             f"{len(images)} images, {pixels / 1e6:.1f} MP in all.", "", f"Machine: {json.dumps(machine())}", "",
-             "| variant | extra args | best s | images / min | vs first |", "|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {' '.join(r['extra'])} | {r['best_s']:.1f} | {r['images_per_min']:.1f} | "
-              f"{r['images_per_min'] / base:.2f}x |" for r in result]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"images": len(images), "megapixels": pixels / 1e6, "rows": result,
-                                                    "loadavg_at_end": os.getloadavg()}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    lines = [
+        "# `semprior enhance` on a folder: throughput",
+        "",
+        f"{len(images)} images, {pixels / 1e6:.1f} MP in all.",
+        "",
+        "| variant | extra args | best s | images / min | vs first |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['variant']} | {' '.join(r['extra'])} | {r['best_s']:.1f} | {r['images_per_min']:.1f} | "
+        f"{r['images_per_min'] / base:.2f}x |"
+        for r in result
+    ]
+    data = {"images": len(images), "megapixels": pixels / 1e6, "rows": result, "loadavg_at_end": os.getloadavg()}
+    write_result(args.out, provenance(__file__, argv), data, lines)
     print("\n".join(lines))
     return 0
 

@@ -36,27 +36,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import _reset_hwm, _status, machine  # noqa: E402  (same measuring rules)
-from bench_precision import commit  # noqa: E402
+from _harness import RESULTS, parse_size, provenance, reset_hwm, status_bytes, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("deepspg-shipped", "deepspg", "deepspg-paper", "deepspg-large", "retinexformer")
 #: inference paths (``semprior.engine.precision``): ``fp32`` eager (the reference), ``bf16`` autocast,
 #: ``auto`` (what ``semprior enhance`` runs on this machine: resolved per model in the child)
 PATHS = ("fp32", "bf16", "auto")
 SIZES = ("600x400", "1920x1080", "3840x2160", "7680x4320")
-
-
-def parse_size(s: str) -> tuple[int, int]:
-    """``"WxH"`` -> ``(H, W)``."""
-    try:
-        w, h = (int(v) for v in s.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1920x1080 (width x height), got {s!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"size must be at least 8x8, got {s!r}")
-    return h, w
 
 
 def build(name: str):
@@ -73,7 +59,9 @@ def build(name: str):
 
         # deepspg-paper: the model of configs/deepspg_lolv1.yaml (ffn_expansion 2.0, the paper's 0.55 M)
         extra = {"ffn_expansion": 2.0} if name == "deepspg-paper" else {}
-        model = DeepSPG(DeepSPGConfig.preset(name.replace("-paper", ""), text_prior=False, **extra).ablation("baseline"))
+        model = DeepSPG(
+            DeepSPGConfig.preset(name.replace("-paper", ""), text_prior=False, **extra).ablation("baseline")
+        )
         return model, lambda m, out, gt: m.criterion(out, gt)[0]
     if name == "retinexformer":
         from semprior.models.retinexformer import Retinexformer
@@ -140,14 +128,14 @@ def run_case(case: dict) -> dict:
     make(32, 48)()  # first-call costs (lazy imports, thread pools, Adam state) stay out of the numbers
     op = make(h, w)
     gc.collect()
-    ok = _reset_hwm()
-    before = _status("VmRSS")
+    ok = reset_hwm()
+    before = status_bytes("VmRSS")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     out, t = timed(op)
     times = [t]
-    peak = (torch.cuda.max_memory_allocated() - base) if cuda else _status("VmHWM") - before
+    peak = (torch.cuda.max_memory_allocated() - base) if cuda else status_bytes("VmHWM") - before
     del out
     for _ in range(case["repeats"]):
         times.append(timed(op)[1])
@@ -191,15 +179,25 @@ def ratios(rows: list[dict]) -> list[dict]:
         base = ref.get((r["size"], r["mode"], r.get("path")))
         if r["model"] == "retinexformer" or "error" in r or base is None:
             continue
-        out.append(dict(model=r["model"], size=r["size"], mode=r["mode"], path=r.get("path"), time_ratio=r["time_s"] / base["time_s"],
-                        mem_ratio=r["peak_extra_bytes"] / max(base["peak_extra_bytes"], 1)))
+        out.append(
+            dict(
+                model=r["model"],
+                size=r["size"],
+                mode=r["mode"],
+                path=r.get("path"),
+                time_ratio=r["time_s"] / base["time_s"],
+                mem_ratio=r["peak_extra_bytes"] / max(base["peak_extra_bytes"], 1),
+            )
+        )
     return out
 
 
 def table(rows: list[dict], gemm: dict | None = None) -> str:
     """Rows, then (with FLOPs and GEMM rates) time / FLOP-time, then the ratios to Retinexformer."""
-    lines = ["| model | mode | path (ran) | size | params | time s (best) | GFLOP | time / fp32 FLOP-time | peak extra GB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | mode | path (ran) | size | params | time s (best) | GFLOP | time / fp32 FLOP-time | peak extra GB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         size = r["size"] + (f" × {r['batch']}" if r["mode"] == "train" else "")
         path = f"{r.get('path', 'fp32')} ({r['resolved_path']})" if r.get("resolved_path") else r.get("path", "fp32")
@@ -209,17 +207,29 @@ def table(rows: list[dict], gemm: dict | None = None) -> str:
         flops = r.get("flops")
         gf = f"{flops / 1e9:.1f}" if flops else ""
         ratio = f"{r['time_s'] / (flops / gemm['fp32']):.2f}x" if flops and gemm else ""
-        lines.append(f"| {r['model']} | {r['mode']} | {path} | {size} | {r['params']:,} | {r['time_s']:.3f} | {gf} | "
-                     f"{ratio} | {r['peak_extra_bytes'] / 1e9:.3f} |")
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {path} | {size} | {r['params']:,} | {r['time_s']:.3f} | {gf} | "
+            f"{ratio} | {r['peak_extra_bytes'] / 1e9:.3f} |"
+        )
     if gemm:
-        lines += ["", f"GEMM rate (2048² matmul, {gemm['threads']} threads): fp32 {gemm['fp32'] / 1e9:.0f} GFLOP/s, "
-                      f"bf16 {gemm['bf16'] / 1e9:.0f} GFLOP/s. FLOP-time = GFLOP / fp32 rate (FLOPs: "
-                      "`torch.utils.flop_counter`, conv and matmul only, 2 per multiply-add)."]
+        lines += [
+            "",
+            f"GEMM rate (2048² matmul, {gemm['threads']} threads): fp32 {gemm['fp32'] / 1e9:.0f} GFLOP/s, "
+            f"bf16 {gemm['bf16'] / 1e9:.0f} GFLOP/s. FLOP-time = GFLOP / fp32 rate (FLOPs: "
+            "`torch.utils.flop_counter`, conv and matmul only, 2 per multiply-add).",
+        ]
     rat = ratios(rows)
     if rat:
-        lines += ["", "| model / retinexformer | mode | path | size | time ratio | memory ratio |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r['model']} | {r['mode']} | {r['path'] or 'fp32'} | {r['size']} | {r['time_ratio']:.2f} | "
-                  f"{r['mem_ratio']:.2f} |" for r in rat]
+        lines += [
+            "",
+            "| model / retinexformer | mode | path | size | time ratio | memory ratio |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['model']} | {r['mode']} | {r['path'] or 'fp32'} | {r['size']} | {r['time_ratio']:.2f} | "
+            f"{r['mem_ratio']:.2f} |"
+            for r in rat
+        ]
     return "\n".join(lines)
 
 
@@ -230,7 +240,9 @@ def _cpu_details() -> dict:
     info: dict = {"bf16_flags": list(cpu_bf16_flags())}
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        info["lscpu_model"] = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), None)
+        info["lscpu_model"] = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), None
+        )
         flags = next((ln.split(":", 1)[1].split() for ln in out.splitlines() if ln.startswith("Flags")), [])
         info["flags_of_interest"] = sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma")))
     except (OSError, subprocess.SubprocessError):
@@ -256,13 +268,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), help="forward sizes, WIDTHxHEIGHT")
     p.add_argument("--modes", nargs="+", default=["fwd", "train"], choices=["fwd", "train"])
-    p.add_argument("--paths", nargs="+", default=["fp32"], choices=PATHS,
-                   help="inference paths for fwd cases (default fp32 eager; auto = what `semprior enhance` runs here)")
-    p.add_argument("--train-paths", nargs="+", default=["fp32"], choices=("fp32", "bf16"),
-                   help="precision of the train cases (bf16: autocast)")
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        default=["fp32"],
+        choices=PATHS,
+        help="inference paths for fwd cases (default fp32 eager; auto = what `semprior enhance` runs here)",
+    )
+    p.add_argument(
+        "--train-paths",
+        nargs="+",
+        default=["fp32"],
+        choices=("fp32", "bf16"),
+        help="precision of the train cases (bf16: autocast)",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the models run")
-    p.add_argument("--flops", action="store_true",
-                   help="count each case's FLOPs (one more run) and measure the GEMM rate: time / FLOP-time")
+    p.add_argument(
+        "--flops",
+        action="store_true",
+        help="count each case's FLOPs (one more run) and measure the GEMM rate: time / FLOP-time",
+    )
     p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--train-patch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=2, help="timed runs after the memory run (best is reported)")
@@ -282,11 +307,21 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes:
         sizes = args.sizes if mode == "fwd" else [f"{args.train_patch}x{args.train_patch}"]
         for size in sizes:
-            for path in (args.paths if mode == "fwd" else args.train_paths):
+            for path in args.paths if mode == "fwd" else args.train_paths:
                 for model in args.models:
-                    cases.append(dict(model=model, mode=mode, size=size, batch=args.train_batch if mode == "train" else 1,
-                                      repeats=args.repeats, mem_limit_gb=limit, path=path, flops=args.flops,
-                                      device=args.device))
+                    cases.append(
+                        dict(
+                            model=model,
+                            mode=mode,
+                            size=size,
+                            batch=args.train_batch if mode == "train" else 1,
+                            repeats=args.repeats,
+                            mem_limit_gb=limit,
+                            path=path,
+                            flops=args.flops,
+                            device=args.device,
+                        )
+                    )
     threads = int(os.environ.get("BENCH_THREADS", "2"))
     gemm = dict(gemm_rates(threads, device=args.device), threads=threads, device=args.device) if args.flops else None
     rows = []
@@ -302,24 +337,30 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
                 fits = "can't allocate memory" not in err and "MemoryError" not in err
-                rows.append(dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})" if fits
-                                 else f"does not fit in {limit} GB"))
+                rows.append(
+                    dict(
+                        case,
+                        error=f"failed: {err[:120]} (rc={proc.returncode})" if fits else f"does not fit in {limit} GB",
+                    )
+                )
         r = rows[-1]
-        print(r["model"], r["mode"], r.get("path"), r["size"], r.get("time_s", r.get("error")), r.get("peak_extra_bytes"),
-              flush=True)
+        print(
+            r["model"],
+            r["mode"],
+            r.get("path"),
+            r["size"],
+            r.get("time_s", r.get("error")),
+            r.get("peak_extra_bytes"),
+            flush=True,
+        )
     if gemm:  # measured again after the cases: the lower of the two (a busy machine shows here)
         again = gemm_rates(threads, device=args.device)
         gemm.update({k: min(gemm[k], again[k]) for k in again})
     md = table(rows, gemm)
     print(md)
-    info = dict(machine(), **_cpu_details())
-    meta = {"commit": commit(), "command": " ".join(["python benchmarks/bench_models.py", *(argv or sys.argv[1:])]),
-            "machine": info, "loadavg_at_end": os.getloadavg()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**meta, "gemm": gemm, "rows": rows, "ratios": ratios(rows)}, indent=1))
-    out.with_suffix(".md").write_text(f"Commit {meta['commit']}; command `{meta['command']}`.\n\nMachine: {json.dumps(info)}"
-                                      f"\n\n{md}\n")
+    meta = provenance(__file__, argv, **_cpu_details())
+    data = {"loadavg_at_end": os.getloadavg(), "gemm": gemm, "rows": rows, "ratios": ratios(rows)}
+    write_result(args.out, meta, data, ["# Models: time and peak extra memory", md])
     return 0
 
 

@@ -11,25 +11,22 @@ I19.bmp`` (not in this repository); without it that part is left out.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _harness import RESULTS, provenance, write_result
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
+from semprior import create_model, evaluate_unpaired, list_images, niqe, read_image
 
-from semprior.data.io import list_images, read_image  # noqa: E402
-from semprior.engine.evaluate_unpaired import evaluate_unpaired  # noqa: E402
-from semprior.metrics.niqe import niqe  # noqa: E402
-from semprior.models import create_model  # noqa: E402
-
-MATLAB = {"I03": 15.7536293917814, "I04": 3.65492152353770, "I06": 3.23547743716998,
-          "I08": 3.18403333858339, "I19": 8.63519663862637}
-RESULTS = Path(__file__).resolve().parent / "results"
+MATLAB = {
+    "I03": 15.7536293917814,
+    "I04": 3.65492152353770,
+    "I06": 3.23547743716998,
+    "I08": 3.18403333858339,
+    "I19": 8.63519663862637,
+}
 
 
 def calibration(folder: Path) -> list[dict]:
@@ -41,7 +38,14 @@ def calibration(folder: Path) -> list[dict]:
         arr = np.asarray(Image.open(folder / f"{name}.bmp").convert("RGB")).copy()
         x = torch.from_numpy(arr).permute(2, 0, 1).to(torch.float64)[None] / 255
         v = niqe(x).item()
-        rows.append({"image": f"{name}.bmp", "matlab": ref, "semprior": round(v, 4), "diff_pct": round(100 * (v - ref) / ref, 2)})
+        rows.append(
+            {
+                "image": f"{name}.bmp",
+                "matlab": ref,
+                "semprior": round(v, 4),
+                "diff_pct": round(100 * (v - ref) / ref, 2),
+            }
+        )
     return rows
 
 
@@ -67,30 +71,39 @@ def lime(shared: Path) -> dict:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--calibration", type=Path, help="folder with IQA-PyTorch's ResultsCalibra/dist_dir/*.bmp")
     p.add_argument("--shared", type=Path, default=Path("../shared/data"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(2)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"commit": commit, "command": "python " + " ".join(sys.argv), "machine": machine(),
-              "calibration": calibration(args.calibration) if args.calibration else None,
-              "kodak": kodak(args.shared), "lime": lime(args.shared)}
-    (RESULTS / "niqe.json").write_text(json.dumps(result, indent=1) + "\n")
-    md = [f"# NIQE (commit {commit})", "", f"`{result['command']}` on {result['machine']['cpu']}", ""]
+    meta = provenance(__file__, argv, threads=2)
+    result = {
+        "calibration": calibration(args.calibration) if args.calibration else None,
+        "kodak": kodak(args.shared),
+        "lime": lime(args.shared),
+    }
+    md = ["# NIQE", ""]
     if result["calibration"]:
         md += ["| image | MATLAB release | semprior | difference |", "|---|---:|---:|---:|"]
-        md += [f"| {r['image']} | {r['matlab']:.4f} | {r['semprior']:.4f} | {r['diff_pct']:+.2f} % |" for r in result["calibration"]]
+        md += [
+            f"| {r['image']} | {r['matlab']:.4f} | {r['semprior']:.4f} | {r['diff_pct']:+.2f} % |"
+            for r in result["calibration"]
+        ]
         md.append("")
     md += ["| Kodak photo 1 | clean | + noise σ 0.05 | 5×5 box blur |", "|---|---:|---:|---:|"]
     md += [f"| NIQE ({m}) | {v['clean']} | {v['noise_0.05']} | {v['box_blur_5']} |" for m, v in result["kodak"].items()]
-    md += ["", f"LIME photos ({result['lime']['photos']}), means:", "", "| model | method | NIQE | brightness | noise σ |",
-           "|---|---|---:|---:|---:|"]
+    md += [
+        "",
+        f"LIME photos ({result['lime']['photos']}), means:",
+        "",
+        "| model | method | NIQE | brightness | noise σ |",
+        "|---|---|---:|---:|---:|",
+    ]
     for m in ("authors", "fitted"):
         for meth, row in result["lime"][m].items():
             md.append(f"| {m} | {meth} | {row['niqe']:.3f} | {row['brightness']:.3f} | {row['noise']:.2f} |")
-    (RESULTS / "niqe.md").write_text("\n".join(md) + "\n")
+    write_result(RESULTS / "niqe", meta, result, md)
     print("\n".join(md))
     return 0
 

@@ -18,15 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import RESULTS, provenance, write_result
 
 
 def _psnr(a, b) -> float:
@@ -34,17 +29,6 @@ def _psnr(a, b) -> float:
 
     mse = float((a.double() - b.double()).pow(2).mean())
     return float("inf") if mse == 0 else 10 * float(torch.log10(torch.tensor(1.0 / mse)))
-
-
-def commit() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                               text=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,23 +68,31 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     worst = min(r["bf16_psnr_db"] for r in rows)
-    summary = {"bf16_worst_psnr_db": worst, "bf16_mean_psnr_db": sum(r["bf16_psnr_db"] for r in rows) / len(rows),
-               "bf16_worst_png_psnr_db": min(r["bf16_png_psnr_db"] for r in rows),
-               "bf16_max_png_changed": max(r["bf16_png_changed"] for r in rows)}
-    info = dict(machine(), bf16_flags=list(cpu_bf16_flags()))
-    meta = {"commit": commit(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]), "model": args.model,
-            "machine": info}
-    lines = [f"Commit {meta['commit']}; command `{meta['command']}`; model {args.model} (shipped weights).",
-             f"Machine: {json.dumps(info)}", "",
-             "| image | size | bf16 PSNR vs fp32 dB | after 8-bit rounding dB | 8-bit values changed | max abs diff |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['image']} | {r['size']} | {r['bf16_psnr_db']:.2f} | {r['bf16_png_psnr_db']:.2f} | "
-              f"{100 * r['bf16_png_changed']:.2f} % | {r['bf16_max_abs']:.4f} |" for r in rows]
-    lines += ["", f"Worst image: {worst:.2f} dB (mean {summary['bf16_mean_psnr_db']:.2f} dB); the bound for `auto` is 40 dB."]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**meta, "summary": summary, "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    summary = {
+        "bf16_worst_psnr_db": worst,
+        "bf16_mean_psnr_db": sum(r["bf16_psnr_db"] for r in rows) / len(rows),
+        "bf16_worst_png_psnr_db": min(r["bf16_png_psnr_db"] for r in rows),
+        "bf16_max_png_changed": max(r["bf16_png_changed"] for r in rows),
+    }
+    meta = provenance(__file__, argv, bf16_flags=list(cpu_bf16_flags()))
+    lines = [
+        "# bf16 against fp32 inference",
+        "",
+        f"Model {args.model} (shipped weights).",
+        "",
+        "| image | size | bf16 PSNR vs fp32 dB | after 8-bit rounding dB | 8-bit values changed | max abs diff |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['image']} | {r['size']} | {r['bf16_psnr_db']:.2f} | {r['bf16_png_psnr_db']:.2f} | "
+        f"{100 * r['bf16_png_changed']:.2f} % | {r['bf16_max_abs']:.4f} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"Worst image: {worst:.2f} dB (mean {summary['bf16_mean_psnr_db']:.2f} dB); the bound for `auto` is 40 dB.",
+    ]
+    write_result(args.out, meta, {"model": args.model, "summary": summary, "rows": rows}, lines)
     print("\n".join(lines))
     return 0
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import textwrap
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import RESULTS, provenance, write_result
 
 _CHILD = """
     import json, sys, time
@@ -80,7 +79,7 @@ def checkpoints(n: int) -> list[int]:
     return sorted(set(marks + [n]))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="number of images (default 10000)")
     ap.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of each image (default 640x480)")
@@ -90,7 +89,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads in the child (default 2)")
     ap.add_argument("--workdir", help="scratch folder (default: a temporary one, removed after)")
     ap.add_argument("--results", default=str(RESULTS), help="where soak.json/soak.md go")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.n < 50:
         ap.error("--n must be >= 50 (the reference point is the peak after 50 images)")
     width, height = (int(v) for v in a.size.lower().split("x"))
@@ -103,13 +102,17 @@ def main() -> int:
         what = ["--checkpoint", a.checkpoint] if a.checkpoint else ["--model", a.method]
         cli = ["enhance", str(src), "-o", str(out), *what, "--no-progress", "--overwrite"]
         env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads)}
-        p = subprocess.run([sys.executable, "-c", textwrap.dedent(_CHILD), json.dumps(cli), json.dumps(checkpoints(a.n))],
-                           capture_output=True, text=True, env=env)
+        p = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(_CHILD), json.dumps(cli), json.dumps(checkpoints(a.n))],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
         if p.returncode != 0 or not line:
             print(p.stderr, file=sys.stderr)
             return 1
-        res = json.loads(line[0][len("RESULT "):])
+        res = json.loads(line[0][len("RESULT ") :])
     finally:
         if not a.workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -118,20 +121,26 @@ def main() -> int:
     for r in rows:
         r["peak_vs_50"] = round(r["peak_rss_kib"] / ref - 1, 4)
     report = {
-        "n": a.n, "size": [width, height], "what": what, "threads": a.threads, "exit_status": res["rc"],
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "n": a.n,
+        "size": [width, height],
+        "what": what,
+        "threads": a.threads,
+        "exit_status": res["rc"],
         "rows": rows,
     }
-    md = [f"# Soak: {a.n} images {width}x{height}, {' '.join(what)}, {a.threads} threads", "",
-          "| images | peak RSS (MiB) | current RSS (MiB) | peak vs after 50 | seconds |", "|---:|---:|---:|---:|---:|"]
-    md += [f"| {r['images']} | {r['peak_rss_kib'] / 1024:.1f} | {r['rss_kib'] / 1024:.1f} | {100 * r['peak_vs_50']:+.2f} % | "
-           f"{r['seconds']} |" for r in rows]
+    md = [
+        f"# Soak: {a.n} images {width}x{height}, {' '.join(what)}, {a.threads} threads",
+        "",
+        "| images | peak RSS (MiB) | current RSS (MiB) | peak vs after 50 | seconds |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    md += [
+        f"| {r['images']} | {r['peak_rss_kib'] / 1024:.1f} | {r['rss_kib'] / 1024:.1f} | "
+        f"{100 * r['peak_vs_50']:+.2f} % | {r['seconds']} |"
+        for r in rows
+    ]
     print("\n".join(md))
-    from semprior._atomic import atomic_write_text
-
-    results = Path(a.results)
-    atomic_write_text(results / "soak.json", json.dumps(report, indent=1) + "\n")
-    atomic_write_text(results / "soak.md", "\n".join(md) + "\n")
+    write_result(Path(a.results) / "soak", provenance(__file__, argv, threads=a.threads), report, md)
     return 0 if res["rc"] == 0 else 1
 
 

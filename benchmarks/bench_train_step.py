@@ -24,12 +24,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402  (same machine description)
+from _harness import RESULTS, provenance, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LOL_PIXELS = 436 * 600 * 400  # one pass over the LOL-v1 training pairs (485 minus the 49 of the 48-pair scene split)
 
 
@@ -48,7 +45,7 @@ def run_case(case: dict) -> dict:
     import torch
 
     from semprior.engine.recipe import RunConfig, build_model
-    from semprior.engine.trainer import Trainer, TrainConfig
+    from semprior.engine.trainer import TrainConfig, Trainer
     from semprior.models.registry import get_model_entry
 
     torch.set_num_threads(case["threads"])
@@ -58,8 +55,15 @@ def run_case(case: dict) -> dict:
     model = build_model(run)
     b = case["batch"]
     data = [{"low": torch.rand(3, h, w) * 0.2, "high": torch.rand(3, h, w)} for _ in range(b)]
-    cfg = TrainConfig(steps=10_000, batch_size=b, precision=case["precision"], progress=False, log_file=False,
-                      loss_curve=False, ckpt_every=0)
+    cfg = TrainConfig(
+        steps=10_000,
+        batch_size=b,
+        precision=case["precision"],
+        progress=False,
+        log_file=False,
+        loss_curve=False,
+        ckpt_every=0,
+    )
     trainer = Trainer(model, get_model_entry(case["model"]).training_loss, data, cfg, out_dir=None)
     batch = {"low": torch.stack([d["low"] for d in data]), "high": torch.stack([d["high"] for d in data])}
     for _ in range(2):
@@ -75,8 +79,13 @@ def run_case(case: dict) -> dict:
     med = len(wall) // 2
     cpu_step = cpu[med]
     pixels = b * h * w
-    return {**case, "params": sum(p.numel() for p in model.parameters()), "wall_s": wall[med], "cpu_s": cpu_step,
-            "cpu_h_per_pass": cpu_step * LOL_PIXELS / pixels / 3600}
+    return {
+        **case,
+        "params": sum(p.numel() for p in model.parameters()),
+        "wall_s": wall[med],
+        "cpu_s": cpu_step,
+        "cpu_h_per_pass": cpu_step * LOL_PIXELS / pixels / 3600,
+    }
 
 
 def data_case(root: str, cache: bool, items: int) -> dict:
@@ -95,28 +104,51 @@ def data_case(root: str, cache: bool, items: int) -> dict:
 
 
 def table(rows: list[dict], data_rows: list[dict]) -> str:
-    lines = ["| model | precision | threads | view | batch | wall s / step | CPU s / step | CPU h / pass |",
-             "|---|---|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        "| model | precision | threads | view | batch | wall s / step | CPU s / step | CPU h / pass |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['precision']} | {r['threads']} | {r['view']} | {r['batch']} | "
-                     f"{r['wall_s']:.3f} | {r['cpu_s']:.3f} | {r['cpu_h_per_pass']:.2f} |")
+        lines.append(
+            f"| {r['model']} | {r['precision']} | {r['threads']} | {r['view']} | {r['batch']} | "
+            f"{r['wall_s']:.3f} | {r['cpu_s']:.3f} | {r['cpu_h_per_pass']:.2f} |"
+        )
     ratios = []
     for r in rows:
         if r["model"] != "deepspg":
             continue
-        base = [q for q in rows if q["model"] == "retinexformer" and all(q[k] == r[k] for k in ("precision", "threads", "view", "batch"))]
-        fp32 = [q for q in rows if q["model"] == r["model"] and q["precision"] == "fp32"
-                and all(q[k] == r[k] for k in ("threads", "view", "batch"))]
-        ratios.append(f"| {r['precision']} | {r['threads']} | {r['view']} | "
-                      + (f"{r['cpu_s'] / base[0]['cpu_s']:.2f}" if base else "–") + " | "
-                      + (f"{fp32[0]['cpu_s'] / r['cpu_s']:.2f}" if fp32 else "–") + " |")
+        base = [
+            q
+            for q in rows
+            if q["model"] == "retinexformer" and all(q[k] == r[k] for k in ("precision", "threads", "view", "batch"))
+        ]
+        fp32 = [
+            q
+            for q in rows
+            if q["model"] == r["model"]
+            and q["precision"] == "fp32"
+            and all(q[k] == r[k] for k in ("threads", "view", "batch"))
+        ]
+        ratios.append(
+            f"| {r['precision']} | {r['threads']} | {r['view']} | "
+            + (f"{r['cpu_s'] / base[0]['cpu_s']:.2f}" if base else "–")
+            + " | "
+            + (f"{fp32[0]['cpu_s'] / r['cpu_s']:.2f}" if fp32 else "–")
+            + " |"
+        )
     if ratios:
-        lines += ["", "| DeepSPG case | threads | view | CPU time / Retinexformer's | speed-up over DeepSPG fp32 |",
-                  "|---|---:|---|---:|---:|", *ratios]
+        lines += [
+            "",
+            "| DeepSPG case | threads | view | CPU time / Retinexformer's | speed-up over DeepSPG fp32 |",
+            "|---|---:|---|---:|---:|",
+            *ratios,
+        ]
     if data_rows:
         lines += ["", "| data (LOL-v1 item, 128² crop + flip) | CPU ms / item |", "|---|---:|"]
-        lines += [f"| {'in-memory cache' if d['cache'] else 'PNG decode each time'} | {d['cpu_ms_per_item']:.1f} |"
-                  for d in data_rows]
+        lines += [
+            f"| {'in-memory cache' if d['cache'] else 'PNG decode each time'} | {d['cpu_ms_per_item']:.1f} |"
+            for d in data_rows
+        ]
     return "\n".join(lines)
 
 
@@ -141,27 +173,29 @@ def main(argv: list[str] | None = None) -> int:
             parse_view(view)
             for precision in args.precisions:
                 for threads in args.threads:
-                    case = dict(model=model, precision=precision, threads=threads, view=view, batch=args.batch,
-                                steps=args.steps)
+                    case = dict(
+                        model=model, precision=precision, threads=threads, view=view, batch=args.batch, steps=args.steps
+                    )
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-                    out = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], env=env,
-                                         capture_output=True, text=True, check=True)
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--case", json.dumps(case)],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
                     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
                     print(json.dumps(rows[-1]), flush=True)
     data_rows = [data_case(args.data, c, 16) for c in (False, True)] if args.data else []
     md = table(rows, data_rows)
     print(md)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    command = "python benchmarks/bench_train_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": machine(), "commit": commit, "command": command, "date": time.strftime("%Y-%m-%d")}
-    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows, "data": data_rows}, indent=1))
-    out.with_suffix(".md").write_text(
-        f"# Training step cost\n\nCommit {commit}; `{command}`; {meta['date']}.\n\nMachine: {json.dumps(meta['machine'])}\n\n"
+    note = (
         f"Median of {args.steps} steps after 2 warm-up steps, each case in a fresh process. CPU h / pass: process CPU "
-        f"time per step x (436 x 600 x 400 pixels) / (batch x view pixels).\n\n{md}\n")
+        "time per step x (436 x 600 x 400 pixels) / (batch x view pixels)."
+    )
+    write_result(
+        args.out, provenance(__file__, argv), {"rows": rows, "data": data_rows}, ["# Training step cost", note, "", md]
+    )
     return 0
 
 

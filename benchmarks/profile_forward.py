@@ -9,16 +9,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
-from bench_precision import commit  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import RESULTS, provenance, write_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,17 +41,19 @@ def main(argv: list[str] | None = None) -> int:
             model(x)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
-    rows = [{"op": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total, "calls": e.count}
-            for e in events[: args.rows]]
-    meta = {"commit": commit(), "command": " ".join(["python benchmarks/profile_forward.py", *(argv or sys.argv[1:])]),
-            "path": path, "machine": machine(), "total_self_s": total / 1e6}
-    lines = [f"Commit {meta['commit']}; command `{meta['command']}`; path {path}.", "",
-             f"Machine: {json.dumps(meta['machine'])}", "", "| op | self time s | share | calls |", "|---|---|---|---|"]
+    rows = [
+        {"op": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total, "calls": e.count}
+        for e in events[: args.rows]
+    ]
+    meta = provenance(__file__, argv)
+    lines = [
+        f"# Where {args.model}'s inference time goes ({args.size}, path {path})",
+        "",
+        "| op | self time s | share | calls |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| `{r['op']}` | {r['self_s']:.3f} | {100 * r['share']:.1f} % | {r['calls']} |" for r in rows]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_result(args.out, meta, {"path": path, "total_self_s": total / 1e6, "rows": rows}, lines)
     print("\n".join(lines))
     return 0
 

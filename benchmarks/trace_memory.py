@@ -15,16 +15,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 import weakref
-from pathlib import Path
 
 import torch
+from _harness import parse_size
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import parse_size  # noqa: E402
 
 
 class LiveTensorBytes(TorchDispatchMode):

@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.crop:
         h, w = clean.shape[-2:]
         if not 11 <= args.crop <= min(h, w):
-            raise SystemExit(f"--crop must be between 11 and {min(h, w)} for skimage.data.{args.image}, got {args.crop}")
+            raise SystemExit(
+                f"--crop must be between 11 and {min(h, w)} for skimage.data.{args.image}, got {args.crop}"
+            )
         top, left = (h - args.crop) // 2, (w - args.crop) // 2
         clean = clean[..., top : top + args.crop, left : left + args.crop]
     cfg = LowLightConfig(exposure=(args.exposure, args.exposure))
@@ -51,17 +53,25 @@ def main(argv: list[str] | None = None) -> int:
     parts = classical_decompose(low, smooth=args.smooth)
 
     protocol = MetricProtocol()
-    print(f"image: skimage.data.{args.image} {tuple(clean.shape[-2:])}, synthetic low light (exposure {args.exposure}, seed {args.seed})")
+    print(
+        f"image: skimage.data.{args.image} {tuple(clean.shape[-2:])}, synthetic low light (exposure "
+        f"{args.exposure}, seed {args.seed})"
+    )
     print(f"protocol: {protocol}")
     for name, img in (("low input", low), ("gamma 0.4", gamma_baseline), ("LIMERetinex", enhanced)):
-        print(f"  {name:12s} PSNR {psnr(img, clean, protocol).item():6.2f} dB  SSIM {ssim(img, clean, protocol).item():.3f}")
+        print(
+            f"  {name:12s} PSNR {psnr(img, clean, protocol).item():6.2f} dB  SSIM "
+            f"{ssim(img, clean, protocol).item():.3f}"
+        )
 
     args.out.mkdir(parents=True, exist_ok=True)
     panel = torch.cat([low, enhanced, clean], dim=-1)
     write_image(args.out / "before_after.png", panel)
     illum = parts.illumination.expand(-1, 3, -1, -1)
     write_image(args.out / "decomposition.png", torch.cat([illum, parts.reflectance.clamp(0, 1)], dim=-1))
-    print(f"wrote {args.out / 'before_after.png'} (low | enhanced | clean) and {args.out / 'decomposition.png'} (L | R)")
+    print(
+        f"wrote {args.out / 'before_after.png'} (low | enhanced | clean) and {args.out / 'decomposition.png'} (L | R)"
+    )
     return 0
 
 

@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--patch", type=int, default=48)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)")
+    p.add_argument(
+        "--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)"
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--sampling-steps", type=int, default=10)
     p.add_argument("--context-weight", type=float, default=0.05)
@@ -46,7 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _resize_longest(img: torch.Tensor, side: int) -> torch.Tensor:
     h, w = img.shape[-2:]
     s = side / max(h, w)
-    return F.interpolate(img[None], size=(round(h * s), round(w * s)), mode="bilinear", antialias=True, align_corners=False)[0]
+    return F.interpolate(
+        img[None], size=(round(h * s), round(w * s)), mode="bilinear", antialias=True, align_corners=False
+    )[0]
 
 
 def build_prior(args: argparse.Namespace) -> torch.nn.Module:
@@ -70,15 +74,28 @@ def main(argv: list[str] | None = None) -> int:
     synth = SyntheticPairs(clean, patch_size=args.patch, length=args.pool, seed=args.seed)
     data = [{"low": it["low"], "high": it["high"]} for it in (synth[i] for i in range(args.pool))]
     prior = build_prior(args)
-    cfg = CUGDConfig(width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps, context_weight=args.context_weight)
+    cfg = CUGDConfig(
+        width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps, context_weight=args.context_weight
+    )
     model = CUGD(prior, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for {args.minutes} min")
+    print(
+        f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for "
+        f"{args.minutes} min"
+    )
     trainer = Trainer(
         model,
         cugd_training_loss,
         data,
-        TrainConfig(steps=1_000_000, batch_size=args.batch, lr=args.lr, lr_schedule="constant", seed=args.seed, progress=False, log_every=10),
+        TrainConfig(
+            steps=1_000_000,
+            batch_size=args.batch,
+            lr=args.lr,
+            lr_schedule="constant",
+            seed=args.seed,
+            progress=False,
+            log_every=10,
+        ),
         device="cpu",
     )
     t0 = time.perf_counter()
@@ -86,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         res = trainer.fit(steps=2)
         if trainer.step % 4 == 0:
             last = {k: v[-1][1] for k, v in res.curves.items() if v}
-            print(f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  " + "  ".join(f"{k} {v:.4f}" for k, v in last.items()))
+            print(
+                f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  "
+                + "  ".join(f"{k} {v:.4f}" for k, v in last.items())
+            )
 
     model.eval()
     rows, scores = [], []

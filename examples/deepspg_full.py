@@ -40,21 +40,33 @@ BANNER = "!" * 78
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="report folder")
-    p.add_argument("--config", default=None,
-                   help="train with a YAML recipe (e.g. configs/deepspg_lolv1.yaml) instead of the timed demo; "
-                        "--data then overrides data.root")
-    p.add_argument("--minutes", type=float, default=4.0,
-                   help="training time budget in wall-clock minutes (the rest of the example takes ~1-3 min on 2 cores)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="train with a YAML recipe (e.g. configs/deepspg_lolv1.yaml) instead of the timed demo; "
+        "--data then overrides data.root",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=4.0,
+        help="training time budget in wall-clock minutes (the rest of the example takes ~1-3 min on 2 cores)",
+    )
     p.add_argument("--steps", type=int, default=None, help="training steps (default: estimated from --minutes)")
     p.add_argument("--data", default=None, help="LOL-v1 root (our485/eval15) or a folder with lol_v1_eval15/")
     p.add_argument("--weights-dir", default=None, help="folder with HRNet/CLIP checkpoints (else $SEMPRIOR_WEIGHTS)")
     p.add_argument("--preset", default="deepspg", choices=["deepspg", "deepspg-large"])
     p.add_argument("--patch", type=int, default=64, help="largest training patch (coarse-to-fine: half of it first)")
     p.add_argument("--batch", type=int, default=4, help="batch size (the paper uses 16)")
-    p.add_argument("--lr", type=float, default=2e-3,
-                   help="peak learning rate (cosine to 1%%); the paper's 3e-4 suits long runs, a few CPU minutes need more")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: 2, or 1 when the CPU is already busy)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=2e-3,
+        help="peak learning rate (cosine to 1%%); the paper's 3e-4 suits long runs, a few CPU minutes need more",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: 2, or 1 when the CPU is already busy)"
+    )
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -106,8 +118,10 @@ def estimate_step_seconds(model, batch_size: int, patch: int) -> float:
 
     dev = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     model.to(dev)
-    x = {"low": torch.rand(batch_size, 3, patch, patch, device=dev) * 0.2,
-         "high": torch.rand(batch_size, 3, patch, patch, device=dev)}
+    x = {
+        "low": torch.rand(batch_size, 3, patch, patch, device=dev) * 0.2,
+        "high": torch.rand(batch_size, 3, patch, patch, device=dev),
+    }
     model.train()
     deepspg_training_loss(model, x)[0].backward()  # warm-up (first-call costs)
     t0 = time.perf_counter()
@@ -123,9 +137,9 @@ def run_recipe(args: argparse.Namespace) -> int:
     import dataclasses
 
     from semprior.data import PairedFolder
-    from semprior.engine.run_config import from_dict, load_yaml
     from semprior.engine.evaluate import evaluate_methods
     from semprior.engine.recipe import RunConfig, run_training
+    from semprior.engine.run_config import from_dict, load_yaml
 
     run = from_dict(RunConfig, load_yaml(args.config), "config")
     run = dataclasses.replace(run, out_dir=args.out)
@@ -173,9 +187,9 @@ def main(argv=None) -> int:
     from semprior.data.io import write_image
     from semprior.engine import TrainConfig, Trainer, seed_everything
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.models import create_model
     from semprior.engine.recipe import make_validate
     from semprior.engine.tiling import enhance_image
+    from semprior.models import create_model
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig, deepspg_training_loss
 
     seed_everything(args.seed)
@@ -205,8 +219,10 @@ def main(argv=None) -> int:
     else:
         train_photos = {k: v for k, v in photos.items() if k != held_out}
         train = SyntheticPairs(train_photos, args.patch, length=64 * len(train_photos), seed=args.seed)
-        data_desc = (f"synthetic pairs from scikit-image photos {sorted(train_photos)} "
-                     f"(held out: {held_out}), {args.patch}px crops, LowLightConfig() defaults")
+        data_desc = (
+            f"synthetic pairs from scikit-image photos {sorted(train_photos)} "
+            f"(held out: {held_out}), {args.patch}px crops, LowLightConfig() defaults"
+        )
     print(f"data: {data_desc}")
 
     # ---------------------------------------------------------------- train
@@ -214,18 +230,38 @@ def main(argv=None) -> int:
     if args.steps is None:
         step_s = estimate_step_seconds(model, args.batch, args.patch)
         steps = max(10, int(0.95 * budget / step_s))
-        print(f"training: ~{step_s:.2f} s/step at batch {args.batch}, {args.patch}px -> {steps} steps in {args.minutes:g} min")
+        print(
+            f"training: ~{step_s:.2f} s/step at batch {args.batch}, {args.patch}px -> {steps} steps in "
+            f"{args.minutes:g} min"
+        )
     else:
         steps = args.steps
     stages = ((0, max(16, args.patch // 2)), (steps // 2, args.patch)) if cfg.coarse_to_fine else ()
-    tcfg = TrainConfig(steps=steps, batch_size=args.batch, lr=args.lr, patch_stages=stages, seed=args.seed,
-                       log_every=max(1, steps // 100), val_every=max(1, steps // 5), ckpt_every=0,
-                       progress=sys.stderr.isatty())
-    trainer = Trainer(model, deepspg_training_loss, train, tcfg, out_dir=out, validate=make_validate(val_pairs),
-                      extra={"model_config": cfg.to_dict(), "prior": "region" if text_loss is None else "hrnet"})
+    tcfg = TrainConfig(
+        steps=steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        patch_stages=stages,
+        seed=args.seed,
+        log_every=max(1, steps // 100),
+        val_every=max(1, steps // 5),
+        ckpt_every=0,
+        progress=sys.stderr.isatty(),
+    )
+    trainer = Trainer(
+        model,
+        deepspg_training_loss,
+        train,
+        tcfg,
+        out_dir=out,
+        validate=make_validate(val_pairs),
+        extra={"model_config": cfg.to_dict(), "prior": "region" if text_loss is None else "hrnet"},
+    )
     result = trainer.fit(max_seconds=budget)
-    print(f"trained {result.step} steps in {result.seconds:.0f} s"
-          f"{' (time budget reached)' if result.out_of_time else ''}; best synthetic-val PSNR {result.best:.2f} dB")
+    print(
+        f"trained {result.step} steps in {result.seconds:.0f} s"
+        f"{' (time budget reached)' if result.out_of_time else ''}; best synthetic-val PSNR {result.best:.2f} dB"
+    )
     # evaluate the checkpoint chosen on the synthetic validation split
     best = torch.load(out / "best.pt", weights_only=True)
     model.load_state_dict(best["model"], strict=True)

@@ -36,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--depth", type=int, default=2)
     p.add_argument("--patch", type=int, default=48)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--pool", type=int, default=48, help="synthesised training pairs, made once (synthesis is the slow part on CPU)")
+    p.add_argument(
+        "--pool", type=int, default=48, help="synthesised training pairs, made once (synthesis is the slow part on CPU)"
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -45,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _resize_longest(img: torch.Tensor, side: int) -> torch.Tensor:
     h, w = img.shape[-2:]
     s = side / max(h, w)
-    return F.interpolate(img[None], size=(round(h * s), round(w * s)), mode="bilinear", antialias=True, align_corners=False)[0]
+    return F.interpolate(
+        img[None], size=(round(h * s), round(w * s)), mode="bilinear", antialias=True, align_corners=False
+    )[0]
 
 
 def colorize(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -61,11 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     clean = default_clean_images()
     synth = SyntheticPairs(clean, patch_size=args.patch, length=args.pool, seed=args.seed)
     pool = [synth[i] for i in range(args.pool)]
-    seg_ds = LowLightSegmentation(SyntheticSegmentation(64, size=args.patch, num_classes=4, seed=args.seed), seed=args.seed)
+    seg_ds = LowLightSegmentation(
+        SyntheticSegmentation(64, size=args.patch, num_classes=4, seed=args.seed), seed=args.seed
+    )
 
     model = SLLEN(SLLENConfig(width=args.width, depth=args.depth, num_classes=seg_ds.num_classes))
-    cfg = TrainConfig(steps=1_000_000, batch_size=args.batch, lr=args.lr, lr_schedule="constant", log_every=1,
-                      seed=args.seed, progress=False)  # stopped by the time budget below
+    cfg = TrainConfig(
+        steps=1_000_000,
+        batch_size=args.batch,
+        lr=args.lr,
+        lr_schedule="constant",
+        log_every=1,
+        seed=args.seed,
+        progress=False,
+    )  # stopped by the time budget below
     trainer = Trainer(model, sllen_phases(lle_steps=1, seg_steps=1), {"train": pool, "segmentation": seg_ds}, cfg)
     print(f"SLLEN: {sum(p.numel() for p in model.parameters()):,} parameters; training for {args.minutes} min")
     t0 = time.perf_counter()
@@ -73,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         trainer.fit(steps=8)
         lle = [v for _, v in trainer.curves["lle/loss"][-4:]]
         seg = [v for _, v in trainer.curves["seg/loss"][-4:]]
-        print(f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  lle L1 {sum(lle) / len(lle):.4f}  seg CE {sum(seg) / len(seg):.4f}")
+        print(
+            f"  step {trainer.step:4d}  {time.perf_counter() - t0:6.1f}s  lle L1 {sum(lle) / len(lle):.4f}  seg "
+            f"CE {sum(seg) / len(seg):.4f}"
+        )
 
     model.eval()
     rows, scores = [], []

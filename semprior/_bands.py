@@ -91,10 +91,10 @@ def local_chain_rows(layers: Sequence[nn.Module], src: Tensor, r0: int, r1: int,
     Shape:
         - src: ``(B, C_in, rows, W)`` -> ``(B, C_out, r1 - r0, W)``
     """
-    pads = [m.padding[0] if isinstance(m, nn.Conv2d) else 0 for m in layers]
     for m in layers:
-        if isinstance(m, nn.Conv2d) and (m.stride[0] != 1 or m.dilation[0] != 1):
-            raise ValueError(f"local_chain_rows needs stride-1, dilation-1 convs, got {m}")
+        if isinstance(m, nn.Conv2d) and (m.stride[0] != 1 or m.dilation[0] != 1 or isinstance(m.padding, str)):
+            raise ValueError(f"local_chain_rows needs stride-1, dilation-1 convs with numeric padding, got {m}")
+    pads = [int(m.padding[0]) if isinstance(m, nn.Conv2d) else 0 for m in layers]
     x, row0 = src, src_row0
     for i, m in enumerate(layers):
         if isinstance(m, nn.Conv2d):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
@@ -96,8 +98,7 @@ def check_unit_range(x: Tensor, name: str = "image") -> Tensor:
     """
     if is_tracing() or x.numel() == 0:
         return x
-    lo, hi = torch.aminmax(x.detach())
-    lo, hi = float(lo), float(hi)
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
     if lo < 0.0 or hi > 1.0:
         hint = "divide 8-bit data by 255" if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else "rescale it"
         raise ValueError(
@@ -134,10 +135,14 @@ def check_same_shape(a: Tensor, b: Tensor, names: tuple[str, str] = ("input", "t
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
-def check_reduction(reduction: str) -> str:
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return reduction
+def check_reduction(reduction: str) -> Literal["mean", "sum", "none"]:
+    if reduction == "mean":
+        return "mean"
+    if reduction == "sum":
+        return "sum"
+    if reduction == "none":
+        return "none"
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def reduce(x: Tensor, reduction: str) -> Tensor:

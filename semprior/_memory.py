@@ -81,15 +81,15 @@ def meta_model_bytes(build: Callable[[], nn.Module]) -> int | None:
 
 def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: int) -> str:
     """`` `width: 20000` (default 32)``: the field whose default value shrinks the model most."""
-    if not dataclasses.is_dataclass(cfg):
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         return ""
     best, best_size = "", total
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if f.default is not dataclasses.MISSING:
             default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         else:
             continue
         if value == default or isinstance(value, bool) or not isinstance(value, (int, float, tuple)):

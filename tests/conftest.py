@@ -13,7 +13,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SEMPRIOR_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-
 class NetworkAccessError(RuntimeError):
     pass
 
@@ -58,3 +57,19 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("tools/x.py")``: a repository script (benchmarks/, experiments/, tools/) as a module,
+    loaded from its file (those folders are not packages; nothing is added to ``sys.path``)."""
+    import importlib.util
+
+    def load(relpath: str):
+        path = REPO / relpath
+        spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -41,8 +41,10 @@ def test_enhance_file_is_the_cli_path(tmp_path):
     from semprior.app import _build_model
 
     enhance_file(_build_model("lime"), tmp_path / "in.png", tmp_path / "app.png")
-    assert main(["enhance", str(tmp_path / "in.png"), "-o", str(tmp_path / "cli"), "--model", "lime",
-                 "--no-progress"]) == 0
+    assert (
+        main(["enhance", str(tmp_path / "in.png"), "-o", str(tmp_path / "cli"), "--model", "lime", "--no-progress"])
+        == 0
+    )
     assert torch.equal(read_image(tmp_path / "app.png"), read_image(tmp_path / "cli" / "in.png"))
 
 
@@ -50,15 +52,19 @@ def test_app_without_gradio_names_the_extra(monkeypatch):
     import semprior.app as app
 
     monkeypatch.setitem(sys.modules, "gradio", None)
-    with pytest.raises(ImportError, match=r"needed for the web app \(semprior app\)\); install it with: pip install 'semprior\[app\]'"):
+    with pytest.raises(
+        ImportError, match=r"needed for the web app \(semprior app\)\); install it with: pip install 'semprior\[app\]'"
+    ):
         app.build_app()
 
 
 def test_cli_help_does_not_import_gradio():
-    code = ("import sys\nimport semprior.cli.main, semprior.cli.app\n"
-            "print('imports', 'torch' in sys.modules, 'gradio' in sys.modules)\n"
-            "try: semprior.cli.main.main(['app', '--help'])\nexcept SystemExit: pass\n"
-            "print('help', 'gradio' in sys.modules)")
+    code = (
+        "import sys\nimport semprior.cli.main, semprior.cli.app\n"
+        "print('imports', 'torch' in sys.modules, 'gradio' in sys.modules)\n"
+        "try: semprior.cli.main.main(['app', '--help'])\nexcept SystemExit: pass\n"
+        "print('help', 'gradio' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

@@ -28,8 +28,10 @@ def _chromium() -> str:
     for name in (os.environ.get("SEMPRIOR_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
         if name and shutil.which(name):
             return shutil.which(name)
-    pytest.skip("no Chromium binary on PATH (install it: `make browser`, or apt-get install chromium); "
-                "set SEMPRIOR_CHROMIUM to use another")
+    pytest.skip(
+        "no Chromium binary on PATH (install it: `make browser`, or apt-get install chromium); "
+        "set SEMPRIOR_CHROMIUM to use another"
+    )
 
 
 def _free_port() -> int:
@@ -61,10 +63,26 @@ def _env() -> dict[str, str]:
 def server(tmp_path_factory):
     pytest.importorskip("gradio", reason="the app extra is not installed (pip install 'semprior[app]')")
     port = _free_port()
-    cmd = [sys.executable, "-m", "semprior", "app", "--port", str(port), "--max-megapixels", "0.05",
-           "--max-upload-mb", "0.05"]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=tmp_path_factory.mktemp("app-cwd"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "semprior",
+        "app",
+        "--port",
+        str(port),
+        "--max-megapixels",
+        "0.05",
+        "--max-upload-mb",
+        "0.05",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path_factory.mktemp("app-cwd"),
+    )
     lines: list[str] = []
     ready = threading.Event()
 
@@ -77,7 +95,7 @@ def server(tmp_path_factory):
 
     threading.Thread(target=read, daemon=True).start()
     ready.wait(timeout=240)
-    if proc.poll() is not None or not any("Running on local URL" in l for l in lines):
+    if proc.poll() is not None or not any("Running on local URL" in ln for ln in lines):
         proc.kill()
         pytest.fail("`semprior app` did not start:\n" + "".join(lines)[-3000:])
     yield f"http://127.0.0.1:{port}/", port, lines
@@ -90,14 +108,18 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install 'semprior[app]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install 'semprior[app]')"
+    )
     exe = _chromium()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         pg = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         pg.set_default_timeout(180_000)
         outside: list[str] = []
-        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server[0], "data:", "blob:")) else None)
+        pg.on(
+            "request", lambda r: outside.append(r.url) if not r.url.startswith((server[0], "data:", "blob:")) else None
+        )
         pg.goto(server[0])
         pg.wait_for_selector("#enhance")
         pg.outside_requests = outside
@@ -133,8 +155,9 @@ def test_serves_on_loopback_only(server):
     assert _listening_addresses(server[1]) == {"127.0.0.1"}
 
 
-@pytest.mark.parametrize("model, name, shape", [("deepspg", "night.png", (150, 200, 3)),
-                                               ("lime", "night.jpg", (200, 150, 3))])  # EXIF-rotated
+@pytest.mark.parametrize(
+    "model, name, shape", [("deepspg", "night.png", (150, 200, 3)), ("lime", "night.jpg", (200, 150, 3))]
+)  # EXIF-rotated
 def test_upload_enhance_download_matches_cli(page, model, name, shape, tmp_path):
     photo = _dark_photo(tmp_path / name, 200, 150)  # 0.03 MP, under the server's 0.05 MP limit
     page.set_input_files("#photo input[type=file]", str(photo))
@@ -148,8 +171,13 @@ def test_upload_enhance_download_matches_cli(page, model, name, shape, tmp_path)
     dl.value.save_as(got_path)
 
     out = tmp_path / "cli"
-    done = subprocess.run([sys.executable, "-m", "semprior", "enhance", str(photo), "-o", str(out), "--model", model,
-                           "--device", "cpu"], env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "semprior", "enhance", str(photo), "-o", str(out), "--model", model, "--device", "cpu"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     from PIL import Image
 
@@ -171,8 +199,10 @@ def test_too_many_pixels_is_refused_with_a_message(page, tmp_path):
     Image.new("RGB", (300, 300), (20, 20, 20)).save(photo)  # 0.09 MP > 0.05, under 1 kB
     page.set_input_files("#photo input[type=file]", str(photo))
     page.click("#enhance")
-    page.get_by_text("the image is 300×300 = 0.1 megapixels; the app takes up to 0.05. Resize it, or use "
-                     "`semprior enhance` (tiles, any size).").first.wait_for(timeout=60_000)
+    page.get_by_text(
+        "the image is 300×300 = 0.1 megapixels; the app takes up to 0.05. Resize it, or use "
+        "`semprior enhance` (tiles, any size)."
+    ).first.wait_for(timeout=60_000)
 
 
 def test_too_many_bytes_is_refused_with_a_message(page, tmp_path):

@@ -49,8 +49,13 @@ def test_depthwise_channel_subset():
 
 def test_local_chain_rows_equal_sequential():
     torch.manual_seed(1)
-    seq = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GELU(), nn.Conv2d(4, 4, 3, padding=1), nn.GELU(),
-                        nn.Conv2d(4, 1, 3, padding=1)).double()
+    seq = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.GELU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.GELU(),
+        nn.Conv2d(4, 1, 3, padding=1),
+    ).double()
     x = torch.randn(1, 3, 15, 6, dtype=torch.float64)
     full = seq(x)
     for r0, r1 in [(0, 15), (0, 2), (5, 9), (13, 15)]:

@@ -110,9 +110,13 @@ def test_from_hub_with_hf_hub_offline_env(tmp_path):
     from pathlib import Path
 
     cache = _cache_with(tmp_path, _tiny())
-    code = ("import semprior.hub as h; m = h.from_hub('someone/tiny-retinexformer'); print(type(m).__name__)")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    code = "import semprior.hub as h; m = h.from_hub('someone/tiny-retinexformer'); print(type(m).__name__)"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(cache),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "Retinexformer"

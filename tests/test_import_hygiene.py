@@ -78,8 +78,24 @@ def test_resolving_public_names_is_clean():
 
 #: packages below the training engine and the command line: they never import those two,
 #: not even inside a function (shared helpers live in the lower layer instead)
-_LOWER = ("_atomic", "_bands", "_checks", "_config", "_optional", "_torch_io", "attention", "data", "hub",
-          "kernels", "losses", "metrics", "models", "priors", "retinex", "weights")
+_LOWER = (
+    "_atomic",
+    "_bands",
+    "_checks",
+    "_config",
+    "_optional",
+    "_torch_io",
+    "attention",
+    "data",
+    "hub",
+    "kernels",
+    "losses",
+    "metrics",
+    "models",
+    "priors",
+    "retinex",
+    "weights",
+)
 
 
 def test_lower_layers_never_import_engine_or_cli():
@@ -92,7 +108,16 @@ def test_lower_layers_never_import_engine_or_cli():
         if top not in _LOWER:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])] if isinstance(node, ast.Import) else []
-            found += [f"{path.relative_to(root)}:{node.lineno} imports {n}" for n in names
-                      if n.split(".")[:2] in (["semprior", "engine"], ["semprior", "cli"])]
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in getattr(node, "names", [])]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            found += [
+                f"{path.relative_to(root)}:{node.lineno} imports {n}"
+                for n in names
+                if n.split(".")[:2] in (["semprior", "engine"], ["semprior", "cli"])
+            ]
     assert not found, "a lower layer imports the engine or the CLI; move the shared helper down:\n" + "\n".join(found)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,9 +15,21 @@ PKG = ROOT / "semprior"
 
 #: bottom to top; a module may import from its own layer or a lower one (package name -> layer)
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["semprior._atomic", "semprior._bands", "semprior._checks", "semprior._config", "semprior._memory",
-              "semprior._optional", "semprior._torch_io", "semprior._torchscript", "semprior._version",
-              "semprior.weights"]),
+    (
+        "base",
+        [
+            "semprior._atomic",
+            "semprior._bands",
+            "semprior._checks",
+            "semprior._config",
+            "semprior._memory",
+            "semprior._optional",
+            "semprior._torch_io",
+            "semprior._torchscript",
+            "semprior._version",
+            "semprior.weights",
+        ],
+    ),
     ("kernels", ["semprior.kernels"]),
     ("blocks", ["semprior.retinex", "semprior.attention", "semprior.priors", "semprior.data"]),
     ("measures", ["semprior.metrics", "semprior.losses"]),
@@ -48,7 +59,9 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
             continue
@@ -77,9 +90,12 @@ def test_every_module_has_a_layer():
 
 
 def test_no_import_from_a_lower_layer_into_a_higher_one():
-    bad = [f"{m} ({LAYERS[_layer(m)][0]}) imports {d} ({LAYERS[_layer(d)][0]})"
-           for m, deps in sorted(_graph().items()) for d in sorted(deps)
-           if _layer(d) > _layer(m) and not (m == "semprior" and d == "semprior._version")]
+    bad = [
+        f"{m} ({LAYERS[_layer(m)][0]}) imports {d} ({LAYERS[_layer(d)][0]})"
+        for m, deps in sorted(_graph().items())
+        for d in sorted(deps)
+        if _layer(d) > _layer(m) and not (m == "semprior" and d == "semprior._version")
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -122,7 +138,9 @@ def test_the_checker_sees_lazy_imports(tmp_path):
     """An import inside a function counts (the cycle hub <-> registry used to hide there)."""
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from semprior.models.registry import MODELS\n")
-    assert _imports("semprior.weights", f, {"semprior.models.registry", "semprior.weights"}) == {"semprior.models.registry"}
+    assert _imports("semprior.weights", f, {"semprior.models.registry", "semprior.weights"}) == {
+        "semprior.models.registry"
+    }
 
 
 def test_architecture_page_draws_these_layers():

@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from semprior._optional import require
 
@@ -44,8 +44,11 @@ def test_loss_curves_without_matplotlib(monkeypatch, tmp_path):
     from semprior.engine.curves import plot_curves, require_matplotlib
 
     _hide(monkeypatch, "matplotlib")
-    with pytest.raises(ImportError, match=r"'matplotlib' is not installed \(needed for loss-curve PNGs\); "
-                                          r"install it with: pip install 'semprior\[plot\]'"):
+    with pytest.raises(
+        ImportError,
+        match=r"'matplotlib' is not installed \(needed for loss-curve PNGs\); "
+        r"install it with: pip install 'semprior\[plot\]'",
+    ):
         plot_curves({"loss": [(0, 1.0), (1, 0.5)]}, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
     with pytest.raises(ImportError, match=r"semprior\[plot\]'; or set train.loss_curve: false"):
@@ -121,8 +124,14 @@ _PROBE = textwrap.dedent(
 @pytest.mark.slow
 def test_semprior_works_without_the_extras(tmp_path):
     code = _PROBE.format(blocked=EXTRAS)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["loaded"] == []

@@ -22,11 +22,11 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import semprior
 
@@ -115,20 +115,32 @@ def test_default_enhance_needs_only_core_dependencies(tmp_path):
     from PIL import Image
 
     allowed = _core_closure() | {"semprior", "pip", "setuptools"}
-    installed = {k: [d.lower().replace("_", "-") for d in v] for k, v in md.packages_distributions().items()
-                 if k not in sys.stdlib_module_names}
+    installed = {
+        k: [d.lower().replace("_", "-") for d in v]
+        for k, v in md.packages_distributions().items()
+        if k not in sys.stdlib_module_names
+    }
     Image.new("RGB", (40, 32), (20, 30, 40)).save(tmp_path / "photo.jpg")
     code = _BLOCKED_RUN.format(allowed=sorted(allowed), installed=installed)
-    out = subprocess.run([sys.executable, "-c", code, "enhance", "photo.jpg", "-o", "out", "--no-progress"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code, "enhance", "photo.jpg", "-o", "out", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert len(list((tmp_path / "out").iterdir())) == 1
 
 
 def _build_wheel(dest: Path) -> Path:
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(dest), str(ROOT)], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         pytest.fail(f"pip wheel failed: {out.stderr[-2000:]}")
     (wheel,) = dest.glob("semprior-*.whl")
@@ -148,9 +160,14 @@ def test_wheel_contents(wheel):
         (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         meta = z.read(meta_name).decode()
     dist_info = meta_name.rsplit("/", 1)[0]
-    for need in ("semprior/py.typed", "semprior/configs/deepspg_lolv1.yaml", "semprior/configs/cpu/retinexformer_lolv1.yaml",
-                 "semprior/pretrained/deepspg-lolv1-cpu/model.safetensors", "semprior/metrics/niqe_pris_params.npz",
-                 f"{dist_info}/licenses/LICENSE"):
+    for need in (
+        "semprior/py.typed",
+        "semprior/configs/deepspg_lolv1.yaml",
+        "semprior/configs/cpu/retinexformer_lolv1.yaml",
+        "semprior/pretrained/deepspg-lolv1-cpu/model.safetensors",
+        "semprior/metrics/niqe_pris_params.npz",
+        f"{dist_info}/licenses/LICENSE",
+    ):
         assert need in names, f"{need} is not in {wheel.name}"
     assert "License-Expression: Apache-2.0" in meta
     assert f"Version: {semprior.__version__}" in meta
@@ -162,19 +179,28 @@ def test_wheel_contents(wheel):
 def test_wheel_in_fresh_venv(wheel, tmp_path):
     house = [d for d in os.environ.get("SEMPRIOR_WHEELHOUSE", "").split(os.pathsep) if d]
     if not house:
-        pytest.skip("set SEMPRIOR_WHEELHOUSE to folders of wheels of the core dependencies (torch, kornia, ...) "
-                    "to install the wheel offline into a fresh venv")
+        pytest.skip(
+            "set SEMPRIOR_WHEELHOUSE to folders of wheels of the core dependencies (torch, kornia, ...) "
+            "to install the wheel offline into a fresh venv"
+        )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
     env.update(PIP_CONFIG_FILE=os.devnull, OMP_NUM_THREADS="1")
     links = [a for d in house for a in ("--find-links", d)]
-    out = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-index", "--only-binary", ":all:", *links,
-                          str(wheel)], capture_output=True, text=True, timeout=900, env=env)
+    out = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-index", "--only-binary", ":all:", *links, str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     if out.returncode != 0:
         missing = re.findall(r"No matching distribution found for (\S+)", out.stderr)
-        pytest.skip(f"the core dependencies are not all in SEMPRIOR_WHEELHOUSE (missing: {missing or out.stderr[-500:]})")
+        pytest.skip(
+            f"the core dependencies are not all in SEMPRIOR_WHEELHOUSE (missing: {missing or out.stderr[-500:]})"
+        )
     exe = venv / "bin" / "semprior"
     run = lambda *a: subprocess.run([str(exe), *a], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)  # noqa: E731
     v = run("--version")
@@ -187,6 +213,12 @@ def test_wheel_in_fresh_venv(wheel, tmp_path):
     e = run("enhance", "photo.jpg", "-o", "enhanced.jpg", "--no-progress")
     assert e.returncode == 0, e.stderr[-3000:]
     assert (tmp_path / "enhanced.jpg").is_file()
-    loaded = subprocess.run([str(py), "-c", "import semprior.engine.run_config as c, json; print(json.dumps(c.shipped_recipes()))"],
-                            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    loaded = subprocess.run(
+        [str(py), "-c", "import semprior.engine.run_config as c, json; print(json.dumps(c.shipped_recipes()))"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert "deepspg_lolv1" in json.loads(loaded.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +15,17 @@ from semprior.cli.main import main
 
 def test_known_weights_table_is_complete():
     names = set(W.KNOWN_WEIGHTS)
-    assert {"hrnet_w48_ade20k", "hrnet_w48_pascal_context", "hrnet_w48_cityscapes", "csail_hrnetv2_encoder",
-            "csail_hrnetv2_decoder", "sam_vit_b", "sam_vit_l", "sam_vit_h", "clip_vit_b16_openai"} <= names
+    assert {
+        "hrnet_w48_ade20k",
+        "hrnet_w48_pascal_context",
+        "hrnet_w48_cityscapes",
+        "csail_hrnetv2_encoder",
+        "csail_hrnetv2_decoder",
+        "sam_vit_b",
+        "sam_vit_l",
+        "sam_vit_h",
+        "clip_vit_b16_openai",
+    } <= names
     for w in W.KNOWN_WEIGHTS.values():
         assert w.filename and w.source_url and w.licence
         assert w.sha256 is None or len(w.sha256) == 64
@@ -40,8 +50,13 @@ README_NAMES = {
 # align_corners the releases were trained with (read from the official configs/code: the
 # HRNet-OCR branch's lib/config/default.py sets MODEL.ALIGN_CORNERS True; the ADE20K configs keep
 # it, the pascal_ctx and seg_hrnet_w48 cityscapes configs set False; CSAIL hard-codes False)
-RELEASE_ALIGN_CORNERS = {"hrnet_w48_ade20k": True, "hrnet_w48_pascal_context": False,
-                         "hrnet_w48_cityscapes": False, "csail_hrnetv2_encoder": False, "csail_hrnetv2_decoder": False}
+RELEASE_ALIGN_CORNERS = {
+    "hrnet_w48_ade20k": True,
+    "hrnet_w48_pascal_context": False,
+    "hrnet_w48_cityscapes": False,
+    "csail_hrnetv2_encoder": False,
+    "csail_hrnetv2_decoder": False,
+}
 
 
 def test_table_lists_the_readme_names_and_release_settings():
@@ -93,7 +108,7 @@ def test_download_only_when_asked_and_only_direct_links(tmp_path, monkeypatch):
 
     def fake_download(url, dst, progress=True):
         fetched.append(url)
-        open(dst, "wb").write(b"weights")
+        Path(dst).write_bytes(b"weights")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     with pytest.raises(FileNotFoundError):
@@ -129,8 +144,9 @@ def test_load_mapped_strict_and_reports():
     src = {f"enc.{k}": torch.randn_like(v.float()).to(v.dtype) for k, v in net.state_dict().items()}
     src.pop("enc.1.num_batches_tracked")
     src["loss.weight"] = torch.ones(1)
-    rep = W.load_mapped(net, src, lambda k: k[4:] if k.startswith("enc.") else None, source="t",
-                        ignore=lambda k: k.startswith("loss."))
+    rep = W.load_mapped(
+        net, src, lambda k: k[4:] if k.startswith("enc.") else None, source="t", ignore=lambda k: k.startswith("loss.")
+    )
     assert (rep.matched, rep.total, rep.ignored) == (6, 7, 1) and rep.filled == ("1.num_batches_tracked",)
     torch.testing.assert_close(net[0].weight, src["enc.0.weight"])
     assert "loaded 6/7" in str(rep)
@@ -175,6 +191,8 @@ def test_load_mapped_skips_bookkeeping_and_reports_settings():
     assert "(2 training bookkeeping buffers skipped)" in str(rep)
     from dataclasses import replace
 
-    assert str(replace(rep, settings="align_corners=True (release default, x)")).endswith("; align_corners=True (release default, x)")
+    assert str(replace(rep, settings="align_corners=True (release default, x)")).endswith(
+        "; align_corners=True (release default, x)"
+    )
     with pytest.raises(ValueError, match="2 unexpected"):  # without the rule they are unknown keys
         W.load_mapped(net, src, lambda k: k, source="t")

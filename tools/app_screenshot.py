@@ -38,11 +38,17 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    proc = subprocess.Popen([sys.executable, "-m", "semprior", "app", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semprior", "app", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ready = threading.Event()
-    threading.Thread(target=lambda: [ready.set() for line in proc.stdout if "Running on local URL" in line],
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [ready.set() for line in proc.stdout if "Running on local URL" in line], daemon=True
+    ).start()
     try:
         if not ready.wait(240):
             sys.exit("semprior app did not start within 240 s")
@@ -60,8 +66,9 @@ def main() -> None:
             page.wait_for_timeout(1500)  # let the slider's images paint
             args.out.parent.mkdir(parents=True, exist_ok=True)
             jpeg = args.out.suffix.lower() in (".jpg", ".jpeg")
-            page.screenshot(path=str(args.out), full_page=True, type="jpeg" if jpeg else "png",
-                            quality=85 if jpeg else None)
+            page.screenshot(
+                path=str(args.out), full_page=True, type="jpeg" if jpeg else "png", quality=85 if jpeg else None
+            )
             browser.close()
     finally:
         proc.terminate()

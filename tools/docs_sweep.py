@@ -119,9 +119,9 @@ def _enclosing_class(spans: list[tuple[int, int, str]], line: int) -> str | None
 def _rst_examples(match: re.Match) -> str:
     indent = match.group("indent")
     block = match.group("block").rstrip("\n").split("\n")
-    body_indent = min(len(l) - len(l.lstrip()) for l in block if l.strip())
+    body_indent = min(len(ln) - len(ln.lstrip()) for ln in block if ln.strip())
     inner = indent + "    "
-    lines = [inner + l[body_indent:] if l.strip() else "" for l in block]
+    lines = [inner + ln[body_indent:] if ln.strip() else "" for ln in block]
     blank_after = "\n" if match.group("block").endswith("\n\n") else ""
     return f"{indent}Examples:\n{inner}```bash\n" + "\n".join(lines) + f"\n{inner}```\n" + blank_after
 
@@ -129,7 +129,10 @@ def _rst_examples(match: re.Match) -> str:
 def sweep_source(source: str, module: str, resolver: Resolver, unresolved: list[str]) -> str:
     source = EXAMPLE_SINGULAR.sub(lambda m: f"{m.group('indent')}Examples:", source)
     source = EXAMPLE_TITLED.sub(
-        lambda m: f"{m.group('indent')}Examples:\n{m.group('indent')}    {m.group('title')[:1].upper()}{m.group('title')[1:]}:",
+        lambda m: (
+            f"{m.group('indent')}Examples:\n{m.group('indent')}    "
+            f"{m.group('title')[:1].upper()}{m.group('title')[1:]}:"
+        ),
         source,
     )
     source = RST_EXAMPLES.sub(_rst_examples, source)
@@ -148,15 +151,17 @@ def sweep_source(source: str, module: str, resolver: Resolver, unresolved: list[
 
     source = ROLE.sub(role, source)
     source = MATH_ROLE.sub(lambda m: f"${m.group(1).strip()}$", source)
-    source = MATH_LINE.sub(lambda m: f"{m.group('indent')}$$\n{m.group('indent')}{m.group('tex').rstrip()}\n{m.group('indent')}$$", source)
+    source = MATH_LINE.sub(
+        lambda m: f"{m.group('indent')}$$\n{m.group('indent')}{m.group('tex').rstrip()}\n{m.group('indent')}$$", source
+    )
     return MATH_BLOCK.sub(_math_block, source)
 
 
 def _math_block(match: re.Match) -> str:
     indent = match.group("indent")
     block = match.group("block").rstrip("\n").split("\n")
-    body_indent = min(len(l) - len(l.lstrip()) for l in block if l.strip())
-    lines = [indent + l[body_indent:] if l.strip() else "" for l in block]
+    body_indent = min(len(ln) - len(ln.lstrip()) for ln in block if ln.strip())
+    lines = [indent + ln[body_indent:] if ln.strip() else "" for ln in block]
     blank_after = "\n" if match.group("block").endswith("\n\n") else ""
     return f"{indent}$$\n" + "\n".join(lines) + f"\n{indent}$$\n" + blank_after
 

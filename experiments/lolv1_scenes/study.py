@@ -6,7 +6,8 @@ their ``log.jsonl`` and checkpoints, selects weights on the scene-aware validati
 writes result files (``results/*.json`` and ``.md``) that record the commit, the command and the machine.
 
     python experiments/lolv1_scenes/study.py pilots --runs ~/runs            # the pilot table
-    python experiments/lolv1_scenes/study.py export --run ~/runs/long_deepspg_s1 --config experiments/lolv1_scenes/long/deepspg_s1.yaml \\
+    python experiments/lolv1_scenes/study.py export --run ~/runs/long_deepspg_s1 \\
+        --config experiments/lolv1_scenes/long/deepspg_s1.yaml \\
         --to experiments/lolv1_scenes/weights/deepspg_s1                     # a stage's weights, for git
     python experiments/lolv1_scenes/study.py report --lol ~/data/LOL         # eval15 once per final model
 
@@ -32,15 +33,17 @@ FRAME = (400, 600)  # LOL-v1 frames, H x W
 TRAIN_PAIRS = 436  # our485 minus the 49 pairs of the 48-pair scene split
 
 PILOTS = {  # run folder -> (config, what it tests)
-    "pilot_crops": ("experiments/lolv1_scenes/pilots/crops.yaml", "128-px crops throughout (the earlier recipe's view)"),
+    "pilot_crops": (
+        "experiments/lolv1_scenes/pilots/crops.yaml",
+        "128-px crops throughout (the earlier recipe's view)",
+    ),
     "pilot_grow": ("experiments/lolv1_scenes/pilots/grow.yaml", "crops, then whole frames at half resolution"),
     "pilot_split": ("experiments/lolv1_scenes/pilots/split.yaml", "as grow, + GT-mean, exposure and SSIM loss terms"),
 }
 
 
 def run_config(config: str | Path):
-    from semprior.engine.run_config import from_dict, load_yaml
-    from semprior.engine.recipe import RunConfig
+    from semprior.engine.run_config import RunConfig, from_dict, load_yaml
 
     path = Path(config)
     return from_dict(RunConfig, load_yaml(path if path.is_absolute() else REPO / path), str(config))
@@ -68,17 +71,11 @@ def passes(rc, step: int, multiple: int) -> float:
 
 
 def read_log(folder: Path) -> dict:
-    """Last step, CPU and wall hours (summed over resumed segments) and the validation records of a run."""
-    recs = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines() if x.strip().endswith("}")]
-    train = [r for r in recs if "loss" in r]
-    wall = cpu = last = last_cpu = 0.0
-    for r in train:  # "seconds" and "cpu_seconds" restart at 0 when a run is resumed
-        if r["seconds"] < last:
-            wall, cpu = wall + last, cpu + last_cpu
-        last, last_cpu = r["seconds"], r.get("cpu_seconds", r["seconds"])
-    val = [{"step": r["step"], **{k[4:]: v for k, v in r.items() if k.startswith("val/")}} for r in recs if "val/psnr" in r]
-    return {"step": train[-1]["step"] if train else 0, "cpu_hours": (cpu + last_cpu) / 3600,
-            "hours": (wall + last) / 3600, "val": val}
+    """Last step, CPU and wall hours and the validation records of a run (``semprior.engine.run_log``)."""
+    from semprior.engine.run_log import read_run_log
+
+    log = read_run_log(folder)
+    return {"step": log.step, "cpu_hours": log.cpu_hours, "hours": log.hours, "val": log.val}
 
 
 def multiple_of(rc) -> int:
@@ -88,15 +85,32 @@ def multiple_of(rc) -> int:
 
 
 def meta(argv: list[str]) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
     import torch
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
-    return {"commit": commit + ("+dirty" if dirty else ""), "command": "python experiments/lolv1_scenes/study.py " + " ".join(argv),
-            "date": time.strftime("%Y-%m-%d"), "machine": f"{cpu}, {platform.system()}, torch {torch.__version__}"}
+    cpu = (
+        next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").is_file()
+        else platform.processor()
+    )
+    return {
+        "commit": commit + ("+dirty" if dirty else ""),
+        "command": "python experiments/lolv1_scenes/study.py " + " ".join(argv),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{cpu}, {platform.system()}, torch {torch.__version__}",
+    }
 
 
 def write(name: str, data: dict, md: list[str]) -> None:
@@ -105,8 +119,9 @@ def write(name: str, data: dict, md: list[str]) -> None:
     header = [f"Made by `{data['command']}` at commit {data['commit']} on {data['date']} ({data['machine']}).", ""]
     (RESULTS / f"{name}.md").write_text("\n".join([md[0], "", *header, *md[1:], ""]))
     table = [ln for ln in md if ln.startswith("|")]
-    (RESULTS / f"{name}_table.md").write_text("\n".join([f"<!-- generated by {data['command']} at {data['commit']} -->", "",
-                                                          *table, ""]))
+    (RESULTS / f"{name}_table.md").write_text(
+        "\n".join([f"<!-- generated by {data['command']} at {data['commit']} -->", "", *table, ""])
+    )
     print("\n".join(md))
 
 
@@ -120,17 +135,33 @@ def pilots(args, argv) -> int:
         rc, log = run_config(config), read_log(folder)
         m = multiple_of(rc)
         curve = [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]]
-        rows.append({"run": name, "config": config, "what": what, "steps": log["step"], "passes": passes(rc, log["step"], m),
-                     "cpu_hours": log["cpu_hours"], "val": curve[-1] if curve else None, "curve": curve})
-    md = ["# Pilots: which training view (DeepSPG, no prior, bf16, 0.5 pass each)",
-          "Scored on the scene-aware validation split only (49 pairs of 24 whole scenes of our485, whole frames; "
-          "the trainer's validation of the weight average). eval15 is not used to choose.", "",
-          "| pilot | what it tests | steps | passes | CPU h | val PSNR | val SSIM | val GT-mean PSNR |",
-          "|---|---|---:|---:|---:|---:|---:|---:|"]
+        rows.append(
+            {
+                "run": name,
+                "config": config,
+                "what": what,
+                "steps": log["step"],
+                "passes": passes(rc, log["step"], m),
+                "cpu_hours": log["cpu_hours"],
+                "val": curve[-1] if curve else None,
+                "curve": curve,
+            }
+        )
+    md = [
+        "# Pilots: which training view (DeepSPG, no prior, bf16, 0.5 pass each)",
+        "Scored on the scene-aware validation split only (49 pairs of 24 whole scenes of our485, whole frames; "
+        "the trainer's validation of the weight average). eval15 is not used to choose.",
+        "",
+        "| pilot | what it tests | steps | passes | CPU h | val PSNR | val SSIM | val GT-mean PSNR |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         v = r["val"] or {}
-        md.append(f"| `{r['config']}` | {r['what']} | {r['steps']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | "
-                  f"{v.get('psnr', float('nan')):.2f} | {v.get('ssim', float('nan')):.3f} | {v.get('psnr_gtmean', float('nan')):.2f} |")
+        md.append(
+            f"| `{r['config']}` | {r['what']} | {r['steps']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | "
+            f"{v.get('psnr', float('nan')):.2f} | {v.get('ssim', float('nan')):.3f} | "
+            f"{v.get('psnr_gtmean', float('nan')):.2f} |"
+        )
     write("pilots", {**meta(argv), "rows": rows}, md)
     return 0
 
@@ -141,9 +172,9 @@ def export(args, argv) -> int:
 
     import torch
 
-    from semprior.engine.checkpoint import load_checkpoint
+    from semprior import load_model
     from semprior.engine.recipe import build_data, make_validate
-    from semprior.models.io import load_model, save_pretrained
+    from semprior.engine.run_log import checkpoint_candidates
 
     folder, rc = Path(args.run).expanduser(), run_config(args.config)
     if args.trainer_choice:  # best.pt, with the score the trainer logged for it (no second validation)
@@ -152,19 +183,25 @@ def export(args, argv) -> int:
     data = dataclasses.replace(rc.data, root=str(lol)) if lol else rc.data
     _, val = build_data(dataclasses.replace(data, patch_size=0, cache=False), rc.train.seed)
     validate = make_validate(val, batch_size=1)
-    last = load_checkpoint(folder / "last.pt")
-    cands = [("last.pt raw weights", folder / "last.pt", "model", int(last["step"]))]
-    if "ema" in last:
-        cands.append(("last.pt weight average", folder / "last.pt", "ema", int(last["step"])))
-    if (folder / "best.pt").is_file():
-        cands.append(("best.pt (trainer's choice)", folder / "best.pt", None, int(load_checkpoint(folder / "best.pt")["step"])))
     scored = []
-    for label, path, key, step in cands:
-        model = load_model(path, param_key=key)
+    for c in checkpoint_candidates(folder):
+        model = load_model(c.path, param_key=c.key)
         with torch.no_grad():
             s = validate(model)
-        scored.append({"weights": label, "file": path.name, "key": key, "step": step, **{k: float(v) for k, v in s.items()}})
-        print(f"{label:28s} step {step:5d}: val {s['psnr']:.2f} dB / {s['ssim']:.3f} (GT-mean {s['psnr_gtmean']:.2f})", flush=True)
+        scored.append(
+            {
+                "weights": c.weights,
+                "file": c.path.name,
+                "key": c.key,
+                "step": c.step,
+                **{k: float(v) for k, v in s.items()},
+            }
+        )
+        print(
+            f"{c.weights:28s} step {c.step:5d}: val {s['psnr']:.2f} dB / {s['ssim']:.3f} "
+            f"(GT-mean {s['psnr_gtmean']:.2f})",
+            flush=True,
+        )
     return _save_stage(args, argv, folder, rc, max(scored, key=lambda r: r["psnr"]), scored)
 
 
@@ -173,28 +210,45 @@ def _trainer_choice(folder: Path) -> dict:
 
     step = int(load_checkpoint(folder / "best.pt")["step"])
     rec = next(v for v in reversed(read_log(folder)["val"]) if v["step"] == step)
-    return {"weights": "best.pt (trainer's choice, its logged validation)", "file": "best.pt", "key": None, "step": step,
-            **{k: float(v) for k, v in rec.items() if k != "step"}}
+    return {
+        "weights": "best.pt (trainer's choice, its logged validation)",
+        "file": "best.pt",
+        "key": None,
+        "step": step,
+        **{k: float(v) for k, v in rec.items() if k != "step"},
+    }
 
 
 def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | None = None) -> int:
+    from semprior import load_model, save_pretrained
     from semprior.engine.checkpoint import load_checkpoint
-    from semprior.models.io import load_model, save_pretrained
 
     last = load_checkpoint(folder / "last.pt")
     dest = Path(args.to)
     save_pretrained(load_model(folder / best["file"], param_key=best["key"]), dest)
     log, m = read_log(folder), multiple_of(rc)
-    record = {**meta(argv), "config": args.config, "chosen": best, "candidates": scored or [best], "steps": max(log["step"], best["step"]),
-              "passes": passes(rc, max(log["step"], best["step"]), m), "cpu_hours": log["cpu_hours"], "hours": log["hours"],
-              "curve": [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]], "init": last.get("init")}
+    record = {
+        **meta(argv),
+        "config": args.config,
+        "chosen": best,
+        "candidates": scored or [best],
+        "steps": max(log["step"], best["step"]),
+        "passes": passes(rc, max(log["step"], best["step"]), m),
+        "cpu_hours": log["cpu_hours"],
+        "hours": log["hours"],
+        "curve": [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]],
+        "init": last.get("init"),
+    }
     (dest / "stage.json").write_text(json.dumps(record, indent=1, default=str))
-    print(f"wrote {dest} ({best['weights']}, step {best['step']}, {record['passes']:.2f} passes, {record['cpu_hours']:.2f} CPU h)")
+    print(
+        f"wrote {dest} ({best['weights']}, step {best['step']}, {record['passes']:.2f} passes, "
+        f"{record['cpu_hours']:.2f} CPU h)"
+    )
     return 0
 
 
 def stage_chain(folder: Path) -> list[dict]:
-    """The ``stage.json`` records of a weights folder and of the stages it started from (``init``), first stage first."""
+    """The ``stage.json`` records of a weights folder and of the stages it started from (``init``), first first."""
     chain = []
     while folder is not None and (folder / "stage.json").is_file():
         rec = json.loads((folder / "stage.json").read_text())
@@ -222,9 +276,9 @@ def report(args, argv) -> int:
     """eval15 once per final model (and the shipped one): per-image scores, paired differences, the exposure slope."""
     import torch
 
+    from semprior import load_model
     from semprior.data import PairedFolder
     from semprior.engine.evaluate import evaluate_methods
-    from semprior.models.io import load_model
 
     lol = Path(args.lol).expanduser()
     finals = dict(item.split("=", 1) for item in args.models)
@@ -241,23 +295,42 @@ def report(args, argv) -> int:
         chain = chains[name]
         last = chain[-1] if chain else {}
         grey_out = [float(s[1][1 + i].clamp(0, 1).mean()) for s in res.samples]
-        rows.append({"model": name, "weights": finals[name], "stages": len(chain),
-                     "passes": sum(c["passes"] for c in chain), "cpu_hours": sum(c["cpu_hours"] for c in chain),
-                     "val": {k: last.get("chosen", {}).get(k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
-                     "eval15": {k: res.mean(name, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
-                     "exposure_slope": slope(grey_ref, grey_out), "per_image": res.scores[name]})
-    md = ["# LOL-v1 in passes: DeepSPG vs Retinexformer on the CPU",
-          "Weights chosen on the scene-aware validation split (49 pairs, 24 whole scenes of our485); eval15 scored "
-          "once per model with `evaluate_methods` (the protocol of `semprior eval`).", "",
-          "| model | weights | stages | passes | CPU h | val PSNR / SSIM | eval15 PSNR / SSIM | eval15 GT-mean PSNR / SSIM | exposure slope |",
-          "|---|---|---:|---:|---:|---|---|---|---:|"]
+        rows.append(
+            {
+                "model": name,
+                "weights": finals[name],
+                "stages": len(chain),
+                "passes": sum(c["passes"] for c in chain),
+                "cpu_hours": sum(c["cpu_hours"] for c in chain),
+                "val": {k: last.get("chosen", {}).get(k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
+                "eval15": {k: res.mean(name, k) for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")},
+                "exposure_slope": slope(grey_ref, grey_out),
+                "per_image": res.scores[name],
+            }
+        )
+    md = [
+        "# LOL-v1 in passes: DeepSPG vs Retinexformer on the CPU",
+        "Weights chosen on the scene-aware validation split (49 pairs, 24 whole scenes of our485); eval15 scored "
+        "once per model with `evaluate_methods` (the protocol of `semprior eval`).",
+        "",
+        "| model | weights | stages | passes | CPU h | val PSNR / SSIM | eval15 PSNR / SSIM "
+        "| eval15 GT-mean PSNR / SSIM | exposure slope |",
+        "|---|---|---:|---:|---:|---|---|---|---:|",
+    ]
     for r in rows:
         v, e = r["val"], r["eval15"]
         val = f"{v['psnr']:.2f} / {v['ssim']:.3f}" if v.get("psnr") is not None else "–"
-        md.append(f"| {r['model']} | `{r['weights']}` | {r['stages']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | {val} | "
-                  f"**{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} | {r['exposure_slope']:.2f} |")
-    md += ["", "Exposure slope: least-squares slope of the output's mean grey on the reference's over the 15 images "
-           "(1 = the output follows each scene's brightness; 0 = one brightness for every scene).", ""]
+        md.append(
+            f"| {r['model']} | `{r['weights']}` | {r['stages']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | {val} | "
+            f"**{e['psnr']:.2f} / {e['ssim']:.3f}** | {e['psnr_gtmean']:.2f} / {e['ssim_gtmean']:.3f} | "
+            f"{r['exposure_slope']:.2f} |"
+        )
+    md += [
+        "",
+        "Exposure slope: least-squares slope of the output's mean grey on the reference's over the 15 images "
+        "(1 = the output follows each scene's brightness; 0 = one brightness for every scene).",
+        "",
+    ]
     names = list(finals)
     if len(names) > 1:
         md += ["| paired difference (per image, eval15) | PSNR dB | SSIM | GT-mean PSNR dB |", "|---|---|---|---|"]
@@ -269,25 +342,40 @@ def report(args, argv) -> int:
             md.append(f"| {names[0]} − {other} | " + " | ".join(cells) + " |")
         md += ["", "± one standard error of the mean of the 15 per-image differences.", ""]
     md += res.protocol_lines()
-    write(args.name, {**meta(argv), "rows": rows, "names": res.names,
-                      "curves": {n: [c["curve"] for c in chains[n]] for n in names}}, md)
+    write(
+        args.name,
+        {**meta(argv), "rows": rows, "names": res.names, "curves": {n: [c["curve"] for c in chains[n]] for n in names}},
+        md,
+    )
     return 0
 
 
 def stages(args, argv) -> int:
-    """The table of finished stages (``weights/*/stage.json``): steps, passes, CPU hours, validation of the chosen weights."""
+    """The table of finished stages (``weights/*/stage.json``): steps, passes, CPU hours, validation of the choice."""
     rows = []
     for f in sorted((HERE / "weights").glob("*/stage.json")):
         rec = json.loads(f.read_text())
-        rows.append({"weights": str(f.parent.relative_to(REPO)), **{k: rec[k] for k in ("config", "steps", "passes", "cpu_hours")},
-                     "chosen": rec["chosen"], "made_by": {k: rec[k] for k in ("commit", "command", "date", "machine")}})
-    md = ["# Long run: finished stages", "Validation on the scene-aware split (49 pairs, 24 scenes) of the weights each stage chose.", "",
-          "| stage weights | config | steps | passes | CPU h | val PSNR / SSIM | val GT-mean PSNR / SSIM |",
-          "|---|---|---:|---:|---:|---|---|"]
+        rows.append(
+            {
+                "weights": str(f.parent.relative_to(REPO)),
+                **{k: rec[k] for k in ("config", "steps", "passes", "cpu_hours")},
+                "chosen": rec["chosen"],
+                "made_by": {k: rec[k] for k in ("commit", "command", "date", "machine")},
+            }
+        )
+    md = [
+        "# Long run: finished stages",
+        "Validation on the scene-aware split (49 pairs, 24 scenes) of the weights each stage chose.",
+        "",
+        "| stage weights | config | steps | passes | CPU h | val PSNR / SSIM | val GT-mean PSNR / SSIM |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
     for r in rows:
         c = r["chosen"]
-        md.append(f"| `{r['weights']}` | `{r['config']}` | {r['steps']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | "
-                  f"{c['psnr']:.2f} / {c['ssim']:.3f} | {c['psnr_gtmean']:.2f} / {c['ssim_gtmean']:.3f} |")
+        md.append(
+            f"| `{r['weights']}` | `{r['config']}` | {r['steps']} | {r['passes']:.2f} | {r['cpu_hours']:.2f} | "
+            f"{c['psnr']:.2f} / {c['ssim']:.3f} | {c['psnr_gtmean']:.2f} / {c['ssim_gtmean']:.3f} |"
+        )
     write(args.name, {**meta(argv), "rows": rows}, md)
     return 0
 
@@ -303,8 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--config", required=True)
     q.add_argument("--to", required=True)
     q.add_argument("--lol", default=None, help="LOL-v1 root if not the config's")
-    q.add_argument("--trainer-choice", action="store_true",
-                   help="take best.pt with the validation the trainer logged for it, instead of scoring every candidate")
+    q.add_argument(
+        "--trainer-choice",
+        action="store_true",
+        help="take best.pt with the validation the trainer logged for it, instead of scoring every candidate",
+    )
     q = sub.add_parser("report", help="eval15 once per final model, paired differences, exposure slope")
     q.add_argument("--lol", default="~/data/LOL")
     q.add_argument("--models", nargs="+", required=True, metavar="NAME=WEIGHTS_FOLDER")

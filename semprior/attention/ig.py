@@ -148,7 +148,8 @@ class IGAttentionBlock(nn.Module):
             raise ValueError(f"x and illu_fea must have the same shape, got {tuple(x.shape)} and {tuple(illu_fea.shape)}")
         x = x.permute(0, 2, 3, 1)
         illu = illu_fea.permute(0, 2, 3, 1)
-        for attn, ff in self.blocks:
+        for pair in self.blocks:
+            attn, ff = pair.children()  # (IGMSA, PreNorm(FeedForward)), in order
             x = attn(x, illu_fea_trans=illu) + x
             x = ff(x) + x
         return x.permute(0, 3, 1, 2)

@@ -93,7 +93,7 @@ def sem_forward_banded(
     kv = block.kv_dwconv
     # a full-size semantic map (the baseline's self-attention) is projected band by band
     lazy = sem.shape[-2:] == (h, w)
-    s_small = None if lazy else block.sem_proj(sem)
+    s_small = sem if lazy else block.sem_proj(sem)  # lazy: projected per band, below
 
     def q_rows(r0: int, r1: int) -> Tensor:
         a0, a1 = halo(r0, r1, h)

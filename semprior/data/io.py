@@ -107,6 +107,7 @@ def read_image(
         raise ImageReadError(f"{path} is a directory, not an image file; use list_images() for folders")
     arr16 = None
     try:
+        im: Image.Image
         with Image.open(path) as im:
             if _is_png16_color(path):
                 # Pillow reduces 16-bit RGB(A)/LA PNGs to 8 bits: decode those ourselves

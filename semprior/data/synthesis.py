@@ -274,7 +274,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
         from semprior.data.transforms import PairedAugment
 
         self.skipped: list[Path] = []
-        if isinstance(images, (str, Path)):
+        if isinstance(images, (str, os.PathLike)):
             from semprior.data.datasets import find_unreadable, list_images, load_rgb, warn_skipped
 
             files = list_images(Path(images))
@@ -289,7 +289,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
                     raise ValueError(f"no readable images in {images}")
             self.names = [f.stem for f in files]
             self.images = [load_rgb(f) for f in files]
-        elif isinstance(images, dict):
+        elif isinstance(images, Mapping):
             self.names, self.images = list(images), list(images.values())
         else:
             self.images = list(images)

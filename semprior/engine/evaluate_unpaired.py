@@ -50,7 +50,7 @@ class UnpairedResult:
 
     def means(self) -> dict[str, dict[str, float]]:
         """Mean of each metric over the images where it is defined (NIQE needs 96x96 pixels)."""
-        out = {}
+        out: dict[str, dict[str, float]] = {}
         for method, cols in self.scores.items():
             out[method] = {}
             for k, v in cols.items():

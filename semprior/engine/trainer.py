@@ -31,7 +31,7 @@ from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves, require_matplotlib
 from semprior.models.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
-from semprior.engine.run_log import RunLog
+from semprior.engine.run_log import RunLogWriter
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.sigterm import SigtermFlag
 from semprior.engine.sources import DataSources, to_device
@@ -125,7 +125,7 @@ class Trainer:
         if cfg.loss_curve and out_dir is not None:  # fail before training, not after it
             require_matplotlib(alternative="or set loss_curve: false under train: in the YAML "
                                            "(TrainConfig.loss_curve=False) to train without loss_curve.png")
-        self.log = RunLog(Path(out_dir) if out_dir is not None else None, cfg.log_file, cfg.tensorboard)
+        self.log = RunLogWriter(Path(out_dir) if out_dir is not None else None, cfg.log_file, cfg.tensorboard)
         D.init_distributed()
         self.rank, self.world = D.rank(), D.world_size()
         if device is None:

@@ -73,7 +73,7 @@ def _matmul_add_into(dst: Tensor, m: Tensor, x: Tensor, r: Tensor, y: Tensor) ->
 
 class _StreamingChannelAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, illum: Tensor | None, tau: Tensor, tile: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, illum: Tensor | None, tau: Tensor, tile: int) -> Tensor:
         acc = acc_dtype(q, k, v)
         s, a, b = _stats(q, k, acc, tile)
         p = s / (a.unsqueeze(-1) * b.unsqueeze(-2))
@@ -91,7 +91,7 @@ class _StreamingChannelAttention(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, dout: Tensor):  # type: ignore[override]
+    def backward(ctx, dout: Tensor):
         q, k, v, illum, tau, attn, p, a, b = ctx.saved_tensors
         tile = ctx.tile
         acc = attn.dtype

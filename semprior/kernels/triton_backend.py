@@ -26,6 +26,8 @@ operand is upcast to float32 before ``tl.dot`` (IEEE precision; the interpreter'
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
@@ -34,7 +36,10 @@ from semprior.kernels.backward import cxc_backward
 from semprior.kernels.reference import EPS, _check_qkv, _temperature
 
 triton = require("triton", purpose="the triton channel-attention backend")
-tl = triton.language
+if TYPE_CHECKING:  # the kernels' parameter annotations (tl.constexpr) name triton.language
+    import triton.language as tl
+else:
+    tl = triton.language
 
 
 @triton.jit
@@ -199,7 +204,7 @@ def _small_forward(s: Tensor, nq: Tensor, nk: Tensor, tau: Tensor, c: int, heads
 
 class _TritonChannelAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, illum: Tensor | None, tau: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, illum: Tensor | None, tau: Tensor) -> Tensor:
         bsz, heads, c, n = q.shape
         bc, bn = _blocks(c)
         s, nq, nk = _gram(q, k, None, norms=True)
@@ -217,7 +222,7 @@ class _TritonChannelAttention(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, dout: Tensor):  # type: ignore[override]
+    def backward(ctx, dout: Tensor):
         q, k, v, illum, tau, s, nq, nk = ctx.saved_tensors
         bsz, heads, c, n = q.shape
         bc, bn = _blocks(c)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +148,10 @@ class CLIPPromptLoss(nn.Module):
         True
     """
 
-    text_features: Tensor
+    text_features: Tensor  # buffers, declared for the type checker
+    mean: Tensor
+    std: Tensor
+    clip: Any  # an open_clip model (untyped: encode_image, encode_text, logit_scale)
 
     def __init__(
         self,
@@ -167,9 +170,9 @@ class CLIPPromptLoss(nn.Module):
         if variant not in ("cosine", "softmax"):
             raise ValueError(f"variant must be 'cosine' or 'softmax', got {variant!r}")
         check_reduction(reduction)
-        prompts = tuple(prompts)
-        if len(prompts) != 2 or not all(isinstance(p, str) and p.strip() for p in prompts):
-            raise ValueError(f"prompts must be two non-empty strings (negative, positive), got {prompts!r}")
+        pair = tuple(prompts)  # any sequence of two strings
+        if len(pair) != 2 or not all(isinstance(p, str) and p.strip() for p in pair):
+            raise ValueError(f"prompts must be two non-empty strings (negative, positive), got {pair!r}")
         open_clip = require("open_clip", purpose="CLIPPromptLoss")
         if model_obj is None:
             model_obj = self._create(open_clip, model, pretrained, download, quick_gelu, allow_unverified)
@@ -184,7 +187,7 @@ class CLIPPromptLoss(nn.Module):
         for p in self.clip.parameters():
             p.requires_grad_(False)
         self.clip.eval()
-        self.prompts, self.variant, self.reduction = prompts, variant, reduction
+        self.prompts, self.variant, self.reduction = pair, variant, reduction
         visual = getattr(self.clip, "visual", self.clip)
         size = getattr(visual, "image_size", 224)
         self.image_size = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)

@@ -105,7 +105,7 @@ def _ssim_valid(
     b, c, h, w = x.shape
     m, n = h - window_size + 1, w - window_size + 1
     rows = max(1, STRIP_ELEMENTS // (b * c * w)) if x.device.type == "cpu" else m
-    total = None
+    total = x.new_zeros(b, dtype=torch.float64)
     for i, r0 in enumerate(range(0, m, rows)):
         r1 = min(r0 + rows, m) + window_size - 1
         xs, ys = x[..., r0:r1, :], y[..., r0:r1, :]
@@ -116,7 +116,7 @@ def _ssim_valid(
             if target is not None:
                 target.append(stats)
         part = _ssim_map(xs, ys, stats, g, c1, c2).flatten(1).sum(dim=1, dtype=torch.float64)
-        total = part if total is None else total + part
+        total = total + part
     return total / (c * m * n)
 
 

@@ -17,6 +17,8 @@ The forward is the official one at any input size (see [`HRNetPrior`][semprior.p
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -60,7 +62,7 @@ def _upsample_to(x: Tensor, size, align_corners: bool) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
 
 
-def _hr_module(m: nn.Module, xs: list[Tensor], align_corners: bool) -> list[Tensor]:
+def _hr_module(m: Any, xs: list[Tensor], align_corners: bool) -> list[Tensor]:  # timm HighResolutionModule
     """One timm ``HighResolutionModule`` with the official fuse: a coarser branch is upsampled
     (bilinear) to the exact size of the branch it joins, not by a fixed factor of 2, so any
     input size runs (HRNet-Semantic-Segmentation ``lib/models/seg_hrnet.py``, same sum order)."""
@@ -80,7 +82,7 @@ def _hr_module(m: nn.Module, xs: list[Tensor], align_corners: bool) -> list[Tens
     return out
 
 
-def _hrnet_body(net: nn.Module, x: Tensor, align_corners: bool) -> list[Tensor]:
+def _hrnet_body(net: Any, x: Tensor, align_corners: bool) -> list[Tensor]:  # timm HighResolutionNetFeatures
     """The four HRNet branches of timm's ``HighResolutionNetFeatures`` (``feature_location=""``),
     computed with its modules and weights but the official size-exact fuse (`_hr_module`)."""
     x = net.act1(net.bn1(net.conv1(x)))
@@ -153,9 +155,9 @@ def hrnet_key_map(fmt: str):
     return maps[fmt]
 
 
-def _weight_files(weights: str | os.PathLike | Sequence) -> list[Path]:
+def _weight_files(weights: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """A file, a (encoder, decoder) pair, or a CSAIL folder with encoder_/decoder_epoch_*.pth."""
-    if isinstance(weights, (list, tuple)):
+    if not isinstance(weights, (str, os.PathLike)):
         if len(weights) != 2:
             raise ValueError(f"pass one checkpoint file or an (encoder, decoder) pair, got {len(weights)} paths")
         paths = [Path(p).expanduser() for p in weights]

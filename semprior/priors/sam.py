@@ -62,6 +62,9 @@ class SAMPrior(SegPrior):
         torch.Size([1, 256, 7, 9])
     """
 
+    pixel_mean: Tensor  # buffers, declared for the type checker
+    pixel_std: Tensor
+
     def __init__(
         self,
         model_type: str = "vit_b",
@@ -100,6 +103,7 @@ class SAMPrior(SegPrior):
         if checkpoint is None and download:
             checkpoint = "auto"
         if checkpoint is not None:
+            path: str | os.PathLike
             if isinstance(checkpoint, str) and checkpoint == "auto":
                 path = resolve_weights(f"sam_{model_type}", weights_dir=weights_dir, download=download)
             else:

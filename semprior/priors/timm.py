@@ -45,6 +45,9 @@ class TimmPrior(SegPrior):
         [(25, 33), (13, 17)]
     """
 
+    mean: Tensor  # buffers, declared for the type checker
+    std: Tensor
+
     def __init__(
         self,
         model_name: str,

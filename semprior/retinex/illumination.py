@@ -90,7 +90,7 @@ class IlluminationEstimator(nn.Module):
             - img: `(B, n_fea_in - 1, H, W)` -> `(B, n_fea_middle, r1 - r0, W)` and `(B, n_fea_out, r1 - r0, W)`
         """
         h = img.shape[-2]
-        a0, a1 = halo(r0, r1, h, self.depth_conv.padding[0])
+        a0, a1 = halo(r0, r1, h, self.depth_conv.kernel_size[0] // 2)  # its padding: a 5x5 conv, padding 2
         illu_fea = conv_rows(self.lift(img[:, :, a0:a1]), self.depth_conv, r0, r1, h, a0)
         return illu_fea, self.conv2(illu_fea)
 

@@ -19,7 +19,8 @@ def official_igab_forward(block: IGAttentionBlock, x: torch.Tensor, illu_fea: to
         xr = x.reshape(b, h * w, c)
         q_inp, k_inp, v_inp = msa.to_q(xr), msa.to_k(xr), msa.to_v(xr)
         q, k, v, illu_attn = (
-            rearrange(t, "b n (h d) -> b h n d", h=msa.num_heads) for t in (q_inp, k_inp, v_inp, illu_fea_trans.flatten(1, 2))
+            rearrange(t, "b n (h d) -> b h n d", h=msa.num_heads)
+            for t in (q_inp, k_inp, v_inp, illu_fea_trans.flatten(1, 2))
         )
         v = v * illu_attn
         q, k, v = q.transpose(-2, -1), k.transpose(-2, -1), v.transpose(-2, -1)
@@ -78,10 +79,19 @@ def test_parameter_counts_of_retinexformer_lol_v1_stages(dim, heads, num_blocks)
 def test_official_state_dict_layout_loads_strictly():
     blk = IGAttentionBlock(16, 8, 2, 1)
     official_keys = [
-        "blocks.0.0.rescale", "blocks.0.0.to_q.weight", "blocks.0.0.to_k.weight", "blocks.0.0.to_v.weight",
-        "blocks.0.0.proj.weight", "blocks.0.0.proj.bias", "blocks.0.0.pos_emb.0.weight", "blocks.0.0.pos_emb.2.weight",
-        "blocks.0.1.fn.net.0.weight", "blocks.0.1.fn.net.2.weight", "blocks.0.1.fn.net.4.weight",
-        "blocks.0.1.norm.weight", "blocks.0.1.norm.bias",
+        "blocks.0.0.rescale",
+        "blocks.0.0.to_q.weight",
+        "blocks.0.0.to_k.weight",
+        "blocks.0.0.to_v.weight",
+        "blocks.0.0.proj.weight",
+        "blocks.0.0.proj.bias",
+        "blocks.0.0.pos_emb.0.weight",
+        "blocks.0.0.pos_emb.2.weight",
+        "blocks.0.1.fn.net.0.weight",
+        "blocks.0.1.fn.net.2.weight",
+        "blocks.0.1.fn.net.4.weight",
+        "blocks.0.1.norm.weight",
+        "blocks.0.1.norm.bias",
     ]
     assert sorted(blk.state_dict()) == sorted(official_keys)
     synthetic = {k: torch.randn_like(v) for k, v in blk.state_dict().items()}

@@ -62,7 +62,7 @@ def test_backends_agree_forward_and_backward():
     out_r.square().sum().backward()
     out_s.square().sum().backward()
     for (name, pr), ps in zip(ref.named_parameters(), stream.parameters()):
-        torch.testing.assert_close(ps.grad, pr.grad, atol=1e-4, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(ps.grad, pr.grad, atol=1e-4, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("backend", ["reference", "streaming"])

@@ -25,8 +25,9 @@ def test_gpu_check_is_valid_bash():
 def test_gpu_check_dry_run_writes_every_table(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, BENCH_THREADS="1")
     env.pop("OUT", None)
-    proc = subprocess.run(["bash", str(SCRIPT), "--dry-run", str(tmp_path)], capture_output=True, text=True, env=env,
-                          timeout=1800)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", str(tmp_path)], capture_output=True, text=True, env=env, timeout=1800
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "failed steps: 0" in proc.stdout
     assert "dry_run: 1" in (tmp_path / "env.txt").read_text()

@@ -112,8 +112,19 @@ def test_global_methods_run_untiled(tmp_path, capsys):
         assert torch.equal(enhance_image(m, x, tile=32, overlap=8), whole)
         assert torch.equal(enhance_image(m, x, max_memory_mb=0.01), whole)
     write_image(tmp_path / "x.png", x[0])
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "he", "--tile", "48",
-               "--no-progress"])
+    rc = main(
+        [
+            "enhance",
+            str(tmp_path / "x.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            "he",
+            "--tile",
+            "48",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "global method" in capsys.readouterr().err
 
 
@@ -134,8 +145,22 @@ def pairs_with_bad(tmp_path):
 def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys):
     root = pairs_with_bad
     out = root / "report"
-    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity",
-               "--out", str(out), "--grid", "2", "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--low",
+            str(root / "low"),
+            "--high",
+            str(root / "high"),
+            "--model",
+            "identity",
+            "--out",
+            str(out),
+            "--grid",
+            "2",
+            "--no-progress",
+        ]
+    )
     cap = capsys.readouterr()
     assert rc == EXIT_SOME_FAILED
     table, _, below = cap.out.partition("| identity |")
@@ -149,11 +174,32 @@ def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys):
     # the means are over the two scored pairs only
     from semprior.metrics import MetricProtocol, psnr
 
-    expect = np.mean([float(psnr(read_image(root / "low" / f"{n}.png")[None], read_image(root / "high" / f"{n}.png")[None],
-                                 MetricProtocol())) for n in "ac"])
+    expect = np.mean(
+        [
+            float(
+                psnr(
+                    read_image(root / "low" / f"{n}.png")[None],
+                    read_image(root / "high" / f"{n}.png")[None],
+                    MetricProtocol(),
+                )
+            )
+            for n in "ac"
+        ]
+    )
     assert data["means"]["identity"]["psnr"] == pytest.approx(expect)
-    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity",
-               "--no-progress", "--fail-fast"])
+    rc = main(
+        [
+            "eval",
+            "--low",
+            str(root / "low"),
+            "--high",
+            str(root / "high"),
+            "--model",
+            "identity",
+            "--no-progress",
+            "--fail-fast",
+        ]
+    )
     assert rc == 1 and "b.png" in capsys.readouterr().err
 
 
@@ -161,7 +207,9 @@ def test_eval_all_pairs_bad_is_an_error(pairs_with_bad, capsys):
     root = pairs_with_bad
     for n in "ac":
         (root / "low" / f"{n}.png").write_bytes(b"not an image")
-    rc = main(["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity", "--no-progress"])
+    rc = main(
+        ["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity", "--no-progress"]
+    )
     assert rc == 1 and "no pair could be scored (3 failed)" in capsys.readouterr().err
 
 

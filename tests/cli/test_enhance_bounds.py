@@ -1,4 +1,5 @@
-"""`semprior enhance` bounds its memory by default, reruns into its input folder, and keeps reports on one line per file."""
+"""`semprior enhance` bounds its memory by default, reruns into its input folder, and keeps reports on one line
+per file."""
 
 from __future__ import annotations
 
@@ -21,10 +22,15 @@ def _jpeg(path, seed=0, size=(40, 50)):
 
 
 def test_default_bound_is_half_of_what_the_image_buffers_leave():
-    assert default_memory_mb(6000 * 4000, 8 * 2**30) == pytest.approx((8 * 2**30 - 24e6 * IMAGE_BUFFER_BYTES_PER_PIXEL) / 2 / MB)
+    assert default_memory_mb(6000 * 4000, 8 * 2**30) == pytest.approx(
+        (8 * 2**30 - 24e6 * IMAGE_BUFFER_BYTES_PER_PIXEL) / 2 / MB
+    )
     assert default_memory_mb(10, None) is None  # unknown memory: no bound
-    with pytest.raises(ValueError, match=r"big.png \(24.0 megapixels\) needs about 1465 MB for its buffers and 1000 MB "
-                                         r"are available; .*--max-memory-mb MB or --tile PIXELS"):
+    with pytest.raises(
+        ValueError,
+        match=r"big.png \(24.0 megapixels\) needs about 1465 MB for its buffers and 1000 MB "
+        r"are available; .*--max-memory-mb MB or --tile PIXELS",
+    ):
         default_memory_mb(6000 * 4000, 1000 * MB, name="big.png")
 
 
@@ -71,11 +77,18 @@ def test_an_image_that_cannot_fit_is_refused_before_decoding(tmp_path, monkeypat
     assert main(["enhance", str(img), "-o", str(tmp_path / "o"), "--model", "lime", "--no-progress"]) == 3
     err = capsys.readouterr().err
     assert "--max-memory-mb" in err and "--tile" in err and spy["pieces"] == []
-    assert main(["enhance", str(img), "-o", str(tmp_path / "o"), "--model", "lime", "--fail-fast", "--no-progress"]) == 1
+    assert (
+        main(["enhance", str(img), "-o", str(tmp_path / "o"), "--model", "lime", "--fail-fast", "--no-progress"]) == 1
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--max-memory-mb" in err
     # an explicit bound is the user's choice, not second-guessed per image
-    assert main(["enhance", str(img), "-o", str(tmp_path / "o"), "--model", "lime", "--max-memory-mb", "8", "--no-progress"]) == 0
+    assert (
+        main(
+            ["enhance", str(img), "-o", str(tmp_path / "o"), "--model", "lime", "--max-memory-mb", "8", "--no-progress"]
+        )
+        == 0
+    )
 
 
 def test_max_memory_beyond_what_is_available_is_refused_up_front(tmp_path, monkeypatch, capsys):

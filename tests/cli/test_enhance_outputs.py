@@ -1,4 +1,5 @@
-"""``semprior enhance`` for photographers: output format and quality, EXIF/ICC kept, one file out, folder trees, device and dtype."""
+"""``semprior enhance`` for photographers: output format and quality, EXIF/ICC kept, one file out, folder trees,
+device and dtype."""
 
 from __future__ import annotations
 
@@ -121,8 +122,9 @@ def test_dtype_runs_the_model_in_that_dtype(tmp_path, capsys, monkeypatch):
     from argparse import Namespace
 
     monkeypatch.setattr(_models, "_cpu_flags", lambda: set())
-    args = Namespace(model=None, method=None, checkpoint=None, prior=None, weights_dir=None, device="cpu",
-                     dtype="bf16", half=False)
+    args = Namespace(
+        model=None, method=None, checkpoint=None, prior=None, weights_dir=None, device="cpu", dtype="bf16", half=False
+    )
     ((_, model),) = _models.build_models(args, default="deepspg").items()
     assert next(model.parameters()).dtype == torch.bfloat16
     assert "--dtype bf16 on this CPU" in capsys.readouterr().err
@@ -134,10 +136,35 @@ def test_tiling_a_global_attention_model_warns(tmp_path, capsys):
     from semprior.data.io import write_image
 
     write_image(tmp_path / "x.png", torch.rand(3, 40, 72) * 0.3)
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--tile", "32", "--overlap", "8", "--no-progress"])
+    rc = main(
+        [
+            "enhance",
+            str(tmp_path / "x.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--tile",
+            "32",
+            "--overlap",
+            "8",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "attends over the whole image" in capsys.readouterr().err
     rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o2"), "--tile", "128", "--no-progress"])
     assert rc == 0 and "attends over" not in capsys.readouterr().err  # one tile: the whole image
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o3"), "--tile", "32", "--overlap", "8", "--model", "gamma",
-               "--no-progress"])
+    rc = main(
+        [
+            "enhance",
+            str(tmp_path / "x.png"),
+            "-o",
+            str(tmp_path / "o3"),
+            "--tile",
+            "32",
+            "--overlap",
+            "8",
+            "--model",
+            "gamma",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "attends over" not in capsys.readouterr().err  # per-pixel: tiles change nothing

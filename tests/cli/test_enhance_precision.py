@@ -24,7 +24,9 @@ def _setup(tmp_path):
 
 def _run(tmp_path, ckpt, name, *extra):
     out = tmp_path / name
-    assert main(["enhance", str(tmp_path / "in"), "-o", str(out), "--checkpoint", str(ckpt), "--no-progress", *extra]) == 0
+    assert (
+        main(["enhance", str(tmp_path / "in"), "-o", str(out), "--checkpoint", str(ckpt), "--no-progress", *extra]) == 0
+    )
     return [read_image(out / f"{i}.png") for i in range(3)]
 
 

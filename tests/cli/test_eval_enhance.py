@@ -32,8 +32,24 @@ def _tiny_ckpt(path):
 
 def test_eval_classical_table_and_grid(pair_dirs, capsys):
     out = pair_dirs / "report"
-    rc = main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--model", "gamma",
-               "--model", "identity", "--out", str(out), "--grid", "2", "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--low",
+            str(pair_dirs / "low"),
+            "--high",
+            str(pair_dirs / "high"),
+            "--model",
+            "gamma",
+            "--model",
+            "identity",
+            "--out",
+            str(out),
+            "--grid",
+            "2",
+            "--no-progress",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0
     assert "| gamma |" in text and "| identity |" in text and "Protocol:" in text and "GT-mean" in text
@@ -53,8 +69,9 @@ def test_eval_checkpoint_and_lol_root(pair_dirs, tmp_path, capsys):
     (tmp_path / "run_a").mkdir()
     (tmp_path / "run_b").mkdir()
     a, b = _tiny_ckpt(tmp_path / "run_a" / "best.pt"), _tiny_ckpt(tmp_path / "run_b" / "best.pt")
-    rc = main(["eval", "--lol", str(lol), "--checkpoint", str(a), "--checkpoint", str(b), "--model", "gamma",
-               "--no-progress"])
+    rc = main(
+        ["eval", "--lol", str(lol), "--checkpoint", str(a), "--checkpoint", str(b), "--model", "gamma", "--no-progress"]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "| run_a/best.pt |" in out and "| run_b/best.pt |" in out and "| gamma |" in out
 
@@ -91,8 +108,21 @@ def test_enhance_odd_size_folder_and_exif(tmp_path, capsys):
 def test_enhance_checkpoint_tiled_odd_size(tmp_path):
     write_image(tmp_path / "x.png", torch.rand(3, 45, 71) * 0.3)
     ckpt = _tiny_ckpt(tmp_path / "m.pt")
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--checkpoint", str(ckpt),
-               "--tile", "32", "--overlap", "8", "--no-progress"])
+    rc = main(
+        [
+            "enhance",
+            str(tmp_path / "x.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--checkpoint",
+            str(ckpt),
+            "--tile",
+            "32",
+            "--overlap",
+            "8",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and read_image(tmp_path / "o" / "x.png").shape == (3, 45, 71)
 
 
@@ -102,8 +132,19 @@ def test_enhance_4k(tmp_path):
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 2160), torch.linspace(0, 1, 3840), indexing="ij")
     img = torch.stack([xx * 0.2, yy * 0.2, (xx + yy) * 0.1])
     write_image(tmp_path / "uhd.png", img)
-    rc = main(["enhance", str(tmp_path / "uhd.png"), "-o", str(tmp_path / "o"), "--model", "gamma",
-               "--tile", "1024", "--no-progress"])
+    rc = main(
+        [
+            "enhance",
+            str(tmp_path / "uhd.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            "gamma",
+            "--tile",
+            "1024",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     src, out = read_image(tmp_path / "uhd.png"), read_image(tmp_path / "o" / "uhd.png")
     assert out.shape == (3, 2160, 3840)
@@ -117,8 +158,12 @@ def test_enhance_errors(tmp_path, capsys):
     assert main(["enhance", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--model", "gamma"]) == 1
     assert "no images" in capsys.readouterr().err
     write_image(tmp_path / "x.png", torch.rand(3, 12, 12) * 0.3)
-    assert main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "gamma",
-                 "--checkpoint", "m.pt"]) == 1
+    assert (
+        main(
+            ["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "gamma", "--checkpoint", "m.pt"]
+        )
+        == 1
+    )
     assert "give one of --model or --checkpoint" in capsys.readouterr().err
     assert main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--model", "sllen"]) == 1
     assert "no weights for 'sllen' ship with semprior" in capsys.readouterr().err
@@ -131,11 +176,32 @@ def test_checkpoint_rebuilds_the_prior_it_records(tmp_path, capsys):
 
     cfg = DeepSPGConfig(width=8, heads=(1, 1, 1), image_prior=True, text_prior=False)
     ckpt = tmp_path / "best.pt"
-    torch.save({"model": DeepSPG(cfg, prior=RegionPrior()).state_dict(), "model_config": cfg.to_dict(),
-                "model_name": "deepspg", "prior": "region", "text": "none"}, ckpt)
+    torch.save(
+        {
+            "model": DeepSPG(cfg, prior=RegionPrior()).state_dict(),
+            "model_config": cfg.to_dict(),
+            "model_name": "deepspg",
+            "prior": "region",
+            "text": "none",
+        },
+        ckpt,
+    )
     write_image(tmp_path / "x.png", torch.rand(3, 30, 41) * 0.3)
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--checkpoint", str(ckpt), "--no-progress"])
+    rc = main(
+        ["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--checkpoint", str(ckpt), "--no-progress"]
+    )
     assert rc == 0 and read_image(tmp_path / "o" / "x.png").shape == (3, 30, 41)
-    rc = main(["enhance", str(tmp_path / "x.png"), "-o", str(tmp_path / "o2"), "--checkpoint", str(ckpt),
-               "--prior", "none", "--no-progress"])
+    rc = main(
+        [
+            "enhance",
+            str(tmp_path / "x.png"),
+            "-o",
+            str(tmp_path / "o2"),
+            "--checkpoint",
+            str(ckpt),
+            "--prior",
+            "none",
+            "--no-progress",
+        ]
+    )
     assert rc == 1 and "image_prior=True but the prior is missing" in capsys.readouterr().err  # clear, not silent

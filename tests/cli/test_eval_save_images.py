@@ -24,23 +24,57 @@ def pairs(tmp_path):
 
 def test_save_images(pairs, capsys):
     saved = pairs / "saved"
-    rc = main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "--model", "gamma",
-               "--model", "identity", "--save-images", str(saved), "--out", str(pairs / "report"), "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--low",
+            str(pairs / "low"),
+            "--high",
+            str(pairs / "high"),
+            "--model",
+            "gamma",
+            "--model",
+            "identity",
+            "--save-images",
+            str(saved),
+            "--out",
+            str(pairs / "report"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     capsys.readouterr()
     assert sorted(str(p.relative_to(saved)) for p in saved.rglob("*.png")) == [
-        "gamma/a.png", "gamma/b.png", "identity/a.png", "identity/b.png"]
+        "gamma/a.png",
+        "gamma/b.png",
+        "identity/a.png",
+        "identity/b.png",
+    ]
     assert torch.allclose(read_image(saved / "identity" / "a.png"), read_image(pairs / "low" / "a.png"), atol=1 / 255)
     # the saved images score what the table says (the table quantises to 8 bits too)
     table = json.loads((pairs / "report" / "metrics.json").read_text())
     text = json.dumps(table)
-    mine = [psnr(read_image(saved / "gamma" / f"{n}.png")[None], read_image(pairs / "high" / f"{n}.png")[None]).item()
-            for n in ("a", "b")]
+    mine = [
+        psnr(read_image(saved / "gamma" / f"{n}.png")[None], read_image(pairs / "high" / f"{n}.png")[None]).item()
+        for n in ("a", "b")
+    ]
     assert f"{sum(mine) / 2:.2f}"[:4] in text
 
 
 def test_save_images_into_a_file_is_an_error(pairs, capsys):
     (pairs / "file").write_text("x")
-    rc = main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "--model", "gamma",
-               "--save-images", str(pairs / "file"), "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--low",
+            str(pairs / "low"),
+            "--high",
+            str(pairs / "high"),
+            "--model",
+            "gamma",
+            "--save-images",
+            str(pairs / "file"),
+            "--no-progress",
+        ]
+    )
     assert rc == 1 and "not a folder" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""``semprior --help`` / ``--version`` import no sub-command (and so not torch); ``semprior models`` lists what ships."""
+"""``semprior --help`` / ``--version`` import no sub-command (and so not torch); ``semprior models`` lists what
+ships."""
 
 from __future__ import annotations
 
@@ -26,8 +27,13 @@ print("HEAVY", heavy, "RC", rc)
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], [], ["--traceback", "--help"]])
 def test_top_level_imports_no_torch(argv):
-    out = subprocess.run([sys.executable, "-c", _PROBE.format(argv=argv)], capture_output=True, text=True,
-                         timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(argv=argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("HEAVY [] RC"), (last, out.stderr)
     if argv == ["--version"]:
@@ -61,6 +67,11 @@ def test_models_lists_models_tags_and_recipes(capsys):
 
 
 def test_unknown_command_is_one_line():
-    out = subprocess.run([sys.executable, "-m", "semprior.cli.main", "enhnace"], capture_output=True, text=True,
-                         timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-m", "semprior.cli.main", "enhnace"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
     assert out.returncode == 2 and "invalid choice: 'enhnace'" in out.stderr

@@ -64,7 +64,7 @@ def test_random_crop_flip_is_paired_and_seeded(tmp_path):
     assert a["low"].shape == (3, 8, 8)
     full = PairedFolder(tmp_path / "low", tmp_path / "high")[0]
     # the same window/flip was applied to both: the pair's pixel relation is preserved
-    windows = [full["low"][:, i:i + 8, j:j + 8] for i in range(5) for j in range(9)]
+    windows = [full["low"][:, i : i + 8, j : j + 8] for i in range(5) for j in range(9)]
     cands = [w.flip(d) if d else w for w in windows for d in ([], [-1], [-2], [-1, -2])]
     idx = [k for k, c in enumerate(cands) if torch.equal(c, a["low"])]
     assert idx

@@ -158,7 +158,9 @@ def test_exif_orientation_matches_pil(tmp_path, orientation):
     if orientation in (5, 6, 7, 8):
         assert got.shape[:2] == (6, 4)
     # the numpy path used for 16-bit PNGs agrees with PIL's
-    np.testing.assert_array_equal(_exif_orient(arr, orientation), np.asarray(ImageOps.exif_transpose(_with_exif(arr, orientation))))
+    np.testing.assert_array_equal(
+        _exif_orient(arr, orientation), np.asarray(ImageOps.exif_transpose(_with_exif(arr, orientation)))
+    )
 
 
 def _with_exif(arr, orientation):

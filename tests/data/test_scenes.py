@@ -14,7 +14,9 @@ from semprior.engine.recipe import DataConfig, build_data
 def _scene(g: torch.Generator) -> torch.Tensor:
     """A smooth random picture (a few blobs), so thumbnails carry structure."""
     small = torch.rand(3, 4, 6, generator=g)
-    return torch.nn.functional.interpolate(small[None], size=(48, 72), mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    return torch.nn.functional.interpolate(small[None], size=(48, 72), mode="bicubic", align_corners=False)[0].clamp(
+        0, 1
+    )
 
 
 @pytest.fixture
@@ -62,8 +64,9 @@ def test_scene_holdout_takes_whole_scenes_in_a_fixed_order(bursts):
 
 def test_build_data_holds_out_scenes_by_default(bursts):
     root, truth = bursts
-    train, val = build_data(DataConfig(kind="paired", low_dir=str(root / "low"), high_dir=str(root / "high"),
-                                       patch_size=16, val_holdout=2))
+    train, val = build_data(
+        DataConfig(kind="paired", low_dir=str(root / "low"), high_dir=str(root / "high"), patch_size=16, val_holdout=2)
+    )
     t = {truth[p[0].stem] for p in train.pairs}
     v = {truth[p[0].stem] for p in val.pairs}
     assert not t & v and len(val) >= 2 and len(train) + len(val) == len(truth)

@@ -7,7 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from semprior.data import LowLightSegmentation, SegmentationDataset, SegmentationFolder, SyntheticSegmentation, write_image
+from semprior.data import (
+    LowLightSegmentation,
+    SegmentationDataset,
+    SegmentationFolder,
+    SyntheticSegmentation,
+    write_image,
+)
 
 
 def _cityscapes_like(root, n=3, h=20, w=24, bad_label=None):
@@ -23,7 +29,9 @@ def _cityscapes_like(root, n=3, h=20, w=24, bad_label=None):
         if bad_label is not None:
             labels[1, 1] = bad_label
         Image.fromarray(labels).save(d_mask / f"{stem}_gtFine_labelTrainIds.png")
-        Image.fromarray(labels).convert("RGB").save(d_mask / f"{stem}_gtFine_color.png")  # not a label map: filtered out
+        Image.fromarray(labels).convert("RGB").save(
+            d_mask / f"{stem}_gtFine_color.png"
+        )  # not a label map: filtered out
     return root / "leftImg8bit" / "train", root / "gtFine" / "train"
 
 
@@ -36,8 +44,13 @@ def test_folder_matches_cityscapes_names_and_reads_labels(tmp_path):
     assert set(item["mask"].unique().tolist()) <= {0, 1, 2, 255}
     assert torch.equal(ds[0]["mask"], item["mask"])  # deterministic per (seed, epoch, index)
     ds.set_epoch(1)
-    assert any(not torch.equal(ds[i]["image"], SegmentationFolder(imgs, masks, 3, mask_glob="*_labelTrainIds.png",
-                                                                   patch_size=16, seed=1)[i]["image"]) for i in range(3))
+    assert any(
+        not torch.equal(
+            ds[i]["image"],
+            SegmentationFolder(imgs, masks, 3, mask_glob="*_labelTrainIds.png", patch_size=16, seed=1)[i]["image"],
+        )
+        for i in range(3)
+    )
     whole = SegmentationFolder(imgs, masks, 3, mask_glob="*_labelTrainIds.png", flip=False)[2]
     ref = np.asarray(Image.open(masks / "aachen" / "aachen_000002_000019_gtFine_labelTrainIds.png"))
     assert torch.equal(whole["mask"], torch.from_numpy(ref.astype(np.int64)))

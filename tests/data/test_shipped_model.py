@@ -46,8 +46,22 @@ def test_model_card_eval15_numbers_reproduce(name, shared_data, tmp_path):
     folder = PRETRAINED_DIR / get_model_entry(name).pretrained["lolv1-cpu"].file
     sel = json.loads((folder / "selection.json").read_text())["eval15"]
     eval15 = shared_data / "lol_v1_eval15"
-    rc = main(["eval", "--low", str(eval15 / "low"), "--high", str(eval15 / "high"), "--model", name,
-               "--out", str(tmp_path), "--grid", "0", "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--low",
+            str(eval15 / "low"),
+            "--high",
+            str(eval15 / "high"),
+            "--model",
+            name,
+            "--out",
+            str(tmp_path),
+            "--grid",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     means = json.loads((tmp_path / "metrics.json").read_text())["means"][name]
     assert means["psnr"] == pytest.approx(sel["psnr"], abs=0.01)

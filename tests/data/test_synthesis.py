@@ -24,8 +24,9 @@ def test_range_quantised_and_darker():
 
 
 def test_noise_free_exposure_model_is_linear_light_scale():
-    cfg = LowLightConfig(exposure=(0.25, 0.25), tone_prob=0.0, color_cast=0.0,
-                         shot_noise=(0, 0), read_noise=(0, 0), bits=0)
+    cfg = LowLightConfig(
+        exposure=(0.25, 0.25), tone_prob=0.0, color_cast=0.0, shot_noise=(0, 0), read_noise=(0, 0), bits=0
+    )
     from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 
     x = torch.rand(2, 3, 8, 8)
@@ -49,7 +50,9 @@ def test_noise_increases_with_shot_gain():
     assert float(hi.std()) > 3 * float(lo.std())
 
 
-@pytest.mark.parametrize("bad", [dict(exposure=(0.5, 0.1)), dict(tone_prob=2.0), dict(bits=32), dict(exposure=(0.0, 0.1))])
+@pytest.mark.parametrize(
+    "bad", [dict(exposure=(0.5, 0.1)), dict(tone_prob=2.0), dict(bits=32), dict(exposure=(0.0, 0.1))]
+)
 def test_config_validation(bad):
     with pytest.raises(ValueError, match="LowLightConfig"):
         LowLightConfig(**bad)
@@ -95,6 +98,6 @@ def test_default_clean_images_are_bundled_colour_photos():
     assert len(imgs) >= 4
     for name, im in imgs.items():
         assert im.shape[0] == 3 and min(im.shape[1:]) >= 256, name
-        assert 0 <= float(im.min()) and float(im.max()) <= 1
+        assert float(im.min()) >= 0 and float(im.max()) <= 1
     with pytest.raises(ValueError, match="no image called"):
         default_clean_images(("not_a_photo",))

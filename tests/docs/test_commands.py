@@ -13,7 +13,7 @@ A block without one fails `test_every_shell_block_is_run_or_marked`, listing pag
 
 How a "run" block is executed (`bash -e -o pipefail`, one script per block):
 - in a scratch folder that holds links to the repository's `configs/`, `examples/`, `benchmarks/`,
-  `docs/` and `.venv` (the running interpreter's venv), so repository-relative paths work and
+  `experiments/`, `tools/`, `docs/` and `.venv` (the running interpreter's venv), so repository-relative paths work and
   outputs (`runs/`, `out/`) never land in the checkout; `HOME` is a scratch home too (`~/data/LOL`);
 - with `PATH` starting at the venv's bin (so `semprior` is the console script) and `PYTHONPATH`
   at this checkout (so this checkout's code runs), `SEMPRIOR_PROGRESS=0`;
@@ -82,7 +82,7 @@ def extract_blocks(page: Path) -> list[Block]:
         while j < len(lines) and not lines[j].strip().startswith(fence):
             j += 1
         indent = len(m.group("indent"))
-        code = "\n".join(l[indent:] for l in lines[i + 1 : j])
+        code = "\n".join(ln[indent:] for ln in lines[i + 1 : j])
         i = j + 1
         if lang not in SHELL_LANGS | {"python", "py"}:
             continue
@@ -92,7 +92,9 @@ def extract_blocks(page: Path) -> list[Block]:
             at, mk = _marker_at(lines, j + 1, +1)
         if mk is not None:
             if at in claimed:
-                block.errors.append(f"marker on line {at + 1} is next to two blocks (lines {claimed[at]} and {start + 1})")
+                block.errors.append(
+                    f"marker on line {at + 1} is next to two blocks (lines {claimed[at]} and {start + 1})"
+                )
             claimed[at] = start + 1
             block.marker = "run" if mk.group("kind") == "run in tests" else "skip"
             block.options = mk.group("opts") or ""
@@ -208,8 +210,13 @@ def _setup_shared(work: Path, home: Path) -> None:
     (work.parent / "shared" / "data").symlink_to(_need_shared(), target_is_directory=True)
 
 
-SETUPS = {"photos": _setup_photos, "lol": _setup_lol, "pairs": _setup_pairs, "mydata": _setup_mydata,
-          "shared": _setup_shared}
+SETUPS = {
+    "photos": _setup_photos,
+    "lol": _setup_lol,
+    "pairs": _setup_pairs,
+    "mydata": _setup_mydata,
+    "shared": _setup_shared,
+}
 
 TINY_TRAIN = """\
 model: {name: deepspg, width: 8}
@@ -223,9 +230,14 @@ train: {steps: 2, batch_size: 2, val_every: 2, ckpt_every: 0, log_every: 1, prog
 def _env(work: Path, home: Path) -> dict[str, str]:
     venv_bin = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-    env.update(HOME=str(home), PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}", SEMPRIOR_PROGRESS="0",
-               PYTHONPATH=f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
-               MPLBACKEND="Agg", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"))
+    env.update(
+        HOME=str(home),
+        PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",
+        SEMPRIOR_PROGRESS="0",
+        PYTHONPATH=f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
+        MPLBACKEND="Agg",
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
+    )
     return env
 
 
@@ -291,7 +303,7 @@ def test_marked_block_runs(block: Block, tmp_path, request):
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     home.mkdir()
-    for name in ("configs", "examples", "benchmarks", "docs"):
+    for name in ("configs", "examples", "benchmarks", "experiments", "tools", "docs"):
         if (REPO / name).exists():
             (work / name).symlink_to(REPO / name, target_is_directory=True)
     (work / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
@@ -302,7 +314,7 @@ def test_marked_block_runs(block: Block, tmp_path, request):
             SETUPS[name](work, home)
     code = block.code
     if block.lang == "console":  # keep only the typed commands
-        code = "\n".join(l[2:] for l in code.splitlines() if l.startswith("$ "))
+        code = "\n".join(ln[2:] for ln in code.splitlines() if ln.startswith("$ "))
     files = {name: _yaml_above(block, name) for name in opts.get("file", [])}
     subs = [(s, True) for s in opts.get("sub", [])] + [(s, False) for s in opts.get("suball", [])]
     for sub, once in subs:

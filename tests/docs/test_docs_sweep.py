@@ -65,7 +65,9 @@ def tree(tmp_path):
     (pkg / "__init__.py").write_text(SOURCE)
     (pkg / "core.py").write_text(CORE)
     (pkg / "helpers.py").write_text(HELPERS)
-    inv = _inventory(tmp_path / "objects.inv", ["pkg.core", "pkg.core.Thing", "pkg.core.Thing.go", "pkg.helpers.helper"])
+    inv = _inventory(
+        tmp_path / "objects.inv", ["pkg.core", "pkg.core.Thing", "pkg.core.Thing.go", "pkg.helpers.helper"]
+    )
     return tmp_path, inv
 
 

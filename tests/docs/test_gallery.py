@@ -1,6 +1,6 @@
 """The home page's gallery shows what the default shipped model does today.
 
-``benchmarks/make_thumbnails.py`` (``make gallery``) writes the thumbnails, ``gallery.md`` and
+``tools/make_thumbnails.py`` (``make gallery``) writes the thumbnails, ``gallery.md`` and
 ``gallery.json``, which records the sha256 of the weights it used. When the shipped default model
 changes, these tests fail until the script is run again.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HOME = REPO / "docs" / "assets" / "home"
-RERUN = "run `make gallery` (or .venv/bin/python benchmarks/make_thumbnails.py) and commit docs/assets/home"
+RERUN = "run `make gallery` (or .venv/bin/python tools/make_thumbnails.py) and commit docs/assets/home"
 
 
 def _record() -> dict:
@@ -21,9 +21,9 @@ def _record() -> dict:
 
 
 def test_gallery_was_made_by_the_default_shipped_weights():
-    from semprior.models.io import WEIGHTS_NAME
     from semprior.models import get_model_entry
     from semprior.models.factory import pretrained_path as shipped_path
+    from semprior.models.io import WEIGHTS_NAME
 
     rec = _record()
     # the model `semprior enhance photo.jpg -o out/` uses when no model is named

@@ -28,9 +28,10 @@ def test_no_project_history_on_the_pages():
             for m in HISTORY.finditer(line):
                 if any(page.name == p and t in line for p, t in ALLOWED):
                     continue
-                found.append(f"{page.relative_to(REPO)}:{n}: ...{line[max(0, m.start() - 40):m.end() + 40]}...")
-    assert not found, ("project history on user pages; say what is true now and move the history to "
-                       "CHANGELOG.md:\n" + "\n".join(found))
+                found.append(f"{page.relative_to(REPO)}:{n}: ...{line[max(0, m.start() - 40) : m.end() + 40]}...")
+    assert not found, (
+        "project history on user pages; say what is true now and move the history to CHANGELOG.md:\n" + "\n".join(found)
+    )
 
 
 def test_changelog_exists_with_an_unreleased_section():

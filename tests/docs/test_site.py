@@ -132,9 +132,7 @@ def test_no_raw_sphinx_roles(pages):
     )
 
 
-_EXAMPLE_ADMONITION = re.compile(
-    r'<(details|div) class="(?:admonition )?examples?"[^>]*>(.*?)</\1>', flags=re.S | re.I
-)
+_EXAMPLE_ADMONITION = re.compile(r'<(details|div) class="(?:admonition )?examples?"[^>]*>(.*?)</\1>', flags=re.S | re.I)
 _EXAMPLES_SECTION = re.compile(
     r'<span class="doc-section-title">Examples?:</span>(.*?)(?=<span class="doc-section-title">|'
     r'<div class="doc doc-object|<h[1-6] |\Z)',
@@ -276,8 +274,11 @@ def _public_objects() -> list[tuple[str, str]]:
 
 def test_every_public_name_is_on_a_page(pages):
     documented = _inventory()
-    missing = [f"{public} (add `::: {path}` to a page in docs/api/)" for public, path in _public_objects()
-               if path not in documented and public not in documented]
+    missing = [
+        f"{public} (add `::: {path}` to a page in docs/api/)"
+        for public, path in _public_objects()
+        if path not in documented and public not in documented
+    ]
     assert not missing, f"{len(missing)} public names are on no API page:\n" + "\n".join(missing)
 
 

@@ -8,12 +8,8 @@ from disk (``file://``); nothing is fetched from the network.
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_site import SITE, _site_or_skip_reason  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -25,7 +21,9 @@ def browser_page():
     reason = _site_or_skip_reason()
     if reason:
         pytest.skip(reason)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install 'semprior[dev]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install 'semprior[dev]')"
+    )
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
         pytest.skip("no Chromium binary on PATH (install it: `make browser`, or apt-get install chromium)")

@@ -7,7 +7,9 @@ from torch import nn
 class ToyEnhancer(nn.Module):
     def __init__(self, dropout: float = 0.1) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(dropout), nn.Conv2d(8, 3, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(dropout), nn.Conv2d(8, 3, 3, padding=1)
+        )
 
     def forward(self, x):
         return x + self.body(x)

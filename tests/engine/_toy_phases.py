@@ -59,21 +59,31 @@ def cls_loss(model, batch):
 
 
 def schedule(enh_steps: int = 2, cls_steps: int = 1) -> PhaseSchedule:
-    return PhaseSchedule((
-        Phase("enh", enh_loss, source="train", steps=enh_steps, params=lambda m: [*m.trunk.parameters(), *m.enh.parameters()]),
-        Phase("cls", cls_loss, source="masks", steps=cls_steps, crop=False, params=lambda m: [*m.trunk.parameters(), *m.cls.parameters()]),
-    ))
+    return PhaseSchedule(
+        (
+            Phase(
+                "enh",
+                enh_loss,
+                source="train",
+                steps=enh_steps,
+                params=lambda m: [*m.trunk.parameters(), *m.enh.parameters()],
+            ),
+            Phase(
+                "cls",
+                cls_loss,
+                source="masks",
+                steps=cls_steps,
+                crop=False,
+                params=lambda m: [*m.trunk.parameters(), *m.cls.parameters()],
+            ),
+        )
+    )
 
 
 def ddp_phases_worker(rank: int, world: int, init_file: str, out_dir: str, steps: int) -> None:
     """One DDP replica on the CPU (gloo) training the two-task toy on the alternating schedule."""
-    import sys
-    from pathlib import Path
-
     import torch.distributed as dist
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _toy import ToyPairs
+    from _toy import ToyPairs  # importable here: a spawned process starts with its parent's sys.path
 
     from semprior.engine import TrainConfig, Trainer
 

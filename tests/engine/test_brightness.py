@@ -11,7 +11,9 @@ from semprior.engine.brightness import keep_brightness
 def test_dark_inputs_never_come_out_darker():
     g = torch.Generator().manual_seed(0)
     low = torch.rand(4, 3, 16, 16, generator=g) * 0.3
-    out = torch.stack([low[0] * 0.5, low[1] * 2, torch.zeros_like(low[2]), low[3] * 0.9 + 0.5 * (low[3] > 0.25)]).clamp(0, 1)
+    out = torch.stack([low[0] * 0.5, low[1] * 2, torch.zeros_like(low[2]), low[3] * 0.9 + 0.5 * (low[3] > 0.25)]).clamp(
+        0, 1
+    )
     got = keep_brightness(low, out)
     for i in range(4):
         assert got[i].mean() >= low[i].mean() - 1e-6

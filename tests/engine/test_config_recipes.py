@@ -35,17 +35,32 @@ def test_a_path_wins(tmp_path):
 
 def test_unknown_name_lists_the_shipped_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="config file not found: deepspg_lolv2 .nor a shipped recipe.*deepspg_lolv1.*retinexformer_lolv1"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="config file not found: deepspg_lolv2 .nor a shipped recipe.*deepspg_lolv1.*retinexformer_lolv1",
+    ):
         resolve_config("deepspg_lolv2")
 
 
 def test_train_cli_takes_a_recipe_name(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "semprior.cli.main", "train", "--config", "sllen_lolv1", "--print-config"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-m", "semprior.cli.main", "train", "--config", "sllen_lolv1", "--print-config"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["model"]["name"] == "sllen"
-    bad = subprocess.run([sys.executable, "-m", "semprior.cli.main", "train", "--config", "nope"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    bad = subprocess.run(
+        [sys.executable, "-m", "semprior.cli.main", "train", "--config", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
     assert bad.returncode == 1 and "shipped recipe" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
@@ -63,12 +78,31 @@ def test_set_overrides(tmp_path):
 
 
 def test_train_cli_set(tmp_path):
-    cmd = [sys.executable, "-m", "semprior.cli.main", "train", "--config", "sllen_lolv1", "--print-config",
-           "--set", "train.lr=2.5e-4", "--set", "train.batch_size=3"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    cmd = [
+        sys.executable,
+        "-m",
+        "semprior.cli.main",
+        "train",
+        "--config",
+        "sllen_lolv1",
+        "--print-config",
+        "--set",
+        "train.lr=2.5e-4",
+        "--set",
+        "train.batch_size=3",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""}
+    )
     assert out.returncode == 0, out.stderr
     cfg = json.loads(out.stdout)
     assert cfg["train"]["lr"] == 2.5e-4 and cfg["train"]["batch_size"] == 3
-    bad = subprocess.run(cmd[:-4] + ["--set", "train.learning_rate=1"], capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    bad = subprocess.run(
+        cmd[:-4] + ["--set", "train.learning_rate=1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
     assert bad.returncode == 1 and "learning_rate" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

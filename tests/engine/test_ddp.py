@@ -1,12 +1,8 @@
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _toy import ToyEnhancer, ToyPairs, ddp_worker, toy_loss  # noqa: E402
 
 from semprior.engine import TrainConfig, Trainer  # noqa: E402
@@ -23,8 +19,9 @@ def test_two_process_gloo_replicas_agree_and_match_single_process(tmp_path, monk
         assert torch.equal(r0[k], r1[k]), k
     # 2 ranks x batch 2 see the same 4 samples per step as 1 process x batch 4: same averaged gradient
     torch.manual_seed(0)
-    single = Trainer(ToyEnhancer(dropout=0.0), toy_loss, ToyPairs(),
-                     TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False))
+    single = Trainer(
+        ToyEnhancer(dropout=0.0), toy_loss, ToyPairs(), TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False)
+    )
     single.fit()
     torch.manual_seed(0)
     start = ToyEnhancer(dropout=0.0).state_dict()

@@ -148,7 +148,10 @@ class _Flaky(list):
 
 def test_skip_leaves_failed_pairs_out_of_every_mean():
     pairs = _pairs(3)
-    fails_on_im2 = lambda x: x[..., 1:, :] if x.shape[-1] == 31 and float(x.mean()) == float(pairs[2]["low"].mean()) else x  # noqa: E731
+
+    def fails_on_im2(x):
+        return x[..., 1:, :] if x.shape[-1] == 31 and float(x.mean()) == float(pairs[2]["low"].mean()) else x
+
     with pytest.raises(Exception, match="truncated"):
         evaluate_methods({"identity": lambda x: x}, _Flaky(pairs))
     r = evaluate_methods({"identity": lambda x: x, "odd": fails_on_im2}, _Flaky(pairs), on_error="skip", keep=3)
@@ -157,7 +160,9 @@ def test_skip_leaves_failed_pairs_out_of_every_mean():
     assert "truncated" in r.failed[0][1] and "returned shape" in r.failed[1][1]
     # the one scored pair is the only one in both rows (im2's identity score is not kept either)
     assert len(r.scores["identity"]["psnr"]) == len(r.scores["odd"]["psnr"]) == 1
-    assert r.mean("identity") == pytest.approx(float(psnr(pairs[0]["low"][None], pairs[0]["high"][None], MetricProtocol())))
+    assert r.mean("identity") == pytest.approx(
+        float(psnr(pairs[0]["low"][None], pairs[0]["high"][None], MetricProtocol()))
+    )
     md = r.to_markdown()
     assert "Averaged over 1 of 3 pair(s); 2 could not be scored" in md
     assert md.count("- not scored:") == 2

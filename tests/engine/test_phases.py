@@ -2,16 +2,12 @@
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _toy import ToyPairs, toy_loss  # noqa: E402
-from _toy_phases import TwoTask, ToyMasks, cls_loss, ddp_phases_worker, enh_loss, schedule  # noqa: E402
+from _toy_phases import ToyMasks, TwoTask, cls_loss, ddp_phases_worker, enh_loss, schedule  # noqa: E402
 
 from semprior.engine import Phase, PhaseSchedule, TrainConfig, Trainer  # noqa: E402
 
@@ -43,7 +39,9 @@ def test_trainer_follows_the_schedule_and_the_log_names_each_phase(tmp_path):
     t = _trainer(tmp_path, steps=7, sched=schedule(2, 1))
     seen = []
     for ph in t.schedule.phases:  # record which loss ran on which batch kind
-        object.__setattr__(ph, "loss_fn", (lambda f, n: lambda m, b: (seen.append((n, sorted(b))), f(m, b))[1])(ph.loss_fn, ph.name))
+        object.__setattr__(
+            ph, "loss_fn", (lambda f, n: lambda m, b: (seen.append((n, sorted(b))), f(m, b))[1])(ph.loss_fn, ph.name)
+        )
     t.fit()
     assert [n for n, _ in seen] == ["enh", "enh", "cls"] * 2 + ["enh"]
     assert all(keys == (["high", "low", "name"] if n == "enh" else ["image", "mask"]) for n, keys in seen)
@@ -58,12 +56,16 @@ def test_each_phase_updates_only_its_parameter_groups():
     m = t.model
     groups = {"trunk": list(m.trunk.parameters()), "enh": list(m.enh.parameters()), "cls": list(m.cls.parameters())}
     expect = {"enh": {"trunk", "enh"}, "cls": {"trunk", "cls"}}
-    batches = {"enh": {"low": t.data["train"].high[:4] * 0.3, "high": t.data["train"].high[:4]},
-               "cls": {k: torch.stack([t.data["masks"][i][k] for i in range(4)]) for k in ("image", "mask")}}
+    batches = {
+        "enh": {"low": t.data["train"].high[:4] * 0.3, "high": t.data["train"].high[:4]},
+        "cls": {k: torch.stack([t.data["masks"][i][k] for i in range(4)]) for k in ("image", "mask")},
+    }
     for step in range(4):
         phase = t.schedule.phase(t.step)
         before = {g: [p.detach().clone() for p in ps] for g, ps in groups.items()}
-        adam_before = {id(p): int(t.optimizer.state[p]["step"]) if p in t.optimizer.state else 0 for p in m.parameters()}
+        adam_before = {
+            id(p): int(t.optimizer.state[p]["step"]) if p in t.optimizer.state else 0 for p in m.parameters()
+        }
         t.train_step(batches[phase.name])
         for g, ps in groups.items():
             changed = [not torch.equal(b, p) for b, p in zip(before[g], ps)]
@@ -94,7 +96,10 @@ def test_resume_is_exact_with_two_sources(tmp_path):
     assert resumed.data["masks"].epochs_seen[0] == 1  # masks: 2 batches/epoch, 2 consumed by step 7 -> epoch 1
 
     def lines(p):
-        return [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "cpu_seconds")} for x in (p / "log.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(x).items() if k not in ("seconds", "cpu_seconds")}
+            for x in (p / "log.jsonl").read_text().splitlines()
+        ]
 
     assert lines(tmp_path / "a") == lines(tmp_path / "b")
 
@@ -148,8 +153,12 @@ def test_two_process_gloo_alternating_schedule_matches_single_process(tmp_path, 
     for k in r0:
         assert torch.equal(r0[k], r1[k]), k
     torch.manual_seed(0)
-    single = Trainer(TwoTask(dropout=0.0), schedule(), {"train": ToyPairs(), "masks": ToyMasks()},
-                     TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False))
+    single = Trainer(
+        TwoTask(dropout=0.0),
+        schedule(),
+        {"train": ToyPairs(), "masks": ToyMasks()},
+        TrainConfig(steps=steps, batch_size=4, lr=1e-2, progress=False),
+    )
     single.fit()
     for k, v in single.model.state_dict().items():
         torch.testing.assert_close(r0[k], v, rtol=1e-4, atol=1e-5)

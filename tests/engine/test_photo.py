@@ -1,4 +1,7 @@
-"""``semprior.enhance(img)``: PIL, numpy and tensors in, the same kind out, through the enhance path with its never-darker guard."""
+"""``semprior.enhance(img)``: PIL, numpy and tensors in, the same kind out.
+
+It runs the enhance path with its never-darker guard.
+"""
 
 from __future__ import annotations
 

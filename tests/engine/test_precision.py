@@ -33,14 +33,17 @@ def no_bf16_cpu(monkeypatch):
 
 
 def test_forced_precisions_and_bad_names():
-    assert resolve_precision("fp32", DeepSPG(DeepSPGConfig(width=8, heads=(1, 1, 1), image_prior=False,
-                                                           text_prior=False)), CPU) == "fp32"
+    assert (
+        resolve_precision(
+            "fp32", DeepSPG(DeepSPGConfig(width=8, heads=(1, 1, 1), image_prior=False, text_prior=False)), CPU
+        )
+        == "fp32"
+    )
     assert resolve_precision("bf16", torch.nn.Identity(), CPU) == "bf16"
     with pytest.raises(ValueError, match="unknown precision 'half'.*auto"):
         resolve_precision("half", torch.nn.Identity(), CPU)
-    with pytest.raises(ValueError, match="resolve 'auto'"):
-        with autocast_for("auto", CPU):
-            pass
+    with pytest.raises(ValueError, match="resolve 'auto'"), autocast_for("auto", CPU):
+        pass
 
 
 def test_auto_needs_native_bf16_and_a_stated_error(bf16_cpu):

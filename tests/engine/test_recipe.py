@@ -2,9 +2,8 @@ import pytest
 import torch
 
 from semprior.cli.main import main
-from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import DataConfig, RunConfig, build_data, run_training
-from semprior.engine.trainer import TrainConfig
+from semprior.engine.run_config import from_dict
 from semprior.models.deepspg import DeepSPGConfig
 
 TINY_MODEL = {"width": 8, "heads": [1, 1, 2], "retinex_width": 8, "illum_width": 8}
@@ -38,12 +37,16 @@ def test_synthetic_split_holds_out_photos():
 
 @pytest.mark.slow
 def test_run_training_and_cli_resume(tmp_path):
-    run = from_dict(RunConfig, {
-        "model": TINY_MODEL, "prior": "region",
-        "data": {"patch_size": 16, "length": 4, "val_items": 2, "val_size": 16},
-        "train": {"steps": 2, "batch_size": 2, "val_every": 1, "progress": False},
-        "out_dir": str(tmp_path / "a"),
-    })
+    run = from_dict(
+        RunConfig,
+        {
+            "model": TINY_MODEL,
+            "prior": "region",
+            "data": {"patch_size": 16, "length": 4, "val_items": 2, "val_size": 16},
+            "train": {"steps": 2, "batch_size": 2, "val_every": 1, "progress": False},
+            "out_dir": str(tmp_path / "a"),
+        },
+    )
     model, trainer, result = run_training(run)
     assert result.step == 2 and result.best is not None
     assert trainer.patches.stages == [(0, 16), (1, 16)]  # coarse_to_fine default: half patch (min 16), then full
@@ -54,8 +57,15 @@ def test_run_training_and_cli_resume(tmp_path):
         "data: {patch_size: 16, length: 4, val_items: 2, val_size: 16}\n"
         "train: {steps: 3, batch_size: 2, progress: false}\n"
     )
-    argv = ["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a"),
-            "--resume", str(tmp_path / "a" / "last.pt")]
+    argv = [
+        "train",
+        "--config",
+        str(tmp_path / "run.yaml"),
+        "--out",
+        str(tmp_path / "a"),
+        "--resume",
+        str(tmp_path / "a" / "last.pt"),
+    ]
     assert main(argv) == 1  # the YAML changes steps and val_every: listed and refused
     rc = main([*argv, "--allow-changed"])
     assert rc == 0

@@ -5,18 +5,22 @@ import dataclasses
 import pytest
 import torch
 
-from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import RunConfig, build_model, init_weights, run_training
+from semprior.engine.run_config import from_dict
 from semprior.models.io import load_model, save_pretrained
 
 TINY_MODEL = {"width": 8, "heads": [1, 1, 2], "retinex_width": 8, "illum_width": 8}
 
 
 def _run(tmp_path, name="a", **over):
-    cfg = {"model": TINY_MODEL, "prior": "none",
-           "data": {"patch_size": 16, "length": 4, "val_items": 2, "val_size": 16},
-           "train": {"steps": 2, "batch_size": 2, "progress": False, "log_every": 1, "loss_curve": False},
-           "out_dir": str(tmp_path / name), **over}
+    cfg = {
+        "model": TINY_MODEL,
+        "prior": "none",
+        "data": {"patch_size": 16, "length": 4, "val_items": 2, "val_size": 16},
+        "train": {"steps": 2, "batch_size": 2, "progress": False, "log_every": 1, "loss_curve": False},
+        "out_dir": str(tmp_path / name),
+        **over,
+    }
     return from_dict(RunConfig, cfg)
 
 
@@ -44,8 +48,12 @@ def test_init_loads_every_trainable_weight_from_any_model_file(trained, source):
 
 
 def test_a_run_started_with_init_records_it_and_trains_from_those_weights(trained, tmp_path):
-    run = _run(tmp_path, "second", init=str(trained / "folder"),
-               train={"steps": 1, "batch_size": 2, "progress": False, "log_every": 1, "loss_curve": False, "lr": 1e-12})
+    run = _run(
+        tmp_path,
+        "second",
+        init=str(trained / "folder"),
+        train={"steps": 1, "batch_size": 2, "progress": False, "log_every": 1, "loss_curve": False, "lr": 1e-12},
+    )
     model, _, _ = run_training(run)
     ck = torch.load(tmp_path / "second" / "last.pt", weights_only=True)
     assert ck["init"]["path"] == str(trained / "folder") and ck["step"] == 1
@@ -54,8 +62,7 @@ def test_a_run_started_with_init_records_it_and_trains_from_those_weights(traine
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, first[k], atol=1e-6, rtol=0)
     # resume continues the checkpoint and does not load init again (it would undo the training)
-    resumed = dataclasses.replace(run, resume=str(tmp_path / "second" / "last.pt"),
-                                  init=str(tmp_path / "missing"))
+    resumed = dataclasses.replace(run, resume=str(tmp_path / "second" / "last.pt"), init=str(tmp_path / "missing"))
     run_training(resumed, until=1)
 
 
@@ -63,13 +70,22 @@ def test_init_refuses_files_that_do_not_fit(trained):
     with pytest.raises(FileNotFoundError, match=r"init: .*missing not found; give a model file"):
         init_weights(build_model(_run(trained)), _run(trained, init=str(trained / "missing")))
     other_prior = _run(trained, prior="region", init=str(trained / "folder"))
-    with pytest.raises(ValueError, match=r"does not fit the deepspg of this run \(prior 'region'\).*image_prior \(file False, run True\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit the deepspg of this run \(prior 'region'\).*image_prior \(file False, run True\)",
+    ):
         init_weights(build_model(other_prior), other_prior)
     wider = _run(trained, model={**TINY_MODEL, "width": 16}, init=str(trained / "folder"))
     with pytest.raises(ValueError, match=r"[1-9][0-9]* of another shape .*width \(file 8, run 16\)"):
         init_weights(build_model(wider), wider)
-    rfx = from_dict(RunConfig, {"model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
-                                "init": str(trained / "folder")})
+    rfx = from_dict(
+        RunConfig,
+        {
+            "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
+            "prior": "none",
+            "init": str(trained / "folder"),
+        },
+    )
     with pytest.raises(ValueError, match=r"init: .*holds a 'deepspg' model, not 'retinexformer'"):
         init_weights(build_model(rfx), rfx)
 

@@ -81,8 +81,9 @@ def test_tiled_close_to_untiled_for_conv_model():
     # differences only come from tile borders, weighted down by the ramps
     assert err.mean() < 2e-3 and err.max() < 0.05
     # no seams: the blended result is much closer than hard-cut tiles would be
-    hard = torch.cat([torch.cat([net(x[..., i : i + 32, j : j + 32]) for j in range(0, 93, 32)], -1)
-                      for i in range(0, 67, 32)], -2)
+    hard = torch.cat(
+        [torch.cat([net(x[..., i : i + 32, j : j + 32]) for j in range(0, 93, 32)], -1) for i in range(0, 67, 32)], -2
+    )
     assert err.mean() < (hard - full).abs().mean()
 
 
@@ -204,6 +205,8 @@ def test_global_methods_differ_when_tiled_by_hand():
     x = torch.cat([torch.rand(1, 3, 64, 32, generator=g) * 0.1, torch.rand(1, 3, 64, 32, generator=g) * 0.5], dim=-1)
     he = HistogramEqualization()
     whole = _run_padded(he, x, 1, x.device, x.dtype)
-    halves = torch.cat([_run_padded(he, x[..., :32], 1, x.device, x.dtype), _run_padded(he, x[..., 32:], 1, x.device, x.dtype)], -1)
+    halves = torch.cat(
+        [_run_padded(he, x[..., :32], 1, x.device, x.dtype), _run_padded(he, x[..., 32:], 1, x.device, x.dtype)], -1
+    )
     assert (whole - halves).abs().mean() > 0.05
     assert torch.equal(enhance_image(he, x, tile=32, overlap=0), whole)

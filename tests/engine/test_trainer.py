@@ -1,14 +1,10 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 import os
 
 import pytest
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import PatchSchedule, TrainConfig, Trainer, load_checkpoint, save_checkpoint
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def _trainer(out=None, steps=8, **kw):

@@ -1,14 +1,9 @@
 """Without a progress bar, training prints one line per log interval to stderr (nothing to stdout)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import TrainConfig, Trainer
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def test_console_line_per_log_interval(capsys):

@@ -2,15 +2,12 @@
 start when the PNG is asked for, and trains without importing matplotlib when it is not."""
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import TrainConfig, Trainer
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def _trainer(out, **kw):

@@ -2,20 +2,19 @@
 global batch, precision guard, YAML number coercion and the held-out validation split."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 import pytest
 import torch
-
 from _toy import ToyEnhancer, ToyPairs, toy_loss
+
 from semprior.data import PairedFolder, holdout_split
 from semprior.data.io import write_image
 from semprior.engine import TrainConfig, Trainer, load_checkpoint
-from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import DataConfig, RunConfig, build_data
+from semprior.engine.run_config import from_dict
 
 
 def _trainer(out=None, steps=8, validate=None, **kw):
@@ -61,9 +60,14 @@ def test_ema_is_validated_saved_and_resumed_exactly(tmp_path):
     for k in raw:  # same code path, same shapes, one process: bitwise
         assert torch.equal(full.eval_state_dict()[k], resumed.eval_state_dict()[k]), k
         assert torch.equal(full.model.state_dict()[k], resumed.model.state_dict()[k]), k
+
     # the JSONL log after resume equals the uninterrupted one, line for line (minus wall time)
     def lines(p):
-        return [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "cpu_seconds")} for x in (p / "log.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(x).items() if k not in ("seconds", "cpu_seconds")}
+            for x in (p / "log.jsonl").read_text().splitlines()
+        ]
+
     assert lines(tmp_path / "a") == lines(tmp_path / "b")
     assert any("val/psnr" in rec for rec in lines(tmp_path / "a"))
     # every training line carries wall and CPU time since this fit() started (0 again after the resume)
@@ -128,8 +132,7 @@ def test_sigterm_with_the_default_handler_saves_then_exits_143(tmp_path):
     import textwrap
 
     script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import os, signal
         from test_trainer_recipe_features import _trainer
         t = _trainer({str(tmp_path)!r}, steps=50, ckpt_every=0)
         orig = t.loss_fn
@@ -141,7 +144,9 @@ def test_sigterm_with_the_default_handler_saves_then_exits_143(tmp_path):
         t.fit()
         print("not reached")
     """)
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    here = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": here}  # the child imports this file's helpers
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == -15 and "not reached" not in p.stdout, (p.returncode, p.stderr[-2000:])
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
 
@@ -164,7 +169,7 @@ def test_bf16_on_the_cpu_autocasts_and_tracks_fp32():
         return orig(m, b)
 
     bf16.loss_fn = spy
-    a, b = fp32.fit(), bf16.fit()
+    fp32.fit(), bf16.fit()
     assert seen and all(seen)
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
     la, lb = fp32.curves["loss"][-1][1], bf16.curves["loss"][-1][1]
@@ -176,7 +181,9 @@ def tiny_pairs(tmp_path):
     for d in ("low", "high"):
         (tmp_path / d).mkdir()
         for i in range(6):
-            write_image(tmp_path / d / f"{i}.png", torch.full((3, 12, 16), (i + 1) / 10 if d == "high" else (i + 1) / 40))
+            write_image(
+                tmp_path / d / f"{i}.png", torch.full((3, 12, 16), (i + 1) / 10 if d == "high" else (i + 1) / 40)
+            )
     return tmp_path
 
 
@@ -186,8 +193,16 @@ def test_holdout_split_is_fixed_and_disjoint(tiny_pairs):
     assert held == holdout_split(list(reversed(names)), 2) and len(held) == 2
     with pytest.raises(ValueError, match="cannot hold out 6 of 6"):
         holdout_split(names, 6)
-    train, val = build_data(DataConfig(kind="paired", low_dir=str(tiny_pairs / "low"), high_dir=str(tiny_pairs / "high"),
-                                       patch_size=8, val_holdout=2, val_split="names"))
+    train, val = build_data(
+        DataConfig(
+            kind="paired",
+            low_dir=str(tiny_pairs / "low"),
+            high_dir=str(tiny_pairs / "high"),
+            patch_size=8,
+            val_holdout=2,
+            val_split="names",
+        )
+    )
     assert sorted(p[0].stem for p in val.pairs) == sorted(held) and val.patch_size is None
     assert {p[0].stem for p in train.pairs} == set(names) - set(held)
     with pytest.raises(ValueError, match="not pairs"):
@@ -214,16 +229,31 @@ def test_val_source_errors_name_the_fix(tiny_pairs):
         DataConfig(val_holdout=3)
     with pytest.raises(ValueError, match="needs a validation split"):
         from semprior.engine.recipe import run_training
-        run_training(from_dict(RunConfig, {"prior": "none", "data": {
-            "kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"), "patch_size": 8},
-            "train": {"val_every": 5, "batch_size": 2}}))
+
+        run_training(
+            from_dict(
+                RunConfig,
+                {
+                    "prior": "none",
+                    "data": {
+                        "kind": "paired",
+                        "low_dir": str(tiny_pairs / "low"),
+                        "high_dir": str(tiny_pairs / "high"),
+                        "patch_size": 8,
+                    },
+                    "train": {"val_every": 5, "batch_size": 2},
+                },
+            )
+        )
 
 
 def test_cosine_restarts_is_basicsr_cyclic():
     from semprior.engine.schedule import build_lr_scheduler
 
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=2e-4)
-    f = build_lr_scheduler(opt, "cosine_restarts", 150, restart_periods=[46, 104], restart_min_lrs=[3e-4, 1e-6]).lr_lambdas[0]
+    f = build_lr_scheduler(
+        opt, "cosine_restarts", 150, restart_periods=[46, 104], restart_min_lrs=[3e-4, 1e-6]
+    ).lr_lambdas[0]
     lrs = [2e-4 * f(s) for s in (0, 23, 46, 98, 149, 500)]
     assert lrs[0] == pytest.approx(2e-4) and lrs[1] == pytest.approx(2.5e-4)  # first period rises to 3e-4
     assert lrs[2] == pytest.approx(2e-4) and lrs[3] == pytest.approx(1.005e-4)  # restart, then anneal
@@ -239,12 +269,23 @@ def test_run_config_model_names(tiny_pairs, tmp_path):
         from_dict(RunConfig, {"model": {"name": "retinexformer"}, "prior": "region"})
     from semprior.engine.recipe import run_training
 
-    run = from_dict(RunConfig, {
-        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
-        "data": {"kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"),
-                 "patch_size": 8, "val_holdout": 2, "val_split": "names"},
-        "train": {"steps": 2, "batch_size": 2, "val_every": 2, "progress": False}, "out_dir": str(tmp_path / "r"),
-    })
+    run = from_dict(
+        RunConfig,
+        {
+            "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
+            "prior": "none",
+            "data": {
+                "kind": "paired",
+                "low_dir": str(tiny_pairs / "low"),
+                "high_dir": str(tiny_pairs / "high"),
+                "patch_size": 8,
+                "val_holdout": 2,
+                "val_split": "names",
+            },
+            "train": {"steps": 2, "batch_size": 2, "val_every": 2, "progress": False},
+            "out_dir": str(tmp_path / "r"),
+        },
+    )
     model, trainer, result = run_training(run)
     ck = load_checkpoint(tmp_path / "r" / "best.pt")
     assert ck["model_name"] == "retinexformer" and ck["model_config"]["width"] == 8 and result.step == 2
@@ -288,8 +329,20 @@ def test_until_stops_inside_the_schedule_and_resumes_exactly(tiny_pairs, tmp_pat
     assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a")]) == 0
     assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "b"), "--until", "2"]) == 0
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2
-    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "b"),
-                 "--resume", str(tmp_path / "b" / "last.pt")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tmp_path / "run.yaml"),
+                "--out",
+                str(tmp_path / "b"),
+                "--resume",
+                str(tmp_path / "b" / "last.pt"),
+            ]
+        )
+        == 0
+    )
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     assert b["step"] == 4
     for k in a["model"]:
@@ -302,8 +355,12 @@ def test_views_resize_crop_and_whole_frames():
 
     s = PatchSchedule([(0, 32), (10, 64, 0.5), (20, 0, 0.5)])
     assert [s.view(k) for k in (0, 10, 25)] == [(32, 1.0), (64, 0.5), (0, 0.5)] and s.whole_frames
-    for bad, msg in (([(0, -1)],), "or 0 for the whole frame"), (([(0, 8, 1.5)],), "scale must be in"), \
-                     (([(0, 8.5)],), "whole numbers"), (([(0, 8, 0.5, 1)],), "start_step, patch_size"):
+    for bad, msg in (
+        (([(0, -1)],), "or 0 for the whole frame"),
+        (([(0, 8, 1.5)],), "scale must be in"),
+        (([(0, 8.5)],), "whole numbers"),
+        (([(0, 8, 0.5, 1)],), "start_step, patch_size"),
+    ):
         with pytest.raises(ValueError, match=msg):
             PatchSchedule(*bad)
     b = {"low": torch.rand(2, 3, 40, 60), "high": torch.rand(2, 3, 40, 60), "name": ["a", "b"]}
@@ -319,11 +376,18 @@ def test_views_resize_crop_and_whole_frames():
 def test_whole_frame_stage_needs_whole_images(tiny_pairs, tmp_path):
     from semprior.engine.recipe import run_training
 
-    base = {"model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
-            "data": {"kind": "paired", "low_dir": str(tiny_pairs / "low"), "high_dir": str(tiny_pairs / "high"),
-                     "patch_size": 8},
-            "train": {"steps": 2, "batch_size": 2, "progress": False, "patch_stages": [[0, 0, 0.5]]},
-            "out_dir": str(tmp_path / "r")}
+    base = {
+        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
+        "prior": "none",
+        "data": {
+            "kind": "paired",
+            "low_dir": str(tiny_pairs / "low"),
+            "high_dir": str(tiny_pairs / "high"),
+            "patch_size": 8,
+        },
+        "train": {"steps": 2, "batch_size": 2, "progress": False, "patch_stages": [[0, 0, 0.5]]},
+        "out_dir": str(tmp_path / "r"),
+    }
     with pytest.raises(ValueError, match="set data.patch_size: 0"):
         run_training(from_dict(RunConfig, base))
     base["train"]["patch_stages"] = [[0, 8, 0.5]]

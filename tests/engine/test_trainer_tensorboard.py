@@ -1,15 +1,13 @@
-"""``TrainConfig.tensorboard``: every logged value becomes a TensorBoard scalar; without the package the trainer refuses to start."""
+"""``TrainConfig.tensorboard``: every logged value becomes a TensorBoard scalar; without the package the trainer
+refuses to start."""
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 import torch
+from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 from semprior.engine import TrainConfig, Trainer
-from _toy import ToyEnhancer, ToyPairs, toy_loss
 
 
 def test_scalars_are_written(tmp_path):
@@ -24,7 +22,7 @@ def test_scalars_are_written(tmp_path):
     tags = acc.Tags()["scalars"]
     assert "train/loss" in tags and "train/lr" in tags
     assert [e.step for e in acc.Scalars("train/loss")] == [2, 4]
-    logged = [json_line for json_line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    logged = list((tmp_path / "log.jsonl").read_text().splitlines())
     import json
 
     losses = [json.loads(x)["loss"] for x in logged if "loss" in json.loads(x)]

@@ -14,7 +14,9 @@ import torch
 from kernel_cases import TOL, run
 
 if os.environ.get("TRITON_INTERPRET") == "1":  # pragma: no cover - the interpreter has its own file
-    pytest.skip("this file checks compiled kernels; interp_triton_cases.py covers the interpreter", allow_module_level=True)
+    pytest.skip(
+        "this file checks compiled kernels; interp_triton_cases.py covers the interpreter", allow_module_level=True
+    )
 if not torch.cuda.is_available() or importlib.util.find_spec("triton") is None:
     pytest.skip("needs a CUDA GPU and triton", allow_module_level=True)
 
@@ -22,8 +24,15 @@ from semprior.kernels import channel_attention, ig_channel_attention, select_bac
 from semprior.kernels.reference import channel_attention_reference, ig_channel_attention_reference  # noqa: E402
 
 # small and ragged shapes as under the interpreter, plus the sizes DeepSPG runs (600x400 at level 1)
-SHAPES = [(1, 1, 8, 1), (2, 2, 8, 97), (1, 4, 24, 40), (1, 1, 48, 33), (1, 1, 5, 131), (1, 1, 32, 240_000),
-          (2, 4, 64, 60_000)]
+SHAPES = [
+    (1, 1, 8, 1),
+    (2, 2, 8, 97),
+    (1, 4, 24, 40),
+    (1, 1, 48, 33),
+    (1, 1, 5, 131),
+    (1, 1, 32, 240_000),
+    (2, 4, 64, 60_000),
+]
 
 
 def _inputs(shape, dtype, illum, seed=0):
@@ -55,9 +64,11 @@ def test_compiled_triton_matches_reference(shape, dtype, illum):
     atol, rtol = (1e-4, 1e-4) if dtype == torch.float32 else TOL[dtype]
     assert out_t.dtype == dtype and torch.isfinite(out_t).all()
     torch.testing.assert_close(out_t.float(), out_r.float(), atol=atol, rtol=rtol)
-    for name, a, b in zip("q k v illum tau".split(), g_t, g_r):
+    for name, a, b in zip(["q", "k", "v", "illum", "tau"], g_t, g_r):
         if b is None:
             assert a is None
             continue
         scale = b.float().abs().max().clamp(min=1.0)  # large N: gradients grow with N
-        torch.testing.assert_close(a.float() / scale, b.float() / scale, atol=atol, rtol=rtol, msg=lambda m: f"grad {name}: {m}")
+        torch.testing.assert_close(
+            a.float() / scale, b.float() / scale, atol=atol, rtol=rtol, msg=lambda m, name=name: f"grad {name}: {m}"
+        )

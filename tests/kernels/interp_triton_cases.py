@@ -49,11 +49,11 @@ def test_triton_fp32_matches_reference_1e4(shape, illum):
     out_t, g_t = run(tri, inputs, grad_out)
     out_r, g_r = run(ref, inputs, grad_out)
     torch.testing.assert_close(out_t, out_r, atol=1e-4, rtol=1e-4)
-    for name, a, b in zip("q k v illum tau".split(), g_t, g_r):
+    for name, a, b in zip(["q", "k", "v", "illum", "tau"], g_t, g_r):
         if b is None:
             assert a is None
         else:
-            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=lambda m: f"grad {name}: {m}")
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=lambda m, name=name: f"grad {name}: {m}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
@@ -67,7 +67,7 @@ def test_triton_half_matches_reference(dtype, illum):
     out_r, g_r = run(ref, inputs, grad_out)
     assert out_t.dtype == dtype and torch.isfinite(out_t).all()
     assert_close(out_t, out_r, dtype, "output")
-    for name, a, b in zip("q k v illum tau".split(), g_t, g_r):
+    for name, a, b in zip(["q", "k", "v", "illum", "tau"], g_t, g_r):
         if b is not None:
             assert a.dtype == b.dtype
             scale = b.float().abs().max().clamp(min=1.0)

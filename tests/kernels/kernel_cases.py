@@ -25,7 +25,7 @@ def make_inputs(shape, dtype, seed=0, illum=False):
     g = torch.Generator().manual_seed(seed)
     b, h, c, n = shape
     q, k, v, il = (torch.randn(b, h, c, n, generator=g).to(dtype) for _ in range(4))
-    tau = (torch.rand(h, 1, 1, generator=g) * 2 + 0.5)
+    tau = torch.rand(h, 1, 1, generator=g) * 2 + 0.5
     return (q, k, v, il if illum else None, tau)
 
 

@@ -41,8 +41,12 @@ def test_triton_declares_dtype_and_channel_limits():
 def test_forced_backends_run_and_agree(backend):
     q, k, v, il = torch.randn(4, 1, 2, 8, 33).unbind(0)
     tau = torch.tensor([0.5, 2.0])
-    torch.testing.assert_close(channel_attention(q, k, v, tau, backend=backend), channel_attention_reference(q, k, v, tau))
-    torch.testing.assert_close(ig_channel_attention(q, k, v, il, tau, backend=backend), channel_attention_reference(q, k, v * il, tau))
+    torch.testing.assert_close(
+        channel_attention(q, k, v, tau, backend=backend), channel_attention_reference(q, k, v, tau)
+    )
+    torch.testing.assert_close(
+        ig_channel_attention(q, k, v, il, tau, backend=backend), channel_attention_reference(q, k, v * il, tau)
+    )
 
 
 def test_unknown_backend():
@@ -57,8 +61,22 @@ def test_unknown_backend():
     [
         (torch.randn(1, 4, 8), torch.randn(1, 4, 8), torch.randn(1, 4, 8), 1.0, ValueError, r"\(B, heads, c, N\)"),
         (torch.randn(1, 1, 4, 8), torch.randn(1, 1, 5, 8), torch.randn(1, 1, 4, 8), 1.0, ValueError, "same shape"),
-        (torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8), torch.randn(1, 1, 6, 8), 1.0, ValueError, "channels per head"),
-        (torch.randn(1, 2, 4, 8), torch.randn(1, 2, 4, 8), torch.randn(1, 2, 4, 8), torch.ones(3), ValueError, "temperature"),
+        (
+            torch.randn(1, 1, 4, 8),
+            torch.randn(1, 1, 4, 8),
+            torch.randn(1, 1, 6, 8),
+            1.0,
+            ValueError,
+            "channels per head",
+        ),
+        (
+            torch.randn(1, 2, 4, 8),
+            torch.randn(1, 2, 4, 8),
+            torch.randn(1, 2, 4, 8),
+            torch.ones(3),
+            ValueError,
+            "temperature",
+        ),
         (torch.ones(1, 1, 4, 8, dtype=torch.long),) * 3 + (1.0, TypeError, "floating point"),
         (torch.randn(1, 1, 4, 0),) * 3 + (1.0, ValueError, "N = 0"),
     ],
@@ -73,7 +91,10 @@ def test_import_semprior_kernels_does_not_import_triton():
     import subprocess
     import sys
 
-    code = "import sys, semprior.kernels, semprior.attention; import semprior; semprior.SEM; print('triton' in sys.modules)"
+    code = (
+        "import sys, semprior.kernels, semprior.attention; import semprior; semprior.SEM; "
+        "print('triton' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr

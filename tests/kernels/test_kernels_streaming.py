@@ -34,7 +34,7 @@ def test_streaming_matches_reference(shape, dtype, illum):
     out_r, grads_r = run(ref, inputs, grad_out)
     assert out_s.dtype == dtype
     assert_close(out_s, out_r, dtype, "output")
-    for name, gs, gr in zip("q k v illum tau".split(), grads_s, grads_r):
+    for name, gs, gr in zip(["q", "k", "v", "illum", "tau"], grads_s, grads_r):
         if gr is None:
             assert gs is None
             continue
@@ -50,7 +50,9 @@ def test_streaming_gradcheck_float64():
     tau = tau.double()
     leaves = [t.requires_grad_() for t in (q, k, v, il, tau)]
     assert torch.autograd.gradcheck(lambda *a: ig_channel_attention_streaming(*a, tile=2), leaves)
-    assert torch.autograd.gradcheck(lambda q, k, v, t: channel_attention_streaming(q, k, v, t, tile=3), [leaves[i] for i in (0, 1, 2, 4)])
+    assert torch.autograd.gradcheck(
+        lambda q, k, v, t: channel_attention_streaming(q, k, v, t, tile=3), [leaves[i] for i in (0, 1, 2, 4)]
+    )
 
 
 def test_streaming_scalar_temperature_and_zero_rows():

@@ -153,8 +153,12 @@ def test_a_published_torchscript_file_needs_no_opt_in(tmp_path, monkeypatch):
     from semprior.weights import sha256_file
 
     torch.manual_seed(0)
-    ref = open_clip.CLIP(embed_dim=32, vision_cfg=dict(layers=2, width=64, patch_size=16, image_size=32, head_width=64),
-                         text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=1, layers=2), quick_gelu=True)
+    ref = open_clip.CLIP(
+        embed_dim=32,
+        vision_cfg=dict(layers=2, width=64, patch_size=16, image_size=32, head_width=64),
+        text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=1, layers=2),
+        quick_gelu=True,
+    )
     with torch.no_grad():  # open_clip rebuilds OpenAI weights in fp16 first
         for p in ref.parameters():
             p.copy_(p.half().float())

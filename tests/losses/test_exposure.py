@@ -41,7 +41,8 @@ def test_deepspg_loss_reports_the_new_terms_only_when_weighted():
     assert sorted(terms) == ["edge", "pixel"]
     total, terms = deepspg_loss(out, gt, LossWeights(pixel=0, semantic_kl=0, text=0, exposure=0.5, gtmean=1.0))
     assert sorted(terms) == ["edge", "exposure", "gtmean"]
-    assert total.item() == pytest.approx(0.5 * terms["edge"].item() + 0.5 * terms["exposure"].item() + terms["gtmean"].item(),
-                                         rel=1e-6)
+    assert total.item() == pytest.approx(
+        0.5 * terms["edge"].item() + 0.5 * terms["exposure"].item() + terms["gtmean"].item(), rel=1e-6
+    )
     with pytest.raises(ValueError, match="exposure must be >= 0"):
         LossWeights(exposure=-1)

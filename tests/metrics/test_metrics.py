@@ -132,8 +132,9 @@ def test_ssim_strips_equal_whole_image(monkeypatch, strip):
     monkeypatch.setattr(mod, "STRIP_ELEMENTS", strip)
     a, b = prepare_pair(x, y, MetricProtocol())
     torch.testing.assert_close(ssim(x, y), _ssim_conv_oracle(a, b).float(), atol=1e-6, rtol=0)
-    torch.testing.assert_close(mod._ssim_valid(a.double(), b.double(), 1.0, 11, 1.5, 0.01, 0.03), _ssim_conv_oracle(a, b),
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        mod._ssim_valid(a.double(), b.double(), 1.0, 11, 1.5, 0.01, 0.03), _ssim_conv_oracle(a, b), atol=1e-12, rtol=0
+    )
 
 
 def test_ssim_strips_gradcheck(monkeypatch):
@@ -159,6 +160,13 @@ def test_ssim_metric_within_1e6_of_skimage_on_flat_bright_and_dark_images():
         y = q(torch.full((1, 3, 60, 80), base) + noise * torch.randn(1, 3, 60, 80, generator=g))
         x = q(y * 0.97 + noise * torch.randn(1, 3, 60, 80, generator=g))
         ours = float(ssim(x, y, MetricProtocol()))
-        ref = sk_ssim(x[0].double().numpy().transpose(1, 2, 0), y[0].double().numpy().transpose(1, 2, 0),
-                      gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0, channel_axis=2)
+        ref = sk_ssim(
+            x[0].double().numpy().transpose(1, 2, 0),
+            y[0].double().numpy().transpose(1, 2, 0),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=2,
+        )
         assert ours == pytest.approx(ref, abs=1e-6), (base, noise)

@@ -28,8 +28,13 @@ from semprior.metrics.niqe import (
 )
 
 #: the MATLAB release (computequality.m with modelparameters.mat) on the calibration images
-MATLAB = {"I03": 15.7536293917814, "I04": 3.65492152353770, "I06": 3.23547743716998,
-          "I08": 3.18403333858339, "I19": 8.63519663862637}
+MATLAB = {
+    "I03": 15.7536293917814,
+    "I04": 3.65492152353770,
+    "I06": 3.23547743716998,
+    "I08": 3.18403333858339,
+    "I19": 8.63519663862637,
+}
 #: this implementation on the same files (float64; recorded when the test was written)
 OURS = {"I03": 15.7357, "I04": 3.6549, "I06": 3.2357, "I08": 3.2025, "I19": 9.0220}
 
@@ -54,7 +59,9 @@ def test_calibration_images():
 def _synthetic() -> torch.Tensor:
     """A 192 x 288 8-bit image with natural-ish statistics, rebuilt from a formula and a seeded generator."""
     g = torch.Generator().manual_seed(2013)
-    yy, xx = torch.meshgrid(torch.arange(192, dtype=torch.float64), torch.arange(288, dtype=torch.float64), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(192, dtype=torch.float64), torch.arange(288, dtype=torch.float64), indexing="ij"
+    )
     base = 0.5 + 0.25 * torch.sin(xx / 17) * torch.cos(yy / 11) + 0.15 * (xx > 140).double() - 0.1 * (yy > 90).double()
     noise = torch.rand(3, 192, 288, generator=g, dtype=torch.float64) - 0.5
     img = (base[None] + torch.tensor([0.0, 0.03, -0.04], dtype=torch.float64)[:, None, None] + 0.08 * noise).clamp(0, 1)
@@ -129,8 +136,23 @@ def test_eval_unpaired_niqe_model_flag(tmp_path, capsys):
 
     write_image(tmp_path / "in" / "a.png", _synthetic()[0])
     for which, value in (("authors", SYNTHETIC_AUTHORS), ("fitted", SYNTHETIC_FITTED)):
-        assert main(["eval", "--unpaired", str(tmp_path / "in"), "--model", "identity", "--niqe-model", which,
-                     "--out", str(tmp_path / which), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--unpaired",
+                    str(tmp_path / "in"),
+                    "--model",
+                    "identity",
+                    "--niqe-model",
+                    which,
+                    "--out",
+                    str(tmp_path / which),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         capsys.readouterr()
         rows = [r for r in (tmp_path / which / "noref.md").read_text().splitlines() if r.startswith("| input ")]
         assert f"| {value:.3f} |" in rows[0], rows

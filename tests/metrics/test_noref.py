@@ -1,4 +1,5 @@
-"""No-reference scores: NIQE (the authors' and a fitted pristine model shipped), exposure, colour, noise, unpaired folders."""
+"""No-reference scores: NIQE (the authors' and a fitted pristine model shipped), exposure, colour, noise,
+unpaired folders."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from semprior.metrics.niqe import aggd_fit, niqe, niqe_features
 
 def _ggd(shape: float, n: int, g: torch.Generator) -> torch.Tensor:
     """Generalised Gaussian samples of a given shape: sign * Gamma(1/shape)^(1/shape)."""
-    gam = torch.distributions.Gamma(torch.tensor(1 / shape, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    gam = torch.distributions.Gamma(
+        torch.tensor(1 / shape, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    )
     torch.manual_seed(int(torch.randint(1 << 30, (1,), generator=g)))
     mag = gam.sample((n,)) ** (1 / shape)
     sign = torch.where(torch.rand(n, generator=g, dtype=torch.float64) < 0.5, -1.0, 1.0)
@@ -103,7 +106,9 @@ def test_simple_statistics():
     dark, bright = exposure_clipping(torch.cat([torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)]))
     assert dark.tolist() == [1.0, 0.0] and bright.tolist() == [0.0, 1.0]
     g = torch.Generator().manual_seed(0)
-    sig = [noise_sigma((0.5 + s / 255 * torch.randn(1, 3, 128, 128, generator=g)).clamp(0, 1)).item() for s in (0, 5, 20)]
+    sig = [
+        noise_sigma((0.5 + s / 255 * torch.randn(1, 3, 128, 128, generator=g)).clamp(0, 1)).item() for s in (0, 5, 20)
+    ]
     assert sig[0] == 0 and sig[0] < sig[1] < sig[2]
     luma_sigma = 20 * math.sqrt(0.299**2 + 0.587**2 + 0.114**2)
     assert sig[2] == pytest.approx(luma_sigma, rel=0.1)

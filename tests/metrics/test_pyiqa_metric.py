@@ -25,7 +25,9 @@ from semprior.metrics.pyiqa_metric import OFFLINE_METRICS, PyIQAMetric, pyiqa_me
 class _FakeInferenceModel(nn.Module):
     def __init__(self, name, device, pretrained_model_path, shape_bug=False, **opts):
         super().__init__()
-        state = torch.load(pretrained_model_path, weights_only=True)  # the real one: torch.load(..., weights_only=False)
+        state = torch.load(
+            pretrained_model_path, weights_only=True
+        )  # the real one: torch.load(..., weights_only=False)
         self.scale = state["scale"].to(device)
         self.metric_name, self.opts, self.shape_bug = name, opts, shape_bug
         self.lower_better = False
@@ -86,8 +88,15 @@ def test_bad_name_url_and_missing_file_refused_before_import(monkeypatch, tmp_pa
 
 def test_create_metric_gets_the_local_path_and_no_download(fake_pyiqa, weights):
     m = pyiqa_metric("musiq-ava", weights)
-    assert fake_pyiqa == [{"metric_name": "musiq-ava", "as_loss": False, "device": torch.device("cpu"),
-                           "pretrained_model_path": str(weights), "num_class": 10}]
+    assert fake_pyiqa == [
+        {
+            "metric_name": "musiq-ava",
+            "as_loss": False,
+            "device": torch.device("cpu"),
+            "pretrained_model_path": str(weights),
+            "num_class": 10,
+        }
+    ]
     assert isinstance(m, PyIQAMetric) and m.lower_better is False and not m.net.training
     x = torch.rand(3, 3, 16, 20, generator=torch.Generator().manual_seed(1))
     s = m(x)

@@ -39,8 +39,12 @@ def test_scores_of_one_pair_match_four_function_calls():
     for _ in range(2):
         x = (y * 0.3 + 0.05 * torch.randn(1, 3, 40, 52, generator=g)).clamp(0, 1)
         plain, gtm = MetricProtocol(), MetricProtocol(gt_mean=True)
-        expected = {"psnr": psnr(x, y, plain), "ssim": ssim(x, y, plain),
-                    "psnr_gtmean": psnr(x, y, gtm), "ssim_gtmean": ssim(x, y, gtm)}
+        expected = {
+            "psnr": psnr(x, y, plain),
+            "ssim": ssim(x, y, plain),
+            "psnr_gtmean": psnr(x, y, gtm),
+            "ssim_gtmean": ssim(x, y, gtm),
+        }
         got = scorer.scores(x)
         assert list(got) == list(expected)
         for k in expected:

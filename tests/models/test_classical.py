@@ -7,7 +7,6 @@ import torch
 from semprior.models.classical import CLAHE, CLASSICAL, Gamma, HistogramEqualization, Identity, LIMERetinex
 
 
-
 @pytest.mark.parametrize("name", sorted(CLASSICAL))
 def test_shapes_range_no_parameters(name):
     m = CLASSICAL[name]()
@@ -120,7 +119,9 @@ def test_classical_retinex_example_runs(tmp_path, capsys):
 
     from semprior.data.io import read_image
 
-    spec = importlib.util.spec_from_file_location("classical_retinex", Path(__file__).resolve().parents[2] / "examples" / "classical_retinex.py")
+    spec = importlib.util.spec_from_file_location(
+        "classical_retinex", Path(__file__).resolve().parents[2] / "examples" / "classical_retinex.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--out", str(tmp_path), "--crop", "48", "--smooth", "1"]) == 0

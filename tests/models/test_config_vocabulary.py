@@ -13,11 +13,28 @@ from semprior.models.deepspg import DeepSPGConfig
 from semprior.models.registry import MODELS, list_models
 from semprior.models.retinexformer import RetinexformerConfig
 
-
 #: field names that mean "a width" or "a depth" in other codebases; semprior says width / depth / blocks / stages
-FORBIDDEN = {"channels", "n_feat", "nf", "dim", "base_dim", "base_channels", "num_channels", "num_features",
-             "feat", "level", "levels", "num_levels", "n_levels", "num_blocks", "n_blocks", "stage", "num_stages",
-             "num_heads", "n_heads"}
+FORBIDDEN = {
+    "channels",
+    "n_feat",
+    "nf",
+    "dim",
+    "base_dim",
+    "base_channels",
+    "num_channels",
+    "num_features",
+    "feat",
+    "level",
+    "levels",
+    "num_levels",
+    "n_levels",
+    "num_blocks",
+    "n_blocks",
+    "stage",
+    "num_stages",
+    "num_heads",
+    "n_heads",
+}
 #: channel counts of the image (not widths of the network)
 IMAGE_CHANNELS = {"in_channels", "out_channels"}
 
@@ -29,11 +46,14 @@ def test_every_registered_config_speaks_the_vocabulary(name):
     names = {f.name for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     bad = sorted(names & FORBIDDEN)
-    assert not bad, f"{cls.__name__} uses {bad}: write width (base channels), depth (down-samplings), blocks, stages, heads"
+    assert not bad, (
+        f"{cls.__name__} uses {bad}: write width (base channels), depth (down-samplings), blocks, stages, heads"
+    )
     channel_fields = sorted(n for n in names - IMAGE_CHANNELS if "channel" in n or n.endswith(("_dim", "_feat")))
     allowed = {"context_dim"}  # CUGD: the channels of the prior's features it reads (an input, not a width)
     assert set(channel_fields) <= allowed, (
-        f"{cls.__name__} names a width {channel_fields}: use width / <part>_width (docs/models.md, vocabulary)")
+        f"{cls.__name__} names a width {channel_fields}: use width / <part>_width (docs/models.md, vocabulary)"
+    )
     for key in ("width", "depth", "stages") + tuple(n for n in names if n.endswith("_width")):
         if key in names:
             assert hints[key] is int, f"{cls.__name__}.{key} must be an int"
@@ -55,7 +75,10 @@ def test_width_means_the_channels_of_the_first_level(name):
 
 
 def test_old_names_are_unknown_keys():
-    """No pre-release aliases: an old name is an unknown key (the official Retinexformer names go through from_official)."""
+    """No pre-release aliases: an old name is an unknown key.
+
+    The official Retinexformer names go through ``from_official``.
+    """
     with pytest.raises(ValueError, match="unknown key"):
         DeepSPGConfig.from_dict({"channels": 8})
     with pytest.raises(ValueError, match="unknown key"):

@@ -44,8 +44,18 @@ def name(request):
 
 
 def test_registry_lists_every_family():
-    assert {"deepspg", "deepspg-large", "retinexformer", "sllen", "cugd", "identity", "gamma", "he", "clahe",
-            "lime"} <= set(NAMES)
+    assert {
+        "deepspg",
+        "deepspg-large",
+        "retinexformer",
+        "sllen",
+        "cugd",
+        "identity",
+        "gamma",
+        "he",
+        "clahe",
+        "lime",
+    } <= set(NAMES)
     with pytest.raises(ValueError, match="unknown model 'nope'.*retinexformer"):
         semprior.create_model("nope")
 
@@ -122,10 +132,15 @@ def test_rebuild_from_training_checkpoint(name, tmp_path):
     entry = get_model_entry(name)
     model = build(name)
     data = [{k: v[0] for k, v in batch(12).items()} for _ in range(2)]
-    extra = {"model_config": model.config.to_dict(), "model_name": name, "text": "none",
-             "prior": entry.prior if entry.prior is not None else "none"}
-    trainer = Trainer(model, entry.training_loss, data, TrainConfig(steps=1, batch_size=2, progress=False),
-                      extra=extra, device="cpu")
+    extra = {
+        "model_config": model.config.to_dict(),
+        "model_name": name,
+        "text": "none",
+        "prior": entry.prior if entry.prior is not None else "none",
+    }
+    trainer = Trainer(
+        model, entry.training_loss, data, TrainConfig(steps=1, batch_size=2, progress=False), extra=extra, device="cpu"
+    )
     trainer.fit()
     trainer.save(tmp_path / "last.pt")
     back = load_model(tmp_path / "last.pt")

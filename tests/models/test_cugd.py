@@ -211,7 +211,9 @@ def test_trains_with_the_engine_trainer():
     prior = ConvPrior()
     model = CUGD(prior, tiny())
     data = [{"low": torch.rand(3, 8, 8) * 0.3, "high": torch.rand(3, 8, 8)} for _ in range(4)]
-    result = Trainer(model, cugd_training_loss, data, TrainConfig(steps=2, batch_size=2, progress=False, log_every=1)).fit()
+    result = Trainer(
+        model, cugd_training_loss, data, TrainConfig(steps=2, batch_size=2, progress=False, log_every=1)
+    ).fit()
     assert result.step == 2 and len(result.curves["eps_mse"]) == 2
     assert not prior.training
 

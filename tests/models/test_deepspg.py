@@ -7,7 +7,6 @@ from semprior.models.deepspg import ABLATIONS, DeepSPG, DeepSPGConfig, deepspg_t
 from semprior.priors.region import RegionPrior
 
 
-
 def tiny(**kw):
     kw.setdefault("text_prior", False)
     return DeepSPGConfig(width=8, heads=(1, 1, 2), retinex_width=8, illum_width=8, **kw)
@@ -91,7 +90,10 @@ def test_switch_consistency_errors():
 
 def test_loss_terms_and_weights():
     prior = RegionPrior()
-    text = lambda img: img.mean()  # stands in for CLIPPromptLoss (a scalar per batch)
+
+    def text(img):  # stands in for CLIPPromptLoss (a scalar per batch)
+        return img.mean()
+
     w = LossWeights(pixel=1.0, edge=0.5, semantic_kl=0.1, text=0.2)
     net = DeepSPG(tiny(text_prior=True, loss=w), prior=prior, text_loss=text)
     low, high = torch.rand(2, 3, 16, 16) * 0.2, torch.rand(2, 3, 16, 16)
@@ -147,8 +149,11 @@ def test_with_hrnet_prior_and_clip_text_loss():
     from semprior.priors.hrnet import HRNetPrior
 
     prior = HRNetPrior("w18_small", dataset="pascal_context")
-    clip = open_clip.CLIP(embed_dim=32, vision_cfg=dict(layers=1, width=64, patch_size=16, image_size=32, head_width=32),
-                          text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=2, layers=1))
+    clip = open_clip.CLIP(
+        embed_dim=32,
+        vision_cfg=dict(layers=1, width=64, patch_size=16, image_size=32, head_width=32),
+        text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=2, layers=1),
+    )
     net = DeepSPG(tiny(text_prior=True), prior=prior, text_loss=CLIPPromptLoss(model_obj=clip))
     assert [b[0].sem_channels for b in (net.enc1, net.enc2, net.mid)] == list(prior.spec.channels[:3])
     assert not any("clip" in k or "backbone" in k for k in net.state_dict())
@@ -254,8 +259,11 @@ def test_paper_scaling_has_no_temperature_and_loss_options_reach_the_criterion()
     net = DeepSPG(tiny(kl_direction="output||target", edge_normalized=False), prior=RegionPrior())
     assert net.criterion.kl_reverse and not net.criterion.edge_normalized
     assert not DeepSPG(tiny(), prior=RegionPrior()).criterion.kl_reverse
-    for bad, match in (({"attention_scaling": "sqrt"}, "attention_scaling"), ({"kl_direction": "p||q"}, "kl_direction"),
-                       ({"edge_normalized": "no"}, "edge_normalized")):
+    for bad, match in (
+        ({"attention_scaling": "sqrt"}, "attention_scaling"),
+        ({"kl_direction": "p||q"}, "kl_direction"),
+        ({"edge_normalized": "no"}, "edge_normalized"),
+    ):
         with pytest.raises((ValueError, TypeError), match=match):
             tiny(**bad)
 
@@ -297,6 +305,9 @@ def test_memory_format_changes_the_layout_not_the_result():
     assert net._channels_last(cpu)  # auto: training on a CPU
     with torch.no_grad():
         assert not net._channels_last(cpu)  # auto: inference keeps the default layout
-    assert DeepSPG(tiny(image_prior=False, memory_format="channels_last"))._channels_last(cpu.requires_grad_(False)) is True
+    assert (
+        DeepSPG(tiny(image_prior=False, memory_format="channels_last"))._channels_last(cpu.requires_grad_(False))
+        is True
+    )
     with pytest.raises(ValueError, match="memory_format"):
         tiny(memory_format="nhwc")

@@ -30,13 +30,28 @@ def fake_hub(tmp_path, monkeypatch):
 def test_every_entry_point_takes_hf_paths(fake_hub, tmp_path):
     model, asked = fake_hub
     x = torch.rand(1, 3, 8, 12)
-    for loaded in (semprior.from_pretrained("hf://me/tiny"), semprior.load_model("hf://me/tiny"),
-                   semprior.create_model("retinexformer", pretrained="hf://me/tiny")):
+    for loaded in (
+        semprior.from_pretrained("hf://me/tiny"),
+        semprior.load_model("hf://me/tiny"),
+        semprior.create_model("retinexformer", pretrained="hf://me/tiny"),
+    ):
         torch.testing.assert_close(loaded(x), model(x))
     assert asked == ["hf://me/tiny"] * 3
     write_image(tmp_path / "in.png", torch.rand(3, 8, 12) * 0.2)
-    assert main(["enhance", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--checkpoint", "hf://me/tiny",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "enhance",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(tmp_path / "out"),
+                "--checkpoint",
+                "hf://me/tiny",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert read_image(tmp_path / "out" / "in.png").shape[-2:] == (8, 12)
 
 

@@ -31,8 +31,12 @@ def test_official_basicsr_files_load(tmp_path, layout):
     ref = semprior.create_model("retinexformer", **TINY_RF).eval()
     sd = ref.state_dict()
     other = {k: v + 1 for k, v in sd.items()}
-    obj = {"params": {"params": sd}, "params_ema": {"params_ema": sd}, "both": {"params": sd, "params_ema": other},
-           "module": {"params": {"module." + k: v for k, v in sd.items()}}}[layout]
+    obj = {
+        "params": {"params": sd},
+        "params_ema": {"params_ema": sd},
+        "both": {"params": sd, "params_ema": other},
+        "module": {"params": {"module." + k: v for k, v in sd.items()}},
+    }[layout]
     torch.save(obj, tmp_path / "LOL_v1.pth")
     model = semprior.create_model("retinexformer", pretrained=tmp_path / "LOL_v1.pth", **TINY_RF)
     assert torch.equal(_out(model, X), _out(ref, X))  # "both": params is taken, as the official test script
@@ -71,8 +75,17 @@ def test_deepspg_trainer_checkpoint_drops_the_text_prior(tmp_path):
     torch.manual_seed(0)
     model = semprior.create_model("deepspg", **TINY_DEEPSPG).eval()
     cfg = {**model.config.to_dict(), "text_prior": True}  # trained with CLIP: inference does not need it
-    save_checkpoint({"model": model.state_dict(), "model_config": cfg, "model_name": "deepspg", "prior": "region",
-                     "text": "clip", "step": 3}, tmp_path / "best.pt")
+    save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "model_config": cfg,
+            "model_name": "deepspg",
+            "prior": "region",
+            "text": "clip",
+            "step": 3,
+        },
+        tmp_path / "best.pt",
+    )
     back = load_model(tmp_path / "best.pt")
     assert back.prior is not None and not back.config.text_prior
     assert torch.equal(_out(back, X), _out(model, X))
@@ -125,8 +138,9 @@ def test_bad_files(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"\0" * 16)
     with pytest.raises(ValueError, match="not valid JSON"):
         semprior.from_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({"format": "semprior-model", "model": "retinexformer",
-                                                     "config": TINY_RF, "prior": None}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"format": "semprior-model", "model": "retinexformer", "config": TINY_RF, "prior": None})
+    )
     with pytest.raises(ValueError, match="safetensors"):
         semprior.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"format": "other"}))
@@ -150,13 +164,31 @@ def test_load_to_device_argument():
 
 
 def test_retinexformer_official_config_names_only_through_from_official(tmp_path):
-    """The official names (n_feat/stage/num_blocks/level) are read by from_official; a checkpoint config uses semprior's."""
+    """The official names (n_feat/stage/num_blocks/level) are read by from_official.
+
+    A checkpoint config uses semprior's names.
+    """
     torch.manual_seed(0)
     model = semprior.create_model("retinexformer", **TINY_RF).eval()
-    old = {"in_channels": 3, "out_channels": 3, "n_feat": 4, "stage": 1, "num_blocks": [1, 1, 1], "level": 2,
-           "backend": "auto"}
-    save_checkpoint({"model": model.state_dict(), "model_config": old, "model_name": "retinexformer", "prior": "none",
-                     "text": "none"}, tmp_path / "last.pt")
+    old = {
+        "in_channels": 3,
+        "out_channels": 3,
+        "n_feat": 4,
+        "stage": 1,
+        "num_blocks": [1, 1, 1],
+        "level": 2,
+        "backend": "auto",
+    }
+    save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "model_config": old,
+            "model_name": "retinexformer",
+            "prior": "none",
+            "text": "none",
+        },
+        tmp_path / "last.pt",
+    )
     with pytest.raises(ValueError, match="unknown key.*n_feat"):
         load_model(tmp_path / "last.pt")
     assert semprior.RetinexformerConfig.from_official(old) == model.config
@@ -169,12 +201,15 @@ def test_trainer_checkpoint_ema_weights(tmp_path):
     model = semprior.create_model("retinexformer", **TINY_RF).eval()
     raw = model.state_dict()
     ema = {k: v + 0.01 for k, v in raw.items() if v.is_floating_point()}
-    save_checkpoint({"model": raw, "ema": ema, "model_config": model.config.to_dict(), "model_name": "retinexformer"},
-                    tmp_path / "last.pt")
+    save_checkpoint(
+        {"model": raw, "ema": ema, "model_config": model.config.to_dict(), "model_name": "retinexformer"},
+        tmp_path / "last.pt",
+    )
     assert torch.equal(_out(load_model(tmp_path / "last.pt"), X), _out(model, X))
     averaged = load_model(tmp_path / "last.pt", param_key="ema")
     assert all(torch.equal(averaged.state_dict()[k], v) for k, v in ema.items())
-    save_checkpoint({"model": raw, "model_config": model.config.to_dict(), "model_name": "retinexformer"},
-                    tmp_path / "best.pt")
+    save_checkpoint(
+        {"model": raw, "model_config": model.config.to_dict(), "model_name": "retinexformer"}, tmp_path / "best.pt"
+    )
     with pytest.raises(ValueError, match="no weight average"):
         load_model(tmp_path / "best.pt", param_key="ema")

@@ -8,8 +8,14 @@ import pytest
 
 import semprior
 
-OWNED = ("semprior.models", "semprior.metrics", "semprior.kernels", "semprior.attention", "semprior.losses",
-         "semprior.data")
+OWNED = (
+    "semprior.models",
+    "semprior.metrics",
+    "semprior.kernels",
+    "semprior.attention",
+    "semprior.losses",
+    "semprior.data",
+)
 
 
 @pytest.mark.parametrize("pkg", OWNED)

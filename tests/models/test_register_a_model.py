@@ -54,10 +54,18 @@ def registered(tmp_path):
     """Register the model (its pretrained table names a folder written here), unregister it after."""
     torch.manual_seed(0)
     folder = tmp_path / "twoconv-shipped"
-    entry = register_model(ModelEntry(
-        NAME, TwoConvConfig, "twoconv", lambda cfg, prior=None, text_loss=None: TwoConv(cfg),
-        training_loss=l1_training_loss, pretrained={"demo": Pretrained(str(folder), shipped=True, dataset="noise")},
-        tiny={"width": 2}, description="two convolutions (a test)"))
+    entry = register_model(
+        ModelEntry(
+            NAME,
+            TwoConvConfig,
+            "twoconv",
+            lambda cfg, prior=None, text_loss=None: TwoConv(cfg),
+            training_loss=l1_training_loss,
+            pretrained={"demo": Pretrained(str(folder), shipped=True, dataset="noise")},
+            tiny={"width": 2},
+            description="two convolutions (a test)",
+        )
+    )
     semprior.save_pretrained(TwoConv(TwoConvConfig(width=3)), folder, name=NAME)
     yield entry, folder
     MODELS.pop(NAME)

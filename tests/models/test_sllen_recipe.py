@@ -10,8 +10,8 @@ import torch
 
 from semprior.cli.main import main
 from semprior.data import write_image
-from semprior.engine.run_config import from_dict, load_yaml
 from semprior.engine.recipe import RunConfig, run_training
+from semprior.engine.run_config import from_dict, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,8 @@ def _tiny_yaml(tmp_path: Path, steps: int = 4) -> Path:
     cfg.write_text(
         "model: {name: sllen, width: 4, depth: 2, num_classes: 3}\n"
         "prior: none\n"
-        f"data: {{kind: paired, low_dir: {tmp_path}/pairs/low, high_dir: {tmp_path}/pairs/high, patch_size: 16, val_holdout: 1}}\n"
+        f"data: {{kind: paired, low_dir: {tmp_path}/pairs/low, high_dir: {tmp_path}/pairs/high, "
+        "patch_size: 16, val_holdout: 1}\n"
         "segmentation: {kind: synthetic, num_classes: 3, patch_size: 16, length: 4}\n"
         "phases: {lle: 2, seg: 1}\n"
         f"train: {{steps: {steps}, batch_size: 2, lr: 1.0e-3, log_every: 1, val_every: 2, progress: false}}\n"
@@ -51,8 +52,10 @@ def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
     assert any("val/psnr" in r for r in recs)  # the enhancement is validated as any model's
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["step"] == 4 and ck["model_name"] == "sllen"
-    assert ck["phases"] == [{"name": "lle", "source": "train", "steps": 2},
-                            {"name": "seg", "source": "segmentation", "steps": 1}]
+    assert ck["phases"] == [
+        {"name": "lle", "source": "train", "steps": 2},
+        {"name": "seg", "source": "segmentation", "steps": 1},
+    ]
     from semprior.models.io import load_model
 
     for name in ("best.pt", "last.pt"):  # the eval / enhance CLIs rebuild SLLEN from either
@@ -66,10 +69,18 @@ def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
 
 
 def test_sllen_recipe_errors(tmp_path):
-    base = {"model": {"name": "sllen", "width": 4, "depth": 2, "num_classes": 3}, "prior": "none",
-            "data": {"kind": "paired", "low_dir": str(tmp_path / "pairs/low"), "high_dir": str(tmp_path / "pairs/high"),
-                     "patch_size": 16}, "train": {"steps": 1, "batch_size": 2, "progress": False},
-            "out_dir": str(tmp_path / "run")}
+    base = {
+        "model": {"name": "sllen", "width": 4, "depth": 2, "num_classes": 3},
+        "prior": "none",
+        "data": {
+            "kind": "paired",
+            "low_dir": str(tmp_path / "pairs/low"),
+            "high_dir": str(tmp_path / "pairs/high"),
+            "patch_size": 16,
+        },
+        "train": {"steps": 1, "batch_size": 2, "progress": False},
+        "out_dir": str(tmp_path / "run"),
+    }
     _pairs(tmp_path / "pairs")
     with pytest.raises(ValueError, match="add a `segmentation:` section"):
         run_training(from_dict(RunConfig, base))

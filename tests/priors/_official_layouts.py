@@ -41,8 +41,16 @@ HRNET_CONFIGS = {
 _BN_LEAVES = {
     "torch": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"),
     "inplace_abn": ("weight", "bias", "running_mean", "running_var"),
-    "csail": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked",
-              "_tmp_running_mean", "_tmp_running_var", "_running_iter"),
+    "csail": (
+        "weight",
+        "bias",
+        "running_mean",
+        "running_var",
+        "num_batches_tracked",
+        "_tmp_running_mean",
+        "_tmp_running_var",
+        "_running_iter",
+    ),
 }
 
 #: SHA-256 of "\n".join(f"{key} {shape}") of the official state dicts, measured on the official
@@ -126,8 +134,10 @@ def hrnet_seg_keys(variant: str, num_classes: int, bn: str = "torch", prefix: st
 
 def csail_decoder_keys(num_classes: int = 150, fc_dim: int = 720) -> list:
     """CSAIL ``C1(num_class, fc_dim)``: ``cbr`` = conv3x3 (no bias) + SynchronizedBatchNorm2d + ReLU."""
-    return _conv("cbr.0", fc_dim // 4, fc_dim, 3) + _bn("cbr.1", fc_dim // 4, "csail") + _conv(
-        "conv_last", num_classes, fc_dim // 4, 1, bias=True
+    return (
+        _conv("cbr.0", fc_dim // 4, fc_dim, 3)
+        + _bn("cbr.1", fc_dim // 4, "csail")
+        + _conv("conv_last", num_classes, fc_dim // 4, 1, bias=True)
     )
 
 

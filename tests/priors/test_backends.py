@@ -58,11 +58,16 @@ def _tiny_sam(encoder=None):
 
     return Sam(
         image_encoder=encoder or tiny_sam_encoder(),
-        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(4, 4), input_image_size=(64, 64),
-                                     mask_in_chans=16),
-        mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer_dim=256, iou_head_depth=1,
-                                 iou_head_hidden_dim=32,
-                                 transformer=TwoWayTransformer(depth=1, embedding_dim=256, mlp_dim=64, num_heads=2)),
+        prompt_encoder=PromptEncoder(
+            embed_dim=256, image_embedding_size=(4, 4), input_image_size=(64, 64), mask_in_chans=16
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer_dim=256,
+            iou_head_depth=1,
+            iou_head_hidden_dim=32,
+            transformer=TwoWayTransformer(depth=1, embedding_dim=256, mlp_dim=64, num_heads=2),
+        ),
     )
 
 
@@ -109,8 +114,13 @@ def test_sam_auto_checkpoint_missing_is_helpful(tmp_path):
 def test_sam_region_map_from_tiny_sam():
     torch.manual_seed(0)
     sam = _tiny_sam()
-    prior = SAMPrior(model=sam, region_map=True, mask_generator_kwargs=dict(
-        points_per_side=2, pred_iou_thresh=-1e9, stability_score_thresh=-1e9, box_nms_thresh=1.0))
+    prior = SAMPrior(
+        model=sam,
+        region_map=True,
+        mask_generator_kwargs=dict(
+            points_per_side=2, pred_iou_thresh=-1e9, stability_score_thresh=-1e9, box_nms_thresh=1.0
+        ),
+    )
     out = prior(torch.rand(1, 3, 40, 52))
     regions = out.extras["regions"]
     assert regions.shape == (1, 1, 40, 52) and regions.dtype == torch.int64

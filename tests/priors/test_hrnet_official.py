@@ -50,7 +50,9 @@ def _prior(tag: str, tmp_path_factory) -> HRNetPrior:
         if tag == "csail/w48":  # as CSAIL's train.py checkpoint() writes them
             folder = d / "ade20k-hrnetv2-c1"
             folder.mkdir()
-            torch.save(official_state(hrnet_backbone_keys("w48", "csail"), torch.float32), folder / "encoder_epoch_30.pth")
+            torch.save(
+                official_state(hrnet_backbone_keys("w48", "csail"), torch.float32), folder / "encoder_epoch_30.pth"
+            )
             torch.save(official_state(csail_decoder_keys(), torch.float32), folder / "decoder_epoch_30.pth")
             _CACHE[tag] = HRNetPrior("w48", dataset="ade20k", weights=folder).double()
         else:  # FullModel(model, loss).state_dict(), as tools/train.py writes it

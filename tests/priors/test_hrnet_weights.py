@@ -41,8 +41,13 @@ def test_official_w48_counts():
     seg = hrnet_seg_keys("w48", 150)
     assert len(seg) == 1839 and seg[0][0] == "model.conv1.weight" and seg[-1][0] == "model.last_layer.3.bias"
     enc = hrnet_backbone_keys("w48", "csail")
-    assert sum(k.rsplit(".", 1)[-1] in ("_tmp_running_mean", "_tmp_running_var", "_running_iter") for k, _ in enc
-               + csail_decoder_keys()) == CSAIL_BOOKKEEPING
+    assert (
+        sum(
+            k.rsplit(".", 1)[-1] in ("_tmp_running_mean", "_tmp_running_var", "_running_iter")
+            for k, _ in enc + csail_decoder_keys()
+        )
+        == CSAIL_BOOKKEEPING
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +80,12 @@ def test_hrnet_seg_release_loads_strictly(tmp_path, bn):
 def test_checkpoint_dict_with_state_dict_entry(tmp_path):
     """tools/train.py's checkpoint.pth.tar: {'epoch', 'best_mIoU', 'state_dict', 'optimizer'}."""
     keys = hrnet_seg_keys("w18_small", 59)
-    state = {"epoch": 3, "best_mIoU": 0.5, "state_dict": official_state(keys, torch.float32),
-             "optimizer": {"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]}}
+    state = {
+        "epoch": 3,
+        "best_mIoU": 0.5,
+        "state_dict": official_state(keys, torch.float32),
+        "optimizer": {"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]},
+    }
     prior = HRNetPrior("w18_small", dataset="pascal_context", weights=_save(tmp_path, state))
     assert prior.load_report.matched == prior.load_report.total == len(keys)
     assert prior.align_corners is False and "release default, hrnet_w48_pascal_context" in str(prior.load_report)
@@ -180,8 +189,11 @@ def test_missing_file_and_auto_without_weights(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_auto_finds_the_readme_name(tmp_path):
     """``weights="auto"`` accepts the file under the name the upstream README gives it."""
-    path = _save(tmp_path, official_state(hrnet_seg_keys("w48", 59), torch.float32),
-                 name="hrnet_w48_pascal_context_cls59_480x480.pth")
+    path = _save(
+        tmp_path,
+        official_state(hrnet_seg_keys("w48", 59), torch.float32),
+        name="hrnet_w48_pascal_context_cls59_480x480.pth",
+    )
     prior = HRNetPrior("w48", dataset="pascal_context", weights="auto", weights_dir=tmp_path)
     assert prior.load_report.source.startswith(path.name)
     assert prior.load_report.matched == prior.load_report.total

@@ -76,8 +76,13 @@ def tiny_deepspg_config():
     from semprior.models.deepspg import DeepSPGConfig
 
     return DeepSPGConfig(
-        width=4, heads=(1, 1, 1), retinex_width=4, illum_width=4,
-        image_prior=False, text_prior=False, coarse_to_fine=False,
+        width=4,
+        heads=(1, 1, 1),
+        retinex_width=4,
+        illum_width=4,
+        image_prior=False,
+        text_prior=False,
+        coarse_to_fine=False,
     )
 
 
@@ -87,7 +92,10 @@ class ToyEnhancer(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Dropout2d(0.2), torch.nn.Conv2d(8, 3, 3, padding=1)
+            torch.nn.Conv2d(3, 8, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Dropout2d(0.2),
+            torch.nn.Conv2d(8, 3, 3, padding=1),
         )
 
     def forward(self, x):

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _rel_helpers import tiny_deepspg_config, write_bad_files, write_mode_files
-
 
 
 @pytest.fixture(scope="session")

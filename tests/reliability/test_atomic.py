@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 import semprior
 from semprior._atomic import atomic_write, atomic_write_text, is_temp_name, remove_stale_temps, temp_name
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -19,10 +20,9 @@ DEAD = 2**31 - 1  # no process has this id
 
 def test_failure_inside_the_block_keeps_the_old_file_and_no_temp(tmp_path):
     p = atomic_write_text(tmp_path / "t.md", "old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_write(p, "w") as f:
-            f.write("half of the new")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_write(p, "w") as f:
+        f.write("half of the new")
+        raise RuntimeError("boom")
     assert p.read_text() == "old" and [x.name for x in tmp_path.iterdir()] == ["t.md"]
 
 
@@ -74,7 +74,10 @@ def test_checkpoint_save_sweeps_temps_of_a_killed_save(tmp_path):
 
 
 #: semprior's own save methods, which write through the helper themselves
-_OWN_SAVERS = {"self.save": "Trainer.save -> save_checkpoint", "result.save": "EvalResult.save -> atomic_write_text, save_grid"}
+_OWN_SAVERS = {
+    "self.save": "Trainer.save -> save_checkpoint",
+    "result.save": "EvalResult.save -> atomic_write_text, save_grid",
+}
 
 
 def _writes_to_a_path(node: ast.Call) -> str | None:
@@ -89,11 +92,15 @@ def _writes_to_a_path(node: ast.Call) -> str | None:
             return None
         if not any(isinstance(a, ast.Name) and a.id == "f" for a in node.args):
             return f"{owner}.{name}"
-    if name == "open" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-        # "a" (append one line to a log) is allowed: it never replaces an output, and a kill can
-        # only tear the last line, which readers must skip
-        if any(c in str(node.args[1].value) for c in "wx+"):
-            return f"open(..., {node.args[1].value!r})"
+    # "a" (append one line to a log) is allowed: it never replaces an output, and a kill can
+    # only tear the last line, which readers must skip
+    if (
+        name == "open"
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.Constant)
+        and any(c in str(node.args[1].value) for c in "wx+")
+    ):
+        return f"open(..., {node.args[1].value!r})"
     return None
 
 

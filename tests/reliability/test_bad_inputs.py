@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from _rel_helpers import tiny_deepspg_config
 
 import semprior as S
 from semprior.cli.main import main
 from semprior.data.io import ImageReadError, read_image, write_image
 from semprior.engine.tiling import enhance_image
-
-from _rel_helpers import tiny_deepspg_config
 
 
 def _models():
@@ -69,10 +67,22 @@ ALL_CALLS = {**RGB_CALLS, **ANY_CALLS}
 BAD = {
     "rank3": (lambda: torch.rand(3, 16, 16), ValueError, ["(B, C, H, W)", "unsqueeze(0)"]),
     "rank5": (lambda: torch.rand(1, 1, 3, 16, 16), ValueError, ["(B, C, H, W)", "got (1, 1, 3, 16, 16)"]),
-    "uint8": (lambda: torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), TypeError, ["torch.uint8", ".float() / 255"]),
+    "uint8": (
+        lambda: torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8),
+        TypeError,
+        ["torch.uint8", ".float() / 255"],
+    ),
     "int64": (lambda: torch.randint(0, 2, (1, 3, 16, 16)), TypeError, ["torch.int64", ".float()"]),
-    "nan": (lambda: torch.rand(1, 3, 16, 16).index_fill_(2, torch.tensor([3]), float("nan")), ValueError, ["NaN", "nan_to_num"]),
-    "inf": (lambda: torch.rand(1, 3, 16, 16).index_fill_(3, torch.tensor([0]), float("inf")), ValueError, ["Inf", "nan_to_num"]),
+    "nan": (
+        lambda: torch.rand(1, 3, 16, 16).index_fill_(2, torch.tensor([3]), float("nan")),
+        ValueError,
+        ["NaN", "nan_to_num"],
+    ),
+    "inf": (
+        lambda: torch.rand(1, 3, 16, 16).index_fill_(3, torch.tensor([0]), float("inf")),
+        ValueError,
+        ["Inf", "nan_to_num"],
+    ),
     "empty_hw": (lambda: torch.rand(1, 3, 0, 16), ValueError, ["empty", "at least"]),
     "empty_batch": (lambda: torch.rand(0, 3, 16, 16), ValueError, ["empty", "at least"]),
     "not_a_tensor": (lambda: [[0.5, 0.5]], TypeError, ["torch.Tensor", "torch.as_tensor"]),
@@ -146,8 +156,24 @@ def test_other_float_dtypes(dtype):
 # ---------------------------------------------------------------- image files
 
 
-@pytest.mark.parametrize("kind", ["rgb", "gray", "rgba", "la", "palette", "bilevel", "cmyk", "jpeg", "gray16",
-                                  "rgb16", "tiff_rgb", "tiny1x1", "odd"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "rgb",
+        "gray",
+        "rgba",
+        "la",
+        "palette",
+        "bilevel",
+        "cmyk",
+        "jpeg",
+        "gray16",
+        "rgb16",
+        "tiff_rgb",
+        "tiny1x1",
+        "odd",
+    ],
+)
 def test_read_image_modes_give_rgb_in_unit_range(mode_files, kind):
     x = read_image(mode_files[kind])
     assert x.dim() == 3 and x.shape[0] == 3 and x.dtype == torch.float32
@@ -184,14 +210,17 @@ def test_read_image_missing_and_directory(tmp_path):
         read_image(tmp_path)
 
 
-@pytest.mark.parametrize("image,exc,words", [
-    (torch.rand(2, 3, 4, 4), ValueError, "loop over it"),
-    (torch.rand(4, 4), ValueError, "(3, H, W)"),
-    (torch.rand(2, 4, 4), ValueError, "(3, H, W)"),
-    (torch.zeros(3, 4, 4, dtype=torch.uint8), TypeError, "x.float() / 255"),
-    (torch.full((3, 4, 4), float("nan")), ValueError, "nan_to_num"),
-    (None, TypeError, "torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "image,exc,words",
+    [
+        (torch.rand(2, 3, 4, 4), ValueError, "loop over it"),
+        (torch.rand(4, 4), ValueError, "(3, H, W)"),
+        (torch.rand(2, 4, 4), ValueError, "(3, H, W)"),
+        (torch.zeros(3, 4, 4, dtype=torch.uint8), TypeError, "x.float() / 255"),
+        (torch.full((3, 4, 4), float("nan")), ValueError, "nan_to_num"),
+        (None, TypeError, "torch.Tensor"),
+    ],
+)
 def test_write_image_bad_inputs(tmp_path, image, exc, words):
     with pytest.raises(exc) as info:
         write_image(tmp_path / "x.png", image)
@@ -232,7 +261,9 @@ def assert_one_line_error(rc, err, *words):
 
 def test_cli_enhance_every_mode_folder(mode_files, tiny_checkpoint, tmp_path, capsys):
     folder = mode_files["rgb"].parent
-    rc, out, err = run_cli(["enhance", folder, "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--no-progress"], capsys)
+    rc, out, err = run_cli(
+        ["enhance", folder, "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--no-progress"], capsys
+    )
     assert rc == 0, err
     for kind, src in mode_files.items():
         y = read_image(tmp_path / "out" / f"{src.stem}.png")
@@ -247,22 +278,35 @@ def test_cli_enhance_non_image_is_one_line(bad_files, tmp_path, capsys, kind):
     named = [ln for ln in err.splitlines() if str(bad_files[kind]) in ln]
     assert len(named) == 1 and ("truncated" in named[0] or "not a recognised image" in named[0]), err
     # --fail-fast: the old single error line, exit 1
-    rc, _, err = run_cli(["enhance", bad_files[kind], "-o", tmp_path, "--model", "gamma", "--no-progress", "--fail-fast"],
-                         capsys)
+    rc, _, err = run_cli(
+        ["enhance", bad_files[kind], "-o", tmp_path, "--model", "gamma", "--no-progress", "--fail-fast"], capsys
+    )
     assert_one_line_error(rc, err, str(bad_files[kind]))
 
 
-@pytest.mark.parametrize("extra,words", [
-    (["--tile", "0"], ["--tile", ">= 1"]),
-    (["--max-memory-mb", "-1"], ["max_memory_mb", "> 0"]),
-    (["--max-memory-mb", "inf"], ["max_memory_mb", "finite"]),
-    (["--max-memory-mb", "nan"], ["max_memory_mb", "finite"]),
-    (["--tile", "8", "--overlap", "-3"], ["overlap", ">= 0"]),
-    (["--tile", "8", "--overlap", "8"], ["overlap", "smaller than tile"]),
-    (["--max-memory-mb", "0.0001"], ["too small", "raise max_memory_mb"]),
-])
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        (["--tile", "0"], ["--tile", ">= 1"]),
+        (["--max-memory-mb", "-1"], ["max_memory_mb", "> 0"]),
+        (["--max-memory-mb", "inf"], ["max_memory_mb", "finite"]),
+        (["--max-memory-mb", "nan"], ["max_memory_mb", "finite"]),
+        (["--tile", "8", "--overlap", "-3"], ["overlap", ">= 0"]),
+        (["--tile", "8", "--overlap", "8"], ["overlap", "smaller than tile"]),
+        (["--max-memory-mb", "0.0001"], ["too small", "raise max_memory_mb"]),
+    ],
+)
 def test_cli_enhance_bad_options(mode_files, tiny_checkpoint, tmp_path, capsys, extra, words):
-    argv = ["enhance", mode_files["odd"], "-o", tmp_path / "o", "--checkpoint", tiny_checkpoint, "--no-progress", *extra]
+    argv = [
+        "enhance",
+        mode_files["odd"],
+        "-o",
+        tmp_path / "o",
+        "--checkpoint",
+        tiny_checkpoint,
+        "--no-progress",
+        *extra,
+    ]
     rc, _, err = run_cli(argv, capsys)
     assert_one_line_error(rc, err, *words)
 
@@ -293,11 +337,34 @@ def test_cli_eval_errors(bad_files, mode_files, tmp_path, capsys):
     assert_one_line_error(rc, err, "not found")
     rc, _, err = run_cli(["eval", "--lol", tmp_path / "nope"], capsys)
     assert_one_line_error(rc, err, "expected folder", "layout")
-    rc, _, err = run_cli(["eval", "--low", bad_files["text"].parent, "--high", bad_files["text"].parent,
-                          "--model", "gamma", "--no-progress"], capsys)
+    rc, _, err = run_cli(
+        [
+            "eval",
+            "--low",
+            bad_files["text"].parent,
+            "--high",
+            bad_files["text"].parent,
+            "--model",
+            "gamma",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert_one_line_error(rc, err, "cannot read", str(bad_files["text"].parent))
-    rc, _, err = run_cli(["eval", "--low", mode_files["rgb"].parent, "--high", mode_files["rgb"].parent,
-                          "--model", "gamma", "--grid", "-1"], capsys)
+    rc, _, err = run_cli(
+        [
+            "eval",
+            "--low",
+            mode_files["rgb"].parent,
+            "--high",
+            mode_files["rgb"].parent,
+            "--model",
+            "gamma",
+            "--grid",
+            "-1",
+        ],
+        capsys,
+    )
     assert_one_line_error(rc, err, "--grid")
 
 
@@ -315,8 +382,19 @@ def test_cli_traceback_flag_reraises(mode_files, tmp_path):
 def test_cli_real_subprocess_one_line(bad_files, tmp_path):
     """The installed entry point, in a fresh process, with --fail-fast: exit 1, one line on stderr, no traceback."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "semprior", "enhance", str(bad_files["truncated_png"]), "-o", str(tmp_path),
-           "--model", "gamma", "--no-progress", "--fail-fast"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "semprior",
+        "enhance",
+        str(bad_files["truncated_png"]),
+        "-o",
+        str(tmp_path),
+        "--model",
+        "gamma",
+        "--no-progress",
+        "--fail-fast",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 1
     lines = p.stderr.strip().splitlines()
@@ -324,13 +402,16 @@ def test_cli_real_subprocess_one_line(bad_files, tmp_path):
     assert "truncated" in lines[0] and str(bad_files["truncated_png"]) in lines[0]
 
 
-@pytest.mark.parametrize("content,words", [
-    ("train: [unclosed\n", ["not valid YAML", "line 2"]),
-    (b"\xff\xfe\x00binary", ["not a UTF-8 text file"]),
-    ("- 1\n- 2\n", ["YAML mapping"]),
-    ("bogus_key: 1\n", ["unknown key", "valid keys"]),
-    ("train:\n  steps: abc\n", ["config.train"]),
-])
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        ("train: [unclosed\n", ["not valid YAML", "line 2"]),
+        (b"\xff\xfe\x00binary", ["not a UTF-8 text file"]),
+        ("- 1\n- 2\n", ["YAML mapping"]),
+        ("bogus_key: 1\n", ["unknown key", "valid keys"]),
+        ("train:\n  steps: abc\n", ["config.train"]),
+    ],
+)
 def test_cli_train_bad_configs(tmp_path, capsys, content, words):
     cfg = tmp_path / "c.yaml"
     cfg.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -361,7 +442,9 @@ def test_kernel_entry_points_bad_inputs(fn):
     f = getattr(kernels, fn)
     q = torch.randn(1, 2, 4, 16)
 
-    def call(q=q, k=q, v=q, t=torch.ones(2), **kw):
+    ones = torch.ones(2)
+
+    def call(q=q, k=q, v=q, t=ones, **kw):
         return f(q, k, v, torch.rand_like(v), t, **kw) if fn.startswith("ig") else f(q, k, v, t, **kw)
 
     with pytest.raises(ValueError, match=r"\(B, heads, c, N\)"):

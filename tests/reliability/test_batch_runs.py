@@ -34,8 +34,13 @@ def _folder(path: Path, n: int, h: int = 24, w: int = 32) -> Path:
 
 
 def _start(code: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_ENV)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_ENV,
+    )
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, timeout: float = 240) -> None:
@@ -240,8 +245,21 @@ _SOAK_CHILD = """
 
 def _soak(tmp_path: Path, n: int, leak: bool) -> dict:
     src = _folder(tmp_path / "in", n, 48, 64)
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(_SOAK_CHILD), str(src), str(tmp_path / "out"), str(n),
-                        "leak" if leak else "no"], capture_output=True, text=True, timeout=600, env=_ENV)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(_SOAK_CHILD),
+            str(src),
+            str(tmp_path / "out"),
+            str(n),
+            "leak" if leak else "no",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_ENV,
+    )
     line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
     assert p.returncode == 0 and line, p.stderr
     res = json.loads(line[0][7:])

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from _rel_helpers import toy_trainer
 
 import semprior
 from semprior.cli.main import main
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
 from semprior.weights import load_checkpoint as load_weights
-
-from _rel_helpers import toy_trainer
 
 PKG = Path(semprior.__file__).resolve().parent
 HERE = Path(__file__).resolve().parent
@@ -92,7 +91,6 @@ def test_truncated_checkpoint_is_one_clear_line(tmp_path):
 _CHILD = textwrap.dedent(
     """
     import io, sys, time
-    sys.path.insert(0, {here!r})
     import torch
     torch.set_num_threads(1)
     from _rel_helpers import toy_trainer
@@ -123,8 +121,11 @@ _CHILD = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_mid_save_keeps_previous_checkpoint_and_resume_is_exact(tmp_path):
     ckpt = tmp_path / "last.pt"
-    code = _CHILD.format(here=str(HERE), path=str(ckpt))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = _CHILD.format(path=str(ckpt))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         deadline = time.monotonic() + 240
         line = ""
@@ -132,7 +133,7 @@ def test_sigkill_mid_save_keeps_previous_checkpoint_and_resume_is_exact(tmp_path
             line = proc.stdout.readline()
             if line.strip() == "WRITING" or not line:
                 break
-        assert line.strip() == "WRITING", f"child never reached the save: {proc.stderr.read() if not line else line}"
+        assert line.strip() == "WRITING", f"child never reached the save: {line or proc.stderr.read()}"
         partial = list(tmp_path.glob(".last.pt.*.tmp"))
         assert partial and partial[0].stat().st_size > 0, "the interrupted save wrote nothing"
         os.kill(proc.pid, signal.SIGKILL)

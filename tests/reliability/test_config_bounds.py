@@ -37,19 +37,36 @@ def _record(pretrained):
 CASES = {
     "json_list": (lambda r: "[1, 2]", r"config.json is not a semprior model config .*got list"),
     "prior_string": (lambda r: json.dumps({**r, "prior": "hrnet"}), r'config.json: "prior" must be null or an object'),
-    "format_version_inf": (lambda r: json.dumps(r).replace('"format_version": 1', '"format_version": 1e999'),
-                           r'config.json: "format_version" must be a whole number, got inf'),
-    "format_version_string": (lambda r: json.dumps({**r, "format_version": "1"}), r'"format_version" must be a whole number'),
+    "format_version_inf": (
+        lambda r: json.dumps(r).replace('"format_version": 1', '"format_version": 1e999'),
+        r'config.json: "format_version" must be a whole number, got inf',
+    ),
+    "format_version_string": (
+        lambda r: json.dumps({**r, "format_version": "1"}),
+        r'"format_version" must be a whole number',
+    ),
     "bad_json": (lambda r: '{"format": ', r"config.json is not valid JSON \(Expecting value at line 1, column 12\)"),
-    "model_not_string": (lambda r: json.dumps({**r, "model": ["retinexformer"]}), r'config.json: "model" must be a registry name'),
-    "model_unknown": (lambda r: json.dumps({**r, "model": ""}), r"""config.json: "model" must be a registry name .*got ''"""),
+    "model_not_string": (
+        lambda r: json.dumps({**r, "model": ["retinexformer"]}),
+        r'config.json: "model" must be a registry name',
+    ),
+    "model_unknown": (
+        lambda r: json.dumps({**r, "model": ""}),
+        r"""config.json: "model" must be a registry name .*got ''""",
+    ),
     "config_list": (lambda r: json.dumps({**r, "config": [1]}), r'config.json: "config" must be an object'),
-    "blocks_int": (lambda r: json.dumps({**r, "config": {**r["config"], "blocks": 5}}),
-                   r"config.json: retinexformer config.blocks must be a list \(e.g. \[1, 1, 1\]\), got 5"),
-    "width_bool": (lambda r: json.dumps({**r, "config": {**r["config"], "width": True}}),
-                   r"config.json: retinexformer config.width must be an integer, got True \(a boolean\)"),
-    "width_string": (lambda r: json.dumps({**r, "config": {**r["config"], "width": "wide"}}),
-                     r"config.width must be an integer, got 'wide'"),
+    "blocks_int": (
+        lambda r: json.dumps({**r, "config": {**r["config"], "blocks": 5}}),
+        r"config.json: retinexformer config.blocks must be a list \(e.g. \[1, 1, 1\]\), got 5",
+    ),
+    "width_bool": (
+        lambda r: json.dumps({**r, "config": {**r["config"], "width": True}}),
+        r"config.json: retinexformer config.width must be an integer, got True \(a boolean\)",
+    ),
+    "width_string": (
+        lambda r: json.dumps({**r, "config": {**r["config"], "width": "wide"}}),
+        r"config.width must be an integer, got 'wide'",
+    ),
 }
 
 
@@ -73,8 +90,11 @@ def test_config_json_width_20000_is_refused_before_allocation(pretrained, tmp_pa
     r = _record(pretrained)
     d = _variant(pretrained, tmp_path, json.dumps({**r, "config": {**r["config"], "width": 20000}}))
     t0 = time.perf_counter()
-    with pytest.raises(ModelTooLarge, match=r"config.json: the model needs \d+\.\d GiB for its weights .* "
-                                            r"The size comes from `width: 20000` \(default \d+\): lower it"):
+    with pytest.raises(
+        ModelTooLarge,
+        match=r"config.json: the model needs \d+\.\d GiB for its weights .* "
+        r"The size comes from `width: 20000` \(default \d+\): lower it",
+    ):
         load_model(d)
     assert time.perf_counter() - t0 < 60  # decided on the meta device, not by allocating
 

@@ -19,27 +19,97 @@ from hypothesis import strategies as st
 from semprior._config import from_dict, load_yaml
 
 EXAMPLES = int(os.environ.get("SEMPRIOR_FUZZ_EXAMPLES", "200"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
-RUN_KEYS = ["model", "prior", "text", "weights_dir", "data", "train", "out_dir", "resume", "init", "segmentation",
-            "phases", "bogus"]
-TRAIN_KEYS = ["steps", "epochs", "batch_size", "lr", "betas", "lr_schedule", "patch_stages", "seed", "ema_decay",
-              "precision", "progress", "restart_periods", "grad_clip", "val_every"]
+RUN_KEYS = [
+    "model",
+    "prior",
+    "text",
+    "weights_dir",
+    "data",
+    "train",
+    "out_dir",
+    "resume",
+    "init",
+    "segmentation",
+    "phases",
+    "bogus",
+]
+TRAIN_KEYS = [
+    "steps",
+    "epochs",
+    "batch_size",
+    "lr",
+    "betas",
+    "lr_schedule",
+    "patch_stages",
+    "seed",
+    "ema_decay",
+    "precision",
+    "progress",
+    "restart_periods",
+    "grad_clip",
+    "val_every",
+]
 DATA_KEYS = ["kind", "root", "low_dir", "high_dir", "patch_size", "length", "val_holdout", "synthesis", "skip_corrupt"]
-MODEL_KEYS = ["name", "width", "blocks", "heads", "retinex_width", "illum_width", "depth", "stages", "loss", "backend",
-              "coarse_to_fine", "image_prior"]
+MODEL_KEYS = [
+    "name",
+    "width",
+    "blocks",
+    "heads",
+    "retinex_width",
+    "illum_width",
+    "depth",
+    "stages",
+    "loss",
+    "backend",
+    "coarse_to_fine",
+    "image_prior",
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**6), st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
-    st.sampled_from(["deepspg", "retinexformer", "region", "none", "clip", "paired", "synthetic", "lol-v1", "1e-4",
-                     "cosine", "fp32", "bf16", "auto", "sllen", "cugd", "hrnet"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**6),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.sampled_from(
+        [
+            "deepspg",
+            "retinexformer",
+            "region",
+            "none",
+            "clip",
+            "paired",
+            "synthetic",
+            "lol-v1",
+            "1e-4",
+            "cosine",
+            "fp32",
+            "bf16",
+            "auto",
+            "sllen",
+            "cugd",
+            "hrnet",
+        ]
+    ),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                      max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 def _section(keys):
@@ -48,16 +118,19 @@ def _section(keys):
 
 run_configs = st.one_of(
     values,
-    st.fixed_dictionaries({}, optional={
-        "model": st.one_of(values, _section(MODEL_KEYS)),
-        "prior": st.one_of(values, st.sampled_from(["none", "region"])),
-        "text": values,
-        "data": st.one_of(values, _section(DATA_KEYS)),
-        "train": st.one_of(values, _section(TRAIN_KEYS)),
-        "phases": values,
-        "segmentation": values,
-        "bogus": values,
-    }),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "model": st.one_of(values, _section(MODEL_KEYS)),
+            "prior": st.one_of(values, st.sampled_from(["none", "region"])),
+            "text": values,
+            "data": st.one_of(values, _section(DATA_KEYS)),
+            "train": st.one_of(values, _section(TRAIN_KEYS)),
+            "phases": values,
+            "segmentation": values,
+            "bogus": values,
+        },
+    ),
 )
 
 
@@ -120,7 +193,7 @@ def yaml_texts(draw):
         return yaml.safe_dump(draw(values), default_flow_style=draw(st.booleans()))
     if kind == "aliases":
         levels, fan = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-        lines = [f'a0: &a0 [{", ".join(["x"] * fan)}]']
+        lines = [f"a0: &a0 [{', '.join(['x'] * fan)}]"]
         lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]" for i in range(1, levels)]
         where = draw(st.sampled_from(["", "train: {patch_stages: *A}", "model: {blocks: *A}", "train: {steps: *A}"]))
         if where:
@@ -154,7 +227,9 @@ def pretrained(tmp_path_factory):
     import semprior
     from semprior.models.io import save_pretrained
 
-    return save_pretrained(semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1)), tmp_path_factory.mktemp("p"))
+    return save_pretrained(
+        semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1)), tmp_path_factory.mktemp("p")
+    )
 
 
 @SETTINGS
@@ -166,8 +241,23 @@ def test_config_json_loads_or_gives_one_clear_line(pretrained, tmp_path_factory,
 
     monkeypatch.setenv("SEMPRIOR_MAX_MODEL_MB", "20")
     record = json.loads((pretrained / "config.json").read_text())
-    path = data.draw(st.sampled_from(["", "format_version", "model", "config", "prior", "config.width", "config.blocks",
-                                      "config.depth", "config.stages", "config.bogus", "config.backend"]))
+    path = data.draw(
+        st.sampled_from(
+            [
+                "",
+                "format_version",
+                "model",
+                "config",
+                "prior",
+                "config.width",
+                "config.blocks",
+                "config.depth",
+                "config.stages",
+                "config.bogus",
+                "config.backend",
+            ]
+        )
+    )
     value = data.draw(values)
     if path == "":
         record = value
@@ -194,10 +284,14 @@ def _png(width: int, height: int, depth: int, color: int, interlace: int, body: 
 
 
 @SETTINGS
-@given(width=st.one_of(st.integers(0, 64), st.integers(0, 2**32 - 1)),
-       height=st.one_of(st.integers(0, 64), st.integers(0, 2**32 - 1)),
-       depth=st.sampled_from([1, 2, 4, 8, 16, 3, 0, 255]), color=st.sampled_from([0, 2, 3, 4, 6, 1, 7]),
-       interlace=st.sampled_from([0, 1, 2]), body=st.binary(max_size=256))
+@given(
+    width=st.one_of(st.integers(0, 64), st.integers(0, 2**32 - 1)),
+    height=st.one_of(st.integers(0, 64), st.integers(0, 2**32 - 1)),
+    depth=st.sampled_from([1, 2, 4, 8, 16, 3, 0, 255]),
+    color=st.sampled_from([0, 2, 3, 4, 6, 1, 7]),
+    interlace=st.sampled_from([0, 1, 2]),
+    body=st.binary(max_size=256),
+)
 def test_png_headers_read_or_give_one_clear_line(tmp_path_factory, width, height, depth, color, interlace, body):
     """Any IHDR (valid CRC, so the decoder trusts it): an image in [0, 1], or ImageReadError naming the file."""
     from semprior.cli.enhance import _pixels

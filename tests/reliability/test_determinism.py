@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _rel_helpers import tiny_deepspg_config
 
 from semprior.data.synthesis import SyntheticPairs
 from semprior.engine.trainer import TrainConfig, Trainer, seed_everything
 from semprior.models.deepspg import DeepSPG, deepspg_training_loss
-
-from _rel_helpers import tiny_deepspg_config
 
 
 def _train(seed: int, steps: int = 3) -> dict[str, torch.Tensor]:

@@ -20,15 +20,18 @@ def _pairs(root):
     return _folder_pair(root, size=32, broken=[("low", 2, "truncated")])
 
 
-YAML = ("model: {name: deepspg, width: 4, heads: [1, 1, 1], retinex_width: 4, illum_width: 4}\nprior: none\n"
-        "data: {kind: paired, low_dir: LOW, high_dir: HIGH, patch_size: 16SKIP}\n"
-        "train: {steps: 2, batch_size: 2, progress: false, loss_curve: false}\n")
+YAML = (
+    "model: {name: deepspg, width: 4, heads: [1, 1, 1], retinex_width: 4, illum_width: 4}\nprior: none\n"
+    "data: {kind: paired, low_dir: LOW, high_dir: HIGH, patch_size: 16SKIP}\n"
+    "train: {steps: 2, batch_size: 2, progress: false, loss_curve: false}\n"
+)
 
 
 def _yaml(tmp_path, low, high, skip=False):
     p = tmp_path / "run.yaml"
-    p.write_text(YAML.replace("LOW", str(low)).replace("HIGH", str(high))
-                 .replace("SKIP", ", skip_corrupt: true" if skip else ""))
+    p.write_text(
+        YAML.replace("LOW", str(low)).replace("HIGH", str(high)).replace("SKIP", ", skip_corrupt: true" if skip else "")
+    )
     return str(p)
 
 
@@ -78,8 +81,14 @@ def test_nan_weights_are_refused_at_load_naming_the_tensor(tmp_path, capsys):
         load_model(d)
     # a trainer checkpoint goes through the same loader
     ck = tmp_path / "last.pt"
-    torch.save({"model": state, "model_name": "retinexformer",
-                "model_config": semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1)).config.to_dict()}, ck)
+    torch.save(
+        {
+            "model": state,
+            "model_name": "retinexformer",
+            "model_config": semprior.create_model("retinexformer", width=4, blocks=(1, 1, 1)).config.to_dict(),
+        },
+        ck,
+    )
     with pytest.raises(ValueError, match=rf"last.pt: tensor '{key}' holds 2 NaN/Inf"):
         load_model(ck)
     img = tmp_path / "a.png"

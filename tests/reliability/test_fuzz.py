@@ -121,7 +121,9 @@ def test_fuzz_read_image(tmp_path):
         except Exception as exc:  # noqa: BLE001 - report the mutation that escaped
             keep = tmp_path / f"crash_{i}{path.suffix}"
             keep.write_bytes(data)
-            raise AssertionError(f"read_image raised {type(exc).__name__}: {exc} on a mutation of {name} (saved {keep})") from exc
+            raise AssertionError(
+                f"read_image raised {type(exc).__name__}: {exc} on a mutation of {name} (saved {keep})"
+            ) from exc
         cases += 1
     assert cases >= 100, f"only {cases} cases ran in the time bound"
     print("read_image fuzz:", cases, "cases", outcomes)
@@ -148,14 +150,66 @@ def _vocabulary(tmp_path: Path) -> list[str]:
     (tmp_path / "bad.yaml").write_text("train: [unclosed\n  steps: {")
     (tmp_path / "unknown.yaml").write_text("nope: 1\n")
     return [
-        str(tmp_path / "bad.yaml"), str(tmp_path / "unknown.yaml"),
-        "enhance", "eval", "train", "weights", "bogus", "--traceback", "-h", "--help",
-        str(img), str(img.parent), str(tmp_path / "missing.png"), str(tmp_path / "in" / "notes.png"),
-        "-o", "--out", str(tmp_path / "o"), "--model", "gamma", "lime", "he", "nope", "--checkpoint",
-        str(img), "--tile", "0", "-1", "7", "abc", "1e9", "--overlap", "--max-memory-mb", "nan", "inf", "0.001",
-        "--low", "--high", "--lol", "--split", "--grid", "--space", "y", "rgb", "--crop-border", "--float",
-        "--config", "--resume", "--overwrite", "--no-progress", "--prior", "region", "", " ", "--", "-", "é☃",
-        "--tile=", "--method=", "-ooo", "\x00"[:0] + "x" * 300,
+        str(tmp_path / "bad.yaml"),
+        str(tmp_path / "unknown.yaml"),
+        "enhance",
+        "eval",
+        "train",
+        "weights",
+        "bogus",
+        "--traceback",
+        "-h",
+        "--help",
+        str(img),
+        str(img.parent),
+        str(tmp_path / "missing.png"),
+        str(tmp_path / "in" / "notes.png"),
+        "-o",
+        "--out",
+        str(tmp_path / "o"),
+        "--model",
+        "gamma",
+        "lime",
+        "he",
+        "nope",
+        "--checkpoint",
+        str(img),
+        "--tile",
+        "0",
+        "-1",
+        "7",
+        "abc",
+        "1e9",
+        "--overlap",
+        "--max-memory-mb",
+        "nan",
+        "inf",
+        "0.001",
+        "--low",
+        "--high",
+        "--lol",
+        "--split",
+        "--grid",
+        "--space",
+        "y",
+        "rgb",
+        "--crop-border",
+        "--float",
+        "--config",
+        "--resume",
+        "--overwrite",
+        "--no-progress",
+        "--prior",
+        "region",
+        "",
+        " ",
+        "--",
+        "-",
+        "é☃",
+        "--tile=",
+        "--method=",
+        "-ooo",
+        "\x00"[:0] + "x" * 300,
     ]
 
 

@@ -11,12 +11,11 @@ import textwrap
 
 import pytest
 import torch
+from _rel_helpers import tiny_deepspg_config
 
 from semprior.data.io import read_image, write_image
 from semprior.engine.tiling import enhance_image
 from semprior.metrics import MetricProtocol, psnr
-
-from _rel_helpers import tiny_deepspg_config
 
 #: a wrapper process runs ``python -m semprior ...`` and reports the child's RSS high-water mark
 _WRAPPER = textwrap.dedent(
@@ -69,15 +68,21 @@ def test_enhance_under_a_memory_cap_in_a_subprocess(tmp_path, plain_graph_checkp
     write_image(small, torch.rand(3, 16, 16) * 0.3)
     common = ["--checkpoint", str(plain_graph_checkpoint), "--no-progress"]
     baseline = _peak(["enhance", str(small), "-o", str(tmp_path / "b"), *common])  # imports, model, tiny image
-    capped = _peak(["enhance", str(big), "-o", str(tmp_path / "tiled"), "--max-memory-mb", str(CAP_MB),
-                    "--overlap", "8", *common])
+    capped = _peak(
+        ["enhance", str(big), "-o", str(tmp_path / "tiled"), "--max-memory-mb", str(CAP_MB), "--overlap", "8", *common]
+    )
     untiled = _peak(["enhance", str(big), "-o", str(tmp_path / "whole"), *common])
     mb = 2**20
     bound = baseline + CAP_MB * mb + IMAGE_BYTES_PER_PIXEL * H * W
-    report = f"baseline {baseline / mb:.0f} MB, capped {capped / mb:.0f} MB, untiled {untiled / mb:.0f} MB, bound {bound / mb:.0f} MB"
+    report = (
+        f"baseline {baseline / mb:.0f} MB, capped {capped / mb:.0f} MB, untiled {untiled / mb:.0f} MB, "
+        f"bound {bound / mb:.0f} MB"
+    )
     print(report)
     assert capped <= bound, report
-    assert untiled > bound, "the untiled run fits the bound too: the image is too small to show the cap works; " + report
+    assert untiled > bound, (
+        "the untiled run fits the bound too: the image is too small to show the cap works; " + report
+    )
     # the tiled output matches the untiled one (the SEM channel attention pools over the whole image,
     # so tiles differ slightly; measured ~48 dB for 96-px tiles)
     a, b = read_image(tmp_path / "tiled" / "big.png")[None], read_image(tmp_path / "whole" / "big.png")[None]

@@ -109,21 +109,28 @@ def test_no_torch_jit_load_in_the_package():
     found = []
     for py in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(py.read_text())):
-            if isinstance(node, ast.Attribute) and node.attr == "load" and isinstance(node.value, ast.Attribute) \
-                    and node.value.attr == "jit":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "load"
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "jit"
+            ):
                 found.append(f"{py.relative_to(PACKAGE)}:{node.lineno}")
     assert not found, found
 
 
 def test_clip_loss_refuses_an_unpublished_torchscript_file_before_reading_it(tmp_path, monkeypatch):
     pytest.importorskip("open_clip")
-    from semprior import CLIPPromptLoss
     import semprior._torchscript as T
+    from semprior import CLIPPromptLoss
 
     path = _scripted(Net(), tmp_path / "ViT-B-16.pt")
     read = []
     monkeypatch.setattr(T, "read_torchscript_state", lambda p: read.append(p) or {})
-    with pytest.raises(ValueError, match=r"sha256 [0-9a-f]{16}\.\.\. is not a published one \(ViT-B-16.pt 5806e77cd80f8b59"
-                                          r".*allow_unverified=True"):
+    with pytest.raises(
+        ValueError,
+        match=r"sha256 [0-9a-f]{16}\.\.\. is not a published one \(ViT-B-16.pt 5806e77cd80f8b59"
+        r".*allow_unverified=True",
+    ):
         CLIPPromptLoss("ViT-B-16", pretrained=str(path))
     assert read == []  # refused before the archive was opened

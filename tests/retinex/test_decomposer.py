@@ -16,7 +16,7 @@ def test_shapes_and_ranges(mode, lc):
     assert out.illumination.shape == (2, lc, 10, 12)
     assert out.features.shape == (2, 8, 10, 12)
     assert out.illumination.min() >= dec.eps and out.illumination.max() <= 1
-    assert 0 <= out.reflectance.min() and out.reflectance.max() <= 1
+    assert out.reflectance.min() >= 0 and out.reflectance.max() <= 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         out.reflectance = out.illumination
 

@@ -1,9 +1,7 @@
-"""The selection behind the CPU experiment's report and the shipped weights
-(`benchmarks/lolv1_cpu_experiment.py`: `candidates`, `choose`, `read_log`; `benchmarks/ship_pretrained.py`:
-the model card), on a two-step Retinexformer run over tiny pairs."""
+"""The CPU experiment's report and the shipped weights (`experiments/lolv1_cpu/experiment.py`: `choose`,
+`report`, stages; `tools/ship_pretrained.py`: the model card), on a two-step Retinexformer run over tiny pairs.
+The run-log reader and the candidates they use are tested in tests/engine/test_run_log.py."""
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,19 +9,15 @@ import torch
 
 from semprior.data import PairedFolder
 from semprior.data.io import write_image
-from semprior.engine.run_config import from_dict
 from semprior.engine.recipe import RunConfig, make_validate, run_training
+from semprior.engine.run_config import from_dict
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def scripts():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("lolv1_cpu_experiment"), importlib.import_module("ship_pretrained")
-    finally:
-        sys.path.remove(str(BENCH))
+def scripts(load_script):
+    return load_script("experiments/lolv1_cpu/experiment.py"), load_script("tools/ship_pretrained.py")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +30,22 @@ def run(tmp_path_factory):
         high = torch.rand(3, 16, 24, generator=g)
         write_image(root / "high" / f"{i}.png", high)
         write_image(root / "low" / f"{i}.png", high * 0.2)
-    rc = from_dict(RunConfig, {
-        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}, "prior": "none",
-        "data": {"kind": "paired", "low_dir": str(root / "low"), "high_dir": str(root / "high"), "patch_size": 8,
-                 "val_holdout": 2},
-        "train": {"steps": 4, "batch_size": 2, "val_every": 2, "ema_decay": 0.5, "progress": False, "log_every": 1},
-        "out_dir": str(root / "run"),
-    })
+    rc = from_dict(
+        RunConfig,
+        {
+            "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
+            "prior": "none",
+            "data": {
+                "kind": "paired",
+                "low_dir": str(root / "low"),
+                "high_dir": str(root / "high"),
+                "patch_size": 8,
+                "val_holdout": 2,
+            },
+            "train": {"steps": 4, "batch_size": 2, "val_every": 2, "ema_decay": 0.5, "progress": False, "log_every": 1},
+            "out_dir": str(root / "run"),
+        },
+    )
     run_training(rc, until=3)  # stops before the end of its schedule, like an interrupted run
     return root, rc
 
@@ -51,8 +54,14 @@ def test_candidates_and_choice_rank_on_validation(scripts, run):
     exp, _ = scripts
     root, _ = run
     folder = root / "run"
-    cands = exp.candidates(folder)
-    assert [c["weights"] for c in cands] == ["last.pt raw weights", "last.pt weight average", "best.pt (trainer's choice)"]
+    from semprior.engine.run_log import checkpoint_candidates
+
+    cands = [c.__dict__ for c in checkpoint_candidates(folder)]
+    assert [c["weights"] for c in cands] == [
+        "last.pt raw weights",
+        "last.pt weight average",
+        "best.pt (trainer's choice)",
+    ]
     assert [c["step"] for c in cands][:2] == [3, 3] and cands[2]["step"] == 2
     validate = make_validate(PairedFolder(root / "low", root / "high"), batch_size=2)
     rows = exp.choose(folder, validate)
@@ -80,7 +89,9 @@ def test_read_log_and_the_model_card_say_where_the_run_stopped(scripts, run, tmp
     ev = {"psnr": 21.0, "ssim": 0.7, "psnr_gtmean": 22.0, "ssim_gtmean": 0.71}
     card = ship.model_card("retinexformer", {"run": "x.yaml"}, "run", rows[0][1], 2, rc, rows, ev, tmp_path, log)
     assert "**interim weights**: the run stopped at step 3 of 4" in card and "PSNR 21.00 dB" in card
-    card = ship.model_card("retinexformer", {"run": "x.yaml"}, "run", rows[0][1], 2, rc, rows, ev, tmp_path, {**log, "step": 4})
+    card = ship.model_card(
+        "retinexformer", {"run": "x.yaml"}, "run", rows[0][1], 2, rc, rows, ev, tmp_path, {**log, "step": 4}
+    )
     assert "trained to the end of its schedule (4 steps)" in card and "interim" not in card
 
 
@@ -103,7 +114,9 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
     root, _ = run
     runs, lol, out = _lay_out(root, tmp_path)
     monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny Retinexformer")})
-    monkeypatch.setattr(exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2))
+    monkeypatch.setattr(
+        exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2)
+    )
     assert exp.report(runs, lol, out) == 0
     first = json.loads((out / "lolv1_cpu.json").read_text())["rows"][0]
     assert first["run"] == "tiny" and first["steps"] == 3 and len(first["per_image"]["psnr"]) == 6
@@ -113,19 +126,21 @@ def test_report_scores_present_runs_and_carries_the_rows_of_absent_ones(scripts,
 
     _, ship = scripts
     monkeypatch.setattr("semprior.models.registry.PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(ship, "RUNS", {"retinexformer": {"tiny": "configs/cpu/retinexformer_lolv1.yaml"}})
     argv = ["--model", "retinexformer", "--runs", str(runs), "--results", str(out / "lolv1_cpu.json")]
     assert ship.main(argv) == 0
     dest = tmp_path / "pretrained" / get_model_entry("retinexformer").pretrained["lolv1-cpu"].file
     sel = json.loads((dest / "selection.json").read_text())
     assert sel["eval15"] == first["eval15"] and sel["chosen"]["weights"] == first["weights"]
+    assert sel["command"].startswith("python tools/ship_pretrained.py --model retinexformer") and sel["commit"]
     assert f"PSNR {first['eval15']['psnr']:.2f} dB" in (dest / "MODEL_CARD.md").read_text()
     from semprior.models.io import load_model
 
     c = next(c for c in first["candidates"] if c["weights"] == first["weights"])
     x = torch.rand(1, 3, 16, 24)
     with torch.no_grad():
-        assert torch.allclose(load_model(dest)(x), load_model(runs / "tiny" / c["file"], param_key=c["key"])(x), atol=1e-6)
+        assert torch.allclose(
+            load_model(dest)(x), load_model(runs / "tiny" / c["file"], param_key=c["key"])(x), atol=1e-6
+        )
     shutil.rmtree(runs / "tiny")  # a later session on another machine: the run folder is gone
     assert ship.main(argv) == 1  # the best run is not here: nothing to ship
     assert exp.report(runs, lol, out) == 0
@@ -147,18 +162,37 @@ def test_a_later_stage_counts_from_where_its_first_stage_was_chosen(scripts, run
     root, rc = run
     runs, lol, out = _lay_out(root, tmp_path)
     # shipped: the first stage's chosen weights (here its last.pt) came from git; else the stage reads its best.pt
-    stage2 = dataclasses.replace(rc, init=str(runs / "tiny" / ("last.pt" if shipped else "best.pt")), out_dir=str(runs / "tiny_s2"))
+    stage2 = dataclasses.replace(
+        rc, init=str(runs / "tiny" / ("last.pt" if shipped else "best.pt")), out_dir=str(runs / "tiny_s2")
+    )
     run_training(stage2, until=2)
-    monkeypatch.setattr(exp, "RUNS", {"tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny"),
-                                      "tiny_s2": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny, stage 2")})
-    monkeypatch.setattr(exp, "STAGES", {"tiny_s2": ("tiny", "HEAD", "nowhere", "0" * 64) if shipped else ("tiny", None, "best.pt", None)})
-    monkeypatch.setattr(exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2))
+    monkeypatch.setattr(
+        exp,
+        "RUNS",
+        {
+            "tiny": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny"),
+            "tiny_s2": ("configs/cpu/retinexformer_lolv1.yaml", "Tiny, stage 2"),
+        },
+    )
+    monkeypatch.setattr(
+        exp,
+        "STAGES",
+        {"tiny_s2": ("tiny", "HEAD", "nowhere", "0" * 64) if shipped else ("tiny", None, "best.pt", None)},
+    )
+    monkeypatch.setattr(
+        exp, "validator", lambda config, lol: make_validate(PairedFolder(root / "low", root / "high"), batch_size=2)
+    )
     assert exp.report(runs, lol, out) == 0
     rows = {r["run"]: r for r in json.loads((out / "lolv1_cpu.json").read_text())["rows"]}
     first, second = rows["tiny"], rows["tiny_s2"]
     start = first["best_step"] if shipped else next(c["step"] for c in first["candidates"] if c["file"] == "best.pt")
-    assert second["stage"] == {"continues": "tiny", "from_step": start, "steps": 2, "hours": pytest.approx(second["stage"]["hours"]),
-                               "cpu_hours": pytest.approx(second["stage"]["cpu_hours"])}
+    assert second["stage"] == {
+        "continues": "tiny",
+        "from_step": start,
+        "steps": 2,
+        "hours": pytest.approx(second["stage"]["hours"]),
+        "cpu_hours": pytest.approx(second["stage"]["cpu_hours"]),
+    }
     assert second["steps"] == start + 2 and second["best_step"] > start
     assert second["cpu_hours"] == pytest.approx(first["cpu_hours"] + second["stage"]["cpu_hours"])
     assert [v[0] for v in second["log"]["val"]] == [start + 2]  # its curve drawn after the first stage's
@@ -182,10 +216,10 @@ def test_the_pinned_first_stage_weights_are_in_the_history(scripts, tmp_path):
     import subprocess
 
     exp, _ = scripts
-    for name, (_, commit, _, sha) in exp.STAGES.items():
+    for name, (_, commit, _, _sha) in exp.STAGES.items():
         if commit is None:  # starts from a run folder on this machine, not from git
             continue
-        if subprocess.run(["git", "cat-file", "-e", commit], cwd=BENCH.parent, capture_output=True).returncode:
+        if subprocess.run(["git", "cat-file", "-e", commit], cwd=REPO, capture_output=True).returncode:
             pytest.skip(f"commit {commit} is not in this clone (shallow); prepare_stage needs the full history")
         folder = exp.prepare_stage(tmp_path, name)  # raises unless the file has the pinned sha256
         assert (folder / "config.json").is_file() and (folder / "model.safetensors").stat().st_size > 1_000_000
@@ -195,11 +229,24 @@ def test_the_diagnosis_compares_each_retinexformer_with_the_deepspg_of_its_cpu_t
     exp, _ = scripts
 
     def row(run, hours, val, psnr):
-        return {"run": run, "label": run, "cpu_hours": hours, "val_psnr": val, "weights": "w", "best_step": 1, "steps": 1,
-                "eval15": {"psnr": psnr, "ssim": 0.7, "psnr_gtmean": psnr + 4, "ssim_gtmean": 0.75}}
+        return {
+            "run": run,
+            "label": run,
+            "cpu_hours": hours,
+            "val_psnr": val,
+            "weights": "w",
+            "best_step": 1,
+            "steps": 1,
+            "eval15": {"psnr": psnr, "ssim": 0.7, "psnr_gtmean": psnr + 4, "ssim_gtmean": 0.75},
+        }
 
-    data = [row("deepspg_none", 1.9, 22.0, 20.7), row("deepspg_region", 2.0, 21.2, 19.7), row("retinexformer", 1.9, 20.5, 20.5),
-            row("deepspg_none_s2", 3.6, 22.2, 20.6), row("retinexformer_s2", 3.5, 21.0, 20.9)]
+    data = [
+        row("deepspg_none", 1.9, 22.0, 20.7),
+        row("deepspg_region", 2.0, 21.2, 19.7),
+        row("retinexformer", 1.9, 20.5, 20.5),
+        row("deepspg_none_s2", 3.6, 22.2, 20.6),
+        row("retinexformer_s2", 3.5, 21.0, 20.9),
+    ]
     logs = {d["run"]: {"val": [], "val_gtmean": []} for d in data}
     text = "\n".join(exp.diagnosis(data, logs))
     assert "The DeepSPG chosen on validation (deepspg_none_s2): eval15 20.60 dB" in text

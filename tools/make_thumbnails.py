@@ -5,10 +5,10 @@ the repository), enhances each at full resolution, and writes small JPEGs (<= --
 plus ``gallery.md`` (the table the home page includes, with the model's name and the dataset
 credits) into --out:
 
-    .venv/bin/python benchmarks/make_thumbnails.py                     # the home page: the default shipped DeepSPG (= make gallery)
-    .venv/bin/python benchmarks/make_thumbnails.py --model deepspg     # the same
-    .venv/bin/python benchmarks/make_thumbnails.py --model lime
-    .venv/bin/python benchmarks/make_thumbnails.py --model runs/deepspg/best.pt
+    .venv/bin/python tools/make_thumbnails.py              # the home page: the shipped DeepSPG (= make gallery)
+    .venv/bin/python tools/make_thumbnails.py --model deepspg     # the same
+    .venv/bin/python tools/make_thumbnails.py --model lime
+    .venv/bin/python tools/make_thumbnails.py --model runs/deepspg/best.pt
 
 For the home page it also writes ``gallery.json``: the model, its shipped tag, the sha256 of the
 weights file it used, the commit, and each photo's mean brightness before and after.
@@ -27,9 +27,8 @@ import hashlib
 import json
 import os
 import subprocess
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -45,12 +44,12 @@ PHOTOS = [
     ("lime/7.png", "LIME #7", "lime"),
 ]
 CREDITS = {
-    "lime": "LIME test images: X. Guo, Y. Li, H. Ling, \"LIME: Low-Light Image Enhancement via "
-    "Illumination Map Estimation\", IEEE TIP 26(2), 2017.",
-    "exdark": "ExDark: Y. P. Loh, C. S. Chan, \"Getting to Know Low-light Images with the Exclusively "
-    "Dark Dataset\", CVIU 178, 2019.",
-    "lol": "LOL-v1: C. Wei, W. Wang, W. Yang, J. Liu, \"Deep Retinex Decomposition for Low-Light "
-    "Enhancement\", BMVC 2018.",
+    "lime": 'LIME test images: X. Guo, Y. Li, H. Ling, "LIME: Low-Light Image Enhancement via '
+    'Illumination Map Estimation", IEEE TIP 26(2), 2017.',
+    "exdark": 'ExDark: Y. P. Loh, C. S. Chan, "Getting to Know Low-light Images with the Exclusively '
+    'Dark Dataset", CVIU 178, 2019.',
+    "lol": 'LOL-v1: C. Wei, W. Wang, W. Yang, J. Liu, "Deep Retinex Decomposition for Low-Light '
+    'Enhancement", BMVC 2018.',
 }
 
 
@@ -64,24 +63,34 @@ def sha256(path: Path) -> str:
 
 def build_model(spec: str, prior: str | None = None) -> tuple[torch.nn.Module, str, dict]:
     """(model, label, record) from a registry name (learned models with their shipped weights) or a model file."""
-    from semprior.models.io import WEIGHTS_NAME, load_model
-    from semprior.models.registry import list_models
     from semprior.models import get_model_entry
     from semprior.models.factory import create_model_for_inference
     from semprior.models.factory import pretrained_path as shipped_path
+    from semprior.models.io import WEIGHTS_NAME, load_model
+    from semprior.models.registry import list_models
 
     if spec.lower() in list_models():
         name = spec.lower()
         model = create_model_for_inference(name, prior=prior)
         tags = get_model_entry(name).shipped_tags
-        record = {"model": name, "tag": tags[0] if tags else None,
-                  "weights_sha256": sha256(shipped_path(name) / WEIGHTS_NAME) if tags else None}
-        return model.eval(), f"`{spec}`" + (f" (shipped weights `{tags[0]}`)" if tags else " (classical, no weights)"), record
+        record = {
+            "model": name,
+            "tag": tags[0] if tags else None,
+            "weights_sha256": sha256(shipped_path(name) / WEIGHTS_NAME) if tags else None,
+        }
+        return (
+            model.eval(),
+            f"`{spec}`" + (f" (shipped weights `{tags[0]}`)" if tags else " (classical, no weights)"),
+            record,
+        )
     path = Path(spec).expanduser()
     if path.exists():
         file = path / WEIGHTS_NAME if path.is_dir() else path
-        return load_model(path, prior=prior), f"model file `{path.name}`", {"model": str(path), "tag": None,
-                                                                              "weights_sha256": sha256(file)}
+        return (
+            load_model(path, prior=prior),
+            f"model file `{path.name}`",
+            {"model": str(path), "tag": None, "weights_sha256": sha256(file)},
+        )
     raise SystemExit(f"--model {spec!r}: neither a registered model ({', '.join(list_models())}) nor an existing file")
 
 
@@ -99,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prior", default=None, help="override the prior the model file records")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data (LIME, ExDark, eval15)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "assets" / "home", help="output folder")
-    ap.add_argument("--width", type=int, default=300, help="thumbnail width in pixels (two fit side by side at 1280 px)")
+    ap.add_argument(
+        "--width", type=int, default=300, help="thumbnail width in pixels (two fit side by side at 1280 px)"
+    )
     args = ap.parse_args(argv)
 
     from semprior.data.io import read_image
@@ -121,13 +132,19 @@ def main(argv: list[str] | None = None) -> int:
         for tag, img in (("before", low), ("after", out)):
             thumbnail(img, args.width).save(args.out / f"{stem}_{tag}.jpg", quality=85, optimize=True)
         rows.append((stem, caption, low.shape[-1], low.shape[-2]))
-        record.setdefault("photos", []).append({"file": rel, "thumbnail": stem, "size": [low.shape[-1], low.shape[-2]],
-                                                "mean_before": round(low.mean().item(), 4),
-                                                "mean_after": round(out.clamp(0, 1).mean().item(), 4)})
+        record.setdefault("photos", []).append(
+            {
+                "file": rel,
+                "thumbnail": stem,
+                "size": [low.shape[-1], low.shape[-2]],
+                "mean_before": round(low.mean().item(), 4),
+                "mean_after": round(out.clamp(0, 1).mean().item(), 4),
+            }
+        )
         print(f"{rel}: {low.shape[-1]}x{low.shape[-2]} -> {stem}_{{before,after}}.jpg")
 
     lines = [
-        "<!-- generated by benchmarks/make_thumbnails.py; do not edit -->",
+        "<!-- generated by tools/make_thumbnails.py; do not edit -->",
         f"Enhanced by {label}, at full resolution; thumbnails {args.width} px wide.",
         "",
         "| before (real low-light photo) | after |",
@@ -135,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for (stem, caption, w, h), photo in zip(rows, record["photos"]):
         lines.append(
-            f"| ![{caption}, input](assets/home/{stem}_before.jpg){{ width=\"{args.width}\" }}<br>{caption} ({w}×{h}; "
+            f'| ![{caption}, input](assets/home/{stem}_before.jpg){{ width="{args.width}" }}<br>{caption} ({w}×{h}; '
             f"mean brightness {photo['mean_before']:.3f} → {photo['mean_after']:.3f}) "
-            f"| ![{caption}, enhanced](assets/home/{stem}_after.jpg){{ width=\"{args.width}\" }} |"
+            f'| ![{caption}, enhanced](assets/home/{stem}_after.jpg){{ width="{args.width}" }} |'
         )
     lines += ["", "Photos (research datasets; only these thumbnails are in the repository):", ""]
     lines += [f"- {CREDITS[k]}" for k in dict.fromkeys(c for _, _, c in PHOTOS)]
@@ -146,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = ""
-    record.update(command=" ".join(["python benchmarks/make_thumbnails.py", *(argv if argv is not None else sys.argv[1:])]),
-                  commit=commit or None, width=args.width)
+    record.update(
+        command=" ".join(["python tools/make_thumbnails.py", *(argv if argv is not None else sys.argv[1:])]),
+        commit=commit or None,
+        width=args.width,
+    )
     (args.out / "gallery.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'gallery.md'}")
     return 0
