@@ -29,9 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", default="astronaut", choices=DEFAULT_SAMPLE_NAMES, help="skimage.data photo")
     ap.add_argument("--seed", type=int, default=0, help="seed of the low-light synthesis")
     ap.add_argument("--exposure", type=float, default=0.15, help="darkening factor (0, 1]")
-    ap.add_argument("--smooth", type=float, default=2.0, help="illumination smoothing sigma (px)")
+    ap.add_argument("--smooth", type=float, default=5.0, help="illumination smoothing sigma (px)")
     ap.add_argument("--gamma", type=float, default=0.8, help="illumination gamma of LIMERetinex")
     ap.add_argument("--crop", type=int, default=0, help="centre-crop the photo to this size (0 = full image)")
+    ap.add_argument("--photos", type=Path, default=None,
+                    help="folder of real low-light photos to enhance too (e.g. the LIME images): brightness and NIQE "
+                         "of input vs result, written to OUT/photos.json")
+    ap.add_argument("--photo-limit", type=int, default=None, help="use only the first N photos of --photos")
     args = ap.parse_args(argv)
 
     clean = default_clean_images((args.image,))[args.image][None]
@@ -62,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     illum = parts.illumination.expand(-1, 3, -1, -1)
     write_image(args.out / "decomposition.png", torch.cat([illum, parts.reflectance.clamp(0, 1)], dim=-1))
     print(f"wrote {args.out / 'before_after.png'} (low | enhanced | clean) and {args.out / 'decomposition.png'} (L | R)")
+    if args.photos is not None:
+        from _photos import check_photos
+
+        check_photos(enhancer, args.photos, args.out, "LIMERetinex", args.photo_limit)
     return 0
 
 

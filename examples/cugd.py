@@ -29,7 +29,8 @@ from semprior.models.cugd import CUGD, CUGDConfig
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=1.0, help="training time budget (CPU minutes)")
+    p.add_argument("--steps", type=int, default=300, help="training steps (the budget)")
+    p.add_argument("--minutes", type=float, default=None, help="optional wall-clock cap on training (minutes)")
     p.add_argument("--out", type=Path, default=Path("runs/cugd"), help="output folder for the grid")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--patch", type=int, default=48)
@@ -40,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-weight", type=float, default=0.05)
     p.add_argument("--sam-checkpoint", type=Path, default=None, help="use SAMPrior(vit_b) with this checkpoint")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--photos", type=Path, default=None,
+                   help="folder of real low-light photos to enhance after training (e.g. LOL-v1 eval15/low): "
+                        "brightness and NIQE of input vs result, written to OUT/photos.json")
+    p.add_argument("--photo-limit", type=int, default=None, help="use only the first N photos of --photos")
+    p.add_argument("--photo-tile", type=int, default=192, help="tile size for --photos (CUIE's attention is quadratic in pixels)")
     return p.parse_args(argv)
 
 
@@ -63,7 +69,9 @@ def build_prior(args: argparse.Namespace) -> torch.nn.Module:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.minutes <= 0:
+    if args.steps <= 0:
+        raise ValueError(f"--steps must be > 0, got {args.steps}")
+    if args.minutes is not None and args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes}")
     torch.manual_seed(args.seed)
     clean = default_clean_images()
@@ -73,16 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     cfg = CUGDConfig(width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps, context_weight=args.context_weight)
     model = CUGD(prior, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for {args.minutes} min")
+    print(f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for {args.steps} steps" + (f" (at most {args.minutes} min)" if args.minutes else ""))
     trainer = Trainer(
         model,
         lambda m, b: m(b["low"], b["high"]),
         data,
-        TrainConfig(steps=1_000_000, batch_size=args.batch, lr=args.lr, lr_schedule="constant", seed=args.seed, progress=False, log_every=10),
+        TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, lr_schedule="constant", seed=args.seed, progress=False, log_every=10),
         device="cpu",
     )
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 60 * args.minutes:
+    while trainer.step < args.steps and (args.minutes is None or time.perf_counter() - t0 < 60 * args.minutes):
         res = trainer.fit(steps=2)
         if trainer.step % 4 == 0:
             last = {k: v[-1][1] for k, v in res.curves.items() if v}
@@ -101,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:10s} PSNR low {a:5.2f} dB -> CUGD ({cfg.sampling_steps} DDIM steps) {b:5.2f} dB")
     path = save_grid(args.out / "cugd_grid.png", rows, ["low", f"CUGD ({cfg.sampling_steps} DDIM steps)", "reference"])
     print(f"wrote {path}")
+    if args.photos is not None:
+        from _photos import check_photos
+
+        from semprior.engine.tiling import enhance_image
+
+        def enhance_photo(x: torch.Tensor) -> torch.Tensor:  # tiles bound the bottleneck attention's memory
+            torch.manual_seed(args.seed)  # the DDIM start noise
+            return enhance_image(model, x, tile=args.photo_tile)
+
+        check_photos(enhance_photo, args.photos, args.out, "cugd", args.photo_limit)
     return 0
 
 

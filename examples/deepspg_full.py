@@ -56,6 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: 2, or 1 when the CPU is already busy)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--photos", default=None,
+                   help="folder of real low-light photos to enhance at the end (e.g. the LIME images): "
+                        "brightness and NIQE of input vs result, written to OUT/photos.json")
+    p.add_argument("--photo-limit", type=int, default=None, help="use only the first N photos of --photos")
     return p.parse_args(argv)
 
 
@@ -310,6 +314,10 @@ def main(argv=None) -> int:
     ]
     (out / "report.md").write_text("\n".join(report) + "\n")
     print(f"\nreport written to {out}/report.md ({total_min:.1f} min total)")
+    if args.photos is not None:
+        from _photos import check_photos
+
+        check_photos(lambda x: enhance_image(model, x), args.photos, out, args.preset, args.photo_limit)
     return 0
 
 
