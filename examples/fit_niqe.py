@@ -32,11 +32,11 @@ def clean_photos(roots: list[str]) -> list[Path]:
     return files
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("roots", nargs="+", help="folders of clean photos (and their sub-folders)")
     p.add_argument("-o", "--out", required=True, help="the Python module to write")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     files = clean_photos(args.roots)
     names = sorted({f.parent.name for f in files})
     model = fit_niqe_model((read_image(f) for f in files), source=f"{len(files)} photos: {', '.join(names)}")

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     seg_ds = LowLightSegmentation(SyntheticSegmentation(64, size=args.patch, num_classes=4, seed=args.seed), seed=args.seed)
 
     model = SLLEN(SLLENConfig(width=args.width, depth=args.depth, num_classes=seg_ds.num_classes))
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, lr_schedule="constant", log_every=8,
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, lr_schedule="constant", log_every=1,
                       seed=args.seed, progress=False)  # stopped by the time budget below
     trainer = Trainer(model, sllen_phases(lle_steps=1, seg_steps=1), {"train": pool, "segmentation": seg_ds}, cfg)
     print(f"SLLEN: {sum(p.numel() for p in model.parameters()):,} parameters; training for {args.steps} steps" + (f" (at most {args.minutes} min)" if args.minutes else ""))
