@@ -120,3 +120,12 @@ def test_cli_eval_lpips_without_backbone_fails_before_reading(torch_home, tmp_pa
                "--lpips"])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1 and ALEXNET_FILE in err
+
+
+def test_without_torchmetrics_names_the_extra(alex_cache, monkeypatch):
+    import sys
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "torchmetrics"] + ["torchmetrics"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'semprior\[lpips\]'"):
+        LPIPS("alex")
