@@ -109,18 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data.resolve()
     path = args.out / "examples.json"
     results = json.loads(path.read_text())["examples"] if path.is_file() and args.only else {}
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    meta = {"commit": commit or "unknown", "date": time.strftime("%Y-%m-%d"), "load": f"{os.getloadavg()[0]:.1f}",
+            "machine": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, {platform.system()}".replace(" ,", ",")}
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or BUDGETS:
             print(f"running {name} ...", flush=True)
             results[name] = run(name, data, Path(tmp) / name)
             print(json.dumps(results[name], indent=1), flush=True)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    meta = {"commit": commit or "unknown", "date": time.strftime("%Y-%m-%d"), "load": f"{os.getloadavg()[0]:.1f}",
-            "machine": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, {platform.system()}".replace(" ,", ",")}
-    args.out.mkdir(parents=True, exist_ok=True)
-    ordered = {k: results[k] for k in BUDGETS if k in results}
-    path.write_text(json.dumps({"meta": meta, "budgets": BUDGETS, "examples": ordered}, indent=1) + "\n")
-    (args.out / "examples.md").write_text(markdown(ordered, meta))
+            ordered = {k: results[k] for k in BUDGETS if k in results}  # written after each example
+            path.write_text(json.dumps({"meta": meta, "budgets": BUDGETS, "examples": ordered}, indent=1) + "\n")
+            (args.out / "examples.md").write_text(markdown(ordered, meta))
     print(f"wrote {path} and {args.out / 'examples.md'}")
     return 0
 

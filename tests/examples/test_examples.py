@@ -127,7 +127,7 @@ def test_fit_niqe_ranks_degradations(tmp_path, monkeypatch, budgets):
 @pytest.mark.data
 @pytest.mark.parametrize("name, argv", [
     ("sllen", ["--steps", "2", "--pool", "4"]),
-    ("cugd", ["--steps", "2", "--pool", "4", "--sampling-steps", "2"]),
+    ("cugd", ["--steps", "2", "--pool", "4", "--batch", "2", "--sampling-steps", "2"]),
 ])
 def test_trained_examples_run_on_a_real_photo(name, argv, tmp_path, monkeypatch):
     data = _photos_data()
