@@ -1,4 +1,4 @@
-"""CUGD in a few CPU minutes: train a small conditional diffusion enhancer, then DDIM-enhance and write a grid.
+"""CUGD in a few CPU minutes: train a small conditional diffusion model, then DDIM-sample and write a grid.
 
 The context prior is the weight-free :class:`semprior.priors.region.RegionPrior` (colour/texture
 statistics + soft superpixel regions, exposure-invariant), so the example runs offline; pass
@@ -7,7 +7,16 @@ uses the engine's model-agnostic :class:`~semprior.engine.trainer.Trainer` with
 ``loss_fn = lambda m, b: m(b["low"], b["high"])`` (epsilon objective + semantic context
 regularisation through the frozen prior).
 
-    python examples/cugd.py --minutes 2 --out runs/cugd
+    python examples/cugd.py --out runs/cugd
+    python examples/cugd.py --steps 300 --photos ../shared/data/lime --out runs/cugd
+
+Budget: 300 steps (batch 8, 32x32 patches), about 4 CPU minutes on one thread, plus a few
+minutes for ``--photos`` (10 DDIM steps per 192-pixel tile). At this budget CUGD is not a usable
+enhancer: on the 9 LIME photos (``benchmarks/results/examples.md``) brightness 0.139 -> 0.717,
+NIQE 4.563 -> 5.181 (over-exposed, washed-out and blotchy: brighter, but NIQE worse). How much
+training a plausible CUGD needs was not measured here; it is more than an example's few CPU
+minutes. The example shows the pipeline (frozen prior context, epsilon objective, DDIM), not a
+result.
 """
 
 from __future__ import annotations
