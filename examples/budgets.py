@@ -59,6 +59,7 @@ def niqe_ranking(params: Path, data: Path) -> dict[str, float]:
 
 
 def run(name: str, data: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
     cmd = command(name, data, out)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SEMPRIOR_PROGRESS": "0"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

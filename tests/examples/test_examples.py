@@ -82,6 +82,8 @@ def test_docstring_states_the_budget_and_the_recorded_result(name, budgets, reco
     if name == "fit_niqe":
         k = rec["niqe_ranking"]
         assert k["clean"] < k["noise"] and k["clean"] < k["blur"]
+        line = f"clean {k['clean']:.2f}, noise {k['noise']:.2f}, blur {k['blur']:.2f}"
+        assert line in doc and line in page, f"examples/{name}.py and docs/{PAGES[name]} should state `{line}`"
         return
     p = rec["photos"]
     numbers = (p["brightness"]["input"], p["brightness"]["output"], p["niqe"]["input"], p["niqe"]["output"])
