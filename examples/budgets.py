@@ -80,10 +80,20 @@ def run(name: str, data: Path, out: Path) -> dict:
     return rec
 
 
+def _cpu_name() -> str:
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def markdown(results: dict, meta: dict) -> str:
     lines = ["# The examples at their stated budgets", "",
-             "Written by `python examples/budgets.py` (one torch thread per example; photos: real low-light images,",
-             "means; NIQE with the authors' pristine model, lower is better).", "",
+             "Written by `python examples/budgets.py` (`OMP_NUM_THREADS=1`; `fit_niqe.py` sets two torch threads;",
+             "CPU s: user + system seconds of the whole example). Photos: real low-light images, means; NIQE with",
+             "the authors' pristine model, lower is better.", "",
              "| example | command | CPU s | photos | brightness before → after | NIQE before → after |",
              "|---|---|---:|---|---|---|"]
     for name, r in results.items():
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(path.read_text())["examples"] if path.is_file() and args.only else {}
     commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     meta = {"commit": commit or "unknown", "date": time.strftime("%Y-%m-%d"), "load": f"{os.getloadavg()[0]:.1f}",
-            "machine": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, {platform.system()}".replace(" ,", ",")}
+            "machine": f"{_cpu_name()}, {os.cpu_count()} cores, {platform.system()}"}
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or BUDGETS:
