@@ -129,3 +129,11 @@ def test_without_torchmetrics_names_the_extra(alex_cache, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install 'semprior\[lpips\]'"):
         LPIPS("alex")
+
+
+def test_cli_lpips_needs_references(tmp_path, capsys):
+    from semprior.cli.main import main
+
+    rc = main(["eval", "--unpaired", str(tmp_path), "--method", "gamma", "--lpips"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--lpips compares with references" in err
