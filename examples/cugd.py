@@ -1,4 +1,4 @@
-"""CUGD in a few CPU minutes: train a small conditional diffusion enhancer, then DDIM-enhance and write a grid.
+"""CUGD in a few CPU minutes: train a small conditional diffusion model, then DDIM-sample and write a grid.
 
 The context prior is the weight-free :class:`semprior.priors.region.RegionPrior` (colour/texture
 statistics + soft superpixel regions, exposure-invariant), so the example runs offline; pass
@@ -7,7 +7,16 @@ uses the engine's model-agnostic :class:`~semprior.engine.trainer.Trainer` with
 ``loss_fn = cugd_training_loss`` (``CUGD.loss``: epsilon objective + semantic context
 regularisation through the frozen prior).
 
-    python examples/cugd.py --minutes 2 --out runs/cugd
+    python examples/cugd.py --out runs/cugd
+    python examples/cugd.py --steps 300 --photos ../shared/data/lime --out runs/cugd
+
+Budget: 300 steps (batch 8, 32x32 patches), about 4 CPU minutes on one thread, plus a few
+minutes for ``--photos`` (10 DDIM steps per 192-pixel tile). At this budget CUGD is not a usable
+enhancer: on the 9 LIME photos (``benchmarks/results/examples.md``) brightness 0.139 -> 0.717,
+NIQE 4.563 -> 5.181 (over-exposed, washed-out and blotchy: brighter, but NIQE worse). How much
+training a plausible CUGD needs was not measured here; it is more than an example's few CPU
+minutes. The example shows the pipeline (frozen prior context, epsilon objective, DDIM), not a
+result.
 """
 
 from __future__ import annotations
@@ -29,11 +38,12 @@ from semprior.models.cugd import CUGD, CUGDConfig, cugd_training_loss
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=1.0, help="training time budget (CPU minutes)")
+    p.add_argument("--steps", type=int, default=300, help="training steps (the budget)")
+    p.add_argument("--minutes", type=float, default=None, help="optional wall-clock cap on training (minutes)")
     p.add_argument("--out", type=Path, default=Path("runs/cugd"), help="output folder for the grid")
     p.add_argument("--width", type=int, default=16)
-    p.add_argument("--patch", type=int, default=48)
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--patch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=8)
     p.add_argument(
         "--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)"
     )
@@ -42,6 +52,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-weight", type=float, default=0.05)
     p.add_argument("--sam-checkpoint", type=Path, default=None, help="use SAMPrior(vit_b) with this checkpoint")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--photos",
+        type=Path,
+        default=None,
+        help="folder of real low-light photos to enhance after training (e.g. LOL-v1 eval15/low): "
+        "brightness and NIQE of input vs result, written to OUT/photos.json",
+    )
+    p.add_argument("--photo-limit", type=int, default=None, help="use only the first N photos of --photos")
+    p.add_argument(
+        "--photo-tile", type=int, default=192, help="tile size for --photos (CUIE's attention is quadratic in pixels)"
+    )
     return p.parse_args(argv)
 
 
@@ -67,7 +88,9 @@ def build_prior(args: argparse.Namespace) -> torch.nn.Module:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.minutes <= 0:
+    if args.steps <= 0:
+        raise ValueError(f"--steps must be > 0, got {args.steps}")
+    if args.minutes is not None and args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes}")
     torch.manual_seed(args.seed)
     clean = default_clean_images()
@@ -80,15 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     model = CUGD(prior, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(
-        f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; training for "
-        f"{args.minutes} min"
+        f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; "
+        f"training for {args.steps} steps"
+        + (f" (at most {args.minutes} min)" if args.minutes else "")
     )
     trainer = Trainer(
         model,
         cugd_training_loss,
         data,
         TrainConfig(
-            steps=1_000_000,
+            steps=args.steps,
             batch_size=args.batch,
             lr=args.lr,
             lr_schedule="constant",
@@ -99,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         device="cpu",
     )
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 60 * args.minutes:
+    while trainer.step < args.steps and (args.minutes is None or time.perf_counter() - t0 < 60 * args.minutes):
         res = trainer.fit(steps=2)
         if trainer.step % 4 == 0:
             last = {k: v[-1][1] for k, v in res.curves.items() if v}
@@ -121,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:10s} PSNR low {a:5.2f} dB -> CUGD ({cfg.sampling_steps} DDIM steps) {b:5.2f} dB")
     path = save_grid(args.out / "cugd_grid.png", rows, ["low", f"CUGD ({cfg.sampling_steps} DDIM steps)", "reference"])
     print(f"wrote {path}")
+    if args.photos is not None:
+        from _photos import check_photos
+
+        from semprior.engine.tiling import enhance_image
+
+        def enhance_photo(x: torch.Tensor) -> torch.Tensor:  # tiles bound the bottleneck attention's memory
+            torch.manual_seed(args.seed)  # the DDIM start noise
+            return enhance_image(model, x, tile=args.photo_tile)
+
+        check_photos(enhance_photo, args.photos, args.out, "cugd", args.photo_limit)
     return 0
 
 

@@ -6,6 +6,7 @@ Examples:
     semprior eval --low pairs/low --high pairs/high --model lime --model gamma
     semprior eval --lol ~/data/LOL --checkpoint runs/deepspg/best.pt --out runs/eval  # rebuilt from the file
     semprior eval --lol ~/data/LOL --model deepspg --model retinexformer --device auto  # shipped weights
+    semprior eval --lol ~/data/LOL --model deepspg --lpips                           # + LPIPS (AlexNet)
     semprior eval --unpaired photos/ --model deepspg --model lime                    # no references: NIQE etc.
     semprior eval --unpaired photos/ --model lime --pyiqa musiq=weights/musiq_koniq_ckpt.pth  # + pyiqa, local weights
     ```
@@ -46,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--space", default="rgb", choices=["rgb", "y"], help="compute on RGB or BT.601 Y")
     pr.add_argument("--crop-border", type=int, default=0, help="pixels removed from each side")
     pr.add_argument("--float", action="store_true", help="do not quantise to 8 bits before scoring")
+    pr.add_argument("--lpips", nargs="?", const="alex", default=None, choices=["alex", "vgg", "squeeze"], metavar="NET",
+                    help="also score LPIPS with backbone NET (alex, the default; vgg; squeeze); needs "
+                         "pip install 'semprior[lpips]' and the backbone's ImageNet weights in the torch hub cache "
+                         "(never downloaded)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write metrics.md, metrics.json and grid.png here")
     o.add_argument("--save-images", metavar="DIR",
@@ -133,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     protocol = MetricProtocol(space=args.space, crop_border=args.crop_border, quantize=not args.float)
     if args.pyiqa and not args.unpaired:
         raise ValueError("--pyiqa adds a no-reference score: use it with --unpaired DIR")
+    if args.lpips and args.unpaired:
+        raise ValueError("--lpips compares with references: use it with --lol or --low/--high, not --unpaired")
     methods = build_methods(args)  # unknown names / bad checkpoints fail before the folders are scanned
     if args.unpaired:
         if args.lol or args.low or args.high:
@@ -141,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
     for method in methods.values():  # bad tiling options too
         if isinstance(method, nn.Module):
             tiling_plan(method, tile=args.tile, max_memory_mb=args.max_memory_mb)
+    extra = {}
+    if args.lpips:
+        from semprior.cli._models import pick_device
+        from semprior.metrics.lpips import LPIPS
+
+        extra["lpips"] = LPIPS(args.lpips).to(pick_device(args.device))
     pairs = paired_items(low=args.low, high=args.high, lol=args.lol, split=args.split)
     save = _image_saver(args.save_images, list(methods)) if args.save_images else None
     try:
@@ -148,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             result = evaluate_methods(
                 methods, pairs, protocol=protocol, keep=args.grid if args.out else 0,
                 tile=args.tile, max_memory_mb=args.max_memory_mb, progress=not args.no_progress,
-                on_error="raise" if args.fail_fast else "skip", should_stop=stop, on_output=save,
+                on_error="raise" if args.fail_fast else "skip", should_stop=stop, on_output=save, extra_metrics=extra,
             )
     except KeyboardInterrupt:
         print("semprior eval: interrupted during a pair; no table (press Ctrl-C once to stop after the current pair)",

@@ -49,6 +49,7 @@ class EvalResult:
             ``on_error="skip"``); none of its scores is in the means.
         total: number of pairs in the set (``None`` when the set has no length).
         interrupted: the run was stopped early (``should_stop``); the means cover ``names`` only.
+        extra: names of the extra reference metrics scored besides PSNR/SSIM (e.g. ``"lpips"``).
     """
 
     protocol: MetricProtocol
@@ -59,6 +60,11 @@ class EvalResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
     total: int | None = None
     interrupted: bool = False
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (*_KEYS, *self.extra)
 
     @property
     def methods(self) -> list[str]:
@@ -68,8 +74,8 @@ class EvalResult:
         """Mean over images of one score (``psnr``, ``ssim``, ``psnr_gtmean``, ``ssim_gtmean``)."""
         if method not in self.scores:
             raise KeyError(f"no method {method!r}; evaluated: {self.methods}")
-        if key not in _KEYS:
-            raise KeyError(f"no score {key!r}; choose from {_KEYS}")
+        if key not in self.keys:
+            raise KeyError(f"no score {key!r}; choose from {self.keys}")
         vals = self.scores[method][key]
         return sum(vals) / len(vals) if vals else float("nan")
 
@@ -105,12 +111,13 @@ class EvalResult:
             | method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |
         """
         lines = [
-            "| method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |",
-            "|---|---:|---:|---:|---:|",
+            "| method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |" + "".join(f" {k.upper()} ↓ |" for k in self.extra),
+            "|---|---:|---:|---:|---:|" + "---:|" * len(self.extra),
         ]
         for m in self.methods:
             p, s, pg, sg = (self.mean(m, k) for k in _KEYS)
-            lines.append(f"| {m} | {p:.{digits}f} | {s:.3f} | {pg:.{digits}f} | {sg:.3f} |")
+            lines.append(f"| {m} | {p:.{digits}f} | {s:.3f} | {pg:.{digits}f} | {sg:.3f} |"
+                         + "".join(f" {self.mean(m, k):.4f} |" for k in self.extra))
         cover = self.coverage_lines()
         return "\n".join(lines + [""] + (cover + [""] if cover else []) + self.protocol_lines())
 
@@ -122,7 +129,7 @@ class EvalResult:
             "pairs_total": self.total if self.total is not None else len(self.names) + len(self.failed),
             "failed": [{"pair": n, "reason": r} for n, r in self.failed],
             "interrupted": self.interrupted,
-            "means": {m: {k: self.mean(m, k) for k in _KEYS} for m in self.methods},
+            "means": {m: {k: self.mean(m, k) for k in self.keys} for m in self.methods},
             "per_image": self.scores,
             "enhance_seconds": self.seconds,
         }
@@ -202,6 +209,7 @@ def _score_pair(
     item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol,
     tile: int | None, max_memory_mb: float | None, keep_row: bool,
     on_output: Callable[[str, str, Tensor], None] | None = None,
+    extra_metrics: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
     outs: dict[str, Tensor] = {}
@@ -220,6 +228,8 @@ def _score_pair(
             raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
         out = out.clamp(0, 1)
         scores[name] = scorer.scores(out)
+        for key, metric in (extra_metrics or {}).items():
+            scores[name][key] = float(metric(out, high).reshape(()))
         if keep_row:
             row.append(out)
         if on_output is not None:
@@ -241,6 +251,7 @@ def evaluate_methods(
     on_error: Literal["raise", "skip"] = "raise",
     should_stop: Callable[[], bool] | None = None,
     on_output: Callable[[str, str, Tensor], None] | None = None,
+    extra_metrics: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
 ) -> EvalResult:
     """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
 
@@ -262,6 +273,9 @@ def evaluate_methods(
             hold no scored pair at all.
         on_output: called as ``on_output(method, pair_name, output)`` with each method's clamped
             `(3, H, W)` output of every scored pair (``semprior eval --save-images`` writes them).
+        extra_metrics: more reference metrics, ``{column: metric}`` with ``metric(output, reference)``
+            on `(1, 3, H, W)` images returning one score, lower = better (e.g.
+            [`LPIPS`][semprior.metrics.lpips.LPIPS]); scored on the plain output only (no GT-mean).
 
     Raises:
         ValueError: no methods, an empty set, or (with ``on_error="skip"``) no pair could be scored.
@@ -280,8 +294,12 @@ def evaluate_methods(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     total = len(pairs) if hasattr(pairs, "__len__") else None  # type: ignore[arg-type]
+    extra = list(extra_metrics or {})
+    if set(extra) & set(_KEYS):
+        raise ValueError(f"extra metric name(s) {sorted(set(extra) & set(_KEYS))} clash with {_KEYS}; rename them")
     result = EvalResult(
-        protocol, scores={m: {k: [] for k in _KEYS} for m in methods}, seconds=dict.fromkeys(methods, 0.0), total=total,
+        protocol, scores={m: {k: [] for k in (*_KEYS, *extra)} for m in methods}, seconds=dict.fromkeys(methods, 0.0),
+        total=total, extra=extra,
     )
     items: Iterable[tuple[int, Callable[[], dict]]] = _items(pairs)
     if progress:
@@ -292,7 +310,8 @@ def evaluate_methods(
         try:
             item = load()
             keep_row = len(result.samples) < keep
-            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output)
+            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output,
+                                               extra_metrics)
         except Exception as exc:
             if on_error == "raise":
                 raise
@@ -302,7 +321,7 @@ def evaluate_methods(
             result.names.append(name)
             for m in methods:
                 result.seconds[m] += seconds[m]
-                for k in _KEYS:
+                for k in result.keys:
                     result.scores[m][k].append(scores[m][k])
             if keep_row:
                 result.samples.append((name, row))
