@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(
         f"CUGD: {trainable:,} trainable parameters, prior {type(prior).__name__} frozen; "
-        f"training for {args.steps} steps"
-        + (f" (at most {args.minutes} min)" if args.minutes else "")
+        f"training for {args.steps} steps" + (f" (at most {args.minutes} min)" if args.minutes else "")
     )
     trainer = Trainer(
         model,
