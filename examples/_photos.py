@@ -2,7 +2,7 @@
 
 Each example takes ``--photos DIR`` (e.g. the LIME test images or LOL-v1 ``eval15/low``): its
 enhancer runs on every photo of the folder (at full size), the input and the result are scored
-with [`evaluate_unpaired`][semprior.metrics.unpaired.evaluate_unpaired] (NIQE with the authors'
+with [`evaluate_unpaired`][semprior.engine.evaluate_unpaired.evaluate_unpaired] (NIQE with the authors'
 published pristine model, mean grey level, ...), the table is printed and the verdict is written
 to ``OUT/photos.json``. Means over the photos; NIQE: lower is better.
 """
@@ -20,7 +20,7 @@ def check_photos(
     enhance: Callable[[Tensor], Tensor], folder: str | Path, out: Path, name: str, limit: int | None = None
 ) -> dict:
     """Score ``enhance`` on the photos of ``folder``; print the table and write ``out/photos.json``."""
-    from semprior.metrics.unpaired import evaluate_unpaired
+    from semprior.engine.evaluate_unpaired import evaluate_unpaired
 
     result = evaluate_unpaired({name: enhance}, folder, limit=limit)
     means = result.means()

@@ -123,7 +123,8 @@ def markdown(results: dict, meta: dict) -> str:
             )
     lines += [
         "",
-        f"Commit {meta['commit']}, {meta['date']}; machine: {meta['machine']}; load average at start {meta['load']}.",
+        f"Made by `{meta['command']}` at commit {meta['commit']}, {meta['date']}; machine: {meta['machine']}; "
+        f"load average at start {meta['load']}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout.strip()
     meta = {
         "commit": commit or "unknown",
+        "command": "python examples/budgets.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
         "load": f"{os.getloadavg()[0]:.1f}",
         "machine": f"{_cpu_name()}, {os.cpu_count()} cores, {platform.system()}",
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = run(name, data, Path(tmp) / name)
             print(json.dumps(results[name], indent=1), flush=True)
             ordered = {k: results[k] for k in BUDGETS if k in results}  # written after each example
-            path.write_text(json.dumps({"meta": meta, "budgets": BUDGETS, "examples": ordered}, indent=1) + "\n")
+            path.write_text(json.dumps({**meta, "budgets": BUDGETS, "examples": ordered}, indent=1) + "\n")
             (args.out / "examples.md").write_text(markdown(ordered, meta))
     print(f"wrote {path} and {args.out / 'examples.md'}")
     return 0

@@ -176,12 +176,12 @@ def score_candidates(
     on held-out pairs), best PSNR first. Each row is the candidate's fields plus the scores."""
     import torch
 
-    import semprior
+    from semprior.models.io import load_model
 
     rows = []
     for c in checkpoint_candidates(folder):
         with torch.no_grad():
-            score = validate(semprior.load_model(c.path, param_key=c.key))
+            score = validate(load_model(c.path, param_key=c.key))
         rows.append({**c.__dict__, **{k: float(v) for k, v in score.items()}})
         if verbose:
             print(

@@ -7,8 +7,8 @@ import torch
 import yaml
 
 from semprior.data.io import write_image
-from semprior.engine.config import from_dict
 from semprior.engine.recipe import RunConfig, run_training
+from semprior.engine.run_config import from_dict
 
 
 def test_export_takes_the_trainers_choice_with_its_logged_score(load_script, tmp_path):

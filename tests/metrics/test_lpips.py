@@ -117,7 +117,7 @@ def test_cli_eval_lpips(alex_cache, tmp_path, capsys):
             str(tmp_path / "low"),
             "--high",
             str(tmp_path / "high"),
-            "--method",
+            "--model",
             "gamma",
             "--lpips",
             "--no-progress",
@@ -140,7 +140,7 @@ def test_cli_eval_lpips_without_backbone_fails_before_reading(torch_home, tmp_pa
             str(tmp_path / "nowhere"),
             "--high",
             str(tmp_path / "nowhere"),
-            "--method",
+            "--model",
             "gamma",
             "--lpips",
         ]
@@ -161,6 +161,6 @@ def test_without_torchmetrics_names_the_extra(alex_cache, monkeypatch):
 def test_cli_lpips_needs_references(tmp_path, capsys):
     from semprior.cli.main import main
 
-    rc = main(["eval", "--unpaired", str(tmp_path), "--method", "gamma", "--lpips"])
+    rc = main(["eval", "--unpaired", str(tmp_path), "--model", "gamma", "--lpips"])
     err = capsys.readouterr().err
     assert rc != 0 and "--lpips compares with references" in err
