@@ -1,4 +1,5 @@
-from semprior.cli.main import main
 import sys
+
+from semprior.cli.main import main
 
 sys.exit(main())

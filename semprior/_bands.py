@@ -45,7 +45,9 @@ def halo(r0: int, r1: int, h: int, k: int = 1) -> tuple[int, int]:
     return max(r0 - k, 0), min(r1 + k, h)
 
 
-def conv_rows(src: Tensor, conv: nn.Conv2d, r0: int, r1: int, h: int, src_row0: int = 0, channels: slice | None = None) -> Tensor:
+def conv_rows(
+    src: Tensor, conv: nn.Conv2d, r0: int, r1: int, h: int, src_row0: int = 0, channels: slice | None = None
+) -> Tensor:
     """Output rows ``r0:r1`` of ``conv`` applied to a full input of ``h`` rows.
 
     ``src`` holds input rows ``src_row0 : src_row0 + src.shape[-2]`` and must cover the rows the
@@ -57,7 +59,9 @@ def conv_rows(src: Tensor, conv: nn.Conv2d, r0: int, r1: int, h: int, src_row0: 
         - src: ``(B, C_in, rows, W)`` -> ``(B, C_out, r1 - r0, W_out)``
     """
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-        raise ValueError(f"conv_rows needs numeric zero padding, got padding={conv.padding!r}, mode={conv.padding_mode!r}")
+        raise ValueError(
+            f"conv_rows needs numeric zero padding, got padding={conv.padding!r}, mode={conv.padding_mode!r}"
+        )
     kh, sh, ph, dh = conv.kernel_size[0], conv.stride[0], conv.padding[0], conv.dilation[0]
     need0, need1 = r0 * sh - ph, (r1 - 1) * sh - ph + dh * (kh - 1) + 1
     a0, a1 = max(need0, 0), min(need1, h)
@@ -72,14 +76,18 @@ def conv_rows(src: Tensor, conv: nn.Conv2d, r0: int, r1: int, h: int, src_row0: 
         bias = bias[channels] if bias is not None else None
         groups = weight.shape[0]
     if a0 == need0 and a1 == need1:  # an inner band: no padding
-        return F.conv2d(f, weight, bias, stride=conv.stride, padding=(0, conv.padding[1]), dilation=conv.dilation, groups=groups)
+        return F.conv2d(
+            f, weight, bias, stride=conv.stride, padding=(0, conv.padding[1]), dilation=conv.dilation, groups=groups
+        )
     if sh == 1 and 2 * ph == dh * (kh - 1):
         # a 'same' conv at the image edge: pad inside the conv (no padded copy of the band) and
         # drop the output rows that saw the fake padding on the inner side
         out = F.conv2d(f, weight, bias, padding=conv.padding, dilation=conv.dilation, groups=groups)
         return out[:, :, r0 - a0 : r1 - a0]
     f = F.pad(f, (0, 0, a0 - need0, need1 - a1))
-    return F.conv2d(f, weight, bias, stride=conv.stride, padding=(0, conv.padding[1]), dilation=conv.dilation, groups=groups)
+    return F.conv2d(
+        f, weight, bias, stride=conv.stride, padding=(0, conv.padding[1]), dilation=conv.dilation, groups=groups
+    )
 
 
 def local_chain_rows(layers: Sequence[nn.Module], src: Tensor, r0: int, r1: int, h: int, src_row0: int = 0) -> Tensor:

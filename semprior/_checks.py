@@ -80,7 +80,9 @@ def check_image(
         )
     if (finite or unit_range) and not is_tracing():
         if finite and not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{name} contains NaN or Inf values; clean it first (e.g. torch.nan_to_num(x).clamp(0, 1))")
+            raise ValueError(
+                f"{name} contains NaN or Inf values; clean it first (e.g. torch.nan_to_num(x).clamp(0, 1))"
+            )
         if unit_range:
             check_unit_range(x, name)
     return x
@@ -132,7 +134,9 @@ def check_module_dtype(x: Tensor, module: torch.nn.Module, name: str = "input") 
 
 def check_same_shape(a: Tensor, b: Tensor, names: tuple[str, str] = ("input", "target")) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
 
 
 def check_reduction(reduction: str) -> Literal["mean", "sum", "none"]:

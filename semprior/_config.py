@@ -48,7 +48,9 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a mapping, got {type(data).__name__} {_short(data)}")
     if data is not None and not all(isinstance(k, str) for k in data):
-        raise ConfigError(f"{where} has non-string keys {[k for k in data if not isinstance(k, str)][:3]}; keys are field names")
+        raise ConfigError(
+            f"{where} has non-string keys {[k for k in data if not isinstance(k, str)][:3]}; keys are field names"
+        )
     data = dict(data or {})
     names = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(names))
@@ -58,13 +60,17 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     kwargs = {}
     for key, value in data.items():
         tp = hints.get(key)
-        candidates = typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
+        candidates = (
+            typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
+        )
         sub = next((c for c in candidates if _is_dataclass_type(c)), None)
         if sub is not None and isinstance(value, dict):
             value = from_dict(sub, value, f"{where}.{key}")
         elif sub is not None and not isinstance(value, sub) and not (value is None and type(None) in candidates):
-            raise ConfigError(f"{where}.{key} must be a mapping of {sub.__name__} fields (e.g. {key}: {{...}}), "
-                              f"got {_short(value)} ({type(value).__name__})")
+            raise ConfigError(
+                f"{where}.{key} must be a mapping of {sub.__name__} fields (e.g. {key}: {{...}}), "
+                f"got {_short(value)} ({type(value).__name__})"
+            )
         else:
             value = _coerce(value, tp, f"{where}.{key}")
         kwargs[key] = value
@@ -169,7 +175,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if _is_dataclass_type(tp):
         if isinstance(value, (tp, dict)):
             return value
-        raise ConfigError(f"{where} must be a mapping of {tp.__name__} fields, got {_short(value)} ({type(value).__name__})")
+        raise ConfigError(
+            f"{where} must be a mapping of {tp.__name__} fields, got {_short(value)} ({type(value).__name__})"
+        )
     return _tuples(value) if isinstance(value, list) else value
 
 
@@ -203,7 +211,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValueError(f"{path} is not valid YAML{where}: {problem}; fix the syntax (e.g. unclosed brackets or quotes)") from exc
+        raise ValueError(
+            f"{path} is not valid YAML{where}: {problem}; fix the syntax (e.g. unclosed brackets or quotes)"
+        ) from exc
     except RecursionError:
         raise ValueError(f"{path} nests YAML lists or mappings too deeply; a config needs a few levels") from None
     except UnicodeDecodeError as exc:
@@ -234,8 +244,10 @@ def _check_expansion(root: Any, path: Path) -> None:
             total += sum(size(k) + size(v) for k, v in node.value)
         active.discard(key)
         if total > MAX_YAML_VALUES:
-            raise ValueError(f"{path} expands to more than {MAX_YAML_VALUES:,} values once its YAML aliases (*name) are "
-                             "followed; a config needs a few hundred: write the values out instead of nesting aliases")
+            raise ValueError(
+                f"{path} expands to more than {MAX_YAML_VALUES:,} values once its YAML aliases (*name) are "
+                "followed; a config needs a few hundred: write the values out instead of nesting aliases"
+            )
         sizes[key] = total
         return total
 

@@ -104,8 +104,9 @@ def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: int) -> str:
     return best
 
 
-def check_model_fits(build: Callable[[Any], nn.Module], cfg: Any, source: str, *, copies: float = 1.0,
-                     what: str = "weights") -> int | None:
+def check_model_fits(
+    build: Callable[[Any], nn.Module], cfg: Any, source: str, *, copies: float = 1.0, what: str = "weights"
+) -> int | None:
     """Refuse ``cfg`` when ``copies`` x its model's parameter bytes exceed the memory available.
 
     Args:

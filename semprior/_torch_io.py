@@ -35,7 +35,9 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        what = f"it references {found.group(1)!r}" if found else _one_line(str(exc).split("WeightsUnpickler error:")[-1])
+        what = (
+            f"it references {found.group(1)!r}" if found else _one_line(str(exc).split("WeightsUnpickler error:")[-1])
+        )
         raise RuntimeError(
             f"refusing to load checkpoint {path} with weights_only=True: it holds pickled Python objects, not only "
             f"tensors ({what}), and unpickling them could run code; re-save only the state dict "

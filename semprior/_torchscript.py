@@ -47,11 +47,20 @@ class _ScriptObject:
 
 
 #: storage class name in a pickle -> dtype of its elements
-_STORAGES = {"FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-             "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-             "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
-             "BoolStorage": torch.bool, "ComplexFloatStorage": torch.complex64,
-             "ComplexDoubleStorage": torch.complex128}
+_STORAGES = {
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+    "ComplexFloatStorage": torch.complex64,
+    "ComplexDoubleStorage": torch.complex128,
+}
 
 
 class _StorageType:
@@ -117,7 +126,7 @@ def _class_members(zf: zipfile.ZipFile, root: str) -> dict[str, set[str]]:
     for name in zf.namelist():
         if not (name.startswith(prefix) and name.endswith(".py")):
             continue
-        module = name[len(prefix):-3].replace("/", ".")
+        module = name[len(prefix) : -3].replace("/", ".")
         cls = None
         for line in zf.read(name).decode("utf-8", "replace").splitlines():
             m = re.match(r"class ([\w.]+)\(Module\):", line)

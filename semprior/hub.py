@@ -9,7 +9,6 @@ accepted wherever a model file or folder is (``--checkpoint``, ``from_pretrained
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -24,7 +23,6 @@ __all__ = ["HUB_PREFIX", "from_hub", "push_to_hub"]
 # huggingface_hub), it writes the constructor's arguments as config.json (our config.json records the registry name,
 # the config and the prior by name) and it drops a prior module from the record. These two functions move the very
 # files of save_pretrained instead.
-
 
 
 def push_to_hub(
@@ -53,8 +51,14 @@ def push_to_hub(
         save_pretrained(model, tmp, name=name)
         api = hf.HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message,
-                                 allow_patterns=[CONFIG_NAME, WEIGHTS_NAME], repo_type="model")
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=tmp,
+            revision=revision,
+            commit_message=commit_message,
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME],
+            repo_type="model",
+        )
     return str(getattr(info, "commit_url", info))
 
 
@@ -78,8 +82,9 @@ def from_hub(
         ImportError: huggingface_hub is not installed (``pip install 'semprior[hub]'``).
         FileNotFoundError: offline and the files are not in the cache.
     """
-    folder = hub_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                          token=token)
+    folder = hub_download(
+        repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+    )
     return from_pretrained(folder, **kwargs)
 
 

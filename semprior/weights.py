@@ -151,12 +151,33 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
             direct=True,
             align_corners=False,
         ),
-        WeightsSpec("sam_vit_b", "sam_vit_b_01ec64.pth", None, _SAM + "/sam_vit_b_01ec64.pth", "Apache-2.0",
-                    "segment-anything ViT-B (image encoder keys 'image_encoder.*').", direct=True),
-        WeightsSpec("sam_vit_l", "sam_vit_l_0b3195.pth", None, _SAM + "/sam_vit_l_0b3195.pth", "Apache-2.0",
-                    "segment-anything ViT-L.", direct=True),
-        WeightsSpec("sam_vit_h", "sam_vit_h_4b8939.pth", None, _SAM + "/sam_vit_h_4b8939.pth", "Apache-2.0",
-                    "segment-anything ViT-H (the SAM default).", direct=True),
+        WeightsSpec(
+            "sam_vit_b",
+            "sam_vit_b_01ec64.pth",
+            None,
+            _SAM + "/sam_vit_b_01ec64.pth",
+            "Apache-2.0",
+            "segment-anything ViT-B (image encoder keys 'image_encoder.*').",
+            direct=True,
+        ),
+        WeightsSpec(
+            "sam_vit_l",
+            "sam_vit_l_0b3195.pth",
+            None,
+            _SAM + "/sam_vit_l_0b3195.pth",
+            "Apache-2.0",
+            "segment-anything ViT-L.",
+            direct=True,
+        ),
+        WeightsSpec(
+            "sam_vit_h",
+            "sam_vit_h_4b8939.pth",
+            None,
+            _SAM + "/sam_vit_h_4b8939.pth",
+            "Apache-2.0",
+            "segment-anything ViT-H (the SAM default).",
+            direct=True,
+        ),
         WeightsSpec(
             "clip_vit_b16_openai",
             "ViT-B-16.pt",
@@ -368,7 +389,11 @@ def load_mapped(
         mapped[k] = target[k]
     module.load_state_dict(mapped, strict=True)
     return LoadReport(
-        source=source, matched=len(mapped) - len(filled), total=len(target), filled=filled, ignored=ignored,
+        source=source,
+        matched=len(mapped) - len(filled),
+        total=len(target),
+        filled=filled,
+        ignored=ignored,
         skipped=skipped,
     )
 

@@ -67,7 +67,9 @@ def region_tokens(features: Tensor, masks: Tensor, eps: float = 1e-6) -> Tensor:
     _check_map(features, "features")
     _check_map(masks, "masks")
     if masks.shape[0] != features.shape[0]:
-        raise ValueError(f"features and masks must have the same batch size, got {features.shape[0]} and {masks.shape[0]}")
+        raise ValueError(
+            f"features and masks must have the same batch size, got {features.shape[0]} and {masks.shape[0]}"
+        )
     if masks.shape[-2:] != features.shape[-2:]:
         masks = F.interpolate(masks, size=features.shape[-2:], mode="area")
     weight = masks.to(features.dtype)
@@ -90,7 +92,9 @@ def region_masks_from_map(region_map: Tensor, max_regions: int = 16) -> Tensor:
         (torch.Size([1, 2, 2, 2]), 2.0)
     """
     if not isinstance(region_map, Tensor) or region_map.dim() != 4 or region_map.shape[1] != 1:
-        raise ValueError(f"region_map must be a (B, 1, H, W) integer tensor, got {getattr(region_map, 'shape', region_map)}")
+        raise ValueError(
+            f"region_map must be a (B, 1, H, W) integer tensor, got {getattr(region_map, 'shape', region_map)}"
+        )
     if region_map.is_floating_point():
         raise TypeError(f"region_map must hold integer labels, got {region_map.dtype}; use .long()")
     if max_regions < 1:

@@ -129,13 +129,17 @@ class IGAttentionBlock(nn.Module):
         torch.Size([1, 8, 6, 7])
     """
 
-    def __init__(self, dim: int, dim_head: int = 64, heads: int = 8, num_blocks: int = 2, backend: str = "auto") -> None:
+    def __init__(
+        self, dim: int, dim_head: int = 64, heads: int = 8, num_blocks: int = 2, backend: str = "auto"
+    ) -> None:
         super().__init__()
         if num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
         self.dim = dim
         self.blocks = nn.ModuleList(
-            nn.ModuleList([IGMSA(dim=dim, dim_head=dim_head, heads=heads, backend=backend), PreNorm(dim, FeedForward(dim=dim))])
+            nn.ModuleList(
+                [IGMSA(dim=dim, dim_head=dim_head, heads=heads, backend=backend), PreNorm(dim, FeedForward(dim=dim))]
+            )
             for _ in range(num_blocks)
         )
 
@@ -145,7 +149,9 @@ class IGAttentionBlock(nn.Module):
                 shape = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
                 raise ValueError(f"{name} must be a (B, {self.dim}, H, W) tensor, got {shape}")
         if illu_fea.shape != x.shape:
-            raise ValueError(f"x and illu_fea must have the same shape, got {tuple(x.shape)} and {tuple(illu_fea.shape)}")
+            raise ValueError(
+                f"x and illu_fea must have the same shape, got {tuple(x.shape)} and {tuple(illu_fea.shape)}"
+            )
         x = x.permute(0, 2, 3, 1)
         illu = illu_fea.permute(0, 2, 3, 1)
         for pair in self.blocks:

@@ -174,7 +174,9 @@ class SEM(nn.Module):
 
     def forward(self, x: Tensor, sem: Tensor, illu_fea: Tensor | None = None) -> Tensor:
         _check_features(x, "x (image features)", self.dim, f"SEM was built with dim={self.dim}")
-        _check_features(sem, "sem (semantic features)", self.sem_channels, f"SEM was built with sem_channels={self.sem_channels}")
+        _check_features(
+            sem, "sem (semantic features)", self.sem_channels, f"SEM was built with sem_channels={self.sem_channels}"
+        )
         if sem.shape[0] != x.shape[0]:
             raise ValueError(f"x and sem must have the same batch size, got {x.shape[0]} and {sem.shape[0]}")
         if illu_fea is not None and illu_fea.shape != x.shape:
@@ -188,5 +190,7 @@ class SEM(nn.Module):
         return banded_applies(self.backend, self.dim // self.heads, x, sem, illu_fea, *self.parameters())
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, sem_channels={self.sem_channels}, heads={self.heads}, backend={self.backend!r}, "
-                f"scaling={self.scaling!r}")
+        return (
+            f"dim={self.dim}, sem_channels={self.sem_channels}, heads={self.heads}, backend={self.backend!r}, "
+            f"scaling={self.scaling!r}"
+        )

@@ -81,7 +81,9 @@ def sem_forward_banded(
     Shape:
         - x: ``(B, dim, H, W)``; sem: ``(B, sem_channels, Hs, Ws)`` -> ``(B, dim, H, W)``
     """
-    if torch.is_grad_enabled() and (x.requires_grad or sem.requires_grad or any(p.requires_grad for p in block.parameters())):
+    if torch.is_grad_enabled() and (
+        x.requires_grad or sem.requires_grad or any(p.requires_grad for p in block.parameters())
+    ):
         raise RuntimeError("sem_forward_banded runs without autograd only; call it under torch.no_grad()")
     b, c, h, w = x.shape
     heads = block.heads

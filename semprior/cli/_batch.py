@@ -54,7 +54,11 @@ class StopAfterCurrent:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print(f"\nsemprior: stopping after the current {self.what} (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            f"\nsemprior: stopping after the current {self.what} (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __enter__(self) -> StopAfterCurrent:
         if threading.current_thread() is threading.main_thread():
@@ -82,8 +86,9 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    return "".join(c if c.isprintable() else named.get(c, f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
-                   for c in text)
+    return "".join(
+        c if c.isprintable() else named.get(c, f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}") for c in text
+    )
 
 
 def one_line_reason(exc: BaseException, path: Path | None = None) -> str:

@@ -18,14 +18,15 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the network)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where models run (default cpu)")
-    p.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
-                   help="refuse larger images (default 12)")
-    p.add_argument("--max-upload-mb", type=float, default=None, metavar="MB",
-                   help="refuse larger files (default 25)")
+    p.add_argument("--max-megapixels", type=float, default=None, metavar="MP", help="refuse larger images (default 12)")
+    p.add_argument("--max-upload-mb", type=float, default=None, metavar="MB", help="refuse larger files (default 25)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
 
 
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     mb = MAX_UPLOAD_MB if args.max_upload_mb is None else args.max_upload_mb
     if mb <= 0:
         raise ValueError(f"--max-upload-mb must be > 0, got {mb}")
-    launch(host=args.host, port=args.port, device=args.device, max_megapixels=mp, max_upload_mb=mb,
-           open_browser=args.open)
+    launch(
+        host=args.host, port=args.port, device=args.device, max_megapixels=mp, max_upload_mb=mb, open_browser=args.open
+    )
     return 0

@@ -53,8 +53,9 @@ def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_line) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_line, description=help_line,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name, help=help_line, description=help_line, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         module = available.get(name)
         if module is None:
             continue

@@ -30,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{'':26} {'or ' + alias}")
             if w.align_corners is not None:
                 print(f"{'':26} {f'align_corners={w.align_corners} (release default)'}")
-        print(f"\nPut files in a directory and pass it as weights_dir=... or set ${ENV_VAR}; "
-              "check it with: semprior weights --dir D")
+        print(
+            f"\nPut files in a directory and pass it as weights_dir=... or set ${ENV_VAR}; "
+            "check it with: semprior weights --dir D"
+        )
         return 0
     rows = check_weights_dir(args.dir, load=not args.no_load)
     for r in rows:

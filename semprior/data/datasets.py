@@ -19,7 +19,17 @@ from torch import Tensor
 from semprior.data.io import IMAGE_EXTENSIONS, list_images
 from semprior.data.transforms import PairedAugment
 
-__all__ = ["IMAGE_EXTENSIONS", "find_unreadable", "holdout_split", "list_images", "load_rgb", "PairedFolder", "LOLv1", "LOLv2"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "find_unreadable",
+    "holdout_split",
+    "list_images",
+    "load_rgb",
+    "PairedFolder",
+    "LOLv1",
+    "LOLv2",
+]
+
 
 def load_rgb(path: str | Path) -> Tensor:
     """Read an image file as a ``(3, H, W)`` float tensor in ``[0, 1]`` (EXIF orientation applied)."""
@@ -163,14 +173,19 @@ class PairedFolder(torch.utils.data.Dataset):
                 unmatched_low.append(low.name)
         unmatched_high = [high_by_key[k].name for k in high_by_key if k not in used]
         if unmatched_low or unmatched_high:
+
             def show(names: list[str]) -> str:
                 return ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
 
             parts = []
             if unmatched_low:
-                parts.append(f"{len(unmatched_low)} low image(s) without a reference in {self.high_dir}: {show(unmatched_low)}")
+                parts.append(
+                    f"{len(unmatched_low)} low image(s) without a reference in {self.high_dir}: {show(unmatched_low)}"
+                )
             if unmatched_high:
-                parts.append(f"{len(unmatched_high)} reference image(s) without a low image in {self.low_dir}: {show(unmatched_high)}")
+                parts.append(
+                    f"{len(unmatched_high)} reference image(s) without a low image in {self.low_dir}: {show(unmatched_high)}"
+                )
             raise ValueError(
                 "unmatched files: " + "; ".join(parts) + ". Pairs are matched by file name without extension; "
                 "rename or remove the extra files, or pass key= (a regex with one group) to map names"
@@ -182,8 +197,11 @@ class PairedFolder(torch.utils.data.Dataset):
             missing = sorted((keep_set or set()) - known)
             if missing:
                 raise ValueError(f"keep= names {missing[:5]} are not pairs in {self.low_dir}; check the split")
-            pairs = [(lo, hi) for lo, hi in pairs
-                     if (keep_set is None or fn(lo.stem) in keep_set) and fn(lo.stem) not in drop_set]
+            pairs = [
+                (lo, hi)
+                for lo, hi in pairs
+                if (keep_set is None or fn(lo.stem) in keep_set) and fn(lo.stem) not in drop_set
+            ]
             if not pairs:
                 raise ValueError(f"no pairs left in {self.low_dir} after keep/drop; check the split")
         self.skipped: list[Path] = []
@@ -194,7 +212,9 @@ class PairedFolder(torch.utils.data.Dataset):
                 pairs = [(lo, hi) for lo, hi in pairs if lo not in bad and hi not in bad]
                 self.skipped = sorted(bad)
             if not pairs:
-                raise ValueError(f"every pair in {self.low_dir} / {self.high_dir} has an unreadable file; nothing is left")
+                raise ValueError(
+                    f"every pair in {self.low_dir} / {self.high_dir} has an unreadable file; nothing is left"
+                )
         self.pairs = pairs
         self.key_fn = fn
         self.patch_size = patch_size

@@ -37,7 +37,15 @@ from torch import Tensor
 
 from semprior._atomic import atomic_write, atomic_write_bytes
 
-__all__ = ["IMAGE_EXTENSIONS", "WRITE_FORMATS", "ImageReadError", "list_images", "read_image", "read_metadata", "write_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "WRITE_FORMATS",
+    "ImageReadError",
+    "list_images",
+    "read_image",
+    "read_metadata",
+    "write_image",
+]
 
 #: Extensions [`list_images`][semprior.data.io.list_images] picks up (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -158,8 +166,14 @@ def read_image(
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()
 
 
-def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8, quality: int = 95,
-                exif: bytes | None = None, icc_profile: bytes | None = None) -> None:
+def write_image(
+    path: str | os.PathLike,
+    image: Tensor,
+    bits: Literal[8, 16] = 8,
+    quality: int = 95,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+) -> None:
     """Write a ``(3, H, W)`` (or ``(1, 3, H, W)``, or ``(1, H, W)`` grey) tensor in ``[0, 1]``.
 
     The format follows the suffix: ``.png`` (8- or 16-bit, ``bits``), ``.jpg``/``.jpeg`` or
@@ -189,7 +203,9 @@ def write_image(path: str | os.PathLike, image: Tensor, bits: Literal[8, 16] = 8
     x = image.detach()
     if x.dim() == 4:
         if x.shape[0] != 1:
-            raise ValueError(f"write_image writes one image; got a batch of {x.shape[0]} ({tuple(x.shape)}): loop over it")
+            raise ValueError(
+                f"write_image writes one image; got a batch of {x.shape[0]} ({tuple(x.shape)}): loop over it"
+            )
         x = x[0]
     if x.dim() != 3 or x.shape[0] not in (1, 3):
         raise ValueError(f"image must have shape (3, H, W) or (1, H, W), got {tuple(image.shape)}")
@@ -254,7 +270,12 @@ def _encode_png16(q: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -265,7 +286,9 @@ def _is_png16_color(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(29)
     # signature, IHDR length+tag, width, height, bit depth, colour type
-    return len(head) >= 26 and head[:8] == _PNG_SIG and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 4, 6)
+    return (
+        len(head) >= 26 and head[:8] == _PNG_SIG and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 4, 6)
+    )
 
 
 def _read_png16(path: Path) -> np.ndarray:

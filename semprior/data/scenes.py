@@ -90,6 +90,8 @@ def scene_holdout(keys: Sequence[str], scenes: Sequence[int], n: int, salt: str 
             break
         held += m
     if n > 0 and len(held) >= len(keys):
-        raise ValueError(f"cannot hold out {n} of {len(keys)} pairs in whole scenes ({len(members)} scenes) and keep "
-                         "one for training; lower data.val_holdout")
+        raise ValueError(
+            f"cannot hold out {n} of {len(keys)} pairs in whole scenes ({len(members)} scenes) and keep "
+            "one for training; lower data.val_holdout"
+        )
     return sorted(held)

@@ -81,7 +81,9 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
         mask = torch.zeros(s, s, dtype=torch.int64)
         for _ in range(self.shapes):
             k = int(torch.randint(1, self.num_classes, (1,), generator=g))
-            cy, cx, r = (torch.rand(3, generator=g) * torch.tensor([1.0, 1.0, 0.3]) + torch.tensor([0, 0, 0.1])).tolist()
+            cy, cx, r = (
+                torch.rand(3, generator=g) * torch.tensor([1.0, 1.0, 0.3]) + torch.tensor([0, 0, 0.1])
+            ).tolist()
             if k % 2:
                 inside = ((yy - cy).abs() < r) & ((xx - cx).abs() < r * 0.7)
             else:
@@ -97,8 +99,10 @@ def _read_mask(path: Path) -> Tensor:
 
     with Image.open(path) as im:
         if im.mode not in ("L", "P", "I", "I;16"):
-            raise ValueError(f"label map {path} has mode {im.mode!r}; expected one channel of class indices "
-                             "(8/16-bit grey or palette PNG, e.g. Cityscapes *_labelTrainIds.png)")
+            raise ValueError(
+                f"label map {path} has mode {im.mode!r}; expected one channel of class indices "
+                "(8/16-bit grey or palette PNG, e.g. Cityscapes *_labelTrainIds.png)"
+            )
         return torch.from_numpy(np.asarray(im).astype(np.int64))
 
 
@@ -121,9 +125,18 @@ class SegmentationFolder(torch.utils.data.Dataset):
     is an error naming the file.
     """
 
-    def __init__(self, image_dir: str | Path, mask_dir: str | Path, num_classes: int, ignore_index: int = 255,
-                 mask_glob: str = "*.png", strip: tuple[str, ...] = ("_leftImg8bit", "_gtFine_labelTrainIds"),
-                 patch_size: int | None = None, flip: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        image_dir: str | Path,
+        mask_dir: str | Path,
+        num_classes: int,
+        ignore_index: int = 255,
+        mask_glob: str = "*.png",
+        strip: tuple[str, ...] = ("_leftImg8bit", "_gtFine_labelTrainIds"),
+        patch_size: int | None = None,
+        flip: bool = True,
+        seed: int = 0,
+    ) -> None:
         from semprior.data.io import IMAGE_EXTENSIONS
 
         if num_classes < 2:
@@ -140,13 +153,17 @@ class SegmentationFolder(torch.utils.data.Dataset):
             return (p.parent.relative_to(root) / stem).as_posix()
 
         exts = {e.lower() for e in IMAGE_EXTENSIONS}
-        images = {key(p, image_dir): p for p in sorted(image_dir.rglob("*")) if p.is_file() and p.suffix.lower() in exts}
+        images = {
+            key(p, image_dir): p for p in sorted(image_dir.rglob("*")) if p.is_file() and p.suffix.lower() in exts
+        }
         masks = {key(p, mask_dir): p for p in sorted(mask_dir.rglob(mask_glob)) if p.is_file()}
         lonely = sorted(set(images) - set(masks))
         if lonely or not images:
             raise FileNotFoundError(
                 f"{len(lonely)} image(s) in {image_dir} without a label map matching {mask_glob!r} in {mask_dir} "
-                f"(first: {lonely[:3]}); set mask_glob / strip so names match" if images else f"no images in {image_dir}"
+                f"(first: {lonely[:3]}); set mask_glob / strip so names match"
+                if images
+                else f"no images in {image_dir}"
             )
         self.pairs = [(images[k], masks[k]) for k in sorted(images)]
         self.num_classes, self.ignore_index = int(num_classes), int(ignore_index)
@@ -164,11 +181,15 @@ class SegmentationFolder(torch.utils.data.Dataset):
         img_path, mask_path = self.pairs[index]
         img, mask = load_rgb(img_path), _read_mask(mask_path)
         if img.shape[-2:] != mask.shape:
-            raise ValueError(f"{img_path.name} is {tuple(img.shape[-2:])} but its label map {mask_path.name} is {tuple(mask.shape)}")
+            raise ValueError(
+                f"{img_path.name} is {tuple(img.shape[-2:])} but its label map {mask_path.name} is {tuple(mask.shape)}"
+            )
         bad = (mask != self.ignore_index) & ((mask < 0) | (mask >= self.num_classes))
         if bool(bad.any()):
-            raise ValueError(f"label map {mask_path} has values {sorted(set(mask[bad].tolist()))[:5]} outside "
-                             f"[0, {self.num_classes}) that are not ignore_index={self.ignore_index}")
+            raise ValueError(
+                f"label map {mask_path} has values {sorted(set(mask[bad].tolist()))[:5]} outside "
+                f"[0, {self.num_classes}) that are not ignore_index={self.ignore_index}"
+            )
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_033 + index)
         if self.patch_size is not None:
             img, mask = paired_random_crop([img, mask], self.patch_size, g)

@@ -298,7 +298,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
             raise ValueError("SyntheticPairs needs at least one clean image")
         for name, im in zip(self.names, self.images):
             if not (isinstance(im, Tensor) and im.dim() == 3 and im.shape[0] == 3 and im.is_floating_point()):
-                raise ValueError(f"clean image {name!r} must be a float (3, H, W) tensor, got {getattr(im, 'shape', im)}")
+                raise ValueError(
+                    f"clean image {name!r} must be a float (3, H, W) tensor, got {getattr(im, 'shape', im)}"
+                )
             if patch_size is not None and min(im.shape[-2:]) < patch_size:
                 raise ValueError(
                     f"clean image {name!r} is {tuple(im.shape[-2:])}, smaller than patch_size={patch_size}; "

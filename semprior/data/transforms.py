@@ -149,8 +149,9 @@ def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None =
     return _rebuild(batch, leaves, paired_random_crop(leaves, size, generator))
 
 
-def batch_view(batch: Any, patch: int, scale: float = 1.0, generator: torch.Generator | None = None,
-               multiple: int = 1) -> Any:
+def batch_view(
+    batch: Any, patch: int, scale: float = 1.0, generator: torch.Generator | None = None, multiple: int = 1
+) -> Any:
     """One training view of a batch: resize every ``(B, C, H, W)`` tensor by ``scale``, then crop.
 
     ``scale < 1`` resizes with antialiased bilinear interpolation (the same for the low image and
@@ -168,8 +169,12 @@ def batch_view(batch: Any, patch: int, scale: float = 1.0, generator: torch.Gene
         leaves = _leaves(batch)
         h, w = _hw(leaves)
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        resized = [torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
-                   .clamp_(0, 1) for t in leaves]
+        resized = [
+            torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(
+                0, 1
+            )
+            for t in leaves
+        ]
         batch = _rebuild(batch, leaves, resized)
     if patch > 0:
         return batch_random_crop(batch, patch, generator)
@@ -177,7 +182,9 @@ def batch_view(batch: Any, patch: int, scale: float = 1.0, generator: torch.Gene
     h, w = _hw(leaves)
     th, tw = h - h % multiple, w - w % multiple
     if th < 1 or tw < 1:
-        raise ValueError(f"a {h}x{w} frame is smaller than the model's required multiple {multiple}; use a larger scale")
+        raise ValueError(
+            f"a {h}x{w} frame is smaller than the model's required multiple {multiple}; use a larger scale"
+        )
     if (th, tw) == (h, w):
         return batch
     return _rebuild(batch, leaves, [t[..., :th, :tw] for t in leaves])

@@ -2,9 +2,9 @@
 
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
 from semprior.engine.curves import plot_curves
-from semprior.models.phases import Phase, PhaseSchedule
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.trainer import TrainConfig, Trainer, TrainResult, seed_everything, unwrap
+from semprior.models.phases import Phase, PhaseSchedule
 
 __all__ = [
     "PatchSchedule",

@@ -48,7 +48,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     state = safe_torch_load(path, map_location)
     if not isinstance(state, dict):
-        raise RuntimeError(f"checkpoint {path} does not hold a dict (got {type(state).__name__}); not a semprior checkpoint")
+        raise RuntimeError(
+            f"checkpoint {path} does not hold a dict (got {type(state).__name__}); not a semprior checkpoint"
+        )
     return state
 
 
@@ -57,7 +59,13 @@ def capture_rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -34,7 +34,9 @@ def _to_tensor(img: Any) -> tuple[Tensor, Any]:
     """``(1, 3, H, W)`` float in ``[0, 1]`` and a function that turns a result back into ``img``'s kind."""
     if isinstance(img, Tensor):
         if img.dim() not in (3, 4) or img.shape[-3] != 3:
-            raise ValueError(f"a tensor image must be (3, H, W) or (B, 3, H, W) RGB in [0, 1], got shape {tuple(img.shape)}")
+            raise ValueError(
+                f"a tensor image must be (3, H, W) or (B, 3, H, W) RGB in [0, 1], got shape {tuple(img.shape)}"
+            )
         x = img if img.dim() == 4 else img.unsqueeze(0)
         return x, lambda y: (y if img.dim() == 4 else y[0]).to(img.dtype)
     try:
@@ -44,7 +46,8 @@ def _to_tensor(img: Any) -> tuple[Tensor, Any]:
     if Image is not None and isinstance(img, Image.Image):
         arr = np.asarray(img.convert("RGB"))
         return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255, (
-            lambda y: Image.fromarray(_uint8(y[0])))
+            lambda y: Image.fromarray(_uint8(y[0]))
+        )
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"a numpy image must be (H, W, 3) RGB, got shape {img.shape}")
@@ -61,7 +64,9 @@ def _uint8(y: Tensor) -> np.ndarray:
     return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def enhance(img: Any, model: str | nn.Module = "deepspg", *, keep_brightness: bool = True, **enhance_kwargs: Any) -> Any:
+def enhance(
+    img: Any, model: str | nn.Module = "deepspg", *, keep_brightness: bool = True, **enhance_kwargs: Any
+) -> Any:
     """Enhance one photo (or a tensor batch) and return it in the kind it came in.
 
     Args:

@@ -20,8 +20,18 @@ from semprior.engine.run_config import DataConfig, RunConfig, SegmentationDataCo
 from semprior.engine.train_config import TrainConfig
 from semprior.losses.text import build_text_loss
 
-__all__ = ["DataConfig", "SegmentationDataConfig", "RunConfig", "build_prior", "build_data", "build_segmentation",
-           "build_model", "init_weights", "make_validate", "run_training"]
+__all__ = [
+    "DataConfig",
+    "SegmentationDataConfig",
+    "RunConfig",
+    "build_prior",
+    "build_data",
+    "build_segmentation",
+    "build_model",
+    "init_weights",
+    "make_validate",
+    "run_training",
+]
 
 
 def build_segmentation(seg: SegmentationDataConfig, seed: int = 0) -> torch.utils.data.Dataset:
@@ -31,8 +41,16 @@ def build_segmentation(seg: SegmentationDataConfig, seed: int = 0) -> torch.util
     if seg.kind == "synthetic":
         ds: Any = SyntheticSegmentation(seg.length, size=seg.patch_size, num_classes=seg.num_classes, seed=seed)
     else:
-        ds = SegmentationFolder(seg.image_dir, seg.mask_dir, seg.num_classes, seg.ignore_index, seg.mask_glob,  # type: ignore[arg-type]
-                                seg.strip, patch_size=seg.patch_size, seed=seed)
+        ds = SegmentationFolder(
+            seg.image_dir,
+            seg.mask_dir,
+            seg.num_classes,
+            seg.ignore_index,
+            seg.mask_glob,  # type: ignore[arg-type]
+            seg.strip,
+            patch_size=seg.patch_size,
+            seed=seed,
+        )
     return LowLightSegmentation(ds, seg.synthesis, seed + 104_729) if seg.low_light else ds
 
 
@@ -60,8 +78,9 @@ def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
     if text_loss is None and entry.text:
         text_loss = build_text_loss(run.text, run.weights_dir)
     # weights, gradients and Adam's two moments: refused before anything is allocated
-    return build_from_config(entry, cfg, prior, "model", text_loss, copies=4,
-                             what="weights, gradients and Adam's two moments")
+    return build_from_config(
+        entry, cfg, prior, "model", text_loss, copies=4, what="weights, gradients and Adam's two moments"
+    )
 
 
 def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
@@ -83,8 +102,10 @@ def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
     else:
         path = Path(spec).expanduser()
         if not path.exists():
-            raise FileNotFoundError(f"init: {path} not found; give a model file (save_pretrained folder, .safetensors, "
-                                    f"best.pt/last.pt) or 'shipped' for the weights that ship with semprior")
+            raise FileNotFoundError(
+                f"init: {path} not found; give a model file (save_pretrained folder, .safetensors, "
+                f"best.pt/last.pt) or 'shipped' for the weights that ship with semprior"
+            )
     try:
         source = load_model(path, name=run.model_name, weights_dir=run.weights_dir)
     except (ValueError, FileNotFoundError) as exc:
@@ -97,7 +118,9 @@ def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
     bad = [k for k, v in state.items() if k in ours and tuple(v.shape) != tuple(ours[k].shape)]
     if unexpected or missing or bad:
         mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
-        differ = [f"{k} (file {theirs.get(k)!r}, run {v!r})" for k, v in mine.items() if theirs.get(k) != v and k != "loss"]
+        differ = [
+            f"{k} (file {theirs.get(k)!r}, run {v!r})" for k, v in mine.items() if theirs.get(k) != v and k != "loss"
+        ]
         raise ValueError(
             f"init: {path} does not fit the {run.model_name} of this run (prior {run.prior!r}): "
             f"{len(missing)} trainable tensors missing {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, "
@@ -132,15 +155,23 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             photos = {f.stem: load_rgb(f) for f in files}
         names = list(photos)
         if not 0 <= data.val_images < len(names):
-            raise ValueError(f"data.val_images={data.val_images} must leave at least one of the {len(names)} photos for training")
+            raise ValueError(
+                f"data.val_images={data.val_images} must leave at least one of the {len(names)} photos for training"
+            )
         train_names = names[: len(names) - data.val_images]
-        val_names = names[len(names) - data.val_images:]
+        val_names = names[len(names) - data.val_images :]
         length = data.length or 64 * len(train_names)
         train = SyntheticPairs({n: photos[n] for n in train_names}, data.patch_size, data.synthesis, length, seed)
         val = None
         if val_names:
-            val = SyntheticPairs({n: photos[n] for n in val_names}, data.val_size, data.synthesis, data.val_items,
-                                 seed + 7919, flip=False)
+            val = SyntheticPairs(
+                {n: photos[n] for n in val_names},
+                data.val_size,
+                data.synthesis,
+                data.val_items,
+                seed + 7919,
+                flip=False,
+            )
         return train, val
     if data.kind == "paired":
         cls, args, kw = PairedFolder, (data.low_dir, data.high_dir), {}
@@ -158,8 +189,16 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             from semprior.data.scenes import group_scenes, scene_holdout
 
             held = scene_holdout(keys, group_scenes([p[1] for p in everything.pairs]), data.val_holdout)
-    train = cls(*args, **kw, patch_size=data.patch_size or None, flip=True, seed=seed, drop=held, cache=data.cache,
-                skip_corrupt=data.skip_corrupt)
+    train = cls(
+        *args,
+        **kw,
+        patch_size=data.patch_size or None,
+        flip=True,
+        seed=seed,
+        drop=held,
+        cache=data.cache,
+        skip_corrupt=data.skip_corrupt,
+    )
     val = None
     if held:
         val = cls(*args, **kw, keep=held, skip_corrupt=data.skip_corrupt)
@@ -179,8 +218,10 @@ def _check_views(train_cfg: TrainConfig, data: DataConfig) -> None:
     for stage in train_cfg.patch_stages:
         patch, scale = stage[1], (stage[2] if len(stage) == 3 else 1.0)
         if patch == 0:
-            raise ValueError(f"train.patch_stages {list(stage)} takes whole frames: set data.patch_size: 0 so the dataset "
-                             "hands out whole images")
+            raise ValueError(
+                f"train.patch_stages {list(stage)} takes whole frames: set data.patch_size: 0 so the dataset "
+                "hands out whole images"
+            )
         if patch > data.patch_size * scale:
             raise ValueError(
                 f"the coarse-to-fine patch {patch} at scale {scale} needs data.patch_size >= {math.ceil(patch / scale)}, "
@@ -219,7 +260,7 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
         dev = next(model.parameters()).device
         scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_gtmean": [], "ssim_gtmean": []}
         for i in range(0, len(items), batch_size):
-            chunk = items[i:i + batch_size]
+            chunk = items[i : i + batch_size]
             low = torch.stack([c["low"] for c in chunk]).to(dev)
             high = torch.stack([c["high"] for c in chunk]).to(dev)
             out = model(low).clamp(0, 1)
@@ -232,8 +273,16 @@ def make_validate(val: torch.utils.data.Dataset, batch_size: int = 4):
     return validate
 
 
-def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None = None, until: int | None = None,
-                 *, overwrite: bool = False, allow_changed: bool = False):
+def run_training(
+    run: RunConfig,
+    prior=None,
+    text_loss=None,
+    steps: int | None = None,
+    until: int | None = None,
+    *,
+    overwrite: bool = False,
+    allow_changed: bool = False,
+):
     """Build everything for ``run`` and train; returns ``(model, trainer, result)``.
 
     ``steps`` trains that many more steps; ``until`` stops once the run reaches that step of its
@@ -270,8 +319,13 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
         )
     from semprior.models import get_model_entry
 
-    extra = {"model_name": run.model_name, "model_config": dataclasses.asdict(model.config), "prior": run.prior,
-             "text": run.text, "data_config": dataclasses.asdict(run.data)}
+    extra = {
+        "model_name": run.model_name,
+        "model_config": dataclasses.asdict(model.config),
+        "prior": run.prior,
+        "text": run.text,
+        "data_config": dataclasses.asdict(run.data),
+    }
     if started_from is not None:
         extra["init"] = started_from
     entry = get_model_entry(run.model_name)
@@ -284,8 +338,18 @@ def run_training(run: RunConfig, prior=None, text_loss=None, steps: int | None =
         if run.phases:
             loss_fn = loss_fn.with_steps(run.phases)
         data = sources
-    trainer = Trainer(model, loss_fn, data, train_cfg, out_dir=Path(run.out_dir), validate=validate,
-                      monitor="psnr", mode="max", extra=extra, overwrite=overwrite)
+    trainer = Trainer(
+        model,
+        loss_fn,
+        data,
+        train_cfg,
+        out_dir=Path(run.out_dir),
+        validate=validate,
+        monitor="psnr",
+        mode="max",
+        extra=extra,
+        overwrite=overwrite,
+    )
     if run.resume:
         trainer.resume(run.resume, allow_changed=allow_changed)
     if until is not None:

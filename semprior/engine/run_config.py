@@ -25,8 +25,17 @@ from semprior.engine.train_config import TrainConfig
 from semprior.losses.text import TEXT_LOSSES
 from semprior.priors.registry import PRIORS
 
-__all__ = ["RECIPES_DIR", "DataConfig", "RunConfig", "SegmentationDataConfig", "apply_overrides", "from_dict",
-           "load_yaml", "resolve_config", "shipped_recipes"]
+__all__ = [
+    "RECIPES_DIR",
+    "DataConfig",
+    "RunConfig",
+    "SegmentationDataConfig",
+    "apply_overrides",
+    "from_dict",
+    "load_yaml",
+    "resolve_config",
+    "shipped_recipes",
+]
 
 
 @dataclass(frozen=True)
@@ -105,9 +114,13 @@ class DataConfig:
         if self.val_holdout < 0:
             raise ValueError(f"data.val_holdout must be >= 0, got {self.val_holdout}")
         if self.kind == "synthetic" and (self.val_holdout or self.val_low_dir):
-            raise ValueError("data.val_holdout / val_low_dir are for paired and LOL data; synthetic data uses val_images")
+            raise ValueError(
+                "data.val_holdout / val_low_dir are for paired and LOL data; synthetic data uses val_images"
+            )
         if self.val_holdout and self.val_low_dir:
-            raise ValueError("choose one validation source: data.val_holdout (part of the training pairs) or data.val_low_dir")
+            raise ValueError(
+                "choose one validation source: data.val_holdout (part of the training pairs) or data.val_low_dir"
+            )
 
 
 @dataclass(frozen=True)
@@ -222,10 +235,14 @@ class RunConfig:
         if not entry.text and self.text != "none":
             raise ValueError(f"{self.model_name} takes no text loss: set text: none (got text={self.text!r})")
         if entry.phases is None and (self.segmentation is not None or self.phases):
-            raise ValueError(f"{self.model_name} trains on one data source with one loss: drop `segmentation` / `phases` "
-                             "(they are for models trained in alternation, e.g. sllen)")
+            raise ValueError(
+                f"{self.model_name} trains on one data source with one loss: drop `segmentation` / `phases` "
+                "(they are for models trained in alternation, e.g. sllen)"
+            )
         if not isinstance(self.phases, dict) or not all(isinstance(v, int) and v >= 1 for v in self.phases.values()):
-            raise ValueError(f"phases must map phase names to step counts >= 1, e.g. {{lle: 1, seg: 1}}; got {self.phases!r}")
+            raise ValueError(
+                f"phases must map phase names to step counts >= 1, e.g. {{lle: 1, seg: 1}}; got {self.phases!r}"
+            )
 
     @property
     def model_name(self) -> str:
@@ -241,6 +258,7 @@ class RunConfig:
 
         overrides = {k: v for k, v in self.model.items() if k != "name"}
         return get_model_entry(self.model_name).config(overrides, prior=self.prior != "none", text=self.text != "none")
+
 
 #: where the shipped training recipes live (inside the installed package)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "configs"

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_FILES", "RunFolderError", "changed_fields", "check_run_folder", "clear_run_folder",
-           "INCIDENTAL_FIELDS"]
+__all__ = ["RUN_FILES", "RunFolderError", "changed_fields", "check_run_folder", "clear_run_folder", "INCIDENTAL_FIELDS"]
 
 #: the files that make a folder a run folder
 RUN_FILES = ("last.pt", "best.pt", "log.jsonl")
@@ -87,5 +86,4 @@ def changed_fields(saved: Mapping[str, Any], now: Mapping[str, Any], ignore: fro
         ['train.lr: 0.001 -> 0.0003']
     """
     a, b = _flat(saved), _flat(now)
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a
-            if k in b and k.rsplit(".", 1)[-1] not in ignore and a[k] != b[k]]
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k in b and k.rsplit(".", 1)[-1] not in ignore and a[k] != b[k]]

@@ -33,7 +33,9 @@ class PatchSchedule:
         for s in stages:
             s = tuple(s)
             if len(s) not in (2, 3):
-                raise ValueError(f"each patch stage must be (start_step, patch_size) or (start_step, patch_size, scale), got {s}")
+                raise ValueError(
+                    f"each patch stage must be (start_step, patch_size) or (start_step, patch_size, scale), got {s}"
+                )
             if any(isinstance(v, bool) for v in s) or any(float(v) != int(v) for v in s[:2]):
                 raise ValueError(f"a patch stage's start_step and patch_size are whole numbers, got {s}")
             start, patch = int(s[0]), int(s[1])

@@ -55,8 +55,16 @@ class DataSources:
         num_workers, pin_memory: DataLoader settings.
     """
 
-    def __init__(self, datasets: Mapping[str, torch.utils.data.Dataset], batch_size: int, seed: int,
-                 rank: int = 0, world: int = 1, num_workers: int = 0, pin_memory: bool = False) -> None:
+    def __init__(
+        self,
+        datasets: Mapping[str, torch.utils.data.Dataset],
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
         if batch_size % world:
             raise ValueError(
                 f"batch_size={batch_size} is the global batch and must divide evenly over {world} processes; "
@@ -87,11 +95,22 @@ class DataSources:
         while True:
             if hasattr(data, "set_epoch"):
                 data.set_epoch(epoch)
-            sampler = _EpochSampler(len(data), seed, epoch, self.rank, self.world,  # type: ignore[arg-type]
-                                    per_epoch * self.rank_batch, skip=offset * self.rank_batch)
+            sampler = _EpochSampler(
+                len(data),
+                seed,
+                epoch,
+                self.rank,
+                self.world,  # type: ignore[arg-type]
+                per_epoch * self.rank_batch,
+                skip=offset * self.rank_batch,
+            )
             loader = torch.utils.data.DataLoader(
-                data, batch_size=self.rank_batch, sampler=sampler, drop_last=True,
-                num_workers=self.num_workers, pin_memory=self.pin_memory,
+                data,
+                batch_size=self.rank_batch,
+                sampler=sampler,
+                drop_last=True,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
                 generator=torch.Generator().manual_seed(seed * 100_003 + epoch),  # keeps the global RNG untouched
             )
             yield from loader

@@ -30,12 +30,12 @@ from semprior.data.transforms import batch_view
 from semprior.engine import distributed as D
 from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves, require_matplotlib
-from semprior.models.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
 from semprior.engine.run_log import RunLogWriter
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.sigterm import SigtermFlag
 from semprior.engine.sources import DataSources, to_device
 from semprior.engine.train_config import TrainConfig
+from semprior.models.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
 from semprior.models.protocol import unwrap
 
 __all__ = ["TrainConfig", "Trainer", "unwrap", "seed_everything"]
@@ -121,15 +121,21 @@ class Trainer:
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if cfg.val_every and validate is None:
-            raise ValueError("TrainConfig.val_every > 0 needs a validate(model) callable; pass validate=... or set val_every=0")
+            raise ValueError(
+                "TrainConfig.val_every > 0 needs a validate(model) callable; pass validate=... or set val_every=0"
+            )
         if cfg.loss_curve and out_dir is not None:  # fail before training, not after it
-            require_matplotlib(alternative="or set loss_curve: false under train: in the YAML "
-                                           "(TrainConfig.loss_curve=False) to train without loss_curve.png")
+            require_matplotlib(
+                alternative="or set loss_curve: false under train: in the YAML "
+                "(TrainConfig.loss_curve=False) to train without loss_curve.png"
+            )
         self.log = RunLogWriter(Path(out_dir) if out_dir is not None else None, cfg.log_file, cfg.tensorboard)
         D.init_distributed()
         self.rank, self.world = D.rank(), D.world_size()
         if device is None:
-            device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+            device = (
+                torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+            )
         self.device = torch.device(device)
         self.model = model.to(self.device)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -142,16 +148,26 @@ class Trainer:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(
-                model, device_ids=ids, find_unused_parameters=self.schedule.restricts_parameters)
+                model, device_ids=ids, find_unused_parameters=self.schedule.restricts_parameters
+            )
         self.data = train_data
-        self.sources = DataSources(sources, cfg.batch_size, cfg.seed, self.rank, self.world, cfg.num_workers,
-                                   pin_memory=self.device.type == "cuda")
+        self.sources = DataSources(
+            sources,
+            cfg.batch_size,
+            cfg.seed,
+            self.rank,
+            self.world,
+            cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
         self.rank_batch = self.sources.rank_batch
         self.per_rank_batches = self.sources.per_rank_batches[self.schedule.sources[0]]
         if cfg.epochs:
             if len(sources) > 1:
-                raise ValueError("TrainConfig.epochs counts passes over one dataset; with several data sources "
-                                 "(a multi-source PhaseSchedule) set train.steps instead")
+                raise ValueError(
+                    "TrainConfig.epochs counts passes over one dataset; with several data sources "
+                    "(a multi-source PhaseSchedule) set train.steps instead"
+                )
             from dataclasses import replace
 
             self.config = cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * self.per_rank_batches)))
@@ -167,14 +183,32 @@ class Trainer:
         if cfg.ema_decay:
             self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        self.scheduler = build_lr_scheduler(self.optimizer, cfg.lr_schedule, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio,
-                                            cfg.restart_periods, cfg.restart_min_lrs)
+        self.scheduler = build_lr_scheduler(
+            self.optimizer,
+            cfg.lr_schedule,
+            cfg.steps,
+            cfg.warmup_steps,
+            cfg.min_lr_ratio,
+            cfg.restart_periods,
+            cfg.restart_min_lrs,
+        )
         self.patches = PatchSchedule(cfg.patch_stages)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.validate_fn, self.monitor, self.mode = validate, monitor, mode
         self.extra = dict(extra or {})
-        clash = set(self.extra) & {"format", "model", "optimizer", "scheduler", "step", "best", "bad_evals", "curves", "rng", "train_config",
-                                   "phases"}
+        clash = set(self.extra) & {
+            "format",
+            "model",
+            "optimizer",
+            "scheduler",
+            "step",
+            "best",
+            "bad_evals",
+            "curves",
+            "rng",
+            "train_config",
+            "phases",
+        }
         if clash:
             raise ValueError(f"extra checkpoint keys {sorted(clash)} clash with the trainer's own entries; rename them")
         self.step = 0
@@ -188,17 +222,22 @@ class Trainer:
         """``(schedule, {source: dataset})``; a plain ``loss_fn`` is the one-phase schedule over ``"train"``."""
         if not isinstance(loss_fn, PhaseSchedule):
             if isinstance(train_data, Mapping):
-                raise TypeError("train_data is a mapping of named sources; pass a PhaseSchedule as loss_fn to say "
-                                "which phase reads which source (or pass one dataset)")
+                raise TypeError(
+                    "train_data is a mapping of named sources; pass a PhaseSchedule as loss_fn to say "
+                    "which phase reads which source (or pass one dataset)"
+                )
             return PhaseSchedule.single(loss_fn), {"train": train_data}
         if not isinstance(train_data, Mapping):
-            raise TypeError(f"a PhaseSchedule reads named sources {list(loss_fn.sources)}: pass train_data as "
-                            "{name: dataset}")
+            raise TypeError(
+                f"a PhaseSchedule reads named sources {list(loss_fn.sources)}: pass train_data as {{name: dataset}}"
+            )
         missing = [n for n in loss_fn.sources if n not in train_data]
         unused = sorted(set(train_data) - set(loss_fn.sources))
         if missing or unused:
-            raise ValueError(f"the schedule's phases read sources {list(loss_fn.sources)}, train_data has "
-                             f"{sorted(train_data)} (missing {missing}, unused {unused}); give exactly those")
+            raise ValueError(
+                f"the schedule's phases read sources {list(loss_fn.sources)}, train_data has "
+                f"{sorted(train_data)} (missing {missing}, unused {unused}); give exactly those"
+            )
         return loss_fn, {n: train_data[n] for n in loss_fn.sources}
 
     # ---------------------------------------------------------------- state
@@ -234,11 +273,15 @@ class Trainer:
             raise ValueError("not a semprior trainer checkpoint (missing format 'semprior-trainer-v1')")
         saved = state.get("phases", [{"name": "train", "source": "train", "steps": 1}])  # older checkpoints: one phase
         if saved != self.schedule.describe():
-            raise ValueError(f"the checkpoint was trained with phases {saved}, this trainer has "
-                             f"{self.schedule.describe()}; resume with the same phases, sources and steps")
+            raise ValueError(
+                f"the checkpoint was trained with phases {saved}, this trainer has "
+                f"{self.schedule.describe()}; resume with the same phases, sources and steps"
+            )
         if self.ema is not None and "ema" not in state:
-            raise ValueError("this run averages weights (ema_decay > 0) but the checkpoint has no 'ema'; "
-                             "resume with the ema_decay it was trained with")
+            raise ValueError(
+                "this run averages weights (ema_decay > 0) but the checkpoint has no 'ema'; "
+                "resume with the ema_decay it was trained with"
+            )
         recorded = {"train": state.get("train_config", {}), **{k: state[k] for k in self.extra if k in state}}
         now = {"train": asdict(self.config), **self.extra}
         changed = changed_fields(recorded, now, ignore=INCIDENTAL_FIELDS)
@@ -291,7 +334,9 @@ class Trainer:
         view = self.patches.view(self.step) if phase.crop else None
         if view is not None:
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
-            batch = batch_view(batch, *view, generator=gen, multiple=int(getattr(unwrap(self.net), "required_multiple", 1)))
+            batch = batch_view(
+                batch, *view, generator=gen, multiple=int(getattr(unwrap(self.net), "required_multiple", 1))
+            )
         loss_fn = self.loss_fn if not isinstance(self.loss_fn, PhaseSchedule) else phase.loss_fn
         if cfg.precision == "fp32":
             total, terms = loss_fn(self.net, batch)
@@ -304,7 +349,9 @@ class Trainer:
             raise TypeError("loss_fn must return (scalar tensor, dict of terms)")
         if not torch.isfinite(total):
             where = "" if len(self.schedule.phases) == 1 else f" (phase {phase.name!r})"
-            raise FloatingPointError(f"loss became {float(total)} at step {self.step}{where}; lower lr or check the data")
+            raise FloatingPointError(
+                f"loss became {float(total)} at step {self.step}{where}; lower lr or check the data"
+            )
         self._updating = True  # from here to the step count the state is half-updated: never saved
         self.optimizer.zero_grad(set_to_none=True)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -383,14 +430,24 @@ class Trainer:
                 self.curves.setdefault(f"val/{k}", []).append((self.step, float(v)))
             self._log({"step": self.step, **{f"val/{k}": float(v) for k, v in metrics.items()}})
             if self.monitor not in metrics:
-                raise KeyError(f"validate() returned {sorted(metrics)}, which lacks the monitored metric {self.monitor!r}")
+                raise KeyError(
+                    f"validate() returned {sorted(metrics)}, which lacks the monitored metric {self.monitor!r}"
+                )
             score = float(metrics[self.monitor])
             better = self.best is None or (score > self.best if self.mode == "max" else score < self.best)
             if better:
                 self.best, self.bad_evals = score, 0
                 if self.out_dir is not None:
-                    save_checkpoint({"model": weights, "step": self.step, self.monitor: score,
-                                     "ema": self.ema is not None, **self.extra}, self.out_dir / "best.pt")
+                    save_checkpoint(
+                        {
+                            "model": weights,
+                            "step": self.step,
+                            self.monitor: score,
+                            "ema": self.ema is not None,
+                            **self.extra,
+                        },
+                        self.out_dir / "best.pt",
+                    )
             else:
                 self.bad_evals += 1
             stop = bool(self.config.early_stop_patience and self.bad_evals >= self.config.early_stop_patience)
@@ -428,7 +485,9 @@ class Trainer:
             while self.step < end:
                 phase = self.schedule.phase(self.step)
                 if phase.source not in iters:
-                    iters[phase.source] = self.sources.batches(phase.source, self.schedule.count(self.step, source=phase.source))
+                    iters[phase.source] = self.sources.batches(
+                        phase.source, self.schedule.count(self.step, source=phase.source)
+                    )
                 batch = to_device(next(iters[phase.source]), self.device)
                 loss, terms = self.train_step(batch, phase)
                 run[phase.name] = 0.9 * run[phase.name] + 0.1 * loss if phase.name in run else loss
@@ -438,19 +497,34 @@ class Trainer:
                     self.curves.setdefault(f"{pre}loss", []).append((self.step, loss))
                     for k, v in terms.items():
                         self.curves.setdefault(f"{pre}{k}", []).append((self.step, v))
-                    self._log({"step": self.step, "phase": phase.name, "loss": loss, **terms,
-                               "lr": self.scheduler.get_last_lr()[0],
-                               "patch": self.patches.patch_size(self.step - 1) if phase.crop else None,
-                               "seconds": round(time.perf_counter() - t0, 3),
-                               "cpu_seconds": round(time.process_time() - c0, 3)})
+                    self._log(
+                        {
+                            "step": self.step,
+                            "phase": phase.name,
+                            "loss": loss,
+                            **terms,
+                            "lr": self.scheduler.get_last_lr()[0],
+                            "patch": self.patches.patch_size(self.step - 1) if phase.crop else None,
+                            "seconds": round(time.perf_counter() - t0, 3),
+                            "cpu_seconds": round(time.process_time() - c0, 3),
+                        }
+                    )
                     if bar is None and D.is_main():  # no progress bar: one console line per log interval
                         extra = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
-                        print(f"step {self.step}/{cfg.steps} {pre}loss {loss:.4g} {extra} "
-                              f"lr {self.scheduler.get_last_lr()[0]:.2e} {time.perf_counter() - t0:.0f}s",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"step {self.step}/{cfg.steps} {pre}loss {loss:.4g} {extra} "
+                            f"lr {self.scheduler.get_last_lr()[0]:.2e} {time.perf_counter() - t0:.0f}s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix({**{(k if multi else "loss"): f"{v:.4g}" for k, v in run.items()}, "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})
+                    bar.set_postfix(
+                        {
+                            **{(k if multi else "loss"): f"{v:.4g}" for k, v in run.items()},
+                            "lr": f"{self.scheduler.get_last_lr()[0]:.2e}",
+                        }
+                    )
                 if cfg.val_every and self.step % cfg.val_every == 0:
                     stopped = self._validate()
                 if self.out_dir is not None and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
@@ -483,8 +557,12 @@ class Trainer:
                 self.save(self.out_dir / "last.pt")
             term.pass_on()
         validated = self.curves.get(f"val/{self.monitor}", [])
-        if (cfg.val_every and self.step == cfg.steps and not stopped
-                and (not validated or validated[-1][0] != self.step)):
+        if (
+            cfg.val_every
+            and self.step == cfg.steps
+            and not stopped
+            and (not validated or validated[-1][0] != self.step)
+        ):
             self._validate()  # the end of the schedule is always scored, so best.pt exists after any full run
         if self.out_dir is not None and D.is_main():
             self.save(self.out_dir / "last.pt")

@@ -35,8 +35,15 @@ class BackendSpec:
 
 _HALF = (torch.float16, torch.bfloat16)
 SPECS: dict[str, BackendSpec] = {
-    "reference": BackendSpec("reference", ("cpu", "cuda"), (torch.float32, torch.float64, *_HALF), note="plain PyTorch; the specification"),
-    "streaming": BackendSpec("streaming", ("cpu", "cuda"), (torch.float32, torch.float64, *_HALF), note="tiled one-pass PyTorch, own backward"),
+    "reference": BackendSpec(
+        "reference", ("cpu", "cuda"), (torch.float32, torch.float64, *_HALF), note="plain PyTorch; the specification"
+    ),
+    "streaming": BackendSpec(
+        "streaming",
+        ("cpu", "cuda"),
+        (torch.float32, torch.float64, *_HALF),
+        note="tiled one-pass PyTorch, own backward",
+    ),
     "triton": BackendSpec(
         "triton",
         ("cuda", "cpu (only under TRITON_INTERPRET=1)"),
@@ -64,12 +71,16 @@ def _triton_reasons(tensors: tuple[Tensor, ...]) -> list[str]:
     q = tensors[0]
     if q.device.type == "cpu":
         if os.environ.get("TRITON_INTERPRET") != "1":
-            reasons.append("tensors are on the CPU and no CUDA device is used; Triton runs on CPU tensors only under TRITON_INTERPRET=1")
+            reasons.append(
+                "tensors are on the CPU and no CUDA device is used; Triton runs on CPU tensors only under TRITON_INTERPRET=1"
+            )
         else:
             from semprior.kernels import triton_backend
 
             if not triton_backend.interpreted():
-                reasons.append("TRITON_INTERPRET=1 was set after semprior's Triton kernels were compiled for the GPU; set it before starting Python")
+                reasons.append(
+                    "TRITON_INTERPRET=1 was set after semprior's Triton kernels were compiled for the GPU; set it before starting Python"
+                )
     elif q.device.type != "cuda":
         reasons.append(f"device {q.device.type!r} is not supported (cuda, or cpu under TRITON_INTERPRET=1)")
     for t in tensors:
@@ -78,7 +89,9 @@ def _triton_reasons(tensors: tuple[Tensor, ...]) -> list[str]:
             break
     c, cv = tensors[0].shape[-2], tensors[2].shape[-2]
     if max(c, cv) > (spec.max_channels or 0):
-        reasons.append(f"channels per head c={c}, c_v={cv} exceed the kernel limit {spec.max_channels} (the c×c map lives in registers)")
+        reasons.append(
+            f"channels per head c={c}, c_v={cv} exceed the kernel limit {spec.max_channels} (the c×c map lives in registers)"
+        )
     return reasons
 
 
@@ -93,7 +106,11 @@ def not_supported_reasons(backend: str, q: Tensor, k: Tensor, v: Tensor, illum: 
     """
     validate_backend(backend)
     if backend == "auto":
-        return [] if any(not not_supported_reasons(b, q, k, v, illum) for b in AUTO_ORDER) else ["no backend can run this input"]
+        return (
+            []
+            if any(not not_supported_reasons(b, q, k, v, illum) for b in AUTO_ORDER)
+            else ["no backend can run this input"]
+        )
     tensors = (q, k, v) if illum is None else (q, k, v, illum)
     if backend == "triton":
         return _triton_reasons(tensors)
@@ -102,7 +119,9 @@ def not_supported_reasons(backend: str, q: Tensor, k: Tensor, v: Tensor, illum: 
     if q.device.type not in spec.devices:
         reasons.append(f"device {q.device.type!r} is not supported ({', '.join(spec.devices)})")
     if any(t.dtype not in spec.dtypes for t in tensors):
-        reasons.append(f"dtypes {sorted({str(t.dtype) for t in tensors})} not all supported ({', '.join(map(str, spec.dtypes))})")
+        reasons.append(
+            f"dtypes {sorted({str(t.dtype) for t in tensors})} not all supported ({', '.join(map(str, spec.dtypes))})"
+        )
     return reasons
 
 

@@ -34,7 +34,9 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor) -> None:
         if t.device != q.device:
             raise ValueError(f"q, k, v must be on one device, got q on {q.device} and {name} on {t.device}")
     if q.shape != k.shape:
-        raise ValueError(f"q and k must have the same shape (B, heads, c, N), got {tuple(q.shape)} and {tuple(k.shape)}")
+        raise ValueError(
+            f"q and k must have the same shape (B, heads, c, N), got {tuple(q.shape)} and {tuple(k.shape)}"
+        )
     if v.shape[:2] != q.shape[:2] or v.shape[-1] != q.shape[-1]:
         raise ValueError(
             f"v must have shape (B, heads, c_v, N) matching q's batch, heads and N, got q {tuple(q.shape)}, v {tuple(v.shape)}"
@@ -104,7 +106,9 @@ def channel_attention_map_reference(q: Tensor, k: Tensor, temperature: Tensor | 
     return ((qn @ kn.transpose(-2, -1)) * _temperature(temperature, q.shape[1], q, acc)).softmax(dim=-1)
 
 
-def ig_channel_attention_reference(q: Tensor, k: Tensor, v: Tensor, illum: Tensor, temperature: Tensor | float) -> Tensor:
+def ig_channel_attention_reference(
+    q: Tensor, k: Tensor, v: Tensor, illum: Tensor, temperature: Tensor | float
+) -> Tensor:
     """Illumination-guided channel attention (Retinexformer IG-MSA): ``A (v ⊙ illum)``.
 
     Shape:

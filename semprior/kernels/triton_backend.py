@@ -44,10 +44,32 @@ else:
 
 @triton.jit
 def _gram_kernel(
-    X, Y, I, G_part, NX_part, NY_part,
-    H, C, N, chunk,
-    sxb, sxh, sxc, sxn, syb, syh, syc, syn, sib, sih, sic, sin,
-    HAS_I: tl.constexpr, NORMS: tl.constexpr, BC: tl.constexpr, BN: tl.constexpr,
+    X,
+    Y,
+    I,
+    G_part,
+    NX_part,
+    NY_part,
+    H,
+    C,
+    N,
+    chunk,
+    sxb,
+    sxh,
+    sxc,
+    sxn,
+    syb,
+    syh,
+    syc,
+    syn,
+    sib,
+    sih,
+    sic,
+    sin,
+    HAS_I: tl.constexpr,
+    NORMS: tl.constexpr,
+    BC: tl.constexpr,
+    BN: tl.constexpr,
 ):
     bh = tl.program_id(0)
     split = tl.program_id(1)
@@ -82,10 +104,30 @@ def _gram_kernel(
 
 @triton.jit
 def _softmax_av_kernel(
-    S, An, Bn, T, V, I, Out,
-    H, C, N,
-    svb, svh, svc, svn, sib, sih, sic, sin, sob, soh, soc,
-    HAS_I: tl.constexpr, BC: tl.constexpr, BN: tl.constexpr,
+    S,
+    An,
+    Bn,
+    T,
+    V,
+    I,
+    Out,
+    H,
+    C,
+    N,
+    svb,
+    svh,
+    svc,
+    svn,
+    sib,
+    sih,
+    sic,
+    sin,
+    sob,
+    soh,
+    soc,
+    HAS_I: tl.constexpr,
+    BC: tl.constexpr,
+    BN: tl.constexpr,
 ):
     bh = tl.program_id(0)
     pn = tl.program_id(1)
@@ -114,11 +156,48 @@ def _softmax_av_kernel(
 
 @triton.jit
 def _bwd_kernel(
-    Q, K, V, I, DO, G, A, RQ, RK, DQ, DK, DV, DI,
-    H, C, N,
-    sqb, sqh, sqc, sqn, skb, skh, skc, skn, svb, svh, svc, svn, sib, sih, sic, sin,
-    sdb, sdh, sdc, sdn, sob, soh, soc,
-    HAS_I: tl.constexpr, BC: tl.constexpr, BN: tl.constexpr,
+    Q,
+    K,
+    V,
+    I,
+    DO,
+    G,
+    A,
+    RQ,
+    RK,
+    DQ,
+    DK,
+    DV,
+    DI,
+    H,
+    C,
+    N,
+    sqb,
+    sqh,
+    sqc,
+    sqn,
+    skb,
+    skh,
+    skc,
+    skn,
+    svb,
+    svh,
+    svc,
+    svn,
+    sib,
+    sih,
+    sic,
+    sin,
+    sdb,
+    sdh,
+    sdc,
+    sdn,
+    sob,
+    soh,
+    soc,
+    HAS_I: tl.constexpr,
+    BC: tl.constexpr,
+    BN: tl.constexpr,
 ):
     bh = tl.program_id(0)
     pn = tl.program_id(1)
@@ -185,15 +264,30 @@ def _gram(x: Tensor, y: Tensor, il: Tensor | None, norms: bool) -> tuple[Tensor,
     nxp = torch.empty(splits, bh, bc, device=x.device, dtype=torch.float32)
     nyp = torch.empty_like(nxp)
     _gram_kernel[(bh, splits)](
-        x, y, il if il is not None else y, gp, nxp, nyp,
-        heads, c, n, chunk,
-        *x.stride(), *y.stride(), *_strides(il, y),
-        HAS_I=il is not None, NORMS=norms, BC=bc, BN=bn,
+        x,
+        y,
+        il if il is not None else y,
+        gp,
+        nxp,
+        nyp,
+        heads,
+        c,
+        n,
+        chunk,
+        *x.stride(),
+        *y.stride(),
+        *_strides(il, y),
+        HAS_I=il is not None,
+        NORMS=norms,
+        BC=bc,
+        BN=bn,
     )
     return gp.sum(0), nxp.sum(0), nyp.sum(0)
 
 
-def _small_forward(s: Tensor, nq: Tensor, nk: Tensor, tau: Tensor, c: int, heads: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _small_forward(
+    s: Tensor, nq: Tensor, nk: Tensor, tau: Tensor, c: int, heads: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """From padded statistics: norms a, b (clamped), P and A (unpadded, (B·h, c, c))."""
     a = nq.sqrt().clamp(min=EPS)
     b = nk.sqrt().clamp(min=EPS)
@@ -213,10 +307,22 @@ class _TritonChannelAttention(torch.autograd.Function):
         t = tau.reshape(heads).contiguous()
         out = torch.empty(v.shape, dtype=v.dtype, device=v.device)
         _softmax_av_kernel[(bsz * heads, triton.cdiv(n, bn))](
-            s, a, b, t, v, illum if illum is not None else v, out,
-            heads, c, n,
-            *v.stride(), *_strides(illum, v), *out.stride()[:3],
-            HAS_I=illum is not None, BC=bc, BN=bn,
+            s,
+            a,
+            b,
+            t,
+            v,
+            illum if illum is not None else v,
+            out,
+            heads,
+            c,
+            n,
+            *v.stride(),
+            *_strides(illum, v),
+            *out.stride()[:3],
+            HAS_I=illum is not None,
+            BC=bc,
+            BN=bn,
         )
         ctx.save_for_backward(q, k, v, illum, tau, s, nq, nk)
         return out
@@ -245,11 +351,31 @@ class _TritonChannelAttention(torch.autograd.Function):
         dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
         di = torch.empty(v.shape, dtype=illum.dtype, device=v.device) if illum is not None else None
         _bwd_kernel[(bsz * heads, triton.cdiv(n, bn))](
-            q, k, v, illum if illum is not None else v, dout, pad2(g), pad2(attn), pad1(rq), pad1(rk),
-            dq, dk, dv, di if di is not None else dv,
-            heads, c, n,
-            *q.stride(), *k.stride(), *v.stride(), *_strides(illum, v), *dout.stride(), *dq.stride()[:3],
-            HAS_I=illum is not None, BC=bc, BN=bn,
+            q,
+            k,
+            v,
+            illum if illum is not None else v,
+            dout,
+            pad2(g),
+            pad2(attn),
+            pad1(rq),
+            pad1(rk),
+            dq,
+            dk,
+            dv,
+            di if di is not None else dv,
+            heads,
+            c,
+            n,
+            *q.stride(),
+            *k.stride(),
+            *v.stride(),
+            *_strides(illum, v),
+            *dout.stride(),
+            *dq.stride()[:3],
+            HAS_I=illum is not None,
+            BC=bc,
+            BN=bn,
         )
         return dq, dk, dv, di, dtau
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -179,7 +179,9 @@ class CLIPPromptLoss(nn.Module):
             ctx = getattr(model_obj, "context_length", None)
             tokenizer = tokenizer or open_clip.get_tokenizer(model, context_length=ctx)
         if not hasattr(model_obj, "encode_image") or not hasattr(model_obj, "encode_text"):
-            raise TypeError(f"model_obj must be an open_clip model with encode_image/encode_text, got {type(model_obj).__name__}")
+            raise TypeError(
+                f"model_obj must be an open_clip model with encode_image/encode_text, got {type(model_obj).__name__}"
+            )
         if tokenizer is None:
             ctx = int(getattr(model_obj, "context_length", 77))
             tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=ctx)
@@ -202,8 +204,9 @@ class CLIPPromptLoss(nn.Module):
         self.register_buffer("text_features", F.normalize(text.float(), dim=-1), persistent=False)
 
     @staticmethod
-    def _create(open_clip, model: str, pretrained, download: bool, quick_gelu: bool = False,
-                allow_unverified: bool = False) -> nn.Module:
+    def _create(
+        open_clip, model: str, pretrained, download: bool, quick_gelu: bool = False, allow_unverified: bool = False
+    ) -> nn.Module:
         if pretrained is None:
             return open_clip.create_model(model, pretrained=None)
         p = Path(str(pretrained)).expanduser()

@@ -115,7 +115,9 @@ def deepspg_loss(
         total = total + weights.gtmean * terms["gtmean"]
     if weights.semantic_kl:
         if prior is None:
-            raise ValueError("LossWeights.semantic_kl > 0 needs a prior with segmentation logits; pass prior= or set it to 0")
+            raise ValueError(
+                "LossWeights.semantic_kl > 0 needs a prior with segmentation logits; pass prior= or set it to 0"
+            )
         pred = prior(output, grad=True).logits
         with torch.no_grad():
             ref = prior(target).logits
@@ -180,7 +182,9 @@ class DeepSPGLoss(nn.Module):
         return self._frozen[1]
 
     def forward(self, output: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return deepspg_loss(output, target, self.weights, self.prior, self.text_loss, self.kl_reverse, self.edge_normalized)
+        return deepspg_loss(
+            output, target, self.weights, self.prior, self.text_loss, self.kl_reverse, self.edge_normalized
+        )
 
     def extra_repr(self) -> str:
         kl = "output||target" if self.kl_reverse else "target||output"

@@ -136,7 +136,7 @@ class SemanticContextLoss(nn.Module):
         self.extractor = extractor
         self.distance, self.levels, self.reduction = distance, levels, reduction
 
-    def train(self, mode: bool = True) -> "SemanticContextLoss":
+    def train(self, mode: bool = True) -> SemanticContextLoss:
         super().train(mode)
         if isinstance(self.extractor, nn.Module):
             self.extractor.eval()  # the extractor is frozen: its BatchNorm/Dropout never switch to training

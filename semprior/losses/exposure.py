@@ -25,8 +25,9 @@ from semprior.losses.pixel import pixel_loss
 __all__ = ["ExposureLoss", "GTMeanLoss", "exposure_loss", "gtmean_loss"]
 
 
-def exposure_loss(input: Tensor, target: Tensor, eps: float = 1e-3,
-                  reduction: Literal["mean", "sum", "none"] = "mean") -> Tensor:
+def exposure_loss(
+    input: Tensor, target: Tensor, eps: float = 1e-3, reduction: Literal["mean", "sum", "none"] = "mean"
+) -> Tensor:
     """``|log(mean(target) + eps) - log(mean(input) + eps)|`` per sample (means over channels and pixels).
 
     Shape:
@@ -46,8 +47,13 @@ def exposure_loss(input: Tensor, target: Tensor, eps: float = 1e-3,
     return reduce((torch.log(my + eps) - torch.log(mx + eps)).abs(), reduction)
 
 
-def gtmean_loss(input: Tensor, target: Tensor, kind: Literal["mse", "l1", "charbonnier"] = "mse", eps: float = 1e-3,
-                reduction: Literal["mean", "sum", "none"] = "mean") -> Tensor:
+def gtmean_loss(
+    input: Tensor,
+    target: Tensor,
+    kind: Literal["mse", "l1", "charbonnier"] = "mse",
+    eps: float = 1e-3,
+    reduction: Literal["mean", "sum", "none"] = "mean",
+) -> Tensor:
     """[`pixel_loss`][semprior.losses.pixel.pixel_loss] of ``input * mean(target) / mean(input)`` against ``target``.
 
     The gain is part of the graph (not detached): the term does not change when the whole output
@@ -93,8 +99,12 @@ class GTMeanLoss(nn.Module):
         torch.Size([])
     """
 
-    def __init__(self, kind: Literal["mse", "l1", "charbonnier"] = "mse", eps: float = 1e-3,
-                 reduction: Literal["mean", "sum", "none"] = "mean") -> None:
+    def __init__(
+        self,
+        kind: Literal["mse", "l1", "charbonnier"] = "mse",
+        eps: float = 1e-3,
+        reduction: Literal["mean", "sum", "none"] = "mean",
+    ) -> None:
         super().__init__()
         self.kind, self.eps, self.reduction = kind, eps, check_reduction(reduction)
 

@@ -4,13 +4,27 @@
 function; so does ``semprior.niqe``).
 """
 
-from semprior.metrics.protocol import MetricProtocol, gray_mean, prepare_image, prepare_pair, prepare_prediction, rgb_to_y
-from semprior.metrics.psnr import psnr
-from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
-from semprior.metrics.scorer import ReferenceScorer
-from semprior.metrics.niqe import NIQE_MODELS, NIQEModel, authors_niqe_model, default_niqe_model, fit_niqe_model, fitted_niqe_model
+from semprior.metrics.niqe import (
+    NIQE_MODELS,
+    NIQEModel,
+    authors_niqe_model,
+    default_niqe_model,
+    fit_niqe_model,
+    fitted_niqe_model,
+)
 from semprior.metrics.noref import brightness, colorfulness, exposure_clipping, noise_sigma, noref_scores, rms_contrast
+from semprior.metrics.protocol import (
+    MetricProtocol,
+    gray_mean,
+    prepare_image,
+    prepare_pair,
+    prepare_prediction,
+    rgb_to_y,
+)
+from semprior.metrics.psnr import psnr
 from semprior.metrics.pyiqa_metric import PyIQAMetric, pyiqa_metric
+from semprior.metrics.scorer import ReferenceScorer
+from semprior.metrics.ssim import gaussian_window, ssim, structural_similarity
 
 __all__ = [
     "MetricProtocol",

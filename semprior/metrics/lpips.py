@@ -62,7 +62,7 @@ class LPIPS(nn.Module):
         if not path.is_file():  # torchvision would download it
             raise FileNotFoundError(
                 f"LPIPS ({net}) needs torchvision's ImageNet weights at {path} (semprior never downloads): "
-                f"copy {path.name} there, e.g. from a machine where `python -c \"import torchvision; "
+                f'copy {path.name} there, e.g. from a machine where `python -c "import torchvision; '
                 f"torchvision.models.{path.name.split('-')[0]}(weights='DEFAULT')\"` has fetched it, or set TORCH_HOME"
             )
         from semprior._optional import require

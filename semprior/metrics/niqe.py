@@ -189,16 +189,18 @@ class NIQEModel:
 
     def __post_init__(self) -> None:
         if self.mean.shape != (36,) or self.cov.shape != (36, 36):
-            raise ValueError(f"NIQEModel needs mean (36,) and cov (36, 36), got {tuple(self.mean.shape)}, "
-                             f"{tuple(self.cov.shape)}")
+            raise ValueError(
+                f"NIQEModel needs mean (36,) and cov (36, 36), got {tuple(self.mean.shape)}, {tuple(self.cov.shape)}"
+            )
 
 
 def _finite_rows(f: Tensor) -> Tensor:
     return f[torch.isfinite(f).all(-1)]
 
 
-def fit_niqe_model(images: Iterable[Tensor], patch: int = PATCH, sharpness_threshold: float = SHARPNESS_THRESHOLD,
-                   source: str = "") -> NIQEModel:
+def fit_niqe_model(
+    images: Iterable[Tensor], patch: int = PATCH, sharpness_threshold: float = SHARPNESS_THRESHOLD, source: str = ""
+) -> NIQEModel:
     """Fit the pristine Gaussian from clean ``(3, H, W)`` photos in ``[0, 1]`` (sharp patches only)."""
     rows = []
     for img in images:
@@ -227,16 +229,21 @@ def authors_niqe_model() -> NIQEModel:
 
     with np.load(Path(__file__).with_name("niqe_pris_params.npz")) as d:
         mean, cov = d["mu_pris_param"].reshape(36), d["cov_pris_param"]
-    return NIQEModel(torch.from_numpy(mean.copy()), torch.from_numpy(cov.copy()), 0,
-                     "NIQE authors' pristine model (LIVE, 125 photos; file from BasicSR, Apache-2.0)")
+    return NIQEModel(
+        torch.from_numpy(mean.copy()),
+        torch.from_numpy(cov.copy()),
+        0,
+        "NIQE authors' pristine model (LIVE, 125 photos; file from BasicSR, Apache-2.0)",
+    )
 
 
 def fitted_niqe_model() -> NIQEModel:
     """The pristine model fitted by semprior on the clean photos it can reach (`semprior.metrics.niqe_params`)."""
     from semprior.metrics import niqe_params as p
 
-    return NIQEModel(torch.tensor(p.MEAN, dtype=torch.float64), torch.tensor(p.COV, dtype=torch.float64),
-                     p.PATCHES, p.SOURCE)
+    return NIQEModel(
+        torch.tensor(p.MEAN, dtype=torch.float64), torch.tensor(p.COV, dtype=torch.float64), p.PATCHES, p.SOURCE
+    )
 
 
 def default_niqe_model() -> NIQEModel:

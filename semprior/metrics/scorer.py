@@ -73,12 +73,15 @@ class ReferenceScorer:
         (the plain pair under the protocol without GT-mean, the other under it with): each
         preparation of the prediction serves both of its metrics."""
         if pred.shape[0] != 1:
-            raise ValueError(f"scores() takes one image (1, 3, H, W), got a batch of {pred.shape[0]}; "
-                             "call psnr()/ssim() for batches")
+            raise ValueError(
+                f"scores() takes one image (1, 3, H, W), got a batch of {pred.shape[0]}; call psnr()/ssim() for batches"
+            )
         out = {}
         for suffix, gt_mean in (("", False), ("_gtmean", True)):
             a, protocol = self._prepare(pred, gt_mean)
             _check_ssim_size(a)
             out["psnr" + suffix] = float(_psnr_prepared(a, self._target, protocol.data_range).to(pred.dtype))
-            out["ssim" + suffix] = float(_ssim_prepared(a, self._target, protocol.data_range, self._stats).to(pred.dtype))
+            out["ssim" + suffix] = float(
+                _ssim_prepared(a, self._target, protocol.data_range, self._stats).to(pred.dtype)
+            )
         return {k: out[k] for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}

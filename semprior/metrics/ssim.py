@@ -88,7 +88,13 @@ STRIP_ELEMENTS = 65536
 
 
 def _ssim_valid(
-    x: Tensor, y: Tensor, data_range: float, window_size: int, sigma: float, k1: float, k2: float,
+    x: Tensor,
+    y: Tensor,
+    data_range: float,
+    window_size: int,
+    sigma: float,
+    k1: float,
+    k2: float,
     target: list[tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> Tensor:
     """Mean SSIM over the 'valid' positions, computed over strips of output rows (exact: each strip

@@ -227,7 +227,9 @@ class CLAHE(nn.Module):
     tileable = False
     required_multiple = 1
 
-    def __init__(self, clip_limit: float = 2.0, grid_size: tuple[int, int] = (8, 8), space: Literal["lab", "hsv"] = "lab") -> None:
+    def __init__(
+        self, clip_limit: float = 2.0, grid_size: tuple[int, int] = (8, 8), space: Literal["lab", "hsv"] = "lab"
+    ) -> None:
         super().__init__()
         self.config = CLAHEConfig(float(clip_limit), tuple(grid_size), space)  # type: ignore[arg-type]
         self.clip_limit, self.grid_size, self.space = self.config.clip_limit, self.config.grid_size, self.config.space
@@ -331,5 +333,12 @@ def _builder(cls: type[nn.Module]) -> Any:
 
 
 for _name, _cls in CLASSICAL.items():
-    register_model(ModelEntry(_name, globals()[f"{_cls.__name__}Config"], None, _builder(_cls),
-                              description=f"classical: {_DESCRIPTIONS[_name]}"))
+    register_model(
+        ModelEntry(
+            _name,
+            globals()[f"{_cls.__name__}Config"],
+            None,
+            _builder(_cls),
+            description=f"classical: {_DESCRIPTIONS[_name]}",
+        )
+    )

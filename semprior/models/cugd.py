@@ -88,13 +88,17 @@ class CUGDConfig:
         if self.width < 1 or self.depth < 1:
             raise ValueError(f"CUGDConfig needs width >= 1 and depth >= 1, got {self.width}, {self.depth}")
         if (self.width * 2**self.depth) % self.heads:
-            raise ValueError(f"CUGDConfig.heads={self.heads} must divide the bottleneck width {self.width * 2**self.depth}")
+            raise ValueError(
+                f"CUGDConfig.heads={self.heads} must divide the bottleneck width {self.width * 2**self.depth}"
+            )
         if self.width % 4:
             raise ValueError(f"CUGDConfig.width must be a multiple of 4 (GroupNorm with 4 groups), got {self.width}")
         if self.schedule not in ("cosine", "linear"):
             raise ValueError(f"CUGDConfig.schedule must be 'cosine' or 'linear', got {self.schedule!r}")
         if not 1 <= self.sampling_steps <= self.timesteps:
-            raise ValueError(f"CUGDConfig.sampling_steps must be in [1, timesteps={self.timesteps}], got {self.sampling_steps}")
+            raise ValueError(
+                f"CUGDConfig.sampling_steps must be in [1, timesteps={self.timesteps}], got {self.sampling_steps}"
+            )
         if self.eta < 0 or self.context_weight < 0 or self.token_grid < 1 or self.max_regions < 1:
             raise ValueError("CUGDConfig.eta and context_weight must be >= 0, token_grid and max_regions >= 1")
 
@@ -216,7 +220,9 @@ class CUGD(nn.Module):
         if context_dim is None:
             spec = getattr(prior, "spec", None)
             if spec is None:
-                raise ValueError("CUGDConfig.context_dim is None and the prior has no .spec; set context_dim to its feature channels")
+                raise ValueError(
+                    "CUGDConfig.context_dim is None and the prior has no .spec; set context_dim to its feature channels"
+                )
             context_dim = spec.channels[cfg.context_level]
         self.context_dim = int(context_dim)
         self.denoiser = CUGDDenoiser(cfg.width, cfg.depth, self.context_dim, cfg.heads)
@@ -230,7 +236,7 @@ class CUGD(nn.Module):
         """The frozen prior (not a submodule: outside ``state_dict`` and ``parameters()``)."""
         return self._frozen[0]
 
-    def train(self, mode: bool = True) -> "CUGD":
+    def train(self, mode: bool = True) -> CUGD:
         super().train(mode)
         self.prior.eval()  # frozen prior: BatchNorm/Dropout never switch to training
         return self
@@ -342,6 +348,15 @@ def _build(config: CUGDConfig, prior: nn.Module | None = None, text_loss: Any = 
     return CUGD(prior, config)
 
 
-register_model(ModelEntry("cugd", CUGDConfig, "cugd", _build, prior="region", training_loss=cugd_training_loss,
-                          tiny={"width": 4, "depth": 1, "heads": 2, "timesteps": 20, "sampling_steps": 2},
-                          description="CUGD, conditional diffusion guided by a frozen prior's context"))
+register_model(
+    ModelEntry(
+        "cugd",
+        CUGDConfig,
+        "cugd",
+        _build,
+        prior="region",
+        training_loss=cugd_training_loss,
+        tiny={"width": 4, "depth": 1, "heads": 2, "timesteps": 20, "sampling_steps": 2},
+        description="CUGD, conditional diffusion guided by a frozen prior's context",
+    )
+)

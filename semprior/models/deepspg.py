@@ -17,9 +17,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import Tensor, nn
 
-from semprior._bands import MODEL_BAND_PIXELS
+from semprior._bands import MODEL_BAND_PIXELS, conv_rows, halo, local_chain_rows, row_bands
 from semprior._bands import band_rows as default_band_rows
-from semprior._bands import conv_rows, halo, local_chain_rows, row_bands
 from semprior._checks import check_image, check_module_dtype
 from semprior.attention.sem import SEM, banded_applies
 from semprior.attention.sem_banded import sem_forward_banded
@@ -35,8 +34,15 @@ __all__ = ["ABLATIONS", "DeepSPG", "DeepSPGConfig", "LossWeights", "deepspg_trai
 
 def _stage(n: int, dim: int, sem_channels: int, heads: int, cfg: DeepSPGConfig) -> nn.ModuleList:
     return nn.ModuleList(
-        SEM(dim, sem_channels, heads=heads, ffn_expansion=cfg.ffn_expansion, bias=cfg.bias, backend=cfg.backend,
-            scaling=cfg.attention_scaling)
+        SEM(
+            dim,
+            sem_channels,
+            heads=heads,
+            ffn_expansion=cfg.ffn_expansion,
+            bias=cfg.bias,
+            backend=cfg.backend,
+            scaling=cfg.attention_scaling,
+        )
         for _ in range(n)
     )
 
@@ -94,7 +100,9 @@ class DeepSPG(nn.Module):
     #: lets ``precision="auto"`` use bfloat16 for this model because it is above 40 dB
     bf16_inference_psnr_db = 55.5
 
-    def __init__(self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None) -> None:
+    def __init__(
+        self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None
+    ) -> None:
         super().__init__()
         cfg = self.config = config or DeepSPGConfig.preset("deepspg")
         if cfg.image_prior and prior is None:
@@ -103,7 +111,9 @@ class DeepSPG(nn.Module):
                 "HRNetPrior(...), or use config.ablation('baseline') / image_prior=False"
             )
         if not cfg.image_prior and prior is not None:
-            raise ValueError("a prior was given but config.image_prior is False; drop the prior or set image_prior=True")
+            raise ValueError(
+                "a prior was given but config.image_prior is False; drop the prior or set image_prior=True"
+            )
         if cfg.text_prior and text_loss is None:
             raise ValueError(
                 "config.text_prior is True but no text_loss was given; pass text_loss=CLIPPromptLoss(...) or set "
@@ -156,8 +166,13 @@ class DeepSPG(nn.Module):
         nn.init.zeros_(self.illum_adjust[-1].weight)  # start exactly on the curve
         nn.init.zeros_(self.illum_adjust[-1].bias)
         self.log_gamma = nn.Parameter(torch.tensor(math.log(cfg.curve_gamma)))
-        self.criterion = DeepSPGLoss(self.effective_loss_weights, prior, text_loss,
-                                     kl_reverse=cfg.kl_direction == "output||target", edge_normalized=cfg.edge_normalized)
+        self.criterion = DeepSPGLoss(
+            self.effective_loss_weights,
+            prior,
+            text_loss,
+            kl_reverse=cfg.kl_direction == "output||target",
+            edge_normalized=cfg.edge_normalized,
+        )
 
     # ------------------------------------------------------------------ properties
     @property
@@ -172,8 +187,11 @@ class DeepSPG(nn.Module):
     def effective_loss_weights(self) -> LossWeights:
         """``config.loss`` with λ3 zeroed without an image prior and λ4 zeroed without a text prior."""
         w = self.config.loss
-        return replace(w, semantic_kl=w.semantic_kl if self.config.image_prior else 0.0,
-                       text=w.text if self.config.text_prior else 0.0)
+        return replace(
+            w,
+            semantic_kl=w.semantic_kl if self.config.image_prior else 0.0,
+            text=w.text if self.config.text_prior else 0.0,
+        )
 
     # ------------------------------------------------------------------ forward
     def _run(self, blocks: nn.ModuleList, x: Tensor, sem: Tensor | None) -> Tensor:
@@ -243,7 +261,9 @@ class DeepSPG(nn.Module):
 
     def _channels_last(self, x: Tensor, no_grad_cpu: bool = False) -> bool:
         fmt = self.config.memory_format
-        return fmt == "channels_last" or (fmt == "auto" and x.device.type == "cpu" and (torch.is_grad_enabled() or no_grad_cpu))
+        return fmt == "channels_last" or (
+            fmt == "auto" and x.device.type == "cpu" and (torch.is_grad_enabled() or no_grad_cpu)
+        )
 
     def _semantics(self, low: Tensor, prior_out: PriorOutput | None) -> list[Tensor | None]:
         if self.prior is not None:
@@ -295,8 +315,13 @@ class DeepSPG(nn.Module):
         for r0, r1 in row_bands(h, band):
             a0, a1 = halo(r0, r1, h)
             e1[:, :, r0:r1] = conv_rows(dec.rows(x, a0, a1).reflectance, self.embed, r0, r1, h, a0)
-        e1 = self._unet(e1, sems, run, lambda conv, t: _down_rows(conv, t, band),
-                        lambda up, fuse, low, skip: _fuse_rows(up, fuse, low, skip, band))
+        e1 = self._unet(
+            e1,
+            sems,
+            run,
+            lambda conv, t: _down_rows(conv, t, band),
+            lambda up, fuse, low, skip: _fuse_rows(up, fuse, low, skip, band),
+        )
 
         out = x.new_empty(b, 3, h, w)
         k = sum(m.padding[0] for m in self.illum_adjust if isinstance(m, nn.Conv2d))
@@ -332,8 +357,10 @@ class DeepSPG(nn.Module):
 
     def extra_repr(self) -> str:
         prior = self.prior.spec.name if self.prior is not None else None
-        return (f"prior={prior!r}, prior_levels={self.prior_levels}, text_prior={self.config.text_prior}, "
-                f"params={self.parameter_count():,}")
+        return (
+            f"prior={prior!r}, prior_levels={self.prior_levels}, text_prior={self.config.text_prior}, "
+            f"params={self.parameter_count():,}"
+        )
 
 
 def _down(conv: nn.Conv2d, x: Tensor) -> Tensor:
@@ -389,10 +416,14 @@ def _prior_switch(data: dict[str, Any], *, prior: bool, text: bool, saved: bool)
             what, switch = ("the prior", "prior") if key == "image_prior" else ("the text loss", "text")
             state = f"{key}={data[key]} but {what} is {'given' if given[key] else 'missing'}"
             if saved:
-                raise ValueError(f"the saved model's DeepSPG config has {state}; load it with the prior it was "
-                                 "trained with (prior=, --prior)")
-            raise ValueError(f"the DeepSPG config has {state}; {key} follows the {switch}: set `{switch}` "
-                             "(prior=/text_loss= in Python, prior:/text: in a run config), not the field")
+                raise ValueError(
+                    f"the saved model's DeepSPG config has {state}; load it with the prior it was "
+                    "trained with (prior=, --prior)"
+                )
+            raise ValueError(
+                f"the DeepSPG config has {state}; {key} follows the {switch}: set `{switch}` "
+                "(prior=/text_loss= in Python, prior:/text: in a run config), not the field"
+            )
     return {**data, **given}
 
 
@@ -401,12 +432,39 @@ def _build(config: DeepSPGConfig, prior: SegPrior | None = None, text_loss: Any 
 
 
 _TINY = {"width": 8, "heads": (1, 1, 1), "retinex_width": 4, "illum_width": 4}
-register_model(ModelEntry(
-    "deepspg", DeepSPGConfig, "deepspg", _build, prior="region", text=True, rules=_prior_switch,
-    training_loss=deepspg_training_loss, tiny=_TINY,
-    pretrained={"lolv1-cpu": Pretrained("deepspg-lolv1-cpu", shipped=True, dataset="LOL-v1",
-                                        source="semprior CPU run, no prior (semprior/pretrained/deepspg-lolv1-cpu/MODEL_CARD.md)")},
-    description="DeepSPG (0.55 M), Retinex + SEM U-Net guided by a frozen prior"))
-register_model(ModelEntry("deepspg-large", DeepSPGConfig, "deepspg-large", _build, prior="region", text=True,
-                          rules=_prior_switch, training_loss=deepspg_training_loss, tiny=_TINY,
-                          description="DeepSPG large (2.13 M)"))
+register_model(
+    ModelEntry(
+        "deepspg",
+        DeepSPGConfig,
+        "deepspg",
+        _build,
+        prior="region",
+        text=True,
+        rules=_prior_switch,
+        training_loss=deepspg_training_loss,
+        tiny=_TINY,
+        pretrained={
+            "lolv1-cpu": Pretrained(
+                "deepspg-lolv1-cpu",
+                shipped=True,
+                dataset="LOL-v1",
+                source="semprior CPU run, no prior (semprior/pretrained/deepspg-lolv1-cpu/MODEL_CARD.md)",
+            )
+        },
+        description="DeepSPG (0.55 M), Retinex + SEM U-Net guided by a frozen prior",
+    )
+)
+register_model(
+    ModelEntry(
+        "deepspg-large",
+        DeepSPGConfig,
+        "deepspg-large",
+        _build,
+        prior="region",
+        text=True,
+        rules=_prior_switch,
+        training_loss=deepspg_training_loss,
+        tiny=_TINY,
+        description="DeepSPG large (2.13 M)",
+    )
+)

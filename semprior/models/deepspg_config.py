@@ -114,7 +114,9 @@ class DeepSPGConfig:
         if self.prior_levels is not None:
             pl = tuple(int(x) for x in self.prior_levels)
             if len(pl) != 3 or min(pl) < 0:
-                raise ValueError(f"DeepSPGConfig.prior_levels must be 3 non-negative ints or None, got {self.prior_levels}")
+                raise ValueError(
+                    f"DeepSPGConfig.prior_levels must be 3 non-negative ints or None, got {self.prior_levels}"
+                )
             object.__setattr__(self, "prior_levels", pl)
         if self.width < 1:
             raise ValueError(f"DeepSPGConfig.width must be >= 1, got {self.width}")
@@ -126,7 +128,9 @@ class DeepSPGConfig:
         if not 0 < self.curve_gamma <= 1:
             raise ValueError(f"DeepSPGConfig.curve_gamma must be in (0, 1], got {self.curve_gamma}")
         if self.attention_scaling not in SCALINGS:
-            raise ValueError(f"DeepSPGConfig.attention_scaling must be one of {SCALINGS}, got {self.attention_scaling!r}")
+            raise ValueError(
+                f"DeepSPGConfig.attention_scaling must be one of {SCALINGS}, got {self.attention_scaling!r}"
+            )
         if self.kl_direction not in KL_DIRECTIONS:
             raise ValueError(f"DeepSPGConfig.kl_direction must be one of {KL_DIRECTIONS}, got {self.kl_direction!r}")
         if self.memory_format not in MEMORY_FORMATS:
@@ -142,8 +146,10 @@ class DeepSPGConfig:
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> DeepSPGConfig:
         """``"deepspg"`` (0.55 M params) or ``"deepspg-large"`` (2.13 M), with field overrides."""
-        base = {"deepspg": {}, "deepspg-large": {"width": 64, "heads": (2, 4, 8), "retinex_width": 32,
-                                                  "illum_width": 32}}
+        base = {
+            "deepspg": {},
+            "deepspg-large": {"width": 64, "heads": (2, 4, 8), "retinex_width": 32, "illum_width": 32},
+        }
         if name not in base:
             raise ValueError(f"unknown DeepSPG preset {name!r}; choose one of {sorted(base)}")
         return cls.from_dict({**base[name], **overrides})

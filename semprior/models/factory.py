@@ -27,6 +27,7 @@ from semprior.models.registry import ModelEntry, get_model_entry
 
 __all__ = ["create_model", "create_model_for_inference", "pretrained_path"]
 
+
 def pretrained_path(name: str, tag: str | None = None, weights_dir: str | os.PathLike | None = None) -> Path:
     """Where the weights ``tag`` of model ``name`` are (default tag: the first shipped one); an error names the fix."""
     entry = get_model_entry(name)
@@ -50,15 +51,18 @@ def pretrained_path(name: str, tag: str | None = None, weights_dir: str | os.Pat
         where = str(wdir) if wdir is not None else f"a directory named by ${ENV_VAR} (or pass weights_dir=)"
         raise FileNotFoundError(
             f"pretrained {name!r} tag {tag!r} needs the file {row.file!r} in {where}; download it from the model's "
-            "official release and put it there, or pass its path as pretrained=")
+            "official release and put it there, or pass its path as pretrained="
+        )
     return path
 
 
 def _none_shipped(entry: ModelEntry) -> str:
     official = sorted(t for t, p in entry.pretrained.items() if not p.shipped)
     also = f" or an official tag of {official} (file in $SEMPRIOR_WEIGHTS)" if official else ""
-    return (f"no weights for {entry.name!r} ship with semprior; train one (`semprior train --config ...`) and pass "
-            f"--checkpoint runs/.../best.pt, or load a file with create_model(name, pretrained=PATH){also}")
+    return (
+        f"no weights for {entry.name!r} ship with semprior; train one (`semprior train --config ...`) and pass "
+        f"--checkpoint runs/.../best.pt, or load a file with create_model(name, pretrained=PATH){also}"
+    )
 
 
 def _pretrained(entry: ModelEntry, pretrained: str | os.PathLike, weights_dir: Any) -> tuple[Path, str | None]:
@@ -109,13 +113,19 @@ def create_model(
     path, tag = _pretrained(entry, pretrained, weights_dir)
     model = load_model(path, name=name, prior=prior, weights_dir=weights_dir, **overrides)
     row = entry.pretrained.get(tag) if tag is not None else None
-    model.pretrained_cfg = {"model": name, "tag": tag, "file": str(path),
-                            "dataset": row.dataset if row else "", "source": row.source if row else str(pretrained)}
+    model.pretrained_cfg = {
+        "model": name,
+        "tag": tag,
+        "file": str(path),
+        "dataset": row.dataset if row else "",
+        "source": row.source if row else str(pretrained),
+    }
     return model
 
 
-def create_model_for_inference(name: str, prior: str | None = None, weights_dir: str | os.PathLike | None = None,
-                               **overrides: Any) -> nn.Module:
+def create_model_for_inference(
+    name: str, prior: str | None = None, weights_dir: str | os.PathLike | None = None, **overrides: Any
+) -> nn.Module:
     """A registered model ready to enhance: models without trainable parameters as they are, learned ones with
     their default shipped weights; a learned model without shipped weights is an error that says what to pass
     instead (never random weights)."""

@@ -47,8 +47,21 @@ from semprior._version import __version__
 from semprior.models.registry import MODELS, ModelEntry, get_model_entry, list_models
 from semprior.priors.registry import build_prior, prior_record, spec_dict
 
-__all__ = ["CONFIG_NAME", "FORMAT", "HUB_PREFIX", "WEIGHTS_NAME", "build_entry", "build_from_config", "hub_download", "local_model_path", "from_pretrained", "load_model", "model_name",
-           "read_config_json", "save_pretrained"]
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT",
+    "HUB_PREFIX",
+    "WEIGHTS_NAME",
+    "build_entry",
+    "build_from_config",
+    "hub_download",
+    "local_model_path",
+    "from_pretrained",
+    "load_model",
+    "model_name",
+    "read_config_json",
+    "save_pretrained",
+]
 
 FORMAT = "semprior-model"
 FORMAT_VERSION = 1
@@ -81,8 +94,14 @@ def hub_download(
     repo_id = repo_id.removeprefix(HUB_PREFIX)
     try:
         folder = hf.snapshot_download(
-            repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
-            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME], library_name="semprior", library_version=__version__,
+            repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME],
+            library_name="semprior",
+            library_version=__version__,
         )
     except FileNotFoundError as exc:  # huggingface_hub's LocalEntryNotFoundError (>= 0.24 and 2.x)
         raise FileNotFoundError(
@@ -140,8 +159,10 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str
         frozen = {t.data_ptr() for t in [*prior.parameters(), *prior.buffers()] if t.numel()}
         inside = [k for k, v in state.items() if v.numel() and v.data_ptr() in frozen]
         if inside:
-            raise ValueError(f"the frozen prior's tensors are in the state dict ({inside[:3]} ...); keep the prior "
-                             "out of the model's submodules (see docs/models.md)")
+            raise ValueError(
+                f"the frozen prior's tensors are in the state dict ({inside[:3]} ...); keep the prior "
+                "out of the model's submodules (see docs/models.md)"
+            )
     tensors: dict[str, Tensor] = {}
     seen: set[tuple[int, int]] = set()
     for k, v in state.items():
@@ -241,34 +262,54 @@ def read_config_json(cfg_path: Path) -> dict[str, Any]:
     try:
         record = json.loads(cfg_path.read_text(), parse_constant=lambda c: float(c))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{cfg_path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                          "re-save the model with save_pretrained") from exc
+        raise ConfigError(
+            f"{cfg_path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "re-save the model with save_pretrained"
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{cfg_path} is not a UTF-8 JSON file ({exc.reason}); re-save the model with save_pretrained") from exc
+        raise ConfigError(
+            f"{cfg_path} is not a UTF-8 JSON file ({exc.reason}); re-save the model with save_pretrained"
+        ) from exc
     except RecursionError:
         raise ConfigError(f"{cfg_path} nests JSON too deeply; re-save the model with save_pretrained") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         got = type(record).__name__ if not isinstance(record, dict) else repr(record.get("format"))
-        raise ConfigError(f"{cfg_path} is not a semprior model config (expected an object with \"format\": "
-                          f"\"{FORMAT}\", got {got})")
+        raise ConfigError(
+            f'{cfg_path} is not a semprior model config (expected an object with "format": "{FORMAT}", got {got})'
+        )
     version = record.get("format_version", 0)
-    if isinstance(version, bool) or not isinstance(version, (int, float)) or not float(version).is_integer() \
-            or version != version or abs(version) == float("inf"):
-        raise ConfigError(f"{cfg_path}: \"format_version\" must be a whole number, got {str(version)[:40]}")
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, (int, float))
+        or not float(version).is_integer()
+        or version != version
+        or abs(version) == float("inf")
+    ):
+        raise ConfigError(f'{cfg_path}: "format_version" must be a whole number, got {str(version)[:40]}')
     if version > FORMAT_VERSION:
-        raise ConfigError(f"{cfg_path} has format_version {int(version)}; this semprior reads up to "
-                          f"{FORMAT_VERSION}: upgrade semprior")
+        raise ConfigError(
+            f"{cfg_path} has format_version {int(version)}; this semprior reads up to "
+            f"{FORMAT_VERSION}: upgrade semprior"
+        )
     if not isinstance(record.get("model"), str) or record["model"] not in list_models():
-        raise ConfigError(f"{cfg_path}: \"model\" must be a registry name (one of "
-                          f"{list_models()}), got {str(record.get('model'))[:40]!r}")
+        raise ConfigError(
+            f'{cfg_path}: "model" must be a registry name (one of '
+            f"{list_models()}), got {str(record.get('model'))[:40]!r}"
+        )
     if not isinstance(record.get("config", {}), dict):
-        raise ConfigError(f"{cfg_path}: \"config\" must be an object of model config fields, got "
-                          f"{type(record['config']).__name__}")
+        raise ConfigError(
+            f'{cfg_path}: "config" must be an object of model config fields, got {type(record["config"]).__name__}'
+        )
     prior = record.get("prior")
-    if prior is not None and not (isinstance(prior, dict) and isinstance(prior.get("name"), (str, type(None)))
-                                  and isinstance(prior.get("spec", {}), (dict, type(None)))):
-        raise ConfigError(f"{cfg_path}: \"prior\" must be null or an object like {{\"name\": \"region\", \"spec\": "
-                          f"{{...}}}} (as save_pretrained writes it), got {str(prior)[:40]}")
+    if prior is not None and not (
+        isinstance(prior, dict)
+        and isinstance(prior.get("name"), (str, type(None)))
+        and isinstance(prior.get("spec", {}), (dict, type(None)))
+    ):
+        raise ConfigError(
+            f'{cfg_path}: "prior" must be null or an object like {{"name": "region", "spec": '
+            f"{{...}}}} (as save_pretrained writes it), got {str(prior)[:40]}"
+        )
     return record
 
 
@@ -286,15 +327,21 @@ def _prior_for(rec: dict | None, given: nn.Module | None, weights_dir: Any, sour
         given = build_prior(rec["name"], weights_dir)
     want = rec.get("spec")
     got = spec_dict(given)
-    if want is not None and got is not None and {k: want[k] for k in ("channels", "strides")} != {
-            k: got[k] for k in ("channels", "strides")}:
-        raise ValueError(f"the prior's spec {got} differs from the one {source} was saved with ({want}); pass the "
-                         "prior the model was trained with")
+    if (
+        want is not None
+        and got is not None
+        and {k: want[k] for k in ("channels", "strides")} != {k: got[k] for k in ("channels", "strides")}
+    ):
+        raise ValueError(
+            f"the prior's spec {got} differs from the one {source} was saved with ({want}); pass the "
+            "prior the model was trained with"
+        )
     return given
 
 
-def _config(entry: ModelEntry, saved: Mapping[str, Any], overrides: Mapping[str, Any], prior: nn.Module | None,
-            source: str) -> Any:
+def _config(
+    entry: ModelEntry, saved: Mapping[str, Any], overrides: Mapping[str, Any], prior: nn.Module | None, source: str
+) -> Any:
     """The model config from a file's ``saved`` dict plus the caller's ``overrides`` (the entry's rules applied)."""
     try:
         return entry.config({**saved, **overrides}, prior=prior is not None, saved=True, where=f"{entry.name} config")
@@ -304,8 +351,16 @@ def _config(entry: ModelEntry, saved: Mapping[str, Any], overrides: Mapping[str,
         raise ValueError(f"{source}: {exc}") from exc
 
 
-def build_from_config(entry: ModelEntry, cfg: Any, prior: nn.Module | None, source: str, text_loss: Any = None, *,
-           copies: int = 1, what: str = "weights") -> nn.Module:
+def build_from_config(
+    entry: ModelEntry,
+    cfg: Any,
+    prior: nn.Module | None,
+    source: str,
+    text_loss: Any = None,
+    *,
+    copies: int = 1,
+    what: str = "weights",
+) -> nn.Module:
     """``entry.build(cfg, prior, text_loss)``, after checking on the meta device that ``copies`` of its weights fit in memory."""
     from semprior._memory import check_model_fits
 
@@ -317,8 +372,10 @@ def _finish(model: nn.Module, state: Mapping[str, Tensor], source: str, device: 
     for key, tensor in state.items():  # every load_model path ends here: damaged weights stop at load
         if isinstance(tensor, Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
-            raise ValueError(f"{source}: tensor {key!r} holds {bad} NaN/Inf value(s) of {tensor.numel()}; the weights are "
-                             "damaged (a diverged run, or a broken file): load an earlier checkpoint")
+            raise ValueError(
+                f"{source}: tensor {key!r} holds {bad} NaN/Inf value(s) of {tensor.numel()}; the weights are "
+                "damaged (a diverged run, or a broken file): load an earlier checkpoint"
+            )
     try:
         model.load_state_dict(dict(state), strict=True)
     except RuntimeError as exc:
@@ -378,8 +435,10 @@ def load_model(
             raise ValueError(f"param_key for a trainer checkpoint is 'model' or 'ema', got {param_key!r}")
         if param_key == "ema":  # last.pt: the weight average beside the raw weights (floating tensors only)
             if not isinstance(obj.get("ema"), Mapping):
-                raise ValueError(f"{path} has no weight average ('ema'); it was trained with ema_decay=0, or it is "
-                                 "a best.pt (which already holds the average in 'model')")
+                raise ValueError(
+                    f"{path} has no weight average ('ema'); it was trained with ema_decay=0, or it is "
+                    "a best.pt (which already holds the average in 'model')"
+                )
             state = {**state, **obj["ema"]}
         return _from_trainer(path, obj, state, name, prior, weights_dir, device, overrides)
     if "params" in obj or "params_ema" in obj:
@@ -397,7 +456,7 @@ def load_model(
 
 def _strip_module(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if state and all(k.startswith("module.") for k in state):  # saved from DataParallel / DDP
-        return {k[len("module."):]: v for k, v in state.items()}
+        return {k[len("module.") :]: v for k, v in state.items()}
     return dict(state)
 
 
@@ -414,11 +473,16 @@ def _model_from_config(path: Path, cfg: Any) -> str:
     import dataclasses
 
     keys = set(cfg) if isinstance(cfg, Mapping) else None
-    classes = {MODELS[n].config_cls: n for n in reversed(list_models())  # the first name of each class
-               if keys and keys <= {f.name for f in dataclasses.fields(MODELS[n].config_cls)}}
+    classes = {
+        MODELS[n].config_cls: n
+        for n in reversed(list_models())  # the first name of each class
+        if keys and keys <= {f.name for f in dataclasses.fields(MODELS[n].config_cls)}
+    }
     if len(classes) != 1:
-        raise ValueError(f"{path} records no model name and its model_config does not tell one model apart; "
-                         f"pass name= (one of {list_models()})")
+        raise ValueError(
+            f"{path} records no model name and its model_config does not tell one model apart; "
+            f"pass name= (one of {list_models()})"
+        )
     return next(iter(classes.values()))
 
 
@@ -433,26 +497,50 @@ def _resolve_prior(entry: ModelEntry, prior: str | nn.Module | None, weights_dir
     if isinstance(prior, str):
         return build_prior(prior, weights_dir)
     if not isinstance(prior, nn.Module):
-        raise TypeError(f"prior must be a name from semprior.priors.registry.PRIORS or an nn.Module, got {type(prior).__name__}")
+        raise TypeError(
+            f"prior must be a name from semprior.priors.registry.PRIORS or an nn.Module, got {type(prior).__name__}"
+        )
     return prior
 
 
-def build_entry(entry: ModelEntry, overrides: Mapping[str, Any], prior: str | nn.Module | None = None,
-                weights_dir: Any = None, text_loss: Any = None, source: str = "model") -> nn.Module:
+def build_entry(
+    entry: ModelEntry,
+    overrides: Mapping[str, Any],
+    prior: str | nn.Module | None = None,
+    weights_dir: Any = None,
+    text_loss: Any = None,
+    source: str = "model",
+) -> nn.Module:
     """Build ``entry``'s model from its preset and ``overrides`` with ``prior`` (a name, a module; ``None``: the default)."""
     prior_obj = _resolve_prior(entry, prior, weights_dir)
     cfg = entry.config(overrides, prior=prior_obj is not None, text=text_loss is not None)
     return build_from_config(entry, cfg, prior_obj, source, text_loss)
 
 
-def _from_state(path: Path, state: dict[str, Tensor], name: str, prior: Any, weights_dir: Any, device: Any,
-                overrides: dict[str, Any]) -> nn.Module:
-    return _finish(build_entry(get_model_entry(name), overrides, prior, weights_dir, source=str(path)), state,
-                   str(path), device)
+def _from_state(
+    path: Path,
+    state: dict[str, Tensor],
+    name: str,
+    prior: Any,
+    weights_dir: Any,
+    device: Any,
+    overrides: dict[str, Any],
+) -> nn.Module:
+    return _finish(
+        build_entry(get_model_entry(name), overrides, prior, weights_dir, source=str(path)), state, str(path), device
+    )
 
 
-def _from_trainer(path: Path, ckpt: Mapping[str, Any], state: Mapping[str, Tensor], name: str | None, prior: Any,
-                  weights_dir: Any, device: Any, overrides: dict[str, Any]) -> nn.Module:
+def _from_trainer(
+    path: Path,
+    ckpt: Mapping[str, Any],
+    state: Mapping[str, Tensor],
+    name: str | None,
+    prior: Any,
+    weights_dir: Any,
+    device: Any,
+    overrides: dict[str, Any],
+) -> nn.Module:
     recorded = ckpt.get("model_name")
     if name is not None and recorded is not None and name != recorded:
         raise ValueError(f"{path} holds a {recorded!r} model, not {name!r}")

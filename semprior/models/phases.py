@@ -159,7 +159,9 @@ class PhaseSchedule:
         return "PhaseSchedule(" + ", ".join(f"{p.name}@{p.source}x{p.steps}" for p in self.phases) + ")"
 
 
-def frozen_per_phase(schedule: PhaseSchedule, model: nn.Module, trainable: list[nn.Parameter]) -> dict[str, list[nn.Parameter]]:
+def frozen_per_phase(
+    schedule: PhaseSchedule, model: nn.Module, trainable: list[nn.Parameter]
+) -> dict[str, list[nn.Parameter]]:
     """Phase name -> the trainable parameters it must leave alone (checked: each phase updates some,
     and only trainable parameters of ``model``)."""
     known = {id(p) for p in trainable}

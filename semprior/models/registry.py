@@ -115,8 +115,15 @@ class ModelEntry:
     tiny: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    def config(self, overrides: Mapping[str, Any] | None = None, *, prior: bool = False, text: bool = False,
-               saved: bool = False, where: str = "") -> Any:
+    def config(
+        self,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        prior: bool = False,
+        text: bool = False,
+        saved: bool = False,
+        where: str = "",
+    ) -> Any:
         """The config of this entry: its preset (not for ``saved`` files, which hold every field), then ``overrides``.
 
         ``prior`` / ``text`` say whether the model is built with a prior / a text loss: the one
@@ -133,7 +140,9 @@ class ModelEntry:
     @property
     def shipped_tags(self) -> list[str]:
         """Tags of the weights shipped inside semprior that are present (default first)."""
-        return [t for t, p in self.pretrained.items() if p.shipped and (PRETRAINED_DIR / p.file / "config.json").is_file()]
+        return [
+            t for t, p in self.pretrained.items() if p.shipped and (PRETRAINED_DIR / p.file / "config.json").is_file()
+        ]
 
 
 #: registry name -> entry (one table; `register_model` adds to it)

@@ -60,7 +60,9 @@ def light_up(img: Tensor, light_up_map: Tensor) -> Tensor:
         0.4000000059604645
     """
     if img.shape != light_up_map.shape:
-        raise ValueError(f"img and light_up_map must have the same shape, got {tuple(img.shape)} and {tuple(light_up_map.shape)}")
+        raise ValueError(
+            f"img and light_up_map must have the same shape, got {tuple(img.shape)} and {tuple(light_up_map.shape)}"
+        )
     return img * light_up_map + img
 
 
@@ -226,7 +228,13 @@ class RetinexformerDenoiser(nn.Module):
                     [
                         nn.ConvTranspose2d(d, d // 2, kernel_size=2, stride=2, padding=0, output_padding=0),
                         nn.Conv2d(d, d // 2, 1, 1, bias=False),
-                        igab(d // 2, dim_head=dim, heads=(d // 2) // dim, num_blocks=num_blocks[level - 1 - i], backend=backend),
+                        igab(
+                            d // 2,
+                            dim_head=dim,
+                            heads=(d // 2) // dim,
+                            num_blocks=num_blocks[level - 1 - i],
+                            backend=backend,
+                        ),
                     ]
                 )
             )
@@ -339,12 +347,23 @@ def _build(config: RetinexformerConfig, prior: Any = None, text_loss: Any = None
 
 
 _OFFICIAL = "https://github.com/caiyuanhao1998/Retinexformer (pretrained_weights/)"
-register_model(ModelEntry(
-    "retinexformer", RetinexformerConfig, "lol-v1", _build, training_loss=l1_training_loss,
-    pretrained={
-        "lolv1-cpu": Pretrained("retinexformer-lolv1-cpu", shipped=True, dataset="LOL-v1",
-                                source="semprior CPU run (semprior/pretrained/retinexformer-lolv1-cpu/MODEL_CARD.md)"),
-        **{tag: Pretrained(file, dataset=tag, source=_OFFICIAL) for tag, file in RETINEXFORMER_RELEASES.items()},
-    },
-    tiny={"width": 4, "blocks": (1, 1, 1)},
-    description="Retinexformer (1.61 M), official architecture; loads official checkpoints"))
+register_model(
+    ModelEntry(
+        "retinexformer",
+        RetinexformerConfig,
+        "lol-v1",
+        _build,
+        training_loss=l1_training_loss,
+        pretrained={
+            "lolv1-cpu": Pretrained(
+                "retinexformer-lolv1-cpu",
+                shipped=True,
+                dataset="LOL-v1",
+                source="semprior CPU run (semprior/pretrained/retinexformer-lolv1-cpu/MODEL_CARD.md)",
+            ),
+            **{tag: Pretrained(file, dataset=tag, source=_OFFICIAL) for tag, file in RETINEXFORMER_RELEASES.items()},
+        },
+        tiny={"width": 4, "blocks": (1, 1, 1)},
+        description="Retinexformer (1.61 M), official architecture; loads official checkpoints",
+    )
+)

@@ -84,7 +84,9 @@ class SLLENConfig:
                 f"(-{self.depth} .. {self.depth - 1}), got {self.ief_eval_layer}"
             )
         if (self.width * 2**self.depth) % self.heads != 0:
-            raise ValueError(f"SLLENConfig.heads={self.heads} must divide the bottleneck width {self.width * 2**self.depth}")
+            raise ValueError(
+                f"SLLENConfig.heads={self.heads} must divide the bottleneck width {self.width * 2**self.depth}"
+            )
 
     @classmethod
     def preset(cls, name: str = "sllen", **overrides: Any) -> SLLENConfig:
@@ -105,7 +107,9 @@ class SLLENConfig:
 class _ResBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(ch, ch, 3, 1, 1))
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(ch, ch, 3, 1, 1)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -177,7 +181,11 @@ class SLLEN(nn.Module):
         # shared encoder
         self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True), _ResBlock(w))
         self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(w * 2**i, w * 2 ** (i + 1), 3, 2, 1), nn.LeakyReLU(0.1, inplace=True), _ResBlock(w * 2 ** (i + 1)))
+            nn.Sequential(
+                nn.Conv2d(w * 2**i, w * 2 ** (i + 1), 3, 2, 1),
+                nn.LeakyReLU(0.1, inplace=True),
+                _ResBlock(w * 2 ** (i + 1)),
+            )
             for i in range(d)
         )
         # segmentation auxiliary network: context block (HSF), decoder (IEF candidates), head
@@ -264,7 +272,9 @@ class SLLEN(nn.Module):
         return l1, {"l1": l1.detach()}
 
 
-def sllen_segmentation_loss(model: nn.Module, batch: dict[str, Tensor], ignore_index: int = 255) -> tuple[Tensor, dict[str, Tensor]]:
+def sllen_segmentation_loss(
+    model: nn.Module, batch: dict[str, Tensor], ignore_index: int = 255
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Cross-entropy of the auxiliary logits: ``(ce, {"ce": ...})``; the segmentation phase's ``loss_fn``.
 
     ``batch`` is ``{"image": (B, 3, H, W), "mask": (B, H, W) int64}`` (a batch of a
@@ -290,8 +300,12 @@ def sllen_segmentation_loss(model: nn.Module, batch: dict[str, Tensor], ignore_i
     return ce, {"ce": ce.detach()}
 
 
-def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255,
-                 lle_loss: Callable[[nn.Module, Any], tuple[Tensor, dict[str, Tensor]]] | None = None):
+def sllen_phases(
+    lle_steps: int = 1,
+    seg_steps: int = 1,
+    ignore_index: int = 255,
+    lle_loss: Callable[[nn.Module, Any], tuple[Tensor, dict[str, Tensor]]] | None = None,
+):
     """SLLEN's alternating schedule for [`Trainer`][semprior.engine.trainer.Trainer]: a [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
 
     - ``lle`` (``lle_steps`` consecutive steps): batches ``{"low", "high"}`` of the source
@@ -313,26 +327,44 @@ def sllen_phases(lle_steps: int = 1, seg_steps: int = 1, ignore_index: int = 255
         >>> [trainer.schedule.phase(s).name for s in range(4)], trainer.fit().step
         (['lle', 'seg', 'lle', 'seg'], 4)
     """
+
     def seg_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         return sllen_segmentation_loss(model, batch, ignore_index)
 
-    return PhaseSchedule((
-        Phase("lle", lle_loss or l1_training_loss, source="train", steps=lle_steps,
-              params=lambda m: [*m.encoder_parameters(), *m.lle_parameters()]),
-        Phase("seg", seg_loss, source="segmentation", steps=seg_steps, crop=False,
-              params=lambda m: [*m.encoder_parameters(), *m.seg_parameters()]),
-    ))
+    return PhaseSchedule(
+        (
+            Phase(
+                "lle",
+                lle_loss or l1_training_loss,
+                source="train",
+                steps=lle_steps,
+                params=lambda m: [*m.encoder_parameters(), *m.lle_parameters()],
+            ),
+            Phase(
+                "seg",
+                seg_loss,
+                source="segmentation",
+                steps=seg_steps,
+                crop=False,
+                params=lambda m: [*m.encoder_parameters(), *m.seg_parameters()],
+            ),
+        )
+    )
 
 
 def _phases(model: nn.Module, sources: dict[str, Any]) -> PhaseSchedule:
     """SLLEN's recipe: `sllen_phases` over the paired data and a segmentation source."""
     seg = sources.get("segmentation")
     if seg is None:
-        raise ValueError("sllen trains in alternation on paired images and a segmentation data set: add a "
-                         "`segmentation:` section to the config (kind: folder with image_dir / mask_dir, or kind: synthetic)")
+        raise ValueError(
+            "sllen trains in alternation on paired images and a segmentation data set: add a "
+            "`segmentation:` section to the config (kind: folder with image_dir / mask_dir, or kind: synthetic)"
+        )
     if seg.num_classes != model.config.num_classes:
-        raise ValueError(f"the segmentation data has num_classes={seg.num_classes} but the model has "
-                         f"num_classes={model.config.num_classes}; set model.num_classes to match")
+        raise ValueError(
+            f"the segmentation data has num_classes={seg.num_classes} but the model has "
+            f"num_classes={model.config.num_classes}; set model.num_classes to match"
+        )
     return sllen_phases(ignore_index=seg.ignore_index)
 
 
@@ -340,6 +372,15 @@ def _build(config: SLLENConfig, prior: Any = None, text_loss: Any = None) -> SLL
     return SLLEN(config)
 
 
-register_model(ModelEntry("sllen", SLLENConfig, "sllen", _build, training_loss=l1_training_loss, phases=_phases,
-                          tiny={"width": 4, "depth": 2, "num_classes": 3},
-                          description="SLLEN, LLE network with a segmentation auxiliary branch"))
+register_model(
+    ModelEntry(
+        "sllen",
+        SLLENConfig,
+        "sllen",
+        _build,
+        training_loss=l1_training_loss,
+        phases=_phases,
+        tiny={"width": 4, "depth": 2, "num_classes": 3},
+        description="SLLEN, LLE network with a segmentation auxiliary branch",
+    )
+)

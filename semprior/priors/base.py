@@ -53,9 +53,13 @@ class PriorSpec:
                 f"channels={self.channels} strides={self.strides}"
             )
         if any(c < 1 for c in self.channels) or any(s < 1 for s in self.strides):
-            raise ValueError(f"channels and strides must be positive, got channels={self.channels} strides={self.strides}")
+            raise ValueError(
+                f"channels and strides must be positive, got channels={self.channels} strides={self.strides}"
+            )
         if list(self.strides) != sorted(self.strides):
-            raise ValueError(f"feature levels must be ordered fine -> coarse (non-decreasing strides), got {self.strides}")
+            raise ValueError(
+                f"feature levels must be ordered fine -> coarse (non-decreasing strides), got {self.strides}"
+            )
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0 (0 = class-agnostic), got {self.num_classes}")
 
@@ -204,7 +208,9 @@ class SegPrior(nn.Module, abc.ABC):
         if not isinstance(out, PriorOutput):
             raise TypeError(f"{type(self).__name__}._forward must return a PriorOutput, got {type(out).__name__}")
         if len(out.features) != spec.num_levels:
-            raise RuntimeError(f"{spec.name}: produced {len(out.features)} feature levels, spec declares {spec.num_levels}")
+            raise RuntimeError(
+                f"{spec.name}: produced {len(out.features)} feature levels, spec declares {spec.num_levels}"
+            )
         h, w = img.shape[-2:]
         for i, f in enumerate(out.features):
             want = (img.shape[0], spec.channels[i], *spec.feature_size(h, w, i))

@@ -17,12 +17,11 @@ The forward is the official one at any input size (see [`HRNetPrior`][semprior.p
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -100,13 +99,17 @@ def _hrnet_body(net: Any, x: Tensor, align_corners: bool) -> list[Tensor]:  # ti
 def _head(kind: str, channels: int, num_classes: int) -> nn.Sequential:
     if kind == "hrnetv2":  # HRNet-Semantic-Segmentation last_layer
         return nn.Sequential(
-            nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
             nn.Conv2d(channels, num_classes, 1),
         )
     if kind == "c1":  # CSAIL C1 decoder: conv3x3_bn_relu(fc_dim, fc_dim // 4) + conv_last
         hidden = channels // 4
         return nn.Sequential(
-            nn.Conv2d(channels, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, hidden, 3, padding=1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
             nn.Conv2d(hidden, num_classes, 1),
         )
     raise ValueError(f"head must be 'hrnetv2' or 'c1', got {kind!r}")
@@ -130,11 +133,11 @@ def hrnet_key_map(fmt: str):
 
     def hrnet_seg(k: str) -> str | None:
         if k.startswith("model."):
-            k = k[len("model."):]
+            k = k[len("model.") :]
         if k.startswith("module."):
-            k = k[len("module."):]
+            k = k[len("module.") :]
         if k.startswith("last_layer."):
-            return "head." + k[len("last_layer."):]
+            return "head." + k[len("last_layer.") :]
         if k.startswith(_IGNORED):
             return None
         return "backbone." + k
@@ -144,9 +147,9 @@ def hrnet_key_map(fmt: str):
 
     def csail_decoder(k: str) -> str | None:
         if k.startswith("cbr."):
-            return "head." + k[len("cbr."):]  # cbr.0 conv, cbr.1 BN -> head.0, head.1
+            return "head." + k[len("cbr.") :]  # cbr.0 conv, cbr.1 BN -> head.0, head.1
         if k.startswith("conv_last."):
-            return "head.3." + k[len("conv_last."):]
+            return "head.3." + k[len("conv_last.") :]
         return None
 
     maps = {"hrnet_seg": hrnet_seg, "csail_encoder": csail_encoder, "csail_decoder": csail_decoder}
@@ -249,7 +252,9 @@ class HRNetPrior(SegPrior):
             raise ValueError(f"dataset must be one of {sorted(_DATASETS)}, got {dataset!r}")
         timm_name, widths = _VARIANTS[variant]
         k = int(num_classes) if num_classes is not None else _DATASETS[dataset]
-        super().__init__(PriorSpec(f"hrnet_{variant}-{dataset}", channels=widths, strides=(4, 8, 16, 32), num_classes=k))
+        super().__init__(
+            PriorSpec(f"hrnet_{variant}-{dataset}", channels=widths, strides=(4, 8, 16, 32), num_classes=k)
+        )
 
         # resolve and read the checkpoint(s) first: the head type depends on the format
         states: list[tuple[str, str, dict[str, Tensor]]] = []
@@ -308,12 +313,13 @@ class HRNetPrior(SegPrior):
                     return [resolve_weights("hrnet_w48_ade20k", weights_dir=weights_dir)]
                 except FileNotFoundError as first:
                     try:
-                        return [resolve_weights(n, weights_dir=weights_dir, download=download)
-                                for n in ("csail_hrnetv2_encoder", "csail_hrnetv2_decoder")]
+                        return [
+                            resolve_weights(n, weights_dir=weights_dir, download=download)
+                            for n in ("csail_hrnetv2_encoder", "csail_hrnetv2_decoder")
+                        ]
                     except FileNotFoundError as second:
                         raise FileNotFoundError(
-                            f"no HRNet-W48 ADE20K checkpoint found; either format works. (1) {first} "
-                            f"(2) {second}"
+                            f"no HRNet-W48 ADE20K checkpoint found; either format works. (1) {first} (2) {second}"
                         ) from None
             return [resolve_weights(_RELEASES[dataset], weights_dir=weights_dir, download=download)]
         return _weight_files(weights)
@@ -331,7 +337,7 @@ class HRNetPrior(SegPrior):
         source = " + ".join(f"{Path(path).name} [{fmt}]" for fmt, path, _ in states)
 
         def ignore(key: str) -> bool:  # training-loss buffers some releases save beside the model
-            bare = key[len("model."):] if key.startswith("model.") else key
+            bare = key[len("model.") :] if key.startswith("model.") else key
             return bare.startswith(_IGNORED)
 
         def bookkeeping(key: str) -> bool:  # CSAIL sync-BN buffers: CSAIL files, beside a BN's statistics

@@ -77,11 +77,9 @@ def region_descriptors(img: Tensor, strides: tuple[int, ...]) -> list[Tensor]:
 
 def _sq_dist(z: Tensor, c: Tensor) -> Tensor:
     """``||z_n - c_k||^2`` for z ``(B, D, N)`` and c ``(B, K, D)`` -> ``(B, K, N)``."""
-    return (
-        (z * z).sum(1, keepdim=True)
-        - 2 * torch.einsum("bkd,bdn->bkn", c, z)
-        + (c * c).sum(2, keepdim=True)
-    ).clamp(min=0)
+    return ((z * z).sum(1, keepdim=True) - 2 * torch.einsum("bkd,bdn->bkn", c, z) + (c * c).sum(2, keepdim=True)).clamp(
+        min=0
+    )
 
 
 class RegionPrior(SegPrior):
@@ -151,7 +149,9 @@ class RegionPrior(SegPrior):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if position_weight < 0 or chroma_weight < 0:
-            raise ValueError(f"weights must be >= 0, got position_weight={position_weight} chroma_weight={chroma_weight}")
+            raise ValueError(
+                f"weights must be >= 0, got position_weight={position_weight} chroma_weight={chroma_weight}"
+            )
         k = int(grid[0]) * int(grid[1])
         strides = tuple(base_stride * 2**i for i in range(levels))
         super().__init__(PriorSpec("region", channels=(len(_DESC) + k,) * levels, strides=strides, num_classes=k))
@@ -189,7 +189,4 @@ class RegionPrior(SegPrior):
         return PriorOutput(features=features, logits=logits)
 
     def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, grid={self.grid}, iterations={self.iterations}, "
-            f"temperature={self.temperature}"
-        )
+        return f"{super().extra_repr()}, grid={self.grid}, iterations={self.iterations}, temperature={self.temperature}"

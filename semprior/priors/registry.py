@@ -49,12 +49,27 @@ class PriorEntry:
 #: prior name -> entry; ``"none"`` means no prior. The names a ``config.json`` records.
 PRIORS: dict[str, PriorEntry | None] = {
     "none": None,
-    "region": PriorEntry("region", "semprior.priors.region:RegionPrior", {},
-                         description="weight-free RegionPrior (colour/texture statistics + soft superpixels)"),
-    "hrnet": PriorEntry("hrnet", "semprior.priors.hrnet:HRNetPrior", {"variant": "w48", "dataset": "ade20k"},
-                        weights="auto", description="HRNet-W48 ADE20K (DeepSPG's prior); needs its checkpoint"),
-    "sam": PriorEntry("sam", "semprior.priors.sam:SAMPrior", {"model_type": "vit_b"}, weights="auto",
-                      weights_key="checkpoint", description="SAM ViT-B image encoder (CUGD's prior); needs sam_vit_b"),
+    "region": PriorEntry(
+        "region",
+        "semprior.priors.region:RegionPrior",
+        {},
+        description="weight-free RegionPrior (colour/texture statistics + soft superpixels)",
+    ),
+    "hrnet": PriorEntry(
+        "hrnet",
+        "semprior.priors.hrnet:HRNetPrior",
+        {"variant": "w48", "dataset": "ade20k"},
+        weights="auto",
+        description="HRNet-W48 ADE20K (DeepSPG's prior); needs its checkpoint",
+    ),
+    "sam": PriorEntry(
+        "sam",
+        "semprior.priors.sam:SAMPrior",
+        {"model_type": "vit_b"},
+        weights="auto",
+        weights_key="checkpoint",
+        description="SAM ViT-B image encoder (CUGD's prior); needs sam_vit_b",
+    ),
 }
 
 
@@ -81,8 +96,12 @@ def spec_dict(prior: nn.Module) -> dict[str, Any] | None:
     spec = getattr(prior, "spec", None)
     if spec is None:
         return None
-    return {"name": spec.name, "channels": list(spec.channels), "strides": list(spec.strides),
-            "num_classes": int(spec.num_classes)}
+    return {
+        "name": spec.name,
+        "channels": list(spec.channels),
+        "strides": list(spec.strides),
+        "num_classes": int(spec.num_classes),
+    }
 
 
 def prior_name(prior: nn.Module) -> str | None:
@@ -91,8 +110,10 @@ def prior_name(prior: nn.Module) -> str | None:
 
     if type(prior) is RegionPrior:
         ref = RegionPrior()
-        same = all(getattr(prior, a) == getattr(ref, a)
-                   for a in ("grid", "iterations", "temperature", "position_weight", "chroma_weight"))
+        same = all(
+            getattr(prior, a) == getattr(ref, a)
+            for a in ("grid", "iterations", "temperature", "position_weight", "chroma_weight")
+        )
         return "region" if same and prior.spec == ref.spec else None
     spec_name = getattr(getattr(prior, "spec", None), "name", None)
     loaded = getattr(prior, "load_report", None) is not None  # random-init weights cannot be rebuilt
@@ -113,5 +134,9 @@ def prior_record(prior: nn.Module | None) -> dict[str, Any] | None:
         return None
     name = prior_name(prior)
     entry = PRIORS.get(name) if name else None
-    return {"name": name, "class": type(prior).__name__, "spec": spec_dict(prior),
-            "weights": entry.weights if entry is not None else None}
+    return {
+        "name": name,
+        "class": type(prior).__name__,
+        "spec": spec_dict(prior),
+        "weights": entry.weights if entry is not None else None,
+    }

@@ -118,7 +118,7 @@ class SAMPrior(SegPrior):
         return load_mapped(
             self,
             state,
-            lambda k: "encoder." + k[len("image_encoder."):] if k.startswith("image_encoder.") else None,
+            lambda k: "encoder." + k[len("image_encoder.") :] if k.startswith("image_encoder.") else None,
             source=source,
             ignore=lambda k: k.startswith(("prompt_encoder.", "mask_decoder.")),
         )

@@ -64,7 +64,9 @@ class TimmPrior(SegPrior):
         model = timm.create_model(model_name, pretrained=pretrained, features_only=True, **kwargs)
         info = model.feature_info
         super().__init__(
-            PriorSpec(f"timm-{model_name}", channels=tuple(info.channels()), strides=tuple(info.reduction()), num_classes=0)
+            PriorSpec(
+                f"timm-{model_name}", channels=tuple(info.channels()), strides=tuple(info.reduction()), num_classes=0
+            )
         )
         self.model = model
         cfg = getattr(model, "pretrained_cfg", None) or {}
