@@ -10,6 +10,7 @@ that needs more than is available, naming the field that makes it large.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -98,7 +99,7 @@ def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: int) -> str:
             smaller = dataclasses.replace(cfg, **{f.name: default})
         except Exception:  # noqa: BLE001 - the default does not fit the other fields
             continue
-        size = meta_model_bytes(lambda: build(smaller))
+        size = meta_model_bytes(functools.partial(build, smaller))
         if size is not None and size < best_size:
             best, best_size = f"`{f.name}: {value}` (default {default})", size
     return best

@@ -12,6 +12,7 @@ which attributes are parameters and buffers from the class headers in ``code/`` 
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import pickle
 import re
@@ -136,10 +137,8 @@ def _class_members(zf: zipfile.ZipFile, root: str) -> dict[str, set[str]]:
                 continue
             m = re.match(r"\s+__(parameters|buffers)__ = (\[.*\])\s*$", line)
             if cls is not None and m:
-                try:
+                with contextlib.suppress(ValueError, SyntaxError):
                     out[cls] |= {str(v) for v in ast.literal_eval(m.group(2))}
-                except (ValueError, SyntaxError):
-                    pass
     return out
 
 

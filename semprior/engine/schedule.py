@@ -110,12 +110,11 @@ def build_lr_scheduler(
     if total_steps < 1 or warmup_steps < 0:
         raise ValueError(f"need total_steps >= 1 and warmup_steps >= 0, got {total_steps}, {warmup_steps}")
     periods, mins = [int(p) for p in restart_periods], [float(m) for m in restart_min_lrs]
-    if kind == "cosine_restarts":
-        if not periods or len(periods) != len(mins) or min(periods) < 1:
-            raise ValueError(
-                "lr_schedule 'cosine_restarts' needs restart_periods (positive step counts) and restart_min_lrs of the "
-                f"same length, got {periods} and {mins}"
-            )
+    if kind == "cosine_restarts" and (not periods or len(periods) != len(mins) or min(periods) < 1):
+        raise ValueError(
+            "lr_schedule 'cosine_restarts' needs restart_periods (positive step counts) and restart_min_lrs of the "
+            f"same length, got {periods} and {mins}"
+        )
     base = [g["lr"] for g in optimizer.param_groups]
 
     def restart_factor(step: int) -> float:

@@ -46,7 +46,7 @@ else:
 def _gram_kernel(
     X,
     Y,
-    I,
+    ILL,
     G_part,
     NX_part,
     NY_part,
@@ -89,7 +89,7 @@ def _gram_kernel(
         x = tl.load(X + b * sxb + h * sxh + rc[:, None] * sxc + n[None, :] * sxn, mask=m, other=0.0).to(tl.float32)
         y = tl.load(Y + b * syb + h * syh + rc[:, None] * syc + n[None, :] * syn, mask=m, other=0.0).to(tl.float32)
         if HAS_I:
-            il = tl.load(I + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
+            il = tl.load(ILL + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
             y = y * il
         acc += tl.dot(x, tl.trans(y), input_precision="ieee")
         if NORMS:
@@ -109,7 +109,7 @@ def _softmax_av_kernel(
     Bn,
     T,
     V,
-    I,
+    ILL,
     Out,
     H,
     C,
@@ -148,7 +148,7 @@ def _softmax_av_kernel(
     m = cmask[:, None] & (n[None, :] < N)
     v = tl.load(V + b * svb + h * svh + rc[:, None] * svc + n[None, :] * svn, mask=m, other=0.0).to(tl.float32)
     if HAS_I:
-        il = tl.load(I + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
+        il = tl.load(ILL + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
         v = v * il
     out = tl.dot(attn, v, input_precision="ieee")
     tl.store(Out + b * sob + h * soh + rc[:, None] * soc + n[None, :], out.to(Out.dtype.element_ty), mask=m)
@@ -159,7 +159,7 @@ def _bwd_kernel(
     Q,
     K,
     V,
-    I,
+    ILL,
     DO,
     G,
     A,
@@ -224,7 +224,7 @@ def _bwd_kernel(
     tl.store(DK + o, dk.to(DK.dtype.element_ty), mask=m)
     if HAS_I:
         v = tl.load(V + b * svb + h * svh + rc[:, None] * svc + n[None, :] * svn, mask=m, other=0.0).to(tl.float32)
-        il = tl.load(I + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
+        il = tl.load(ILL + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
         tl.store(DV + o, (dvv * il).to(DV.dtype.element_ty), mask=m)
         tl.store(DI + o, (dvv * v).to(DI.dtype.element_ty), mask=m)
     else:

@@ -218,10 +218,11 @@ class SegPrior(nn.Module, abc.ABC):
                 raise RuntimeError(f"{spec.name}: feature level {i} has shape {tuple(f.shape)}, spec requires {want}")
         if spec.num_classes == 0 and out.logits is not None:
             raise RuntimeError(f"{spec.name}: spec.num_classes == 0 but logits were returned")
-        if spec.num_classes > 0:
-            if out.logits is None or out.logits.dim() != 4 or out.logits.shape[:2] != (img.shape[0], spec.num_classes):
-                got = None if out.logits is None else tuple(out.logits.shape)
-                raise RuntimeError(f"{spec.name}: logits must be (B, {spec.num_classes}, h, w), got {got}")
+        if spec.num_classes > 0 and (
+            out.logits is None or out.logits.dim() != 4 or out.logits.shape[:2] != (img.shape[0], spec.num_classes)
+        ):
+            got = None if out.logits is None else tuple(out.logits.shape)
+            raise RuntimeError(f"{spec.name}: logits must be (B, {spec.num_classes}, h, w), got {got}")
 
     def extra_repr(self) -> str:
         spec = getattr(self, "spec", None)
