@@ -149,8 +149,8 @@ def remove_stale_temps(folder: str | os.PathLike, name: str | None = None) -> li
     Only hidden files whose names match `atomic_write`'s pattern are candidates, and only
     when the process that wrote them (host and pid are in the name) is no longer running on this
     host, so a concurrent writer's file is never touched. Temp files of old checkpoint saves
-    (``.<name>.pt.<8 chars>.tmp``, no pid in the name) are removed once untouched for 10 minutes. ``name`` restricts the sweep to one final
-    file name. A missing folder is not an error.
+    (``.<name>.pt.<8 chars>.tmp``, no pid in the name) are removed once untouched for 10 minutes. ``name`` restricts the
+    sweep to one final file name. A missing folder is not an error.
 
     Examples:
         >>> import tempfile, os

@@ -96,7 +96,8 @@ def check_unit_range(x: Tensor, name: str = "image") -> Tensor:
         >>> check_unit_range(torch.full((1, 3, 2, 2), 1.5))
         Traceback (most recent call last):
         ...
-        ValueError: image has values outside [0, 1] (min 1.5, max 1.5); images are float RGB in [0, 1]: divide 8-bit data by 255, or clamp with x.clamp(0, 1) if the excess is intended
+        ValueError: image has values outside [0, 1] (min 1.5, max 1.5); images are float RGB in [0, 1]: divide 8-bit
+            data by 255, or clamp with x.clamp(0, 1) if the excess is intended
     """
     if is_tracing() or x.numel() == 0:
         return x

@@ -1,7 +1,8 @@
 """YAML <-> frozen dataclasses, 1:1 and strict: an unknown key is an error naming the valid ones.
 
 A low-layer module (no imports from ``semprior.engine`` or ``semprior.models``): configs of every
-layer are built with [`from_dict`][semprior._config.from_dict] (``semprior.engine.run_config`` re-exports it with `load_yaml`).
+layer are built with [`from_dict`][semprior._config.from_dict] (``semprior.engine.run_config`` re-exports it with
+`load_yaml`).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def _union_members(tp: Any) -> tuple[Any, ...] | None:
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """``value`` checked against annotation ``tp`` (and converted where YAML is loose); a ``ConfigError`` naming ``where`` otherwise.
+    """``value`` checked against annotation ``tp`` (and converted where YAML is loose); a ``ConfigError`` naming
+    ``where`` otherwise.
 
     YAML 1.1 reads ``1e-4`` (no dot) as a string: strings become the field's number type. Lists
     become tuples. ``bool`` is not an ``int`` (``steps: true`` is refused), numbers must be finite,

@@ -37,7 +37,8 @@ def _read_int(path: str) -> int | None:
 
 
 def available_bytes() -> int | None:
-    """Memory this process can still allocate: ``MemAvailable``, capped by the cgroup's limit and ``ulimit -v``; ``None`` if unknown."""
+    """Memory this process can still allocate: ``MemAvailable``, capped by the cgroup's limit and ``ulimit -v``;
+    ``None`` if unknown."""
     found: list[int] = []
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -122,7 +123,8 @@ def check_model_fits(
     lowered with the environment variable ``SEMPRIOR_MAX_MODEL_MB`` (tests, shared machines).
 
     Raises:
-        ModelTooLarge: ``SOURCE: the model needs 74.5 GiB for its weights (20.0 G parameters); 21.3 GiB are available. The size comes from `width: 20000` (default 32): lower it``.
+        ModelTooLarge: ``SOURCE: the model needs 74.5 GiB for its weights (20.0 G parameters); 21.3 GiB are available.
+            The size comes from `width: 20000` (default 32): lower it``.
     """
     size = meta_model_bytes(lambda: build(cfg))
     if size is None:

@@ -1,10 +1,10 @@
 """Read the tensors of a TorchScript archive without running any of its code.
 
 ``torch.jit.load`` compiles and runs the archive's code (a module's ``__setstate__`` runs while it
-loads), so a crafted file can do anything the process can. [`read_torchscript_state`][semprior._torchscript.read_torchscript_state]
-never calls it: it unpickles the archive's ``data.pkl`` with a restricted unpickler that resolves
-only torch's tensor-rebuild function, ``OrderedDict``, the storage types, the identity list
-builders of ``torch.jit._pickle`` and inert placeholders for
+loads), so a crafted file can do anything the process can.
+[`read_torchscript_state`][semprior._torchscript.read_torchscript_state] never calls it: it unpickles the archive's
+``data.pkl`` with a restricted unpickler that resolves only torch's tensor-rebuild function, ``OrderedDict``, the
+storage types, the identity list builders of ``torch.jit._pickle`` and inert placeholders for
 the archive's own ``__torch__.*`` classes (no method of theirs exists, so none can run), and reads
 which attributes are parameters and buffers from the class headers in ``code/`` as text.
 """

@@ -307,7 +307,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What [`load_mapped`][semprior.weights.load_mapped] loaded: ``matched`` of ``total`` model tensors, from ``source``.
+    """What [`load_mapped`][semprior.weights.load_mapped] loaded: ``matched`` of ``total`` model tensors, from
+    ``source``.
 
     ``filled`` lists BatchNorm ``num_batches_tracked`` counters absent from old checkpoints (they
     hold no weights and do not affect eval-mode outputs); every other tensor must be present.

@@ -8,9 +8,10 @@ quadratic in ``H * W``: place the block at a low-resolution level.
 
 Token helpers turn a prior's output into context tokens:
 
-- [`feature_tokens`][semprior.attention.cuie.feature_tokens]: a feature map average-pooled to a ``grid x grid`` lattice, flattened;
-- [`region_tokens`][semprior.attention.cuie.region_tokens]: one token per region mask (mask-weighted average of the features), the
-  shape of SAM's automatic-mask output.
+- [`feature_tokens`][semprior.attention.cuie.feature_tokens]: a feature map average-pooled to a ``grid x grid`` lattice,
+  flattened;
+- [`region_tokens`][semprior.attention.cuie.region_tokens]: one token per region mask (mask-weighted average of the
+  features), the shape of SAM's automatic-mask output.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def region_masks_from_map(region_map: Tensor, max_regions: int = 16) -> Tensor:
     """One-hot masks of labels ``1..max_regions`` of an integer region map (0 = no region).
 
     This turns SAM's automatic-mask output as [`SAMPrior`][semprior.priors.sam.SAMPrior] stores it
-    (``extras["regions"]``, masks numbered by decreasing area) into masks for [`region_tokens`][semprior.attention.cuie.region_tokens].
+    (``extras["regions"]``, masks numbered by decreasing area) into masks for
+    [`region_tokens`][semprior.attention.cuie.region_tokens].
 
     Shape:
         - region_map: `(B, 1, H, W)` integer -> `(B, max_regions, H, W)` float

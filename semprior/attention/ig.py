@@ -117,7 +117,8 @@ class IGAttentionBlock(nn.Module):
         dim_head: channels per head (``heads * dim_head`` must equal ``dim``).
         heads: attention heads.
         num_blocks: repeats.
-        backend: channel-attention backend for [`semprior.kernels.ig_channel_attention`][semprior.kernels.dispatch.ig_channel_attention].
+        backend: channel-attention backend for
+            [`semprior.kernels.ig_channel_attention`][semprior.kernels.dispatch.ig_channel_attention].
 
     Shape:
         - x: ``(B, dim, H, W)``; illu_fea: ``(B, dim, H, W)`` -> ``(B, dim, H, W)``

@@ -50,9 +50,9 @@ class SEM(nn.Module):
     Attention is computed over channels — a ``c × c`` map per head. With ``scaling="l2-temperature"``
     (our default, Restormer's form) ``q`` and ``k`` are L2-normalised over the spatial positions and
     the map is scaled by a learnable per-head temperature τ, through
-    [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention]. With ``scaling="inv-sqrt-c"`` (Eq. 7 of the DeepSPG
-    paper, literally) the raw ``q kᵀ`` is scaled by ``1/√c`` (``c`` = channels per head) and there is
-    no temperature parameter; its logits grow with the number of pixels (``q kᵀ`` sums over them),
+    [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention]. With ``scaling="inv-sqrt-c"``
+    (Eq. 7 of the DeepSPG paper, literally) the raw ``q kᵀ`` is scaled by ``1/√c`` (``c`` = channels per head) and there
+    is no temperature parameter; its logits grow with the number of pixels (``q kᵀ`` sums over them),
     so the softmax sharpens as the image grows, where the normalised form is size-invariant.
     Then an output projection and a residual, and Restormer's gated-dconv feed-forward with a
     residual::
@@ -66,10 +66,14 @@ class SEM(nn.Module):
     **Which path runs.** With autograd (anything requires grad and grad mode is on) or a backend
     that resolves to ``"reference"`` or ``"triton"``, the plain path above runs on the whole image.
     When the backend resolves to ``"streaming"`` (``"auto"`` on a CPU) and no gradient is needed, the
-    block runs banded over rows ([`semprior.attention.sem_banded.sem_forward_banded`][semprior.attention.sem_banded.sem_forward_banded]), built
-    from the same parts ([`queries_in`][semprior.attention.sem.SEM.queries_in], [`keys_values_in`][semprior.attention.sem.SEM.keys_values_in], [`attention_map`][semprior.attention.sem.SEM.attention_map],
-    [`GatedDConvFeedForward.rows`][semprior.attention.layers.GatedDConvFeedForward.rows]): same result to float rounding, peak extra memory about one
-    output instead of ~15-20 input-sized temporaries. That is the path for 4K inference.
+    block runs banded over rows
+    ([`semprior.attention.sem_banded.sem_forward_banded`][semprior.attention.sem_banded.sem_forward_banded]), built from
+    the same parts ([`queries_in`][semprior.attention.sem.SEM.queries_in],
+    [`keys_values_in`][semprior.attention.sem.SEM.keys_values_in],
+    [`attention_map`][semprior.attention.sem.SEM.attention_map],
+    [`GatedDConvFeedForward.rows`][semprior.attention.layers.GatedDConvFeedForward.rows]): same result to float
+    rounding, peak extra memory about one output instead of ~15-20 input-sized temporaries. That is the path for 4K
+    inference.
 
     Args:
         dim: channels of the image features.
@@ -132,7 +136,8 @@ class SEM(nn.Module):
         return self.q(self.norm_sem(s))
 
     def keys_values_in(self, x: Tensor, part: slice | None = None) -> Tensor:
-        """Point-wise part of the key/value branch: ``1x1(LN(x))``; ``part`` selects output channels (k: ``0:dim``, v: ``dim:2dim``)."""
+        """Point-wise part of the key/value branch: ``1x1(LN(x))``; ``part`` selects output channels (k: ``0:dim``, v:
+        ``dim:2dim``)."""
         if part is None:
             return self.kv(self.norm_x(x))
         weight = self.kv.weight[part]
@@ -142,7 +147,8 @@ class SEM(nn.Module):
         """The ``(B, heads, c, c)`` softmax map from the Gram matrix ``q kᵀ`` and the squared norms of q, k rows.
 
         ``l2-temperature``: ``softmax(τ · S / (max(‖q‖, ε) max(‖k‖, ε)ᵀ))``, the formula of
-        [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention]; ``inv-sqrt-c``: ``softmax(S / √c)``.
+        [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention];
+        ``inv-sqrt-c``: ``softmax(S / √c)``.
         """
         if self.scaling == "inv-sqrt-c":
             return (gram * (gram.shape[-1] ** -0.5)).softmax(-1)

@@ -8,8 +8,9 @@ depthwise convolutions need):
    ``S = q kᵀ`` and the squared norms; then ``A = block.attention_map(S, ‖q‖², ‖k‖²)`` (``c×c``
    per head, the same function the plain path's map comes from);
 2. for each band: recompute ``v`` (two-row halo), ``y = x + out(A v)`` for the band plus one halo
-   row, then ``y + GDFN(LN(y))`` for the band ([`GatedDConvFeedForward.rows`][semprior.attention.layers.GatedDConvFeedForward.rows]), written
-   straight into the output.
+   row, then ``y + GDFN(LN(y))`` for the band
+   ([`GatedDConvFeedForward.rows`][semprior.attention.layers.GatedDConvFeedForward.rows]), written straight into the
+   output.
 
 Every layer call is one of the block's own modules or methods (``queries_in``,
 ``keys_values_in``, ``attention_map``, ``ffn.rows``): the banded path has no math of its own

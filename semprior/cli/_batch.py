@@ -92,7 +92,8 @@ def printable(text: str) -> str:
 
 
 def one_line_reason(exc: BaseException, path: Path | None = None) -> str:
-    """The exception's first line (file names escaped by `printable`), without a repeated ``cannot read PATH:`` prefix."""
+    """The exception's first line (file names escaped by `printable`), without a repeated ``cannot read PATH:``
+    prefix."""
     text = str(exc).strip()
     if path is not None:
         text = text.replace(str(path), printable(str(path)))

@@ -2,7 +2,8 @@
 
 Examples:
     ```bash
-    semprior models                # table: model, kind, shipped tags (default first), description; then tags and recipes
+    semprior models                # table: model, kind, shipped tags (default first), description;
+                                   # then tags and recipes
     semprior models --names        # just the names, one a line (for scripts)
     ```
 

@@ -1,4 +1,5 @@
-"""``semprior train --config run.yaml``: train a registered model from a YAML that maps 1:1 onto [`RunConfig`][semprior.engine.run_config.RunConfig].
+"""``semprior train --config run.yaml``: train a registered model from a YAML that maps 1:1 onto
+[`RunConfig`][semprior.engine.run_config.RunConfig].
 
 Examples:
     ```bash
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if D.is_main():
         best = f", best val psnr {result.best:.2f} dB" if result.best is not None else ""
         print(
-            f"trained {result.step} steps in {result.seconds:.0f} s{best}; checkpoints and loss_curve.png in {run_cfg.out_dir}"
+            f"trained {result.step} steps in {result.seconds:.0f} s{best}; "
+            f"checkpoints and loss_curve.png in {run_cfg.out_dir}"
         )
     D.cleanup()
     return 0

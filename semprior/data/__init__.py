@@ -1,4 +1,5 @@
-"""Data: paired-folder datasets, segmentation datasets, low-light synthesis, transforms, bundled sample photos, image I/O."""
+"""Data: paired-folder datasets, segmentation datasets, low-light synthesis, transforms, bundled sample photos, image
+I/O."""
 
 from semprior.data.datasets import LOLv1, LOLv2, PairedFolder, holdout_split, list_images, load_rgb
 from semprior.data.io import ImageReadError, read_image, write_image

@@ -1,4 +1,5 @@
-"""Paired-folder datasets: a generic name-matched [`PairedFolder`][semprior.data.datasets.PairedFolder], LOL-v1 and LOL-v2 layouts.
+"""Paired-folder datasets: a generic name-matched [`PairedFolder`][semprior.data.datasets.PairedFolder], LOL-v1 and
+LOL-v2 layouts.
 
 SID / SMID are used as image pairs (already converted to sRGB PNG/JPG) through
 [`PairedFolder`][semprior.data.datasets.PairedFolder] with a ``key`` regex that maps a low file to its reference, e.g.
@@ -184,7 +185,8 @@ class PairedFolder(torch.utils.data.Dataset):
                 )
             if unmatched_high:
                 parts.append(
-                    f"{len(unmatched_high)} reference image(s) without a low image in {self.low_dir}: {show(unmatched_high)}"
+                    f"{len(unmatched_high)} reference image(s) without a low image in {self.low_dir}: "
+                    f"{show(unmatched_high)}"
                 )
             raise ValueError(
                 "unmatched files: " + "; ".join(parts) + ". Pairs are matched by file name without extension; "
@@ -261,7 +263,10 @@ class PairedFolder(torch.utils.data.Dataset):
         return low, high
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.low_dir} <-> {self.high_dir}, {len(self)} pairs, patch_size={self.patch_size})"
+        return (
+            f"{type(self).__name__}({self.low_dir} <-> {self.high_dir}, {len(self)} pairs, "
+            f"patch_size={self.patch_size})"
+        )
 
 
 def _pack(img: Tensor) -> Tensor:
@@ -282,7 +287,8 @@ def _sub(root: Path, *parts: str, layout: str) -> Path:
 
 
 class LOLv1(PairedFolder):
-    """LOL-v1: ``root/{our485,eval15}/{low,high}/*.png``; ``split`` is ``"train"``/``"our485"`` or ``"test"``/``"eval15"``."""
+    """LOL-v1: ``root/{our485,eval15}/{low,high}/*.png``; ``split`` is ``"train"``/``"our485"`` or
+    ``"test"``/``"eval15"``."""
 
     LAYOUT = "root/our485/{low,high} and root/eval15/{low,high}"
 

@@ -22,7 +22,8 @@ def default_clean_images(names: tuple[str, ...] | None = None) -> dict[str, Tens
     """Load bundled scikit-image colour photos as ``(3, H, W)`` float tensors in ``[0, 1]``.
 
     Args:
-        names: which ``skimage.data`` photos; [`DEFAULT_SAMPLE_NAMES`][semprior.data.samples.DEFAULT_SAMPLE_NAMES] when ``None``.
+        names: which ``skimage.data`` photos; [`DEFAULT_SAMPLE_NAMES`][semprior.data.samples.DEFAULT_SAMPLE_NAMES] when
+            ``None``.
 
     Returns:
         ``{name: image}`` in the order given.

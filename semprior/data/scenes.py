@@ -69,7 +69,8 @@ def group_scenes(paths: Sequence[str | Path], threshold: float = 0.4) -> list[in
 
 
 def scene_holdout(keys: Sequence[str], scenes: Sequence[int], n: int, salt: str = "semprior-val") -> list[str]:
-    """Whole scenes, in the order of ``sha256(salt + the scene's smallest key)``, until at least ``n`` keys are held out.
+    """Whole scenes, in the order of ``sha256(salt + the scene's smallest key)``, until at least ``n`` keys are held
+    out.
 
     The choice depends only on the names and the grouping (not on the listing order, the machine
     or a seed). At least one scene stays for training.

@@ -8,7 +8,8 @@ class indices in ``[0, num_classes)`` or ``ignore_index``. Three datasets follow
   matched by name (Cityscapes ``*_labelTrainIds.png``, ADE20K, COCO-Stuff, your own);
 - [`SyntheticSegmentation`][semprior.data.segmentation.SyntheticSegmentation]: procedural shapes, for tests and demos;
 - [`LowLightSegmentation`][semprior.data.segmentation.LowLightSegmentation]: darkens another one's images with
-  [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light], deterministically per ``(seed, epoch, index)``.
+  [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light], deterministically per
+  ``(seed, epoch, index)``.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ class SegmentationFolder(torch.utils.data.Dataset):
 
 
 class LowLightSegmentation(torch.utils.data.Dataset):
-    """Another segmentation dataset with its images darkened by [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light].
+    """Another segmentation dataset with its images darkened by
+    [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light].
 
     So a shared encoder sees dark inputs in both an enhancement and a segmentation task. The
     degradation of item ``i`` in epoch ``e`` is drawn from ``(seed, e, i)``; masks are unchanged.

@@ -54,7 +54,8 @@ def _check_range(name: str, r: Range, lo: float, hi: float, *, positive: bool = 
 
 @dataclass(frozen=True)
 class LowLightConfig:
-    """Parameters of [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light] (all ranges are ``(min, max)``, drawn per image).
+    """Parameters of [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light] (all ranges are
+    ``(min, max)``, drawn per image).
 
     Attributes:
         exposure: darkening factor ``s``, log-uniform. Exposure model: linear-light scale;
@@ -235,13 +236,15 @@ class SyntheticPairs(torch.utils.data.Dataset):
     """Low/normal-light pairs synthesised on the fly from clean photos.
 
     Item ``i`` is deterministic given ``(seed, epoch, i)``: random crop + flips of clean image
-    ``i % len(images)``, then [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]. Call [`set_epoch`][semprior.data.synthesis.SyntheticPairs.set_epoch] each epoch to
-    draw new crops and degradations (the trainer does); a validation split keeps ``epoch = 0``.
+    ``i % len(images)``, then [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light]. Call
+    [`set_epoch`][semprior.data.synthesis.SyntheticPairs.set_epoch] each epoch to draw new crops and degradations (the
+    trainer does); a validation split keeps ``epoch = 0``.
 
     Args:
-        images: a folder of clean photos (png/jpg/bmp/tif, read with [`semprior.data.io.read_image`][semprior.data.io.read_image]),
-            or a sequence / dict of ``(3, H, W)`` tensors in ``[0, 1]``
-            (e.g. [`semprior.data.samples.default_clean_images`][semprior.data.samples.default_clean_images]).
+        images: a folder of clean photos (png/jpg/bmp/tif, read with
+            [`semprior.data.io.read_image`][semprior.data.io.read_image]), or a sequence / dict of ``(3, H, W)`` tensors
+            in ``[0, 1]`` (e.g.
+            [`semprior.data.samples.default_clean_images`][semprior.data.samples.default_clean_images]).
         patch_size: crop size; ``None`` keeps whole images (then batch only same-size images).
         config: the synthesis parameters.
         length: items per epoch; defaults to the number of images.

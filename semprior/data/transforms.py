@@ -1,7 +1,8 @@
 """Paired random crop / flip, applied identically to a low image and its reference.
 
 Works on single images ``(C, H, W)`` (dataset side) and on batches ``(B, C, H, W)`` (the
-trainer's progressive patch-size schedule crops whole batches with [`batch_random_crop`][semprior.data.transforms.batch_random_crop]).
+trainer's progressive patch-size schedule crops whole batches with
+[`batch_random_crop`][semprior.data.transforms.batch_random_crop]).
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def batch_random_crop(batch: Any, size: int, generator: torch.Generator | None =
     Tensors that are not 4-D (names, scalars) pass through. Images smaller than ``size`` are an error.
 
     Examples:
-        >>> out = batch_random_crop({"low": torch.rand(2, 3, 8, 8), "high": torch.rand(2, 3, 8, 8), "name": ["a", "b"]}, 4)
+        >>> batch = {"low": torch.rand(2, 3, 8, 8), "high": torch.rand(2, 3, 8, 8), "name": ["a", "b"]}
+        >>> out = batch_random_crop(batch, 4)
         >>> out["low"].shape, out["name"]
         (torch.Size([2, 3, 4, 4]), ['a', 'b'])
     """

@@ -1,4 +1,5 @@
-"""Training engine: a model-agnostic [`Trainer`][semprior.engine.trainer.Trainer] (one loss or alternating [`PhaseSchedule`][semprior.models.phases.PhaseSchedule]s), atomic checkpoints, schedules, DDP helpers, curves."""
+"""Training engine: a model-agnostic [`Trainer`][semprior.engine.trainer.Trainer] (one loss or alternating
+[`PhaseSchedule`][semprior.models.phases.PhaseSchedule]s), atomic checkpoints, schedules, DDP helpers, curves."""
 
 from semprior.engine.checkpoint import load_checkpoint, save_checkpoint
 from semprior.engine.curves import plot_curves

@@ -1,4 +1,5 @@
-"""The enhance path's promise: a dark photo never comes out darker ([`keep_brightness`][semprior.engine.brightness.keep_brightness]).
+"""The enhance path's promise: a dark photo never comes out darker
+([`keep_brightness`][semprior.engine.brightness.keep_brightness]).
 
 A learned enhancer trained on LOL-v1 maps each image toward the brightness of LOL's references;
 on a photo unlike LOL (a dusk sky, a lit shop window) it can return an image darker than its

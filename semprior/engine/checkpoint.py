@@ -42,7 +42,8 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by [`save_checkpoint`][semprior.engine.checkpoint.save_checkpoint] with ``weights_only=True`` (see `safe_torch_load`)."""
+    """Load a checkpoint written by [`save_checkpoint`][semprior.engine.checkpoint.save_checkpoint] with
+    ``weights_only=True`` (see `safe_torch_load`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")

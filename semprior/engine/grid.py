@@ -93,7 +93,8 @@ def comparison_grid(
 
 
 def save_grid(path: str | Path, rows: Sequence[Sequence[Tensor]], labels: Sequence[str], **kwargs) -> Path:
-    """Build [`comparison_grid`][semprior.engine.grid.comparison_grid] and write it as an 8-bit PNG (atomically, via ``write_image``); returns the path.
+    """Build [`comparison_grid`][semprior.engine.grid.comparison_grid] and write it as an 8-bit PNG (atomically, via
+    ``write_image``); returns the path.
 
     Examples:
         >>> import tempfile, os

@@ -224,7 +224,8 @@ def _check_views(train_cfg: TrainConfig, data: DataConfig) -> None:
             )
         if patch > data.patch_size * scale:
             raise ValueError(
-                f"the coarse-to-fine patch {patch} at scale {scale} needs data.patch_size >= {math.ceil(patch / scale)}, "
+                f"the coarse-to-fine patch {patch} at scale {scale} needs "
+                f"data.patch_size >= {math.ceil(patch / scale)}, "
                 f"got {data.patch_size}; raise data.patch_size (0 = whole images) or lower train.patch_stages"
             )
 

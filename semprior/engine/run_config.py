@@ -130,7 +130,8 @@ class SegmentationDataConfig:
     Attributes:
         kind: ``"folder"`` ([`SegmentationFolder`][semprior.data.segmentation.SegmentationFolder]: images and
             one-channel label PNGs matched by name) or ``"synthetic"``
-            ([`SyntheticSegmentation`][semprior.data.segmentation.SyntheticSegmentation], procedural shapes; tests and demos).
+            ([`SyntheticSegmentation`][semprior.data.segmentation.SyntheticSegmentation], procedural shapes; tests and
+            demos).
         image_dir, mask_dir: folders for ``kind="folder"`` (searched recursively).
         mask_glob: which files of ``mask_dir`` are label maps (Cityscapes: ``"*_labelTrainIds.png"``).
         strip: name suffixes removed before matching images to label maps.
@@ -187,12 +188,13 @@ class RunConfig:
         phases: {lle: 1, seg: 1}  # consecutive steps of each phase (default: the model's)
 
     ``model.name`` picks the architecture from the model registry
-    ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]; classical methods have nothing to train); every
-    other key of ``model`` is a field of its config dataclass (e.g.
+    ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]; classical methods have nothing to
+    train); every other key of ``model`` is a field of its config dataclass (e.g.
     [`DeepSPGConfig`][semprior.models.deepspg_config.DeepSPGConfig]). ``prior`` names a registry prior
-    ([`semprior.priors.registry.PRIORS`][semprior.priors.registry.PRIORS]); ``text`` a [`TEXT_LOSSES`][semprior.losses.text.TEXT_LOSSES] entry (models that take a text loss: DeepSPG).
-    A model whose registry entry has ``phases`` (SLLEN) trains on that alternating schedule over
-    ``data`` (the source ``"train"``) and ``segmentation`` ([`SegmentationDataConfig`][semprior.engine.run_config.SegmentationDataConfig]).
+    ([`semprior.priors.registry.PRIORS`][semprior.priors.registry.PRIORS]); ``text`` a
+    [`TEXT_LOSSES`][semprior.losses.text.TEXT_LOSSES] entry (models that take a text loss: DeepSPG). A model whose
+    registry entry has ``phases`` (SLLEN) trains on that alternating schedule over ``data`` (the source ``"train"``) and
+    ``segmentation`` ([`SegmentationDataConfig`][semprior.engine.run_config.SegmentationDataConfig]).
 
     ``init`` starts the run from trained weights instead of random ones (fine-tuning, or a second
     stage of a schedule): any file [`load_model`][semprior.models.io.load_model] reads (a
@@ -272,8 +274,8 @@ def shipped_recipes() -> list[str]:
 def resolve_config(name: str | Path) -> Path:
     """A YAML file from a path, or from the name of a shipped recipe (with or without ``.yaml``/``configs/``).
 
-    An existing file wins; otherwise the name is looked up among [`shipped_recipes`][semprior.engine.run_config.shipped_recipes].
-    Neither is an error that lists the shipped names.
+    An existing file wins; otherwise the name is looked up among
+    [`shipped_recipes`][semprior.engine.run_config.shipped_recipes]. Neither is an error that lists the shipped names.
     """
     path = Path(name).expanduser()
     if path.is_file():

@@ -1,4 +1,5 @@
-"""SIGTERM as a flag the training loop reads between steps (used by [`Trainer.fit`][semprior.engine.trainer.Trainer.fit])."""
+"""SIGTERM as a flag the training loop reads between steps (used by
+[`Trainer.fit`][semprior.engine.trainer.Trainer.fit])."""
 
 from __future__ import annotations
 

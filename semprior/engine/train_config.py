@@ -34,7 +34,8 @@ class TrainConfig:
             ``((start_step, patch, scale), ...)``: from each start step, batches are resized by
             ``scale`` (default 1) and cropped to ``patch`` (0 = the whole frame); empty = no cropping.
             See [`PatchSchedule`][semprior.engine.schedule.PatchSchedule].
-        seed: seed for parameters (via [`seed_everything`][semprior.engine.trainer.seed_everything]), data order and crops.
+        seed: seed for parameters (via [`seed_everything`][semprior.engine.trainer.seed_everything]), data order and
+            crops.
         num_workers: DataLoader workers.
         log_every: steps between loss-curve points.
         ckpt_every: steps between checkpoints of ``last.pt`` (``0`` = only at the end). Whatever

@@ -2,8 +2,8 @@
 
 The trainer knows nothing about the model: it calls ``loss_fn(model, batch) -> (total, terms)``
 where ``model`` may be wrapped in ``DistributedDataParallel`` (call ``model(...)``, not a method of
-the inner module, so gradients are synchronised; reach the inner module with [`unwrap`][semprior.engine.trainer.unwrap]).
-Alternating multi-task training (SLLEN) is the same loop with a
+the inner module, so gradients are synchronised; reach the inner module with
+[`unwrap`][semprior.engine.trainer.unwrap]). Alternating multi-task training (SLLEN) is the same loop with a
 [`PhaseSchedule`][semprior.models.phases.PhaseSchedule] in place of ``loss_fn`` and named data sources.
 
 Determinism: the data order of epoch ``e`` of each source is a permutation drawn from ``(seed, source, e)``
@@ -310,7 +310,8 @@ class Trainer:
         return save_checkpoint(self.state_dict(), path)
 
     def resume(self, path: str | Path, allow_changed: bool = False) -> None:
-        """Restore a checkpoint written by [`save`][semprior.engine.trainer.Trainer.save]; [`fit`][semprior.engine.trainer.Trainer.fit] then continues exactly.
+        """Restore a checkpoint written by [`save`][semprior.engine.trainer.Trainer.save];
+        [`fit`][semprior.engine.trainer.Trainer.fit] then continues exactly.
 
         A config that differs from the one the checkpoint recorded is refused, listing the
         fields, unless ``allow_changed`` (see [`load_state_dict`][semprior.engine.trainer.Trainer.load_state_dict]).
@@ -572,4 +573,7 @@ class Trainer:
         return TrainResult(self.step, stopped, self.best, dict(self.curves), time.perf_counter() - t0, out_of_time)
 
     def __repr__(self) -> str:
-        return f"Trainer(step={self.step}/{self.config.steps}, world={self.world}, device={self.device}, patches={self.patches})"
+        return (
+            f"Trainer(step={self.step}/{self.config.steps}, world={self.world}, device={self.device}, "
+            f"patches={self.patches})"
+        )

@@ -1,8 +1,8 @@
 """Backend dispatch for channel attention.
 
 Every backend declares the devices and dtypes it runs and its limits, and says *why* it cannot
-run a given input ([`not_supported_reasons`][semprior.kernels.dispatch.not_supported_reasons]). ``backend="auto"`` picks the first runnable
-backend in the order ``triton`` > ``streaming`` > ``reference``; a forced backend that cannot
+run a given input ([`not_supported_reasons`][semprior.kernels.dispatch.not_supported_reasons]). ``backend="auto"`` picks
+the first runnable backend in the order ``triton`` > ``streaming`` > ``reference``; a forced backend that cannot
 run raises ``RuntimeError`` listing the reasons — there is no silent fallback.
 """
 
@@ -72,14 +72,16 @@ def _triton_reasons(tensors: tuple[Tensor, ...]) -> list[str]:
     if q.device.type == "cpu":
         if os.environ.get("TRITON_INTERPRET") != "1":
             reasons.append(
-                "tensors are on the CPU and no CUDA device is used; Triton runs on CPU tensors only under TRITON_INTERPRET=1"
+                "tensors are on the CPU and no CUDA device is used; "
+                "Triton runs on CPU tensors only under TRITON_INTERPRET=1"
             )
         else:
             from semprior.kernels import triton_backend
 
             if not triton_backend.interpreted():
                 reasons.append(
-                    "TRITON_INTERPRET=1 was set after semprior's Triton kernels were compiled for the GPU; set it before starting Python"
+                    "TRITON_INTERPRET=1 was set after semprior's Triton kernels were compiled for the GPU; "
+                    "set it before starting Python"
                 )
     elif q.device.type != "cuda":
         reasons.append(f"device {q.device.type!r} is not supported (cuda, or cpu under TRITON_INTERPRET=1)")
@@ -90,7 +92,8 @@ def _triton_reasons(tensors: tuple[Tensor, ...]) -> list[str]:
     c, cv = tensors[0].shape[-2], tensors[2].shape[-2]
     if max(c, cv) > (spec.max_channels or 0):
         reasons.append(
-            f"channels per head c={c}, c_v={cv} exceed the kernel limit {spec.max_channels} (the c×c map lives in registers)"
+            f"channels per head c={c}, c_v={cv} exceed the kernel limit {spec.max_channels} "
+            "(the c×c map lives in registers)"
         )
     return reasons
 
@@ -161,8 +164,8 @@ def channel_attention(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | flo
     """Channel attention ``softmax(τ q̂ k̂ᵀ) v`` over ``(B, heads, c, N)`` inputs.
 
     ``q̂, k̂`` are q and k L2-normalised over the N positions; ``τ`` a per-head temperature. See
-    `semprior.kernels.reference` for the math and [`not_supported_reasons`][semprior.kernels.dispatch.not_supported_reasons] for what
-    each backend runs.
+    `semprior.kernels.reference` for the math and
+    [`not_supported_reasons`][semprior.kernels.dispatch.not_supported_reasons] for what each backend runs.
 
     Args:
         q: queries ``(B, heads, c, N)``.

@@ -39,11 +39,13 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor) -> None:
         )
     if v.shape[:2] != q.shape[:2] or v.shape[-1] != q.shape[-1]:
         raise ValueError(
-            f"v must have shape (B, heads, c_v, N) matching q's batch, heads and N, got q {tuple(q.shape)}, v {tuple(v.shape)}"
+            "v must have shape (B, heads, c_v, N) matching q's batch, heads and N, "
+            f"got q {tuple(q.shape)}, v {tuple(v.shape)}"
         )
     if v.shape[-2] != q.shape[-2]:
         raise ValueError(
-            f"v must have as many channels per head as k (the c×c map multiplies v), got k {tuple(k.shape)}, v {tuple(v.shape)}"
+            "v must have as many channels per head as k (the c×c map multiplies v), "
+            f"got k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
     if q.shape[-1] == 0:
         raise ValueError("q, k, v have N = 0 spatial positions; channel attention needs at least one")

@@ -145,8 +145,9 @@ def channel_attention_streaming(
 ) -> Tensor:
     """Channel attention ``softmax(τ q̂ k̂ᵀ) v`` computed in spatial tiles (see the module docstring).
 
-    Matches [`semprior.kernels.reference.channel_attention_reference`][semprior.kernels.reference.channel_attention_reference] (same accumulation
-    dtype) with extra memory of a few tiles instead of several full-size copies.
+    Matches
+    [`semprior.kernels.reference.channel_attention_reference`][semprior.kernels.reference.channel_attention_reference]
+    (same accumulation dtype) with extra memory of a few tiles instead of several full-size copies.
 
     Shape:
         - q, k: ``(B, h, c, N)``; v: ``(B, h, c_v, N)`` -> ``(B, h, c_v, N)``

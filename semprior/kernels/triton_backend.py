@@ -89,7 +89,8 @@ def _gram_kernel(
         x = tl.load(X + b * sxb + h * sxh + rc[:, None] * sxc + n[None, :] * sxn, mask=m, other=0.0).to(tl.float32)
         y = tl.load(Y + b * syb + h * syh + rc[:, None] * syc + n[None, :] * syn, mask=m, other=0.0).to(tl.float32)
         if HAS_I:
-            il = tl.load(ILL + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin, mask=m, other=0.0).to(tl.float32)
+            il_ptrs = ILL + b * sib + h * sih + rc[:, None] * sic + n[None, :] * sin
+            il = tl.load(il_ptrs, mask=m, other=0.0).to(tl.float32)
             y = y * il
         acc += tl.dot(x, tl.trans(y), input_precision="ieee")
         if NORMS:
@@ -389,8 +390,8 @@ def _prepare(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float) -> Te
 def channel_attention_triton(q: Tensor, k: Tensor, v: Tensor, temperature: Tensor | float) -> Tensor:
     """Channel attention with the fused Triton kernels (CUDA, or CPU under ``TRITON_INTERPRET=1``).
 
-    Use through [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention] (``backend="triton"``), which checks
-    that the kernels can run the input first.
+    Use through [`semprior.kernels.channel_attention`][semprior.kernels.dispatch.channel_attention]
+    (``backend="triton"``), which checks that the kernels can run the input first.
 
     Shape:
         - q, k, v: ``(B, h, c, N)`` with ``c <= 128`` -> ``(B, h, c, N)``

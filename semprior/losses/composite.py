@@ -1,4 +1,5 @@
-"""DeepSPG's total loss: a weighted sum of unweighted library losses, weights in [`LossWeights`][semprior.losses.composite.LossWeights].
+"""DeepSPG's total loss: a weighted sum of unweighted library losses, weights in
+[`LossWeights`][semprior.losses.composite.LossWeights].
 
 $$
 \\mathcal{L} = \\lambda_1\\,\\mathrm{MSE}(\\hat y, y) + \\lambda_2\\,\\mathcal{L}_{edge}(\\hat y, y)
@@ -8,8 +9,8 @@ $$
 
 with ``s`` the frozen prior's segmentation logits (gradients flow through the prior into
 ``\\hat y``; the prior's weights stay frozen) and ``t`` CLIP text embeddings of the prompts
-([`semprior.losses.clip_prompt.CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss]). An optional SSIM term (``ssim``, not in
-the paper, default 0) is available as a lever for small-data training.
+([`semprior.losses.clip_prompt.CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss]). An optional SSIM term
+(``ssim``, not in the paper, default 0) is available as a lever for small-data training.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def deepspg_loss(
 
 
 class DeepSPGLoss(nn.Module):
-    """Module form of [`deepspg_loss`][semprior.losses.composite.deepspg_loss]; holds the weights, the prior and the text loss.
+    """Module form of [`deepspg_loss`][semprior.losses.composite.deepspg_loss]; holds the weights, the prior and the
+    text loss.
 
     Shape:
         - output, target: `(B, 3, H, W)` -> ``(total scalar, {term: scalar})``

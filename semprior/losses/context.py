@@ -108,7 +108,8 @@ def semantic_context_loss(
 
 
 class SemanticContextLoss(nn.Module):
-    """Module form of [`semantic_context_loss`][semprior.losses.context.semantic_context_loss]; the extractor is frozen on construction.
+    """Module form of [`semantic_context_loss`][semprior.losses.context.semantic_context_loss]; the extractor is frozen
+    on construction.
 
     Shape:
         - output, reference: `(B, 3, H, W)` -> scalar

@@ -80,7 +80,8 @@ def semantic_kl_loss(
 
 
 class SemanticKLLoss(nn.Module):
-    """Module form of [`semantic_kl_loss`][semprior.losses.semantic_kl.semantic_kl_loss] (default direction KL(target || input)).
+    """Module form of [`semantic_kl_loss`][semprior.losses.semantic_kl.semantic_kl_loss] (default direction
+    KL(target || input)).
 
     Shape:
         - Input: `(B, K, H, W)` and `(B, K, H', W')` logits

@@ -22,8 +22,8 @@ def ssim_loss(
 ) -> Tensor:
     """``1 - SSIM(input, target)`` per sample, then reduced.
 
-    Uses [`semprior.metrics.ssim.structural_similarity`][semprior.metrics.ssim.structural_similarity] (the same math as the metric,
-    without the metric's uint8 quantisation, so gradients flow). Images must be at least
+    Uses [`semprior.metrics.ssim.structural_similarity`][semprior.metrics.ssim.structural_similarity] (the same math as
+    the metric, without the metric's uint8 quantisation, so gradients flow). Images must be at least
     ``window_size`` pixels on each side.
 
     Shape:

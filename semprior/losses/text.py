@@ -24,7 +24,8 @@ TEXT_LOSSES = {
 
 
 def build_text_loss(name: str, weights_dir: str | os.PathLike | None = None) -> Any:
-    """``"none"`` -> ``None``; ``"clip"`` -> [`CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss] from the local ViT-B-16 file."""
+    """``"none"`` -> ``None``; ``"clip"`` -> [`CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss] from the
+    local ViT-B-16 file."""
     if name == "none":
         return None
     if name == "clip":

@@ -149,8 +149,8 @@ def _patch_features(s: Tensor) -> Tensor:
 
 
 def _gray255(img: Tensor) -> Tensor:
-    """``(3, H, W)`` in ``[0, 1]`` -> ``(1, 1, H, W)`` float64 gray levels ``0..255`` (MATLAB ``rgb2gray`` of a uint8 image:
-    its weights, rounded to whole levels)."""
+    """``(3, H, W)`` in ``[0, 1]`` -> ``(1, 1, H, W)`` float64 gray levels ``0..255`` (MATLAB ``rgb2gray`` of a uint8
+    image: its weights, rounded to whole levels)."""
     w = torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=torch.float64, device=img.device)
     return (img.to(torch.float64) * 255 * w[:, None, None]).sum(0).round()[None, None]
 
@@ -252,7 +252,8 @@ def default_niqe_model() -> NIQEModel:
 
 
 def niqe_model(model: NIQEModel | str | None = None) -> NIQEModel:
-    """A [`NIQEModel`][semprior.metrics.niqe.NIQEModel] from a model, a name in `NIQE_MODELS` or ``None`` (the authors')."""
+    """A [`NIQEModel`][semprior.metrics.niqe.NIQEModel] from a model, a name in `NIQE_MODELS` or ``None`` (the
+    authors')."""
     if model is None or model == "authors":
         return authors_niqe_model()
     if model == "fitted":

@@ -95,7 +95,8 @@ def prepare_pair(x: Tensor, y: Tensor, protocol: MetricProtocol) -> tuple[Tensor
         - Output: `(B, 3 or 1, H - 2c, W - 2c)` twice
 
     Examples:
-        >>> a, b = prepare_pair(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), MetricProtocol(space="y", crop_border=1))
+        >>> protocol = MetricProtocol(space="y", crop_border=1)
+        >>> a, b = prepare_pair(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), protocol)
         >>> a.shape
         torch.Size([1, 1, 6, 6])
     """

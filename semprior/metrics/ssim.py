@@ -146,7 +146,8 @@ def _ssim_map(x: Tensor, y: Tensor, target: tuple[Tensor, Tensor, Tensor], g: Te
 
 
 def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor:
-    """Per-image SSIM under a [`MetricProtocol`][semprior.metrics.protocol.MetricProtocol] (Gaussian 11x11, sigma 1.5, per-channel mean for RGB).
+    """Per-image SSIM under a [`MetricProtocol`][semprior.metrics.protocol.MetricProtocol] (Gaussian 11x11, sigma 1.5,
+    per-channel mean for RGB).
 
     Computed in float64 after the protocol's preparation (GT-mean, quantisation, colour space,
     crop). Print ``protocol`` beside reported numbers.

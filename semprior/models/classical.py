@@ -211,8 +211,8 @@ class CLAHE(nn.Module):
     [`enhance_image`][semprior.engine.tiling.enhance_image] runs it on the whole image.
 
     Small images: kornia needs more pixels than cells along each axis, so an axis of ``n <=
-    grid`` pixels is divided into ``n - 1`` cells instead ([`grid_for`][semprior.models.classical.CLAHE.grid_for]; an 8x8 grid on a
-    6x9 image becomes 5x8 cells); an axis of one pixel is duplicated to two (replicate padding,
+    grid`` pixels is divided into ``n - 1`` cells instead ([`grid_for`][semprior.models.classical.CLAHE.grid_for]; an
+    8x8 grid on a 6x9 image becomes 5x8 cells); an axis of one pixel is duplicated to two (replicate padding,
     which leaves each cell's histogram unchanged) and cropped back.
 
     Shape:
@@ -235,7 +235,8 @@ class CLAHE(nn.Module):
         self.clip_limit, self.grid_size, self.space = self.config.clip_limit, self.config.grid_size, self.config.space
 
     def grid_for(self, height: int, width: int) -> tuple[int, int]:
-        """The grid used on a ``height x width`` image: ``grid_size``, with at most ``n - 1`` cells on an axis of ``n > 1``."""
+        """The grid used on a ``height x width`` image: ``grid_size``, with at most ``n - 1`` cells on an axis of
+        ``n > 1``."""
         return tuple(max(1, min(g, n - 1)) for g, n in zip(self.grid_size, (height, width)))  # type: ignore[return-value]
 
     def _clahe(self, ch: Tensor) -> Tensor:

@@ -8,12 +8,15 @@ segmentation features toward the normal-light reference's.
 
 semprior parts:
 
-- [`semprior.attention.cuie.CUIEBlock`][semprior.attention.cuie.CUIEBlock] at the denoiser's bottleneck (self-attention over
-  image tokens, cross-attention to the prior's tokens from [`feature_tokens`][semprior.attention.cuie.feature_tokens]
-  and, when region masks are given, [`region_tokens`][semprior.attention.cuie.region_tokens]);
+- [`semprior.attention.cuie.CUIEBlock`][semprior.attention.cuie.CUIEBlock] at the denoiser's bottleneck (self-attention
+  over image tokens, cross-attention to the prior's tokens from
+  [`feature_tokens`][semprior.attention.cuie.feature_tokens] and, when region masks are given,
+  [`region_tokens`][semprior.attention.cuie.region_tokens]);
 - `semprior.models.diffusion` (schedule, epsilon objective, DDIM sampler);
-- [`semprior.losses.context.semantic_context_loss`][semprior.losses.context.semantic_context_loss] on the implied clean estimate;
-- any prior: a [`semprior.priors.base.SegPrior`][semprior.priors.base.SegPrior] (e.g. ``SAMPrior``) or a module returning features.
+- [`semprior.losses.context.semantic_context_loss`][semprior.losses.context.semantic_context_loss] on the implied clean
+  estimate;
+- any prior: a [`semprior.priors.base.SegPrior`][semprior.priors.base.SegPrior] (e.g. ``SAMPrior``) or a module
+  returning features.
 """
 
 from __future__ import annotations
@@ -339,8 +342,9 @@ class CUGD(nn.Module):
 
 
 def cugd_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    """``loss_fn`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]: [`CUGD.loss`][semprior.models.cugd.CUGD.loss]
-    on ``batch``, called through a DDP wrapper's forward (so gradients are synchronised)."""
+    """``loss_fn`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]:
+    [`CUGD.loss`][semprior.models.cugd.CUGD.loss] on ``batch``, called through a DDP wrapper's forward (so gradients are
+    synchronised)."""
     return call_method(model, "loss", batch["low"], batch["high"])
 
 

@@ -52,8 +52,8 @@ class DeepSPG(nn.Module):
 
     Pipeline on a low-light image ``I``:
 
-    1. [`RetinexDecomposer`][semprior.retinex.decomposer.RetinexDecomposer]: ``R = clamp(I / L)``, gray illumination ``L``,
-       illumination features ``F``;
+    1. [`RetinexDecomposer`][semprior.retinex.decomposer.RetinexDecomposer]: ``R = clamp(I / L)``, gray illumination
+       ``L``, illumination features ``F``;
     2. reflectance restoration: a three-level U-Net (widths ``C, 2C, 4C``, strided-conv down,
        transposed-conv up, skip concatenation) with [`SEM`][semprior.attention.sem.SEM] blocks at every
        level; the queries come from the prior's features (computed on ``I``) of the matching level,
@@ -67,12 +67,14 @@ class DeepSPG(nn.Module):
     skipped while compiling, exporting or tracing).
 
     Args:
-        config: [`DeepSPGConfig`][semprior.models.deepspg_config.DeepSPGConfig] (``DeepSPGConfig.preset("deepspg")`` when ``None``).
+        config: [`DeepSPGConfig`][semprior.models.deepspg_config.DeepSPGConfig] (``DeepSPGConfig.preset("deepspg")``
+            when ``None``).
         prior: a frozen [`SegPrior`][semprior.priors.base.SegPrior]; required when
             ``config.image_prior`` and refused otherwise. It is **not** a submodule: its weights are
             not in this model's ``state_dict`` or parameter count.
         text_loss: callable ``img -> scalar`` (e.g. [`CLIPPromptLoss`][semprior.losses.clip_prompt.CLIPPromptLoss]);
-            required when ``config.text_prior`` and refused otherwise; used by [`loss`][semprior.models.deepspg.DeepSPG.loss] only.
+            required when ``config.text_prior`` and refused otherwise; used by
+            [`loss`][semprior.models.deepspg.DeepSPG.loss] only.
 
     Shape:
         - low: `(B, 3, H, W)` in ``[0, 1]``
@@ -93,7 +95,8 @@ class DeepSPG(nn.Module):
     #: without autograd on a CPU, images up to this many pixels (padded) run the whole-image graph in
     #: channels-last (each SEM block still banded inside): faster than the fully banded path, for
     #: about twice its extra memory (docs/performance.md). Larger images run
-    #: [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded]. Set it on an instance to move the switch (``0``: always banded).
+    #: [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded]. Set it on an instance to move the switch
+    #: (``0``: always banded).
     whole_graph_max_pixels = 2_500_000
     #: worst PSNR (dB) of the bfloat16-autocast output against fp32 measured on LOL-v1 eval15 with
     #: the shipped weights (benchmarks/results/precision_eval15.md); `semprior.engine.precision`
@@ -234,8 +237,8 @@ class DeepSPG(nn.Module):
         Without autograd and with SEM's backend resolving to ``"streaming"`` (``"auto"`` on a CPU)
         images up to ``whole_graph_max_pixels`` run the whole-image graph in channels-last
         with every SEM block banded inside, larger ones
-        [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded] (same result to float rounding, bounded memory);
-        otherwise (autograd, another backend) the plain graph.
+        [`forward_banded`][semprior.models.deepspg.DeepSPG.forward_banded] (same result to float rounding, bounded
+        memory); otherwise (autograd, another backend) the plain graph.
         """
         x, sems = self._prepare(low, prior_out)
         h, w = low.shape[-2:]
@@ -281,15 +284,16 @@ class DeepSPG(nn.Module):
 
     # ------------------------------------------------------------------ exact low-memory inference
     def forward_banded(self, low: Tensor, prior_out: PriorOutput | None = None, band_rows: int | None = None) -> Tensor:
-        """[`forward`][semprior.models.deepspg.DeepSPG.forward] computed band by band over rows, without autograd (same result to float rounding).
+        """[`forward`][semprior.models.deepspg.DeepSPG.forward] computed band by band over rows, without autograd (same
+        result to float rounding).
 
         Every full-resolution stage is local except SEM's attention map (global, a ``c×c`` matrix
         per head, accumulated in a first pass over bands), so: the decomposer, ``embed``, the
         down/up-sampling convs, the skip fusions, the GDFN and the illumination branch run in
         row bands with their halos; SEM blocks run banded *in place*; the level-1 skip tensor is
         the only full-size feature map (``C`` channels), the level-2 one the only half-size one.
-        [`forward`][semprior.models.deepspg.DeepSPG.forward] picks this path by itself when it applies; call it directly to force it
-        (for example with a Triton backend on a GPU) or to choose ``band_rows`` (even, >= 2).
+        [`forward`][semprior.models.deepspg.DeepSPG.forward] picks this path by itself when it applies; call it directly
+        to force it (for example with a Triton backend on a GPU) or to choose ``band_rows`` (even, >= 2).
 
         Shape:
             - low: `(B, 3, H, W)` -> `(B, 3, H, W)`
@@ -344,7 +348,8 @@ class DeepSPG(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def loss(self, low: Tensor, high: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """The training objective (the protocol's ``loss(low, high)``): the paper's loss of ``self(low)`` against ``high``.
+        """The training objective (the protocol's ``loss(low, high)``): the paper's loss of ``self(low)`` against
+        ``high``.
 
         Returns ``(total, {unweighted term: value})``. On an output already computed, call
         ``self.criterion(output, high)`` (a [`DeepSPGLoss`][semprior.losses.composite.DeepSPGLoss]), as
@@ -383,7 +388,8 @@ def _down_rows(conv: nn.Conv2d, src: Tensor, band: int) -> Tensor:
 
 
 def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tensor, band: int) -> Tensor:
-    """``skip <- fuse(cat(up(low), skip))`` in place, over bands of rows (``up``: kernel 2, stride 2); returns ``skip``."""
+    """``skip <- fuse(cat(up(low), skip))`` in place, over bands of rows (``up``: kernel 2, stride 2); returns
+    ``skip``."""
     if up.kernel_size != (2, 2) or up.stride != (2, 2) or up.padding != (0, 0) or band % 2:
         raise ValueError(f"_fuse_rows needs a 2x2 stride-2 transposed conv and an even band, got {up}, band {band}")
     for r0, r1 in row_bands(skip.shape[-2], band):
@@ -392,7 +398,8 @@ def _fuse_rows(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tenso
 
 
 def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    """``loss_fn`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]: the value of [`DeepSPG.loss`][semprior.models.deepspg.DeepSPG.loss] on ``batch``.
+    """``loss_fn`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]: the value of
+    [`DeepSPG.loss`][semprior.models.deepspg.DeepSPG.loss] on ``batch``.
 
     Calls the (possibly DDP-wrapped) ``model`` itself so gradients are synchronised, then the
     unwrapped model's ``criterion`` on the output.

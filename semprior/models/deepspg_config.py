@@ -155,7 +155,8 @@ class DeepSPGConfig:
         return cls.from_dict({**base[name], **overrides})
 
     def ablation(self, name: str) -> DeepSPGConfig:
-        """This config with the switches of one of [`ABLATIONS`][semprior.models.deepspg_config.ABLATIONS] (the paper's Tables 2/3)."""
+        """This config with the switches of one of [`ABLATIONS`][semprior.models.deepspg_config.ABLATIONS] (the paper's
+        Tables 2/3)."""
         if name not in ABLATIONS:
             raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
         image, text, c2f = ABLATIONS[name]

@@ -1,11 +1,12 @@
 """A compact Gaussian diffusion toolkit: noise schedules, the epsilon objective, a DDIM sampler.
 
-- [`NoiseSchedule`][semprior.models.diffusion.NoiseSchedule]: ``beta_t`` for ``t = 0 .. T-1`` (``"linear"``: Ho et al. 2020,
-  ``1e-4 .. 0.02``; ``"cosine"``: Nichol & Dhariwal 2021, ``s = 0.008``, betas clipped to 0.999)
+- [`NoiseSchedule`][semprior.models.diffusion.NoiseSchedule]: ``beta_t`` for ``t = 0 .. T-1`` (``"linear"``: Ho et al.
+  2020, ``1e-4 .. 0.02``; ``"cosine"``: Nichol & Dhariwal 2021, ``s = 0.008``, betas clipped to 0.999)
   and ``alpha_bar_t = prod(1 - beta)``;
-- [`epsilon_loss`][semprior.models.diffusion.epsilon_loss]: ``E_t,eps || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2``;
-- [`ddim_sample`][semprior.models.diffusion.ddim_sample]: DDIM (Song et al. 2021) over an evenly spaced sub-sequence of ``steps``
-  timesteps; ``eta = 0`` is deterministic given the initial noise, and every random draw comes
+- [`epsilon_loss`][semprior.models.diffusion.epsilon_loss]:
+  ``E_t,eps || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2``;
+- [`ddim_sample`][semprior.models.diffusion.ddim_sample]: DDIM (Song et al. 2021) over an evenly spaced sub-sequence of
+  ``steps`` timesteps; ``eta = 0`` is deterministic given the initial noise, and every random draw comes
   from the ``generator`` argument, so a seeded generator reproduces the sample bit for bit.
 
 ``eps_fn(x_t, t)`` is any callable predicting the noise, ``t`` a ``(B,)`` int64 tensor.

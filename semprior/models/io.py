@@ -11,8 +11,8 @@
      "prior": {"name": "region", "class": "RegionPrior", "spec": {...}, "weights": null} | null,
      "semprior_version": "0.1.0"}
 
-  The prior is rebuilt from its name ([`semprior.priors.registry.PRIORS`][semprior.priors.registry.PRIORS]): ``"region"``
-  needs no file, ``"hrnet"`` / ``"sam"`` resolve their weights through `semprior.weights`
+  The prior is rebuilt from its name ([`semprior.priors.registry.PRIORS`][semprior.priors.registry.PRIORS]):
+  ``"region"`` needs no file, ``"hrnet"`` / ``"sam"`` resolve their weights through `semprior.weights`
   (``weights_dir`` or ``$SEMPRIOR_WEIGHTS``). A prior without a name (custom module, random
   weights) must be passed as ``prior=`` when loading; it is checked against the recorded spec.
 
@@ -232,7 +232,8 @@ def from_pretrained(
     device: str | torch.device = "cpu",
     **overrides: Any,
 ) -> nn.Module:
-    """Load a [`save_pretrained`][semprior.models.io.save_pretrained] folder (or its ``model.safetensors`` / ``config.json``); eval mode.
+    """Load a [`save_pretrained`][semprior.models.io.save_pretrained] folder (or its ``model.safetensors`` /
+    ``config.json``); eval mode.
 
     ``overrides`` change non-architectural config fields (e.g. ``backend="streaming"``); a
     change that alters the state dict fails the strict load.
@@ -361,7 +362,8 @@ def build_from_config(
     copies: int = 1,
     what: str = "weights",
 ) -> nn.Module:
-    """``entry.build(cfg, prior, text_loss)``, after checking on the meta device that ``copies`` of its weights fit in memory."""
+    """``entry.build(cfg, prior, text_loss)``, after checking on the meta device that ``copies`` of its weights fit in
+    memory."""
     from semprior._memory import check_model_fits
 
     check_model_fits(lambda c: entry.build(c, prior, text_loss), cfg, source, copies=copies, what=what)
@@ -487,7 +489,8 @@ def _model_from_config(path: Path, cfg: Any) -> str:
 
 
 def _resolve_prior(entry: ModelEntry, prior: str | nn.Module | None, weights_dir: Any) -> nn.Module | None:
-    """The prior object for ``entry``: a name is built, ``None`` means the entry's default; a model without prior refuses one."""
+    """The prior object for ``entry``: a name is built, ``None`` means the entry's default; a model without prior
+    refuses one."""
     if entry.prior is None:
         if prior not in (None, "none"):
             raise ValueError(f"model {entry.name!r} takes no prior; drop prior=")
@@ -511,7 +514,8 @@ def build_entry(
     text_loss: Any = None,
     source: str = "model",
 ) -> nn.Module:
-    """Build ``entry``'s model from its preset and ``overrides`` with ``prior`` (a name, a module; ``None``: the default)."""
+    """Build ``entry``'s model from its preset and ``overrides`` with ``prior`` (a name, a module; ``None``: the
+    default)."""
     prior_obj = _resolve_prior(entry, prior, weights_dir)
     cfg = entry.config(overrides, prior=prior_obj is not None, text=text_loss is not None)
     return build_from_config(entry, cfg, prior_obj, source, text_loss)

@@ -1,4 +1,5 @@
-"""Multi-source alternating schedules for [`Trainer`][semprior.engine.trainer.Trainer]: [`Phase`][semprior.models.phases.Phase] and [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
+"""Multi-source alternating schedules for [`Trainer`][semprior.engine.trainer.Trainer]:
+[`Phase`][semprior.models.phases.Phase] and [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
 
 A *phase* is one kind of optimisation step: which named data source its batches come from,
 which loss it computes, and which parameters it updates. A schedule repeats its phases in order,

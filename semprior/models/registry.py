@@ -59,8 +59,8 @@ class Pretrained:
 
     Attributes:
         file: ``shipped=True``: a ``save_pretrained`` folder under
-            ``PRETRAINED_DIR`` (``semprior/pretrained/``, with its ``MODEL_CARD.md``; an absolute folder of another package works too);
-            otherwise the file name of an official release, looked up in the weights directory
+            ``PRETRAINED_DIR`` (``semprior/pretrained/``, with its ``MODEL_CARD.md``; an absolute folder of another
+            package works too); otherwise the file name of an official release, looked up in the weights directory
             (``weights_dir`` or ``$SEMPRIOR_WEIGHTS``; never downloaded).
         shipped: the weights ship inside semprior.
         dataset: what they were trained on.
@@ -92,8 +92,9 @@ class ModelEntry:
         text: the model takes a text loss (``text:`` in a run config).
         rules: ``rules(data, prior=bool, text=bool, saved=bool) -> data``: the config fields that
             follow the prior switch (given a prior / a text loss, building from a saved file).
-        training_loss: ``loss_fn(model, batch) -> (total, terms)`` for [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer];
-            ``None`` for models without trainable parameters.
+        training_loss: ``loss_fn(model, batch) -> (total, terms)`` for
+            [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer]; ``None`` for models without trainable
+            parameters.
         phases: for models trained on several data sources in alternation (SLLEN):
             ``phases(model, sources) -> PhaseSchedule`` given the built model and the datasets by
             source name (``"train"``: the paired data; others as the run config names them).

@@ -7,9 +7,10 @@ every level by the (strided-conv downsampled) illumination features.
 
 Parts used:
 
-- [`semprior.retinex.illumination.IlluminationEstimator`][semprior.retinex.illumination.IlluminationEstimator] (``Illumination_Estimator``);
-- [`semprior.attention.ig.IGAttentionBlock`][semprior.attention.ig.IGAttentionBlock] (``IGAB``: IG-MSA + pre-norm feed-forward,
-  whose channel attention goes through `semprior.kernels`).
+- [`semprior.retinex.illumination.IlluminationEstimator`][semprior.retinex.illumination.IlluminationEstimator]
+  (``Illumination_Estimator``);
+- [`semprior.attention.ig.IGAttentionBlock`][semprior.attention.ig.IGAttentionBlock] (``IGAB``: IG-MSA + pre-norm
+  feed-forward, whose channel attention goes through `semprior.kernels`).
 
 Module and attribute names follow the official ``RetinexFormer_arch.py`` (``body.0.estimator``,
 ``body.0.denoiser.encoder_layers.0.1`` ...), so an official state dict maps one to one.
@@ -292,12 +293,14 @@ class Retinexformer(nn.Module):
     """Retinexformer: ``stage`` cascaded one-stage Retinex transformers.
 
     The output is not clamped (as in the original); clamp to ``[0, 1]`` for display or metrics.
-    Inputs of any size are reflect-padded to [`required_multiple`][semprior.models.retinexformer.Retinexformer.required_multiple] (``2 ** depth``) and
-    cropped back. Inputs must lie in ``[0, 1]`` (checked in eager mode). The training objective is
-    the official one, L1 ([`loss`][semprior.models.retinexformer.Retinexformer.loss]).
+    Inputs of any size are reflect-padded to
+    [`required_multiple`][semprior.models.retinexformer.Retinexformer.required_multiple] (``2 ** depth``) and cropped
+    back. Inputs must lie in ``[0, 1]`` (checked in eager mode). The training objective is the official one, L1
+    ([`loss`][semprior.models.retinexformer.Retinexformer.loss]).
 
     Args:
-        config: hyper-parameters; [`RetinexformerConfig.lol_v1`][semprior.models.retinexformer.RetinexformerConfig.lol_v1] when ``None``.
+        config: hyper-parameters;
+            [`RetinexformerConfig.lol_v1`][semprior.models.retinexformer.RetinexformerConfig.lol_v1] when ``None``.
 
     Shape:
         - Input: `(B, 3, H, W)`
@@ -311,7 +314,8 @@ class Retinexformer(nn.Module):
         1605701
     """
 
-    #: IG-MSA attends across the whole image (per channel): tiles change the output everywhere (`semprior enhance` warns)
+    #: IG-MSA attends across the whole image (per channel): tiles change the output everywhere (`semprior enhance`
+    #: warns)
     global_context = True
 
     def __init__(self, config: RetinexformerConfig | None = None) -> None:

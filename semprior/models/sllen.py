@@ -15,7 +15,8 @@ auxiliary network supplies
 Training alternates on [`semprior.engine.Trainer`][semprior.engine.trainer.Trainer] with the schedule
 [`sllen_phases`][semprior.models.sllen.sllen_phases]: an LLE step on paired images updates
 encoder + main network (auxiliary network frozen), a segmentation step on a
-[`SegmentationDataset`][semprior.data.segmentation.SegmentationDataset] updates encoder + auxiliary network (main network frozen).
+[`SegmentationDataset`][semprior.data.segmentation.SegmentationDataset] updates encoder + auxiliary network (main
+network frozen).
 """
 
 from __future__ import annotations
@@ -306,7 +307,8 @@ def sllen_phases(
     ignore_index: int = 255,
     lle_loss: Callable[[nn.Module, Any], tuple[Tensor, dict[str, Tensor]]] | None = None,
 ):
-    """SLLEN's alternating schedule for [`Trainer`][semprior.engine.trainer.Trainer]: a [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
+    """SLLEN's alternating schedule for [`Trainer`][semprior.engine.trainer.Trainer]: a
+    [`PhaseSchedule`][semprior.models.phases.PhaseSchedule].
 
     - ``lle`` (``lle_steps`` consecutive steps): batches ``{"low", "high"}`` of the source
       ``"train"``, L1 loss (or ``lle_loss(model, batch)``), updates encoder + main network; the

@@ -1,4 +1,5 @@
-"""The semantic-prior protocol: [`PriorSpec`][semprior.priors.base.PriorSpec], [`PriorOutput`][semprior.priors.base.PriorOutput] and the [`SegPrior`][semprior.priors.base.SegPrior] base.
+"""The semantic-prior protocol: [`PriorSpec`][semprior.priors.base.PriorSpec],
+[`PriorOutput`][semprior.priors.base.PriorOutput] and the [`SegPrior`][semprior.priors.base.SegPrior] base.
 
 A *prior* is a frozen network (or a weight-free algorithm) that maps an RGB image in ``[0, 1]``
 to multi-scale features (fine -> coarse) and optionally segmentation logits. Consumers (SEM
@@ -143,8 +144,9 @@ class SegPrior(nn.Module, abc.ABC):
       parameters stay frozen), e.g. for a semantic loss on an enhanced image;
     - the output is checked against `spec` (channels, strides, classes).
 
-    Parameters are frozen at construction by [`freeze`][semprior.priors.base.SegPrior.freeze] and [`train`][semprior.priors.base.SegPrior.train] always keeps
-    eval mode, so ``parent.train()`` cannot switch BatchNorm/Dropout in the prior.
+    Parameters are frozen at construction by [`freeze`][semprior.priors.base.SegPrior.freeze] and
+    [`train`][semprior.priors.base.SegPrior.train] always keeps eval mode, so ``parent.train()`` cannot switch
+    BatchNorm/Dropout in the prior.
 
     Examples:
         A complete prior in a few lines:
@@ -228,4 +230,7 @@ class SegPrior(nn.Module, abc.ABC):
         spec = getattr(self, "spec", None)
         if spec is None:
             return ""
-        return f"spec=PriorSpec(name={spec.name!r}, channels={spec.channels}, strides={spec.strides}, num_classes={spec.num_classes})"
+        return (
+            f"spec=PriorSpec(name={spec.name!r}, channels={spec.channels}, strides={spec.strides}, "
+            f"num_classes={spec.num_classes})"
+        )

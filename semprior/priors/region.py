@@ -47,7 +47,8 @@ def _pixel_descriptors(img: Tensor) -> Tensor:
 
 
 def region_descriptors(img: Tensor, strides: tuple[int, ...]) -> list[Tensor]:
-    """Pooled descriptors ``(B, 8, ceil(H/s), ceil(W/s))`` per stride (see [`RegionPrior`][semprior.priors.region.RegionPrior]).
+    """Pooled descriptors ``(B, 8, ceil(H/s), ceil(W/s))`` per stride (see
+    [`RegionPrior`][semprior.priors.region.RegionPrior]).
 
     The image is average-pooled to the finest stride first, the per-pixel descriptors are computed
     there, and each coarser level pools the previous one (strides must each divide the next).

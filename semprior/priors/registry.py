@@ -1,9 +1,9 @@
 """The priors' table: a prior by name (the names a checkpoint's ``config.json`` records).
 
 [`PRIORS`][semprior.priors.registry.PRIORS] maps a name to a [`PriorEntry`][semprior.priors.registry.PriorEntry];
-[`build_prior`][semprior.priors.registry.build_prior] builds one, [`prior_record`][semprior.priors.registry.prior_record]
-says what a saved model records about the prior it was built with. Python users pass prior
-objects directly; names are for configs, checkpoints and the command line.
+[`build_prior`][semprior.priors.registry.build_prior] builds one,
+[`prior_record`][semprior.priors.registry.prior_record] says what a saved model records about the prior it was built
+with. Python users pass prior objects directly; names are for configs, checkpoints and the command line.
 
 Examples:
     >>> sorted(PRIORS)
@@ -79,7 +79,8 @@ def _load(path: str) -> Any:
 
 
 def build_prior(name: str, weights_dir: str | os.PathLike | None = None) -> nn.Module | None:
-    """Build a prior by its [`PRIORS`][semprior.priors.registry.PRIORS] name (``"none"`` -> ``None``); weights resolved via `semprior.weights`."""
+    """Build a prior by its [`PRIORS`][semprior.priors.registry.PRIORS] name (``"none"`` -> ``None``); weights resolved
+    via `semprior.weights`."""
     if name not in PRIORS:
         raise ValueError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)} or pass a prior object")
     entry = PRIORS[name]

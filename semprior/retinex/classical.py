@@ -73,8 +73,8 @@ def classical_decompose(
     r"""Decompose an image into reflectance and illumination without learned parameters.
 
     The illumination is the max-RGB map $\max_c I_c$ (the LIME initial estimate),
-    smoothed (see [`smooth_illumination`][semprior.retinex.classical.smooth_illumination]) and clamped to ``[eps, 1]``; the reflectance is
-    $R = I / L$ with **no clamping**, so ``R * L`` reproduces the input up to float
+    smoothed (see [`smooth_illumination`][semprior.retinex.classical.smooth_illumination]) and clamped to ``[eps, 1]``;
+    the reflectance is $R = I / L$ with **no clamping**, so ``R * L`` reproduces the input up to float
     rounding (``R`` may exceed 1 where smoothing lowered ``L`` below a pixel's value).
     ``features`` holds the `(B, 1, H, W)` unsmoothed max-RGB map.
 

@@ -52,8 +52,8 @@ class RetinexDecomposer(nn.Module):
 
     Shape:
         - Input: `(B, 3, H, W)` in ``[0, 1]``
-        - Output: [`RetinexOutput`][semprior.retinex.decomposer.RetinexOutput] with reflectance `(B, 3, H, W)`, illumination
-          `(B, 1, H, W)` or `(B, 3, H, W)`, features `(B, C, H, W)`.
+        - Output: [`RetinexOutput`][semprior.retinex.decomposer.RetinexOutput] with reflectance `(B, 3, H, W)`,
+          illumination `(B, 1, H, W)` or `(B, 3, H, W)`, features `(B, C, H, W)`.
 
     Examples:
         >>> dec = RetinexDecomposer(channels=16, illumination="gray")
@@ -84,7 +84,9 @@ class RetinexDecomposer(nn.Module):
 
     def rows(self, img: Tensor, r0: int, r1: int) -> RetinexOutput:
         """Rows ``r0:r1`` of `forward` on the full (already validated) ``img``, from image rows
-        ``r0 - 2 : r1 + 2`` only ([`IlluminationEstimator.rows`][semprior.retinex.illumination.IlluminationEstimator.rows]): exact low-memory inference.
+        ``r0 - 2 : r1 + 2`` only
+        ([`IlluminationEstimator.rows`][semprior.retinex.illumination.IlluminationEstimator.rows]): exact low-memory
+        inference.
 
         Shape:
             - img: `(B, 3, H, W)` -> [`RetinexOutput`][semprior.retinex.decomposer.RetinexOutput] of ``r1 - r0`` rows
