@@ -90,7 +90,9 @@ def conv_rows(
     )
 
 
-def local_chain_rows(layers: Sequence[nn.Module], src: Tensor, r0: int, r1: int, h: int, src_row0: int = 0) -> Tensor:
+def local_chain_rows(
+    layers: Sequence[nn.Module] | nn.Sequential, src: Tensor, r0: int, r1: int, h: int, src_row0: int = 0
+) -> Tensor:
     """Rows ``r0:r1`` of ``nn.Sequential(*layers)(full input)`` for stride-1 convs and element-wise layers.
 
     Each convolution shrinks the band by its halo; element-wise layers (activations) apply as is.

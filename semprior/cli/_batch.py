@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-_END = object()
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 3
@@ -47,7 +46,7 @@ class StopAfterCurrent:
     def __init__(self, what: str = "file") -> None:
         self.what = what
         self.requested = False
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
         self._installed = False
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
@@ -112,7 +111,7 @@ def show_names(paths: Sequence[Path], limit: int = 10) -> str:
     return ", ".join(names) + more
 
 
-class Prefetched:
+class Prefetched(Generic[T]):
     """``load(item)`` for the items of a batch, run in a background thread up to ``ahead`` items early.
 
     A context manager; iterating yields ``(item, value, error)`` in the items' order: ``error`` is
@@ -129,7 +128,7 @@ class Prefetched:
     def __init__(self, items: Iterable[T], load: Callable[[T], Any], ahead: int = 1) -> None:
         self._items, self._load, self._ahead = iter(items), load, max(1, ahead)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="semprior-read")
-        self._pending: deque[tuple[T, Future]] = deque()
+        self._pending: deque[tuple[T, Future[tuple[Any, Exception | None]]]] = deque()
 
     def _run(self, item: T) -> tuple[Any, Exception | None]:
         try:
@@ -139,8 +138,9 @@ class Prefetched:
 
     def _fill(self) -> None:
         while len(self._pending) <= self._ahead:
-            item = next(self._items, _END)
-            if item is _END:
+            try:
+                item = next(self._items)
+            except StopIteration:
                 return
             self._pending.append((item, self._pool.submit(self._run, item)))
 
@@ -152,7 +152,7 @@ class Prefetched:
             self._fill()  # the next load starts before the caller works on this item
             yield item, value, exc
 
-    def __enter__(self) -> Prefetched:
+    def __enter__(self) -> Prefetched[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,6 +15,8 @@ import importlib
 import re
 import sys
 import textwrap
+from collections.abc import Mapping
+from types import ModuleType
 
 #: the one name -> module table for sub-commands
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,7 +42,7 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
-def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
+def build_parser(available: Mapping[str, ModuleType]) -> argparse.ArgumentParser:
     """The parser; only the sub-commands in ``available`` (name -> imported module) get their arguments.
 
     The others are listed by name and help line only, so ``semprior --help`` and ``--version``
@@ -59,7 +61,7 @@ def build_parser(available: dict[str, object]) -> argparse.ArgumentParser:
         module = available.get(name)
         if module is None:
             continue
-        module.add_arguments(p)  # type: ignore[attr-defined]
+        module.add_arguments(p)
         found = EXAMPLES.search(getattr(module, "__doc__", "") or "")  # the module's examples end --help
         examples = "examples:\n" + textwrap.indent(textwrap.dedent(found.group(1)), "  ") if found else None
         p.epilog = "\n\n".join(x for x in (examples, p.epilog) if x)

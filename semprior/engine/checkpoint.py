@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -57,7 +57,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def capture_rng_state() -> dict[str, Any]:
     """Torch (CPU and CUDA), NumPy and Python RNG states in a ``weights_only``-loadable form."""
-    np_state = np.random.get_state()
+    # the legacy global generator is always MT19937: its state is the legacy tuple, never the dict form
+    np_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [

@@ -42,12 +42,13 @@ def _to_tensor(img: Any) -> tuple[Tensor, Any]:
     try:
         from PIL import Image
     except ImportError:  # pillow is a core dependency; this only guards odd environments
-        Image = None  # noqa: N806
-    if Image is not None and isinstance(img, Image.Image):
-        arr = np.asarray(img.convert("RGB"))
-        return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255, (
-            lambda y: Image.fromarray(_uint8(y[0]))
-        )
+        pass
+    else:
+        if isinstance(img, Image.Image):
+            arr = np.asarray(img.convert("RGB"))
+            return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255, (
+                lambda y: Image.fromarray(_uint8(y[0]))
+            )
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"a numpy image must be (H, W, 3) RGB, got shape {img.shape}")

@@ -8,10 +8,12 @@ text losses are named as in their tables (`semprior.models.registry`, `semprior.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,6 +21,12 @@ from torch import nn
 from semprior.engine.run_config import DataConfig, RunConfig, SegmentationDataConfig
 from semprior.engine.train_config import TrainConfig
 from semprior.losses.text import build_text_loss
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from semprior.data.datasets import PairedFolder
+    from semprior.data.synthesis import SyntheticPairs
 
 __all__ = [
     "DataConfig",
@@ -41,12 +49,14 @@ def build_segmentation(seg: SegmentationDataConfig, seed: int = 0) -> torch.util
     if seg.kind == "synthetic":
         ds: Any = SyntheticSegmentation(seg.length, size=seg.patch_size, num_classes=seg.num_classes, seed=seed)
     else:
+        # kind "folder": SegmentationDataConfig refuses it without both folders
+        assert seg.image_dir is not None and seg.mask_dir is not None
         ds = SegmentationFolder(
             seg.image_dir,
             seg.mask_dir,
             seg.num_classes,
             seg.ignore_index,
-            seg.mask_glob,  # type: ignore[arg-type]
+            seg.mask_glob,
             seg.strip,
             patch_size=seg.patch_size,
             seed=seed,
@@ -117,7 +127,7 @@ def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
     missing = sorted(trainable - set(state))
     bad = [k for k, v in state.items() if k in ours and tuple(v.shape) != tuple(ours[k].shape)]
     if unexpected or missing or bad:
-        mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
+        mine, theirs = dataclasses.asdict(_config_of(model)), dataclasses.asdict(_config_of(source))
         differ = [
             f"{k} (file {theirs.get(k)!r}, run {v!r})" for k, v in mine.items() if theirs.get(k) != v and k != "loss"
         ]
@@ -133,14 +143,16 @@ def init_weights(model: nn.Module, run: RunConfig) -> dict[str, str]:
     return {"source": spec, "path": str(path), "sha256": digest}
 
 
-def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+def build_data(
+    data: DataConfig, seed: int = 0
+) -> tuple[SyntheticPairs | PairedFolder, SyntheticPairs | PairedFolder | None]:
     """``(train, validation)`` datasets.
 
     Synthetic: photos held out from the end of the list. Paired / LOL: ``data.val_holdout`` pairs
     held out by name hash (removed from training), or the folder ``data.val_low_dir`` /
     ``val_high_dir``; ``None`` when neither is set.
     """
-    from semprior.data import LOLv1, LOLv2, PairedFolder, SyntheticPairs, default_clean_images, holdout_split
+    from semprior.data import SyntheticPairs, default_clean_images
 
     if data.kind == "synthetic":
         if data.root is None:
@@ -173,15 +185,26 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
                 flip=False,
             )
         return train, val
+    return _paired_data(data, seed)
+
+
+def _paired_data(data: DataConfig, seed: int) -> tuple[PairedFolder, PairedFolder | None]:
+    """`build_data` for paired and LOL data."""
+    from semprior.data import LOLv1, LOLv2, PairedFolder, holdout_split
+
+    make: Callable[..., PairedFolder]  # the dataset class with its folder arguments bound
     if data.kind == "paired":
-        cls, args, kw = PairedFolder, (data.low_dir, data.high_dir), {}
-    elif data.kind == "lol-v1":
-        cls, args, kw = LOLv1, (data.root, "train"), {}
+        assert data.low_dir is not None and data.high_dir is not None  # DataConfig refuses "paired" without them
+        make = functools.partial(PairedFolder, data.low_dir, data.high_dir)
     else:
-        cls, args, kw = LOLv2, (data.root, data.subset, "train"), {}
+        assert data.root is not None  # DataConfig refuses LOL data without a root
+        if data.kind == "lol-v1":
+            make = functools.partial(LOLv1, data.root, "train")
+        else:
+            make = functools.partial(LOLv2, data.root, data.subset, "train")
     held: list[str] = []
     if data.val_holdout:
-        everything = cls(*args, **kw)
+        everything = make()
         keys = [everything.key_fn(p[0].stem) for p in everything.pairs]
         if data.val_split == "names":
             held = holdout_split(keys, data.val_holdout)
@@ -189,9 +212,7 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
             from semprior.data.scenes import group_scenes, scene_holdout
 
             held = scene_holdout(keys, group_scenes([p[1] for p in everything.pairs]), data.val_holdout)
-    train = cls(
-        *args,
-        **kw,
+    train = make(
         patch_size=data.patch_size or None,
         flip=True,
         seed=seed,
@@ -201,14 +222,20 @@ def build_data(data: DataConfig, seed: int = 0) -> tuple[torch.utils.data.Datase
     )
     val = None
     if held:
-        val = cls(*args, **kw, keep=held, skip_corrupt=data.skip_corrupt)
+        val = make(keep=held, skip_corrupt=data.skip_corrupt)
     elif data.val_low_dir is not None:
+        assert data.val_high_dir is not None  # DataConfig takes both validation folders or neither
         val = PairedFolder(data.val_low_dir, data.val_high_dir, skip_corrupt=data.skip_corrupt)
     if not data.skip_corrupt:  # fail before step 0, not hours in
         for ds in (train, val):
             if ds is not None:
                 _readable(sorted({f for pair in ds.pairs for f in pair}), False, f"{ds.low_dir} / {ds.high_dir}")
     return train, val
+
+
+def _config_of(model: nn.Module) -> Any:
+    """The config dataclass that every registered model keeps as ``model.config``."""
+    return model.config
 
 
 def _check_views(train_cfg: TrainConfig, data: DataConfig) -> None:
@@ -308,7 +335,7 @@ def run_training(
     train_cfg = run.train
     if train_cfg.epochs:  # the trainer derives the same count; the default schedule below needs it now
         train_cfg = replace(train_cfg, steps=max(1, math.ceil(train_cfg.epochs * (len(train) // train_cfg.batch_size))))
-    if getattr(model.config, "coarse_to_fine", False) and not train_cfg.patch_stages and run.data.patch_size:
+    if getattr(_config_of(model), "coarse_to_fine", False) and not train_cfg.patch_stages and run.data.patch_size:
         p = run.data.patch_size
         train_cfg = replace(train_cfg, patch_stages=((0, min(p, max(16, p // 2))), (math.ceil(train_cfg.steps / 2), p)))
     _check_views(train_cfg, run.data)
@@ -322,7 +349,7 @@ def run_training(
 
     extra = {
         "model_name": run.model_name,
-        "model_config": dataclasses.asdict(model.config),
+        "model_config": dataclasses.asdict(_config_of(model)),
         "prior": run.prior,
         "text": run.text,
         "data_config": dataclasses.asdict(run.data),
@@ -330,9 +357,10 @@ def run_training(
     if started_from is not None:
         extra["init"] = started_from
     entry = get_model_entry(run.model_name)
-    loss_fn, data = entry.training_loss, train
+    loss_fn = entry.training_loss
+    data: torch.utils.data.Dataset | Mapping[str, torch.utils.data.Dataset] = train
     if entry.phases is not None:  # alternating multi-source training (SLLEN)
-        sources = {"train": train}
+        sources: dict[str, torch.utils.data.Dataset] = {"train": train}
         if run.segmentation is not None:
             sources["segmentation"] = build_segmentation(run.segmentation, run.train.seed)
         loss_fn = entry.phases(model, sources)

@@ -42,18 +42,18 @@ class RunLogWriter:
         if self.out_dir is None or not D.is_main():
             return
         if self.tensorboard:
-            self._scalars(record, multi_phase)
+            self._scalars(record, multi_phase, self.out_dir)
         if self.log_file:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with open(self.out_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def _scalars(self, record: dict[str, Any], multi_phase: bool) -> None:
+    def _scalars(self, record: dict[str, Any], multi_phase: bool, out_dir: Path) -> None:
         """The record's numbers as TensorBoard scalars (``train/loss``, ``train/<term>``, ``val/psnr``, ...)."""
         if self._tb is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
         phase = record.get("phase")
         for k, v in record.items():
             if k in ("step", "phase") or isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -72,7 +72,8 @@ class RunLogWriter:
             return
         from semprior._atomic import atomic_write_text
 
-        keep, moved = [], []
+        keep: list[str] = []
+        moved: list[str] = []
         for ln in path.read_text().splitlines():
             try:
                 rec = json.loads(ln)

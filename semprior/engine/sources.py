@@ -96,11 +96,11 @@ class DataSources:
             if hasattr(data, "set_epoch"):
                 data.set_epoch(epoch)
             sampler = _EpochSampler(
-                len(data),
+                len(data),  # type: ignore[arg-type]  # map-style datasets (sized), checked in __init__
                 seed,
                 epoch,
                 self.rank,
-                self.world,  # type: ignore[arg-type]
+                self.world,
                 per_epoch * self.rank_batch,
                 skip=offset * self.rank_batch,
             )

@@ -169,8 +169,8 @@ class CUGDDenoiser(nn.Module):
         self.dec = nn.ModuleList(_TimeResBlock(c, tdim) for c in reversed(chans[:-1]))
         self.out_norm = nn.GroupNorm(4, width)
         self.out = nn.Conv2d(width, 3, 3, 1, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        for p in self.out.parameters():  # weight and bias
+            nn.init.zeros_(p)
 
     def forward(self, x_t: Tensor, low: Tensor, t: Tensor, context: Tensor) -> Tensor:
         temb = self.time_mlp(timestep_embedding(t, self.width).to(x_t.dtype))
@@ -216,8 +216,7 @@ class CUGD(nn.Module):
     def __init__(self, prior: nn.Module, config: CUGDConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or CUGDConfig()
-        if not isinstance(prior, nn.Module):
-            raise TypeError(f"prior must be an nn.Module (a SegPrior or a feature network), got {type(prior).__name__}")
+        prior = _as_prior(prior)
         self._frozen = (prior.requires_grad_(False).eval(),)
         context_dim = cfg.context_dim
         if context_dim is None:
@@ -348,8 +347,15 @@ def cugd_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tens
     return call_method(model, "loss", batch["low"], batch["high"])
 
 
+def _as_prior(prior: object) -> nn.Module:
+    """``prior`` itself, checked: CUGD needs a prior module."""
+    if not isinstance(prior, nn.Module):
+        raise TypeError(f"prior must be an nn.Module (a SegPrior or a feature network), got {type(prior).__name__}")
+    return prior
+
+
 def _build(config: CUGDConfig, prior: nn.Module | None = None, text_loss: Any = None) -> CUGD:
-    return CUGD(prior, config)
+    return CUGD(_as_prior(prior), config)
 
 
 register_model(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -166,8 +166,8 @@ class DeepSPG(nn.Module):
             nn.GELU(),
             nn.Conv2d(ic, 1, 3, padding=1),
         )
-        nn.init.zeros_(self.illum_adjust[-1].weight)  # start exactly on the curve
-        nn.init.zeros_(self.illum_adjust[-1].bias)
+        for p in self.illum_adjust[-1].parameters():  # weight and bias: start exactly on the curve
+            nn.init.zeros_(p)
         self.log_gamma = nn.Parameter(torch.tensor(math.log(cfg.curve_gamma)))
         self.criterion = DeepSPGLoss(
             self.effective_loss_weights,
@@ -328,7 +328,7 @@ class DeepSPG(nn.Module):
         )
 
         out = x.new_empty(b, 3, h, w)
-        k = sum(m.padding[0] for m in self.illum_adjust if isinstance(m, nn.Conv2d))
+        k = sum(cast(tuple[int, int], m.padding)[0] for m in self.illum_adjust if isinstance(m, nn.Conv2d))
         for r0, r1 in row_bands(h, band):
             g0, g1 = halo(r0, r1, h, k)
             d = dec.rows(x, g0, g1)
@@ -380,7 +380,8 @@ def _fuse(up: nn.ConvTranspose2d, fuse: nn.Conv2d, low: Tensor, skip: Tensor) ->
 def _down_rows(conv: nn.Conv2d, src: Tensor, band: int) -> Tensor:
     """``conv(src)`` (a strided conv) computed over bands of output rows."""
     h, w = src.shape[-2:]
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+    # the model's strided convs are built with numeric padding
+    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, cast(tuple[int, int], conv.padding)
     out = src.new_empty(src.shape[0], conv.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
     for r0, r1 in row_bands(out.shape[-2], max(1, band // sh)):
         out[:, :, r0:r1] = conv_rows(src, conv, r0, r1, h)
@@ -407,7 +408,7 @@ def deepspg_training_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[T
     from semprior.losses.precision import fp32_loss
 
     out = model(batch["low"])
-    return fp32_loss(unwrap(model).criterion, out, batch["high"])
+    return fp32_loss(cast(DeepSPG, unwrap(model)).criterion, out, batch["high"])
 
 
 def _prior_switch(data: dict[str, Any], *, prior: bool, text: bool, saved: bool) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class NoiseSchedule(nn.Module):
         (torch.Size([100]), True)
     """
 
+    betas: Tensor
+    alphas_cumprod: Tensor
+
     def __init__(self, timesteps: int = 1000, kind: str = "cosine") -> None:
         super().__init__()
         betas = make_betas(timesteps, kind)

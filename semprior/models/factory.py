@@ -39,8 +39,8 @@ def pretrained_path(name: str, tag: str | None = None, weights_dir: str | os.Pat
     if row is None:
         raise ValueError(f"{name!r} has no pretrained tag {tag!r}; tags: {sorted(entry.pretrained)}")
     if row.shipped:
-        folder = row.path()
-        if not (folder / "config.json").is_file():
+        folder = row.path()  # never None for shipped weights
+        if folder is None or not (folder / "config.json").is_file():
             raise FileNotFoundError(f"the shipped weights {name}:{tag} are missing from {folder}; reinstall semprior")
         return folder
     from semprior.weights import ENV_VAR, default_weights_dir

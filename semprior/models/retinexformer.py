@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -246,14 +246,16 @@ class RetinexformerDenoiser(nn.Module):
     def forward(self, x: Tensor, illu_fea: Tensor) -> Tensor:
         fea = self.embedding(x)
         skips, illus = [], []
-        for block, down, illu_down in self.encoder_layers:
+        for layer in self.encoder_layers:
+            block, down, illu_down = cast(nn.ModuleList, layer)
             fea = block(fea, illu_fea)
             illus.append(illu_fea)
             skips.append(fea)
             fea = down(fea)
             illu_fea = illu_down(illu_fea)
         fea = self.bottleneck(fea, illu_fea)
-        for i, (up, fuse, block) in enumerate(self.decoder_layers):
+        for i, layer in enumerate(self.decoder_layers):
+            up, fuse, block = cast(nn.ModuleList, layer)
             fea = fuse(torch.cat([up(fea), skips[self.level - 1 - i]], dim=1))
             fea = block(fea, illus[self.level - 1 - i])
         return self.mapping(fea) + x
