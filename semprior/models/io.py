@@ -150,7 +150,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str
 
     name = name or model_name(model)
     entry = get_model_entry(name)
-    cfg = getattr(model, "config", None)
+    cfg: Any = getattr(model, "config", None)
     if type(cfg) is not entry.config_cls:
         raise TypeError(f"model config {type(cfg).__name__} is not {entry.name!r}'s {entry.config_cls.__name__}")
     prior = getattr(model, "prior", None)
@@ -246,7 +246,7 @@ def from_pretrained(
         state = safetensors.torch.load_file(str(weights), device="cpu")
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name
         raise ValueError(f"could not read {weights} as safetensors ({type(exc).__name__}: {exc})") from exc
-    name = record.get("model")
+    name: str = record["model"]  # read_config_json checked it is a registry name
     entry = get_model_entry(name)
     prior_obj = _prior_for(record.get("prior"), prior, weights_dir, str(cfg_path))
     cfg = _config(entry, record.get("config", {}), overrides, prior_obj, str(cfg_path))

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 __all__ = ["Phase", "PhaseSchedule"]
 
-LossFn = Callable[[nn.Module, Any], "tuple[Tensor, dict[str, Tensor | float]]"]
+LossFn = Callable[[nn.Module, Any], "tuple[Tensor, Mapping[str, Tensor | float]]"]
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ class ModelEntry:
     """
 
     name: str
-    config_cls: type
+    config_cls: type[Any]
     preset: str | None
     build: Callable[..., nn.Module]
     prior: str | None = None

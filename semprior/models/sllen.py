@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -340,7 +340,7 @@ def sllen_phases(
                 lle_loss or l1_training_loss,
                 source="train",
                 steps=lle_steps,
-                params=lambda m: [*m.encoder_parameters(), *m.lle_parameters()],
+                params=lambda m: [*cast(SLLEN, m).encoder_parameters(), *cast(SLLEN, m).lle_parameters()],
             ),
             Phase(
                 "seg",
@@ -348,7 +348,7 @@ def sllen_phases(
                 source="segmentation",
                 steps=seg_steps,
                 crop=False,
-                params=lambda m: [*m.encoder_parameters(), *m.seg_parameters()],
+                params=lambda m: [*cast(SLLEN, m).encoder_parameters(), *cast(SLLEN, m).seg_parameters()],
             ),
         )
     )
@@ -362,10 +362,11 @@ def _phases(model: nn.Module, sources: dict[str, Any]) -> PhaseSchedule:
             "sllen trains in alternation on paired images and a segmentation data set: add a "
             "`segmentation:` section to the config (kind: folder with image_dir / mask_dir, or kind: synthetic)"
         )
-    if seg.num_classes != model.config.num_classes:
+    num_classes = cast(SLLEN, model).config.num_classes
+    if seg.num_classes != num_classes:
         raise ValueError(
             f"the segmentation data has num_classes={seg.num_classes} but the model has "
-            f"num_classes={model.config.num_classes}; set model.num_classes to match"
+            f"num_classes={num_classes}; set model.num_classes to match"
         )
     return sllen_phases(ignore_index=seg.ignore_index)
 

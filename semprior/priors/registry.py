@@ -92,8 +92,8 @@ def build_prior(name: str, weights_dir: str | os.PathLike | None = None) -> nn.M
     return _load(entry.cls)(**kwargs)
 
 
-def spec_dict(prior: nn.Module) -> dict[str, Any] | None:
-    """The prior's ``spec`` as JSON-able data (``None`` for a module without one)."""
+def spec_dict(prior: nn.Module | None) -> dict[str, Any] | None:
+    """The prior's ``spec`` as JSON-able data (``None`` for no prior or a module without one)."""
     spec = getattr(prior, "spec", None)
     if spec is None:
         return None
