@@ -161,9 +161,9 @@ def paired_items(low: str | Path | None = None, high: str | Path | None = None, 
     return PairedFolder(low, high)
 
 
-def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None) -> Tensor:
+def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None, precision: str = "fp32") -> Tensor:
     if isinstance(method, nn.Module):
-        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb, precision="fp32")  # the reference
+        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb, precision=precision)
     with torch.no_grad():
         return method(low)
 
@@ -201,7 +201,7 @@ def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
 def _score_pair(
     item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol,
     tile: int | None, max_memory_mb: float | None, keep_row: bool,
-    on_output: Callable[[str, str, Tensor], None] | None = None,
+    on_output: Callable[[str, str, Tensor], None] | None = None, precision: str = "fp32",
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
     outs: dict[str, Tensor] = {}
@@ -214,7 +214,7 @@ def _score_pair(
     scorer = ReferenceScorer(high, protocol)  # the reference's share of the metrics, once for all methods
     for name, method in methods.items():
         t0 = time.perf_counter()
-        out = _run(method, low, tile, max_memory_mb)
+        out = _run(method, low, tile, max_memory_mb, precision)
         seconds[name] = time.perf_counter() - t0
         if out.shape != low.shape:
             raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
@@ -241,6 +241,7 @@ def evaluate_methods(
     on_error: Literal["raise", "skip"] = "raise",
     should_stop: Callable[[], bool] | None = None,
     on_output: Callable[[str, str, Tensor], None] | None = None,
+    precision: str = "fp32",
 ) -> EvalResult:
     """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
 
@@ -262,6 +263,9 @@ def evaluate_methods(
             hold no scored pair at all.
         on_output: called as ``on_output(method, pair_name, output)`` with each method's clamped
             `(3, H, W)` output of every scored pair (``semprior eval --save-images`` writes them).
+        precision: compute precision of module methods (``semprior eval --dtype``), as in
+            [`enhance_image`][semprior.engine.tiling.enhance_image]; default ``"fp32"``, the
+            reference that published numbers come from.
 
     Raises:
         ValueError: no methods, an empty set, or (with ``on_error="skip"``) no pair could be scored.
@@ -292,7 +296,8 @@ def evaluate_methods(
         try:
             item = load()
             keep_row = len(result.samples) < keep
-            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output)
+            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output,
+                                               precision)
         except Exception as exc:
             if on_error == "raise":
                 raise
