@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -198,35 +199,30 @@ def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
             yield i, (lambda item=item: item)
 
 
-def _score_pair(
-    item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol,
-    tile: int | None, max_memory_mb: float | None, keep_row: bool,
-    on_output: Callable[[str, str, Tensor], None] | None = None, precision: str = "fp32",
-) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
-    """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
-    outs: dict[str, Tensor] = {}
+def _enhance_pair(
+    item: dict, i: int, methods: Mapping[str, Enhancer], tile: int | None, max_memory_mb: float | None,
+    precision: str = "fp32",
+) -> tuple[dict[str, Tensor], dict[str, float]]:
+    """Every method's clamped output `(1, 3, H, W)` for one pair, and its enhancement time."""
     low, high = item["low"].unsqueeze(0), item["high"].unsqueeze(0)
     check_image(low, f"low image {item.get('name', i)}")
     check_image(high, f"reference image {item.get('name', i)}")
-    scores: dict[str, dict[str, float]] = {}
+    outs: dict[str, Tensor] = {}
     seconds: dict[str, float] = {}
-    row = [low]
-    scorer = ReferenceScorer(high, protocol)  # the reference's share of the metrics, once for all methods
     for name, method in methods.items():
         t0 = time.perf_counter()
         out = _run(method, low, tile, max_memory_mb, precision)
         seconds[name] = time.perf_counter() - t0
         if out.shape != low.shape:
             raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
-        out = out.clamp(0, 1)
-        scores[name] = scorer.scores(out)
-        if keep_row:
-            row.append(out)
-        if on_output is not None:
-            outs[name] = out
-    for name, out in outs.items():  # only once every method has scored the pair
-        on_output(name, str(item.get("name", i)), out[0])  # type: ignore[misc]
-    return scores, seconds, row + [high] if keep_row else []
+        outs[name] = out.clamp(0, 1)
+    return outs, seconds
+
+
+def _score_outputs(item: dict, outs: Mapping[str, Tensor], protocol: MetricProtocol) -> dict[str, dict[str, float]]:
+    """Every output's four scores against the pair's reference (prepared once: `ReferenceScorer`)."""
+    scorer = ReferenceScorer(item["high"].unsqueeze(0), protocol)
+    return {name: scorer.scores(out) for name, out in outs.items()}
 
 
 def evaluate_methods(
@@ -292,28 +288,58 @@ def evaluate_methods(
         from tqdm.auto import tqdm
 
         items = tqdm(items, desc="eval", unit="img", total=total)
-    for i, load in items:
+    # pipeline: pair i is enhanced (main thread) while pair i-1 is scored (one worker thread: torch
+    # releases the GIL, so both cores work); results are recorded in pair order, at most one pair waits
+    pending: tuple[int, dict, dict, dict, Future] | None = None
+
+    def finish() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        j, item, outs, seconds, future = pending
+        pending = None
         try:
-            item = load()
-            keep_row = len(result.samples) < keep
-            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output,
-                                               precision)
+            scores = future.result()
         except Exception as exc:
             if on_error == "raise":
                 raise
-            result.failed.append((_pair_label(pairs, i), _reason(exc)))
-        else:
-            name = str(item.get("name", i))
-            result.names.append(name)
-            for m in methods:
-                result.seconds[m] += seconds[m]
-                for k in _KEYS:
-                    result.scores[m][k].append(scores[m][k])
-            if keep_row:
-                result.samples.append((name, row))
-        if should_stop is not None and should_stop():
-            result.interrupted = True
-            break
+            result.failed.append((_pair_label(pairs, j), _reason(exc)))
+            return
+        name = str(item.get("name", j))
+        if on_output is not None:  # only once every method has scored the pair
+            for m, out in outs.items():
+                on_output(m, name, out[0])
+        result.names.append(name)
+        for m in methods:
+            result.seconds[m] += seconds[m]
+            for k in _KEYS:
+                result.scores[m][k].append(scores[m][k])
+        if len(result.samples) < keep:
+            result.samples.append((name, [item["low"].unsqueeze(0), *outs.values(), item["high"].unsqueeze(0)]))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semprior-eval-metrics") as pool:
+        try:
+            for i, load in items:
+                try:
+                    item = load()
+                    outs, seconds = _enhance_pair(item, i, methods, tile, max_memory_mb, precision)
+                except Exception as exc:
+                    finish()
+                    if on_error == "raise":
+                        raise
+                    result.failed.append((_pair_label(pairs, i), _reason(exc)))
+                else:
+                    future = pool.submit(_score_outputs, item, outs, protocol)
+                    finish()
+                    pending = (i, item, outs, seconds, future)
+                if should_stop is not None and should_stop():
+                    finish()
+                    result.interrupted = True
+                    break
+            finish()
+        finally:
+            if pending is not None:  # an error or Ctrl-C left a pair being scored: wait for it, keep nothing
+                pending[4].cancel()
     if not result.names and not result.interrupted:
         if result.failed:
             listing = "; ".join(f"{n}: {r}" for n, r in result.failed[:5])
