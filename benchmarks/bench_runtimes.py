@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                                "note": "timed in its own process after the others"}
         rows["compile"]["wall_s"] = time.perf_counter() - t0
     base = min(rows["eager"]["times_s"])
-    lines = ["| path | best s | vs fp32 eager | worst PSNR vs fp32 (dB) | one-off cost |", "|---|---|---|---|---|"]
+    lines = ["| path | best s | speed-up vs fp32 eager | worst PSNR vs fp32 (dB) | one-off cost |", "|---|---|---|---|---|"]
     for name, r in rows.items():
         if "error" in r:
             lines.append(f"| {name} | {r['error']} | | | |")
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{name} ({r['resolved']})" if "resolved" in r else name
         once = (f"export {r['export_s']:.1f} s + session {r['session_and_first_run_s']:.1f} s" if "export_s" in r
                 else f"compile {r['compile_s']:.1f} s" if "compile_s" in r else "")
-        lines.append(f"| {label} | {best:.3f} | {base / best:.2f}x faster | "
+        lines.append(f"| {label} | {best:.3f} | {base / best:.2f}x | "
                      f"{'reference' if name == 'eager' else f'{worst:.1f}'} | {once} |")
     md = "\n".join(lines)
     meta = {"commit": commit(), "command": " ".join(["python benchmarks/bench_runtimes.py", *(argv or sys.argv[1:])]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -199,6 +200,10 @@ def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
             yield i, (lambda item=item: item)
 
 
+#: pairs scored at once in worker threads while the main thread enhances the next pair
+SCORING_WORKERS = 1
+
+
 def _enhance_pair(
     item: dict, i: int, methods: Mapping[str, Enhancer], tile: int | None, max_memory_mb: float | None,
     precision: str = "fp32",
@@ -288,36 +293,34 @@ def evaluate_methods(
         from tqdm.auto import tqdm
 
         items = tqdm(items, desc="eval", unit="img", total=total)
-    # pipeline: pair i is enhanced (main thread) while pair i-1 is scored (one worker thread: torch
-    # releases the GIL, so both cores work); results are recorded in pair order, at most one pair waits
-    pending: tuple[int, dict, dict, dict, Future] | None = None
+    # pipeline: pair i is enhanced (main thread) while the pairs before it are scored by SCORING_WORKERS
+    # worker threads (torch releases the GIL, so every core works; each pair has its own
+    # ReferenceScorer); results are recorded in pair order, at most SCORING_WORKERS pairs wait
+    pending: deque[tuple[int, dict, dict, dict, Future]] = deque()
 
-    def finish() -> None:
-        nonlocal pending
-        if pending is None:
-            return
-        j, item, outs, seconds, future = pending
-        pending = None
-        try:
-            scores = future.result()
-        except Exception as exc:
-            if on_error == "raise":
-                raise
-            result.failed.append((_pair_label(pairs, j), _reason(exc)))
-            return
-        name = str(item.get("name", j))
-        if on_output is not None:  # only once every method has scored the pair
-            for m, out in outs.items():
-                on_output(m, name, out[0])
-        result.names.append(name)
-        for m in methods:
-            result.seconds[m] += seconds[m]
-            for k in _KEYS:
-                result.scores[m][k].append(scores[m][k])
-        if len(result.samples) < keep:
-            result.samples.append((name, [item["low"].unsqueeze(0), *outs.values(), item["high"].unsqueeze(0)]))
+    def finish(keep_waiting: int = 0) -> None:
+        while len(pending) > keep_waiting:
+            j, item, outs, seconds, future = pending.popleft()
+            try:
+                scores = future.result()
+            except Exception as exc:
+                if on_error == "raise":
+                    raise
+                result.failed.append((_pair_label(pairs, j), _reason(exc)))
+                continue
+            name = str(item.get("name", j))
+            if on_output is not None:  # only once every method has scored the pair
+                for m, out in outs.items():
+                    on_output(m, name, out[0])
+            result.names.append(name)
+            for m in methods:
+                result.seconds[m] += seconds[m]
+                for k in _KEYS:
+                    result.scores[m][k].append(scores[m][k])
+            if len(result.samples) < keep:
+                result.samples.append((name, [item["low"].unsqueeze(0), *outs.values(), item["high"].unsqueeze(0)]))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semprior-eval-metrics") as pool:
+    with ThreadPoolExecutor(max_workers=SCORING_WORKERS, thread_name_prefix="semprior-eval-metrics") as pool:
         try:
             for i, load in items:
                 try:
@@ -329,17 +332,16 @@ def evaluate_methods(
                         raise
                     result.failed.append((_pair_label(pairs, i), _reason(exc)))
                 else:
-                    future = pool.submit(_score_outputs, item, outs, protocol)
-                    finish()
-                    pending = (i, item, outs, seconds, future)
+                    pending.append((i, item, outs, seconds, pool.submit(_score_outputs, item, outs, protocol)))
+                    finish(keep_waiting=SCORING_WORKERS)
                 if should_stop is not None and should_stop():
                     finish()
                     result.interrupted = True
                     break
             finish()
         finally:
-            if pending is not None:  # an error or Ctrl-C left a pair being scored: wait for it, keep nothing
-                pending[4].cancel()
+            for *_, future in pending:  # an error or Ctrl-C left pairs being scored: keep nothing of them
+                future.cancel()
     if not result.names and not result.interrupted:
         if result.failed:
             listing = "; ".join(f"{n}: {r}" for n, r in result.failed[:5])
