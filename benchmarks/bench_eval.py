@@ -1,24 +1,27 @@
-"""Where `semprior eval` spends its time: enhancement vs metrics (issue 13's target: metrics < half).
+"""Where `semprior eval` spends its time, and the scores of that run.
 
 Runs ``semprior eval`` in this process on LOL-v1 eval15 with the five classical baselines (or
-the methods given), wrapping the metrics that ``semprior.engine.evaluate`` computes (the
-``ReferenceScorer`` of each pair: its construction and every ``scores`` call) and the
-enhancement call (``_run``) with timers. Both parts share whatever
-load the machine has, so the *share* is meaningful even on a busy CPU; absolute seconds are not.
+the methods given) twice per round: as it is, and with the metrics replaced by a stub that
+returns zeros. The metrics' share is the wall time they add, (full − without) / full:
+`semprior eval` scores a pair in a worker thread while the next pair is enhanced, so the time
+spent computing them (also reported, with the enhancement calls' time) is not all on the wall
+clock. Both runs share whatever load the machine has; run them on a quiet machine and compare
+within one run. The scores are those of the full run (`semprior eval`'s `metrics.md`).
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_eval.py --lol ~/data/LOL
-    python benchmarks/bench_eval.py --lol ~/data/LOL --model he --model lime --out /tmp/eval_he_lime
+    python benchmarks/bench_eval.py --lol ~/data/LOL --model he --model lime --rounds 2 --out /tmp/eval_he_lime
 
-Writes ``OUT.json`` and ``OUT.md`` (default ``benchmarks/results/classical_eval15``): the time split and the
-scores of the run, with the commit, command and machine.
+Writes ``OUT.json`` and ``OUT.md`` (default ``benchmarks/results/classical_eval15``): the time split
+and the scores of the run, with the commit, command and machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lol", required=True, help="LOL-v1 root (with eval15/low and eval15/high)")
     p.add_argument("--model", action="append", help="methods to evaluate (default: the five classical baselines)")
     p.add_argument("--out", default=str(RESULTS / "classical_eval15"), help="output stem (.json and .md)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds of (full, no-metrics) runs; the best of each is kept")
     args = p.parse_args(argv)
     meta = provenance(__file__, argv, threads=torch.get_num_threads())
     methods = args.model or BASELINES
@@ -54,39 +58,57 @@ def main(argv: list[str] | None = None) -> int:
 
         return wrapper
 
-    class TimedScorer(ev.ReferenceScorer):  # the reference's preparation and every method's four scores
-        __init__ = timed(ev.ReferenceScorer.__init__, "metrics")
-        scores = timed(ev.ReferenceScorer.scores, "metrics")
+    real_score = ev._score_outputs
 
-    ev.ReferenceScorer, ev._run = TimedScorer, timed(ev._run, "enhance")
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        cli_argv = ["eval", "--lol", args.lol, "--no-progress", "--out", tmp]
-        for m in methods:
-            cli_argv += ["--model", m]
-        rc = cli(cli_argv)
-        scores = (Path(tmp) / "metrics.md").read_text() if rc == 0 else ""
-        means = json.loads((Path(tmp) / "metrics.json").read_text())["means"] if rc == 0 else {}
-    total = time.perf_counter() - start
-    if rc != 0:
-        print(f"semprior eval exited with {rc}", file=sys.stderr)
-        return rc
-    share = spent["metrics"] / total
+    def no_metrics(item, outs, protocol, extra_metrics=None):  # the same run without the metrics
+        return {m: dict.fromkeys(ev._KEYS, 0.0) for m in outs}
+
+    ev._run = timed(ev._run, "enhance")
+    runs, scores, means = [], "", {}
+    for r in range(args.rounds):
+        for variant in ("full", "no-metrics"):
+            for k in spent:
+                spent[k] = 0.0
+            ev._score_outputs = timed(real_score, "metrics") if variant == "full" else no_metrics
+            start = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                cli_argv = ["eval", "--lol", args.lol, "--no-progress", "--out", tmp]
+                for m in methods:
+                    cli_argv += ["--model", m]
+                rc = cli(cli_argv)
+                if rc == 0 and variant == "full":
+                    scores = (Path(tmp) / "metrics.md").read_text()
+                    means = json.loads((Path(tmp) / "metrics.json").read_text())["means"]
+            if rc != 0:
+                print(f"semprior eval exited with {rc}", file=sys.stderr)
+                return rc
+            total = time.perf_counter() - start
+            runs.append({"round": r, "variant": variant, "total_s": total, **{f"{k}_s": v for k, v in spent.items()}})
+            print(runs[-1], flush=True)
+    full = min((x for x in runs if x["variant"] == "full"), key=lambda x: x["total_s"])
+    bare = min((x for x in runs if x["variant"] == "no-metrics"), key=lambda x: x["total_s"])
+    added = max(full["total_s"] - bare["total_s"], 0.0)
+    share = added / full["total_s"]
     result = {
         "methods": methods,
-        "total_s": total,
-        "metrics_s": spent["metrics"],
-        "enhance_s": spent["enhance"],
+        "loadavg_at_end": os.getloadavg(),
+        "runs": runs,
+        "total_s": full["total_s"],
+        "total_without_metrics_s": bare["total_s"],
+        "metrics_added_s": added,
         "metrics_share": share,
-        "metrics_over_enhance": spent["metrics"] / spent["enhance"] if spent["enhance"] else None,
+        "metrics_worker_s": full["metrics_s"],
+        "enhance_s": full["enhance_s"],
         "means": means,
     }
     md = [
         "# Where `semprior eval` spends its time",
         "",
-        "| methods | total s | enhancement s | metrics s | metrics share |",
-        "|---|---|---|---|---|",
-        f"| {', '.join(methods)} | {total:.1f} | {spent['enhance']:.1f} | {spent['metrics']:.1f} | {share:.0%} |",
+        "| methods | total s | same run without metrics s | metrics add | metrics share | "
+        "metrics computed (worker) s | enhancement s |",
+        "|---|---|---|---|---|---|---|",
+        f"| {', '.join(methods)} | {full['total_s']:.1f} | {bare['total_s']:.1f} | {added:.1f} s | {share:.0%} | "
+        f"{full['metrics_s']:.1f} | {full['enhance_s']:.1f} |",
         "",
         "The scores of that run (`semprior eval`'s `metrics.md`):",
         "",

@@ -7,7 +7,7 @@ arguments; variants alternate round by round, and the best round of each is repo
 Usage (make the folder outside the repository, e.g. resized copies of your own photos)::
 
     python benchmarks/bench_folder.py --images /tmp/photos \\
-        --variant before=/path/to/old/checkout: --variant "after=.:" --variant "after-fp32=.:--precision fp32"
+        --variant before=/path/to/old/checkout: --variant "after=.:" --variant "after-fp32=.:--dtype fp32"
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def _build_model(name: str, device: str = "cpu") -> Any:
     from semprior.cli._models import build_models
 
     args = argparse.Namespace(model=name, checkpoint=None, prior=None, weights_dir=None,
-                              device=device, half=False)
+                              device=device, dtype="auto")
     ((_, model),) = build_models(args).items()
     return model
 

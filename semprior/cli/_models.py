@@ -8,9 +8,10 @@
   ``.pth``, ``hf://org/name``); the model is rebuilt from what the file records (architecture, config, prior).
 - ``--prior NAME`` overrides the prior a checkpoint records; ``--weights-dir`` is where named
   prior weights are found (HRNet, SAM).
-- ``--device auto|cpu|cuda|cuda:N`` (``auto`` = CUDA when present) and ``--dtype fp32|fp16|bf16``
-  (weights and activations; ``--half`` is ``--dtype bf16``) say where and how models run; a dtype
-  that is slower than fp32 on the chosen device prints a note. Images are read and written as usual.
+- ``--device auto|cpu|cuda|cuda:N`` (``auto`` = CUDA when present) and ``--dtype auto|fp32|bf16|fp16``
+  (the compute precision, [`semprior.engine.precision`][semprior.engine.precision]: autocast with
+  float32 weights) say where and how models run; a forced dtype that is slower than fp32 on the
+  chosen device prints a note. Images are read and written as usual.
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["DTYPES", "add_model_arguments", "build_models", "dtype_note", "pick_device"]
-
-#: --dtype -> torch dtype
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+__all__ = ["add_model_arguments", "build_models", "pick_device"]
 
 
-def add_model_arguments(p: argparse.ArgumentParser, multiple: bool) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, multiple: bool, dtype_default: str = "auto") -> None:
     from semprior.models import list_models
     from semprior.priors.registry import PRIORS
 
@@ -47,10 +45,13 @@ def add_model_arguments(p: argparse.ArgumentParser, multiple: bool) -> None:
                    help="where prior weights (HRNet, SAM) are found (default: $SEMPRIOR_WEIGHTS)")
     g.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
                    help="where models run (auto: CUDA when available, else CPU; cuda:1 = the second GPU)")
-    g.add_argument("--dtype", default=None, choices=sorted(DTYPES),
-                   help="weights and activations of learned models (default fp32; bf16/fp16 are faster on recent "
-                        "GPUs, and a note says when the chosen one is slower on this device)")
-    g.add_argument("--half", action="store_true", help="same as --dtype bf16")
+    from semprior.engine.precision import PRECISIONS
+
+    g.add_argument("--dtype", default=dtype_default, choices=PRECISIONS,
+                   help=f"compute precision of learned models, weights kept float32 (default {dtype_default}). "
+                        "auto: bf16 autocast where the CPU computes it natively and the model states its error "
+                        "(the shipped DeepSPG: >= 40 dB PSNR vs fp32), else fp32; fp32: the exact reference; "
+                        "bf16/fp16: force that autocast (a note says when it is slower on this device)")
 
 
 def pick_device(name: str) -> torch.device:
@@ -70,34 +71,6 @@ def pick_device(name: str) -> torch.device:
         if dev.index is not None and dev.index >= n:
             raise RuntimeError(f"--device {name} but torch sees {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
     return dev
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def dtype_note(device: torch.device, dtype: torch.dtype) -> str | None:
-    """One line when ``dtype`` is likely slower than fp32 on ``device`` (else ``None``)."""
-    if dtype == torch.float32:
-        return None
-    name = {torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
-    if device.type == "cpu":
-        flags = _cpu_flags()
-        fast = {"avx512_bf16", "amx_bf16"} if dtype == torch.bfloat16 else {"amx_fp16", "avx512_fp16"}
-        if not flags & fast:
-            have = "no " + " / ".join(sorted(fast)) if flags else "its instruction set is unknown"
-            return (f"note: --dtype {name} on this CPU ({have}) is usually slower than fp32; "
-                    "drop --dtype (fp32) for speed")
-        return None
-    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        return f"note: {torch.cuda.get_device_name(device)} has no native bf16; --dtype fp16 or fp32 is faster"
-    return None
 
 
 def _unique_labels(paths: list[str]) -> list[str]:
@@ -123,11 +96,9 @@ def build_models(args: argparse.Namespace, default: str | None = None) -> dict[s
     if not names and not ckpts:
         names = [default] if default is not None else []
     device = pick_device(args.device)
-    dtype_arg = getattr(args, "dtype", None)  # callers that build a Namespace by hand may omit it
-    if args.half and dtype_arg not in (None, "bf16"):
-        raise ValueError(f"--half means --dtype bf16 but --dtype {dtype_arg} is given; pass one of them")
-    dtype = DTYPES["bf16" if args.half else (dtype_arg or "fp32")]
-    note = dtype_note(device, dtype)
+    from semprior.engine.precision import slower_note
+
+    note = slower_note(getattr(args, "dtype", "auto"), device)  # callers that build a Namespace by hand may omit it
     if note:
         print(note, file=sys.stderr)
     models: dict[str, nn.Module] = {}
@@ -140,7 +111,5 @@ def build_models(args: argparse.Namespace, default: str | None = None) -> dict[s
         models[label if label not in models else f"checkpoint {label}"] = model
     for label, model in models.items():
         model.to(device)
-        if dtype != torch.float32 and any(p.is_floating_point() for p in model.parameters()):
-            model.to(dtype)
         model.eval()
     return models

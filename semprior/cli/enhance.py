@@ -62,11 +62,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory-mb", type=float, default=None,
                    help="choose the tile size from a memory cap (default: half of the memory available once the "
                         "image buffers are counted; the whole image runs when it fits)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="compute precision with float32 weights: auto (default): bfloat16 autocast where the CPU "
-                        "computes it natively and the model states its error (the shipped DeepSPG: >= 40 dB PSNR vs "
-                        "fp32), else fp32; fp32: the exact reference; bf16: force bfloat16 autocast (--dtype instead "
-                        "casts the weights themselves)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--skip-existing", action="store_true",
                    help="keep outputs that already exist and process the rest (resume an interrupted batch)")
@@ -263,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
                                   "tiles: the output changes everywhere, not only at tile borders; omit --tile or give "
                                   "more --max-memory-mb to run whole images", file=sys.stderr)
                         y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap,
-                                          precision=args.precision).clamp(0, 1)
+                                          precision=args.dtype).clamp(0, 1)
                         if not args.allow_darker:
                             y = keep_brightness(img, y)
                         exif, icc = (None, None) if args.strip_metadata else read_metadata(src)

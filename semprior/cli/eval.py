@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(repeatable; needs pip install 'semprior[pyiqa]'; never downloads)")
     from semprior.cli._models import add_model_arguments
 
-    add_model_arguments(p, multiple=True)
+    add_model_arguments(p, multiple=True, dtype_default="fp32")  # scores come from the reference by default
     pr = p.add_argument_group("protocol")
     pr.add_argument("--space", default="rgb", choices=["rgb", "y"], help="compute on RGB or BT.601 Y")
     pr.add_argument("--crop-border", type=int, default=0, help="pixels removed from each side")
@@ -95,7 +95,8 @@ def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
     """``--unpaired DIR``: no-reference scores of the input and every method's output; unreadable files listed."""
     from semprior.engine.evaluate_unpaired import evaluate_unpaired
 
-    result = evaluate_unpaired(methods, args.unpaired, niqe_model=args.niqe_model, extra_metrics=build_pyiqa_metrics(args))
+    result = evaluate_unpaired(methods, args.unpaired, niqe_model=args.niqe_model, extra_metrics=build_pyiqa_metrics(args),
+                               precision=args.dtype)
     print(result.table())
     if args.out:
         from semprior._atomic import atomic_write_text
@@ -162,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 methods, pairs, protocol=protocol, keep=args.grid if args.out else 0,
                 tile=args.tile, max_memory_mb=args.max_memory_mb, progress=not args.no_progress,
                 on_error="raise" if args.fail_fast else "skip", should_stop=stop, on_output=save, extra_metrics=extra,
+                precision=args.dtype,
             )
     except KeyboardInterrupt:
         print("semprior eval: interrupted during a pair; no table (press Ctrl-C once to stop after the current pair)",

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -168,9 +170,9 @@ def paired_items(low: str | Path | None = None, high: str | Path | None = None, 
     return PairedFolder(low, high)
 
 
-def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None) -> Tensor:
+def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None, precision: str = "fp32") -> Tensor:
     if isinstance(method, nn.Module):
-        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb, precision="fp32")  # the reference
+        return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb, precision=precision)
     with torch.no_grad():
         return method(low)
 
@@ -205,38 +207,44 @@ def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
             yield i, (lambda item=item: item)
 
 
-def _score_pair(
-    item: dict, i: int, methods: Mapping[str, Enhancer], protocol: MetricProtocol,
-    tile: int | None, max_memory_mb: float | None, keep_row: bool,
-    on_output: Callable[[str, str, Tensor], None] | None = None,
-    extra_metrics: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
-) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
-    """Scores of every method on one pair; raises on the first failure (nothing of the pair is kept)."""
-    outs: dict[str, Tensor] = {}
+#: pairs scored at once in worker threads while the main thread enhances the next pair
+SCORING_WORKERS = 1
+
+
+def _enhance_pair(
+    item: dict, i: int, methods: Mapping[str, Enhancer], tile: int | None, max_memory_mb: float | None,
+    precision: str = "fp32",
+) -> tuple[dict[str, Tensor], dict[str, float]]:
+    """Every method's clamped output `(1, 3, H, W)` for one pair, and its enhancement time."""
     low, high = item["low"].unsqueeze(0), item["high"].unsqueeze(0)
     check_image(low, f"low image {item.get('name', i)}")
     check_image(high, f"reference image {item.get('name', i)}")
-    scores: dict[str, dict[str, float]] = {}
+    outs: dict[str, Tensor] = {}
     seconds: dict[str, float] = {}
-    row = [low]
-    scorer = ReferenceScorer(high, protocol)  # the reference's share of the metrics, once for all methods
     for name, method in methods.items():
         t0 = time.perf_counter()
-        out = _run(method, low, tile, max_memory_mb)
+        out = _run(method, low, tile, max_memory_mb, precision)
         seconds[name] = time.perf_counter() - t0
         if out.shape != low.shape:
             raise ValueError(f"method {name!r} returned shape {tuple(out.shape)} for input {tuple(low.shape)}")
-        out = out.clamp(0, 1)
-        scores[name] = scorer.scores(out)
+        outs[name] = out.clamp(0, 1)
+    return outs, seconds
+
+
+def _score_outputs(
+    item: dict,
+    outs: Mapping[str, Tensor],
+    protocol: MetricProtocol,
+    extra_metrics: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Every output's four scores (and the extra metrics) against the pair's reference (prepared once)."""
+    high = item["high"].unsqueeze(0)
+    scorer = ReferenceScorer(high, protocol)
+    scores = {name: scorer.scores(out) for name, out in outs.items()}
+    for name, out in outs.items():
         for key, metric in (extra_metrics or {}).items():
             scores[name][key] = float(metric(out, high).reshape(()))
-        if keep_row:
-            row.append(out)
-        if on_output is not None:
-            outs[name] = out
-    for name, out in outs.items():  # only once every method has scored the pair
-        on_output(name, str(item.get("name", i)), out[0])  # type: ignore[misc]
-    return scores, seconds, row + [high] if keep_row else []
+    return scores
 
 
 def evaluate_methods(
@@ -252,6 +260,7 @@ def evaluate_methods(
     should_stop: Callable[[], bool] | None = None,
     on_output: Callable[[str, str, Tensor], None] | None = None,
     extra_metrics: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
+    precision: str = "fp32",
 ) -> EvalResult:
     """Score every method on every pair (items ``{"low", "high", "name"}``, images `(3, H, W)`).
 
@@ -276,6 +285,9 @@ def evaluate_methods(
         extra_metrics: more reference metrics, ``{column: metric}`` with ``metric(output, reference)``
             on `(1, 3, H, W)` images returning one score, lower = better (e.g.
             [`LPIPS`][semprior.metrics.lpips.LPIPS]); scored on the plain output only (no GT-mean).
+        precision: compute precision of module methods (``semprior eval --dtype``), as in
+            [`enhance_image`][semprior.engine.tiling.enhance_image]; default ``"fp32"``, the
+            reference that published numbers come from.
 
     Raises:
         ValueError: no methods, an empty set, or (with ``on_error="skip"``) no pair could be scored.
@@ -306,28 +318,55 @@ def evaluate_methods(
         from tqdm.auto import tqdm
 
         items = tqdm(items, desc="eval", unit="img", total=total)
-    for i, load in items:
-        try:
-            item = load()
-            keep_row = len(result.samples) < keep
-            scores, seconds, row = _score_pair(item, i, methods, protocol, tile, max_memory_mb, keep_row, on_output,
-                                               extra_metrics)
-        except Exception as exc:
-            if on_error == "raise":
-                raise
-            result.failed.append((_pair_label(pairs, i), _reason(exc)))
-        else:
-            name = str(item.get("name", i))
+    # pipeline: pair i is enhanced (main thread) while the pairs before it are scored by SCORING_WORKERS
+    # worker threads (torch releases the GIL, so every core works; each pair has its own
+    # ReferenceScorer); results are recorded in pair order, at most SCORING_WORKERS pairs wait
+    pending: deque[tuple[int, dict, dict, dict, Future]] = deque()
+
+    def finish(keep_waiting: int = 0) -> None:
+        while len(pending) > keep_waiting:
+            j, item, outs, seconds, future = pending.popleft()
+            try:
+                scores = future.result()
+            except Exception as exc:
+                if on_error == "raise":
+                    raise
+                result.failed.append((_pair_label(pairs, j), _reason(exc)))
+                continue
+            name = str(item.get("name", j))
+            if on_output is not None:  # only once every method has scored the pair
+                for m, out in outs.items():
+                    on_output(m, name, out[0])
             result.names.append(name)
             for m in methods:
                 result.seconds[m] += seconds[m]
                 for k in result.keys:
                     result.scores[m][k].append(scores[m][k])
-            if keep_row:
-                result.samples.append((name, row))
-        if should_stop is not None and should_stop():
-            result.interrupted = True
-            break
+            if len(result.samples) < keep:
+                result.samples.append((name, [item["low"].unsqueeze(0), *outs.values(), item["high"].unsqueeze(0)]))
+
+    with ThreadPoolExecutor(max_workers=SCORING_WORKERS, thread_name_prefix="semprior-eval-metrics") as pool:
+        try:
+            for i, load in items:
+                try:
+                    item = load()
+                    outs, seconds = _enhance_pair(item, i, methods, tile, max_memory_mb, precision)
+                except Exception as exc:
+                    finish()
+                    if on_error == "raise":
+                        raise
+                    result.failed.append((_pair_label(pairs, i), _reason(exc)))
+                else:
+                    pending.append((i, item, outs, seconds, pool.submit(_score_outputs, item, outs, protocol, extra_metrics)))
+                    finish(keep_waiting=SCORING_WORKERS)
+                if should_stop is not None and should_stop():
+                    finish()
+                    result.interrupted = True
+                    break
+            finish()
+        finally:
+            for *_, future in pending:  # an error or Ctrl-C left pairs being scored: keep nothing of them
+                future.cancel()
     if not result.names and not result.interrupted:
         if result.failed:
             listing = "; ".join(f"{n}: {r}" for n, r in result.failed[:5])

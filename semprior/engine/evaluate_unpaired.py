@@ -82,6 +82,7 @@ def evaluate_unpaired(
     limit: int | None = None,
     niqe_model: NIQEModel | str | None = None,
     extra_metrics: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
+    precision: str = "fp32",
 ) -> UnpairedResult:
     """Enhance every image of ``folder`` with each method and score input and outputs without references.
 
@@ -94,10 +95,14 @@ def evaluate_unpaired(
         extra_metrics: more no-reference scores, ``{column: callable}`` with
             ``(1, 3, H, W) -> (1,)``; a ``lower_better`` attribute on the callable sets the arrow
             in the table (e.g. a [`PyIQAMetric`][semprior.metrics.pyiqa_metric.PyIQAMetric]).
+        precision: compute precision of module methods (``semprior eval --dtype``), resolved per
+            model by [`resolve_precision`][semprior.engine.precision.resolve_precision]; default
+            ``"fp32"``, the reference.
 
     An unreadable image is listed in ``skipped`` with its reason, never silently dropped.
     """
     from semprior.data.io import list_images, read_image
+    from semprior.engine.precision import autocast_for, resolve_precision
     from semprior.metrics.noref import noref_scores
 
     if not isinstance(methods, Mapping):
@@ -125,8 +130,9 @@ def evaluate_unpaired(
             continue
         outs = {"input": low}
         for name, fn in methods.items():
-            with torch.no_grad():
-                dev = next((p.device for p in getattr(fn, "parameters", lambda: iter(()))()), low.device)
+            dev = next((p.device for p in getattr(fn, "parameters", lambda: iter(()))()), low.device)
+            mode = resolve_precision(precision, fn, dev) if isinstance(fn, torch.nn.Module) else "fp32"
+            with torch.no_grad(), autocast_for(mode, dev):
                 out = fn(low.to(dev))
             if out.shape != low.shape:
                 raise ValueError(f"method {name!r} returned {tuple(out.shape)} for input {tuple(low.shape)}")

@@ -16,7 +16,7 @@ A model whose result depends on the whole image (global histogram equalisation, 
 over the image) declares ``tileable = False``; [`enhance_image`][semprior.engine.tiling.enhance_image] then always runs it on the
 whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
 
-``precision`` chooses fp32 (the exact reference) or bfloat16 autocast; ``"auto"`` (default)
+``precision`` chooses fp32 (the exact reference), bfloat16 or float16 autocast; ``"auto"`` (default)
 uses bfloat16 only for a model that states its measured bfloat16 error, on a CPU with native
 bfloat16 ([`semprior.engine.precision`][semprior.engine.precision]).
 """
@@ -270,7 +270,7 @@ def enhance_image(
             ``tile`` is given). The whole image runs in one piece if it fits.
         bytes_per_pixel: inference cost per pixel for the cap; default
             ``model.inference_bytes_per_pixel`` or [`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL].
-        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` ([`resolve_precision`][semprior.engine.precision.resolve_precision]);
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` ([`resolve_precision`][semprior.engine.precision.resolve_precision]);
             ``"auto"`` stays fp32 for a model whose parameters are not float32.
 
     Shape:

@@ -106,30 +106,18 @@ def test_device_index_and_bad_devices(tmp_path, capsys):
     assert _models.pick_device("cpu") == torch.device("cpu")
 
 
-def test_dtype_notes(monkeypatch):
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(_models, "_cpu_flags", lambda: {"avx2", "avx512f"})
-    assert "slower than fp32" in _models.dtype_note(cpu, torch.bfloat16)
-    assert "slower than fp32" in _models.dtype_note(cpu, torch.float16)
-    assert _models.dtype_note(cpu, torch.float32) is None
-    monkeypatch.setattr(_models, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    assert _models.dtype_note(cpu, torch.bfloat16) is None
-    monkeypatch.setattr(_models, "_cpu_flags", lambda: {"amx_bf16", "amx_fp16"})
-    assert _models.dtype_note(cpu, torch.float16) is None
-
-
-def test_dtype_runs_the_model_in_that_dtype(tmp_path, capsys, monkeypatch):
+def test_dtype_keeps_float32_weights_and_notes_a_slow_choice(capsys, monkeypatch):
     from argparse import Namespace
 
-    monkeypatch.setattr(_models, "_cpu_flags", lambda: set())
-    args = Namespace(
-        model=None, method=None, checkpoint=None, prior=None, weights_dir=None, device="cpu", dtype="bf16", half=False
-    )
+    from semprior.engine import precision as prec
+
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2"}))
+    args = Namespace(model=None, checkpoint=None, prior=None, weights_dir=None, device="cpu", dtype="bf16")
     ((_, model),) = _models.build_models(args, default="deepspg").items()
-    assert next(model.parameters()).dtype == torch.bfloat16
+    assert next(model.parameters()).dtype == torch.float32  # autocast at run time, never a cast of the weights
     assert "--dtype bf16 on this CPU" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="--half means --dtype bf16"):
-        _models.build_models(Namespace(**{**vars(args), "half": True, "dtype": "fp16"}), default="deepspg")
+    _models.build_models(Namespace(**{**vars(args), "dtype": "auto"}), default="deepspg")
+    assert capsys.readouterr().err == ""  # auto never picks a slower dtype: no note
 
 
 def test_tiling_a_global_attention_model_warns(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""``semprior enhance --precision``: fp32 writes the reference, bf16 the autocast output, auto what resolves here."""
+"""``semprior enhance --dtype``: fp32 writes the reference, bf16/fp16 the autocast output, auto what resolves here."""
 
 import pytest
 import torch
@@ -30,22 +30,27 @@ def _run(tmp_path, ckpt, name, *extra):
     return [read_image(out / f"{i}.png") for i in range(3)]
 
 
-def test_precision_flag(tmp_path, monkeypatch):
+def test_dtype_flag(tmp_path, monkeypatch):
     ckpt = _setup(tmp_path)
-    fp32 = _run(tmp_path, ckpt, "fp32", "--precision", "fp32")
-    bf16 = _run(tmp_path, ckpt, "bf16", "--precision", "bf16")
-    for i, (a, b) in enumerate(zip(fp32, bf16)):
-        assert a.shape == (3, 20 + 4 * i, 28) and a.shape == b.shape
+    fp32 = _run(tmp_path, ckpt, "fp32", "--dtype", "fp32")
+    bf16 = _run(tmp_path, ckpt, "bf16", "--dtype", "bf16")
+    fp16 = _run(tmp_path, ckpt, "fp16", "--dtype", "fp16")
+    for i, (a, b, c) in enumerate(zip(fp32, bf16, fp16)):
+        assert a.shape == (3, 20 + 4 * i, 28) and a.shape == b.shape == c.shape
         assert (a - b).abs().max() <= 3 / 255  # bf16 moves 8-bit values by a level or two at most
-    monkeypatch.setattr(prec, "cpu_bf16_flags", lambda: ())
-    auto = _run(tmp_path, ckpt, "auto-no-bf16")  # default --precision auto on a CPU without native bf16: fp32
+        assert (a - c).abs().max() <= 2 / 255  # fp16 has 3 more mantissa bits
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2"}))
+    auto = _run(tmp_path, ckpt, "auto-no-bf16")  # default --dtype auto on a CPU without native bf16: fp32
     assert all(torch.equal(a, b) for a, b in zip(auto, fp32))
-    monkeypatch.setattr(prec, "cpu_bf16_flags", lambda: ("avx512_bf16",))
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
     auto = _run(tmp_path, ckpt, "auto-bf16")
     assert all(torch.equal(a, b) for a, b in zip(auto, bf16))
 
 
-def test_precision_flag_rejects_unknown(tmp_path, capsys):
+@pytest.mark.parametrize("argv", [["--dtype", "fp64"], ["--precision", "bf16"], ["--half"]],
+                         ids=["unknown-dtype", "old-precision-flag", "old-half-flag"])
+def test_one_precision_flag(tmp_path, capsys, argv):
     with pytest.raises(SystemExit):
-        main(["enhance", str(tmp_path), "-o", str(tmp_path / "o"), "--precision", "fp16"])
-    assert "invalid choice: 'fp16'" in capsys.readouterr().err
+        main(["enhance", str(tmp_path), "-o", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'fp64'" in err if argv[0] == "--dtype" else "unrecognized arguments" in err

@@ -205,3 +205,21 @@ def test_checkpoint_rebuilds_the_prior_it_records(tmp_path, capsys):
         ]
     )
     assert rc == 1 and "image_prior=True but the prior is missing" in capsys.readouterr().err  # clear, not silent
+
+
+def test_eval_dtype_defaults_to_the_fp32_reference(pair_dirs, tmp_path, monkeypatch):
+    """`semprior eval` runs models in fp32 unless --dtype asks otherwise; --dtype bf16 is the same autocast path."""
+    import json
+
+    from semprior.engine import precision as prec
+
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))  # auto would pick bf16 here
+    ckpt = _tiny_ckpt(tmp_path / "m.pt")
+    runs = {}
+    for name, extra in (("default", []), ("fp32", ["--dtype", "fp32"]), ("bf16", ["--dtype", "bf16"])):
+        out = tmp_path / name
+        assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--checkpoint",
+                     str(ckpt), "--no-progress", "--float", "--out", str(out), "--grid", "0", *extra]) == 0
+        runs[name] = json.loads((out / "metrics.json").read_text())["per_image"]
+    assert runs["default"] == runs["fp32"]
+    assert runs["bf16"] != runs["fp32"]  # bf16 really ran

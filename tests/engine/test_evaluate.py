@@ -197,3 +197,21 @@ def test_save_is_atomic_and_sweeps_a_killed_runs_temps(tmp_path):
     assert not stale.exists()
     assert sorted(p.name for p in out.iterdir()) == ["grid.png", "metrics.json", "metrics.md"]
     assert json.loads(files["json"].read_text())["pairs_total"] == 2
+
+
+def test_a_pair_that_fails_while_scored_in_the_worker_is_listed_in_order():
+    """Scores are computed in a worker thread overlapping the next pair's enhancement; results keep pair order."""
+    pairs = _pairs(4)
+    pairs[1] = {"low": pairs[1]["low"][:, :8, :8], "high": pairs[1]["high"][:, :8, :8], "name": "tiny"}  # SSIM refuses
+    with pytest.raises(ValueError, match="SSIM needs images at least 11x11"):
+        evaluate_methods({"identity": lambda x: x}, pairs)
+    seen = []
+    r = evaluate_methods({"identity": lambda x: x, "x5": Scale(5.0)}, pairs, on_error="skip", keep=2,
+                         on_output=lambda m, n, out: seen.append((m, n)))
+    assert r.names == ["im0", "im2", "im3"] and [n for n, _ in r.failed] == ["pair 1"]
+    assert "SSIM needs images at least 11x11" in r.failed[0][1]
+    assert seen == [(m, n) for n in ("im0", "im2", "im3") for m in ("identity", "x5")]  # failed pair: no output
+    assert [n for n, _ in r.samples] == ["im0", "im2"]
+    p = MetricProtocol()
+    expect = [float(ssim(pairs[i]["low"][None] * 5, pairs[i]["high"][None], p)) for i in (0, 2, 3)]
+    assert r.scores["x5"]["ssim"] == pytest.approx(expect, abs=1e-12)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from semprior.engine import precision as prec
-from semprior.engine.precision import MIN_PSNR_DB, autocast_for, resolve_precision
+from semprior.engine.precision import MIN_PSNR_DB, autocast_for, resolve_precision, slower_note
 from semprior.engine.tiling import enhance_image
 from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
@@ -24,12 +24,12 @@ def _dark_image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
 
 @pytest.fixture
 def bf16_cpu(monkeypatch):
-    monkeypatch.setattr(prec, "cpu_bf16_flags", lambda: ("avx512_bf16",))
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
 
 
 @pytest.fixture
 def no_bf16_cpu(monkeypatch):
-    monkeypatch.setattr(prec, "cpu_bf16_flags", lambda: ())
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2"}))
 
 
 def test_forced_precisions_and_bad_names():
@@ -40,6 +40,7 @@ def test_forced_precisions_and_bad_names():
         == "fp32"
     )
     assert resolve_precision("bf16", torch.nn.Identity(), CPU) == "bf16"
+    assert resolve_precision("fp16", torch.nn.Identity(), CPU) == "fp16"
     with pytest.raises(ValueError, match="unknown precision 'half'.*auto"):
         resolve_precision("half", torch.nn.Identity(), CPU)
     with pytest.raises(ValueError, match="resolve 'auto'"), autocast_for("auto", CPU):
@@ -63,6 +64,19 @@ def test_auto_is_fp32_without_native_bf16(no_bf16_cpu):
     assert resolve_precision("auto", net, CPU) == "fp32"
 
 
+def test_slower_note_names_the_missing_instructions(monkeypatch):
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert "no avx512_bf16 / amx_bf16" in slower_note("bf16", CPU)
+    assert "no avx512_fp16 / amx_fp16" in slower_note("fp16", CPU)
+    assert slower_note("fp32", CPU) is None and slower_note("auto", CPU) is None
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert slower_note("bf16", CPU) is None
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"amx_bf16", "amx_fp16"}))
+    assert slower_note("fp16", CPU) is None and slower_note("bf16", CPU) is None
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset())
+    assert "instruction set is unknown" in slower_note("bf16", CPU)
+
+
 def test_cpu_flags_are_read_from_cpuinfo():
     flags = prec.cpu_bf16_flags()
     assert set(flags) <= {"avx512_bf16", "amx_bf16"}
@@ -74,14 +88,15 @@ def _deepspg_random(width: int = 16) -> DeepSPG:
     return DeepSPG(cfg).eval()
 
 
+@pytest.mark.parametrize("mode", ["bf16", "fp16"])
 @pytest.mark.parametrize("whole", [True, False], ids=["whole-graph", "banded"])
-def test_bf16_deepspg_random_init_within_bound(whole):
+def test_autocast_deepspg_random_init_within_bound(whole, mode):
     net = _deepspg_random()
     if not whole:
         net.whole_graph_max_pixels = 0
     x = _dark_image()
     ref = enhance_image(net, x, precision="fp32")
-    fast = enhance_image(net, x, precision="bf16")
+    fast = enhance_image(net, x, precision=mode)
     assert fast.dtype == torch.float32 and fast.shape == x.shape
     assert not torch.equal(fast, ref)  # bf16 really ran
     assert _psnr(fast, ref) >= MIN_PSNR_DB

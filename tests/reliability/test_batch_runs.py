@@ -138,7 +138,7 @@ _EVAL_CHILD = """
     import semprior.engine.evaluate as ev
     from semprior.cli.main import main
 
-    real = ev._score_pair
+    real = ev._enhance_pair
 
     def slow(*a, **k):
         r = real(*a, **k)
@@ -146,7 +146,7 @@ _EVAL_CHILD = """
         time.sleep(0.3)
         return r
 
-    ev._score_pair = slow
+    ev._enhance_pair = slow
     sys.exit(main(["eval", "--low", sys.argv[1], "--high", sys.argv[2], "--model", "identity", "--out", sys.argv[3],
                    "--no-progress"]))
 """
