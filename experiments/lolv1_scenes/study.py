@@ -9,6 +9,8 @@ writes result files (``results/*.json`` and ``.md``) that record the commit, the
     python experiments/lolv1_scenes/study.py export --run ~/runs/long_deepspg_s1 \\
         --config experiments/lolv1_scenes/long/deepspg_s1.yaml \\
         --to experiments/lolv1_scenes/weights/deepspg_s1                     # a stage's weights, for git
+    python experiments/lolv1_scenes/study.py validate --models s2=experiments/lolv1_scenes/weights/deepspg_s2 \\
+        shipped=shipped:deepspg                                              # validation, per image, paired
     python experiments/lolv1_scenes/study.py report --lol ~/data/LOL         # eval15 once per final model
 
 A *pass* is one look at every training pixel: steps x batch x view pixels / (436 x 600 x 400),
@@ -272,6 +274,62 @@ def slope(x: list[float], y: list[float]) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(x, y)) / max(sum((a - mx) ** 2 for a in x), 1e-12)
 
 
+def _load(spec: str):
+    """A weights folder of this study (relative to the repository) or ``shipped:NAME`` (the weights semprior ships)."""
+    import semprior
+
+    if spec.startswith("shipped:"):
+        return semprior.create_model(spec.split(":", 1)[1], pretrained=True)
+    return semprior.load_model(REPO / spec if not Path(spec).is_absolute() else Path(spec))
+
+
+def validate_models(args, argv) -> int:
+    """Every model on the scene-aware validation split, per image: means and paired differences to the first model."""
+    import dataclasses
+
+    import torch
+
+    from semprior.engine.evaluate import evaluate_methods
+    from semprior.engine.recipe import build_data
+
+    rc = run_config(args.config)
+    data = dataclasses.replace(rc.data, root=str(Path(args.lol).expanduser()), patch_size=0, cache=False)
+    _, val = build_data(data, rc.train.seed)
+    pairs = [val[i] for i in range(len(val))]
+    models = dict(item.split("=", 1) for item in args.models)
+    with torch.no_grad():
+        res = evaluate_methods({name: _load(spec) for name, spec in models.items()}, pairs)
+    names, keys = list(models), ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
+    md = [
+        "# LOL-v1 in passes: models on the validation split",
+        f"The {len(pairs)} pairs of the scene-aware validation split (`data.val_holdout: {rc.data.val_holdout}` whole "
+        "scenes of our485, whole frames, fp32, the protocol of `semprior eval`). `shipped:NAME` is the model semprior "
+        "ships; a shipped model trained before the scene split may have seen frames of these scenes (its score is "
+        "then optimistic).",
+        "",
+        "| model | weights | PSNR | SSIM | GT-mean PSNR | GT-mean SSIM |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        md.append(
+            f"| {n} | `{models[n]}` | "
+            + " | ".join(f"{res.mean(n, k):.{3 if 'ssim' in k else 2}f}" for k in keys)
+            + " |"
+        )
+    if len(names) > 1:
+        md += ["", "| paired difference (per image) | PSNR dB | SSIM | GT-mean PSNR dB |", "|---|---|---|---|"]
+        for other in names[1:]:
+            cells = []
+            for k in ("psnr", "ssim", "psnr_gtmean"):
+                m, se = paired(res.scores[names[0]][k], res.scores[other][k])
+                cells.append(f"{m:+.3f} ± {se:.3f}" if k == "ssim" else f"{m:+.2f} ± {se:.2f}")
+            md.append(f"| {names[0]} − {other} | " + " | ".join(cells) + " |")
+        md += ["", f"± one standard error of the mean of the {len(res.names)} per-image differences.", ""]
+    means = {n: {k: res.mean(n, k) for k in keys} for n in names}
+    write(args.name, {**meta(argv), "models": models, "means": means, "names": res.names, "per_image": res.scores}, md)
+    return 0
+
+
 def report(args, argv) -> int:
     """eval15 once per final model (and the shipped one): per-image scores, paired differences, the exposure slope."""
     import torch
@@ -400,10 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--lol", default="~/data/LOL")
     q.add_argument("--models", nargs="+", required=True, metavar="NAME=WEIGHTS_FOLDER")
     q.add_argument("--name", default="report", help="result file stem in results/")
+    q = sub.add_parser("validate", help="models on the validation split, per image, paired differences")
+    q.add_argument("--models", nargs="+", required=True, metavar="NAME=WEIGHTS_FOLDER|shipped:NAME")
+    q.add_argument("--config", default="experiments/lolv1_scenes/long/deepspg_s1.yaml", help="the split's data config")
+    q.add_argument("--lol", default="~/data/LOL")
+    q.add_argument("--name", default="validation", help="result file stem in results/")
     q = sub.add_parser("stages", help="the table of finished stages (weights/*/stage.json)")
     q.add_argument("--name", default="stages", help="result file stem in results/")
     args = p.parse_args(argv)
-    return {"pilots": pilots, "export": export, "report": report, "stages": stages}[args.cmd](args, argv)
+    return {"pilots": pilots, "export": export, "validate": validate_models, "report": report, "stages": stages}[
+        args.cmd
+    ](args, argv)
 
 
 if __name__ == "__main__":
