@@ -24,14 +24,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_MEGAPIXELS", "MAX_UPLOAD_MB", "SAMPLES", "app_models", "build_app", "check_upload", "enhance_file",
-           "launch", "write_samples"]
+__all__ = [
+    "MAX_MEGAPIXELS",
+    "MAX_UPLOAD_MB",
+    "SAMPLES",
+    "app_models",
+    "build_app",
+    "check_upload",
+    "enhance_file",
+    "launch",
+    "write_samples",
+]
 
 #: largest upload accepted, in megabytes (decimal, as browsers show file sizes)
 MAX_UPLOAD_MB = 25
 #: largest image accepted, in millions of pixels (12 MP: a phone photo; one CPU takes seconds to a minute)
 MAX_MEGAPIXELS = 12.0
-#: bundled sample photos (scikit-image's, made dark by [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light])
+#: bundled sample photos (scikit-image's, made dark by
+#: [`synthesize_low_light`][semprior.data.synthesis.synthesize_low_light])
 SAMPLES = ("coffee", "chelsea", "astronaut")
 
 
@@ -45,16 +55,19 @@ def app_models() -> list[str]:
     return learned + classical
 
 
-def check_upload(path: str | os.PathLike, max_megapixels: float = MAX_MEGAPIXELS,
-                 max_upload_mb: float = MAX_UPLOAD_MB) -> None:
+def check_upload(
+    path: str | os.PathLike, max_megapixels: float = MAX_MEGAPIXELS, max_upload_mb: float = MAX_UPLOAD_MB
+) -> None:
     """Raise ``ValueError`` with one readable line when ``path`` is too big (bytes or pixels) or not an image."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     size_mb = path.stat().st_size / 1e6
     if size_mb > max_upload_mb:
-        raise ValueError(f"the file is {size_mb:.1f} MB; the app takes up to {max_upload_mb:g} MB. "
-                         "Use `semprior enhance` for big files (it has no size limit).")
+        raise ValueError(
+            f"the file is {size_mb:.1f} MB; the app takes up to {max_upload_mb:g} MB. "
+            "Use `semprior enhance` for big files (it has no size limit)."
+        )
     try:
         with Image.open(path) as im:  # reads the header only
             w, h = im.size
@@ -62,15 +75,16 @@ def check_upload(path: str | os.PathLike, max_megapixels: float = MAX_MEGAPIXELS
         raise ValueError(f"{path.name} is not an image file PIL can read ({exc})") from exc
     mp = w * h / 1e6
     if mp > max_megapixels:
-        raise ValueError(f"the image is {w}×{h} = {mp:.1f} megapixels; the app takes up to {max_megapixels:g}. "
-                         "Resize it, or use `semprior enhance` (tiles, any size).")
+        raise ValueError(
+            f"the image is {w}×{h} = {mp:.1f} megapixels; the app takes up to {max_megapixels:g}. "
+            "Resize it, or use `semprior enhance` (tiles, any size)."
+        )
 
 
 def _build_model(name: str, device: str = "cpu") -> Any:
     from semprior.cli._models import build_models
 
-    args = argparse.Namespace(model=name, checkpoint=None, prior=None, weights_dir=None,
-                              device=device, dtype="auto")
+    args = argparse.Namespace(model=name, checkpoint=None, prior=None, weights_dir=None, device=device, dtype="auto")
     ((_, model),) = build_models(args).items()
     return model
 
@@ -112,8 +126,13 @@ def _gradio() -> Any:
     return require("gradio", extra="app", purpose="the web app (semprior app)")
 
 
-def build_app(models: list[str] | None = None, device: str = "cpu", workdir: str | os.PathLike | None = None,
-              max_megapixels: float = MAX_MEGAPIXELS, max_upload_mb: float = MAX_UPLOAD_MB) -> Any:
+def build_app(
+    models: list[str] | None = None,
+    device: str = "cpu",
+    workdir: str | os.PathLike | None = None,
+    max_megapixels: float = MAX_MEGAPIXELS,
+    max_upload_mb: float = MAX_UPLOAD_MB,
+) -> Any:
     """The Gradio ``Blocks`` app (not started: call ``.launch()`` or use [`launch`][semprior.app.launch]).
 
     Args:
@@ -149,35 +168,65 @@ def build_app(models: list[str] | None = None, device: str = "cpu", workdir: str
         return (str(before), str(dst)), gr.DownloadButton(value=str(dst), visible=True, label=f"Download {dst.name}")
 
     with gr.Blocks(title="semprior: low-light enhancement") as demo:
-        gr.Markdown("## semprior: low-light enhancement\n"
-                    f"Upload a dark photo (up to {max_upload_mb:g} MB and {max_megapixels:g} megapixels) or pick a "
-                    "sample, choose a model, press **Enhance**. Everything runs on this computer.")
+        gr.Markdown(
+            "## semprior: low-light enhancement\n"
+            f"Upload a dark photo (up to {max_upload_mb:g} MB and {max_megapixels:g} megapixels) or pick a "
+            "sample, choose a model, press **Enhance**. Everything runs on this computer."
+        )
         with gr.Row():
             with gr.Column(scale=1):
-                inp = gr.Image(type="filepath", image_mode=None, label="Photo", sources=["upload"], height=320,
-                               elem_id="photo")  # image_mode=None: the uploaded file as it is, never re-encoded
-                gr.Examples([[str(p)] for p in samples], inputs=[inp], label="Samples (made dark from scikit-image's photos)")
-                model = gr.Dropdown(models, value=models[0], label="Model", elem_id="model",
-                                    info="deepspg and retinexformer: trained on LOL-v1 (shipped); the rest: classical")
+                inp = gr.Image(
+                    type="filepath", image_mode=None, label="Photo", sources=["upload"], height=320, elem_id="photo"
+                )  # image_mode=None: the uploaded file as it is, never re-encoded
+                gr.Examples(
+                    [[str(p)] for p in samples], inputs=[inp], label="Samples (made dark from scikit-image's photos)"
+                )
+                model = gr.Dropdown(
+                    models,
+                    value=models[0],
+                    label="Model",
+                    elem_id="model",
+                    info="deepspg and retinexformer: trained on LOL-v1 (shipped); the rest: classical",
+                )
                 go = gr.Button("Enhance", variant="primary", elem_id="enhance")
             with gr.Column(scale=2):
-                slider = gr.ImageSlider(label="Before / after (drag the slider)", type="filepath", format="png",
-                                        interactive=False, elem_id="result", max_height=600)
+                slider = gr.ImageSlider(
+                    label="Before / after (drag the slider)",
+                    type="filepath",
+                    format="png",
+                    interactive=False,
+                    elem_id="result",
+                    max_height=600,
+                )
                 dl = gr.DownloadButton("Download", visible=False, elem_id="download")
         go.click(run, inputs=[inp, model], outputs=[slider, dl], concurrency_limit=1)
     demo.semprior_workdir = work
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "cpu", models: list[str] | None = None,
-           max_megapixels: float = MAX_MEGAPIXELS, max_upload_mb: float = MAX_UPLOAD_MB,
-           open_browser: bool = False) -> None:
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    device: str = "cpu",
+    models: list[str] | None = None,
+    max_megapixels: float = MAX_MEGAPIXELS,
+    max_upload_mb: float = MAX_UPLOAD_MB,
+    open_browser: bool = False,
+) -> None:
     """Build the app and serve it until Ctrl-C (``host="0.0.0.0"`` opens it to the network: a deliberate choice)."""
     gr = _gradio()
     demo = build_app(models=models, device=device, max_megapixels=max_megapixels, max_upload_mb=max_upload_mb)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     demo.queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme,
-        max_file_size=int(max_upload_mb * 1e6), allowed_paths=[str(demo.semprior_workdir)], footer_links=[],
-        ssr_mode=False, mcp_server=False, show_error=True,
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=open_browser,
+        theme=theme,
+        max_file_size=int(max_upload_mb * 1e6),
+        allowed_paths=[str(demo.semprior_workdir)],
+        footer_links=[],
+        ssr_mode=False,
+        mcp_server=False,
+        show_error=True,
     )

@@ -1,10 +1,11 @@
 """Model selection shared by ``semprior enhance`` and ``semprior eval``: one way to name a model.
 
-- ``--model NAME``: a registered model ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]). Classical
+- ``--model NAME``: a registered model
+  ([`semprior.models.registry.list_models`][semprior.models.registry.list_models]). Classical
   methods need no weights; learned models load their default weights shipped inside semprior
   (the entry's pretrained table), or say that there are none and what to pass instead.
-- ``--checkpoint PATH``: any model file [`semprior.models.io.load_model`][semprior.models.io.load_model] opens (a training
-  checkpoint, a ``save_pretrained`` folder or ``model.safetensors``, an official Retinexformer
+- ``--checkpoint PATH``: any model file [`semprior.models.io.load_model`][semprior.models.io.load_model] opens
+  (a training checkpoint, a ``save_pretrained`` folder or ``model.safetensors``, an official Retinexformer
   ``.pth``, ``hf://org/name``); the model is rebuilt from what the file records (architecture, config, prior).
 - ``--prior NAME`` overrides the prior a checkpoint records; ``--weights-dir`` is where named
   prior weights are found (HRNet, SAM).
@@ -34,28 +35,57 @@ def add_model_arguments(p: argparse.ArgumentParser, multiple: bool, dtype_defaul
     action = "append" if multiple else "store"
     default = [] if multiple else None
     names = ", ".join(list_models())
-    g.add_argument("--model", action=action, default=default, metavar="NAME",
-                   help=f"registered model ({names}); learned models use the weights shipped with semprior")
-    g.add_argument("--checkpoint", action=action, default=default, metavar="PATH",
-                   help="model file: a `semprior train` checkpoint (best.pt/last.pt), a save_pretrained folder or "
-                        "model.safetensors, an official Retinexformer .pth, or hf://org/name")
-    g.add_argument("--prior", default=None, choices=sorted(PRIORS),
-                   help="override the prior a checkpoint records (default: the recorded one)")
-    g.add_argument("--weights-dir", default=None, metavar="DIR",
-                   help="where prior weights (HRNet, SAM) are found (default: $SEMPRIOR_WEIGHTS)")
-    g.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
-                   help="where models run (auto: CUDA when available, else CPU; cuda:1 = the second GPU)")
+    g.add_argument(
+        "--model",
+        action=action,
+        default=default,
+        metavar="NAME",
+        help=f"registered model ({names}); learned models use the weights shipped with semprior",
+    )
+    g.add_argument(
+        "--checkpoint",
+        action=action,
+        default=default,
+        metavar="PATH",
+        help="model file: a `semprior train` checkpoint (best.pt/last.pt), a save_pretrained folder or "
+        "model.safetensors, an official Retinexformer .pth, or hf://org/name",
+    )
+    g.add_argument(
+        "--prior",
+        default=None,
+        choices=sorted(PRIORS),
+        help="override the prior a checkpoint records (default: the recorded one)",
+    )
+    g.add_argument(
+        "--weights-dir",
+        default=None,
+        metavar="DIR",
+        help="where prior weights (HRNet, SAM) are found (default: $SEMPRIOR_WEIGHTS)",
+    )
+    g.add_argument(
+        "--device",
+        default="auto",
+        metavar="auto|cpu|cuda|cuda:N",
+        help="where models run (auto: CUDA when available, else CPU; cuda:1 = the second GPU)",
+    )
     from semprior.engine.precision import PRECISIONS
 
-    g.add_argument("--dtype", default=dtype_default, choices=PRECISIONS,
-                   help=f"compute precision of learned models, weights kept float32 (default {dtype_default}). "
-                        "auto: bf16 autocast where the CPU computes it natively and the model states its error "
-                        "(the shipped DeepSPG: >= 40 dB PSNR vs fp32), else fp32; fp32: the exact reference; "
-                        "bf16/fp16: force that autocast (a note says when it is slower on this device)")
+    g.add_argument(
+        "--dtype",
+        default=dtype_default,
+        choices=PRECISIONS,
+        help=f"compute precision of learned models, weights kept float32 (default {dtype_default}). "
+        "auto: bf16 autocast where the CPU computes it natively and the model states its error "
+        "(the shipped DeepSPG: >= 40 dB PSNR vs fp32), else fp32; fp32: the exact reference; "
+        "bf16/fp16: force that autocast (a note says when it is slower on this device)",
+    )
 
 
 def pick_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``cuda``/``cuda:N`` that torch cannot see is an error that says so."""
+    """``"auto"`` -> CUDA when available, else CPU.
+
+    ``cuda``/``cuda:N`` that torch cannot see is an error that says so.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -109,7 +139,7 @@ def build_models(args: argparse.Namespace, default: str | None = None) -> dict[s
     for label, path in zip(_unique_labels(ckpts), ckpts):
         model = load_model(path, prior=args.prior, weights_dir=args.weights_dir)
         models[label if label not in models else f"checkpoint {label}"] = model
-    for label, model in models.items():
+    for model in models.values():
         model.to(device)
         model.eval()
     return models

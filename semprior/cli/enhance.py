@@ -45,31 +45,60 @@ from semprior.cli._batch import (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders of images")
-    p.add_argument("-o", "--out", required=True, metavar="OUT",
-                   help="output folder (created), or a .jpg/.png/.webp file name when there is a single input file")
-    p.add_argument("--format", choices=["png", "jpeg", "webp", "same"], default=None,
-                   help="output format for a folder -o (default png; same: each input's format, PNG for the others)")
+    p.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="output folder (created), or a .jpg/.png/.webp file name when there is a single input file",
+    )
+    p.add_argument(
+        "--format",
+        choices=["png", "jpeg", "webp", "same"],
+        default=None,
+        help="output format for a folder -o (default png; same: each input's format, PNG for the others)",
+    )
     p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
-    p.add_argument("--strip-metadata", action="store_true",
-                   help="do not copy the input's EXIF and ICC profile (default: copied, orientation reset to upright)")
-    p.add_argument("-r", "--recursive", action="store_true",
-                   help="also enhance the images in subfolders, keeping the folder tree under -o")
+    p.add_argument(
+        "--strip-metadata",
+        action="store_true",
+        help="do not copy the input's EXIF and ICC profile (default: copied, orientation reset to upright)",
+    )
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also enhance the images in subfolders, keeping the folder tree under -o",
+    )
     from semprior.cli._models import add_model_arguments
 
     add_model_arguments(p, multiple=False)  # default: the DeepSPG trained on LOL-v1 that ships with semprior
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: whole image)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
-    p.add_argument("--max-memory-mb", type=float, default=None,
-                   help="choose the tile size from a memory cap (default: half of the memory available once the "
-                        "image buffers are counted; the whole image runs when it fits)")
+    p.add_argument(
+        "--max-memory-mb",
+        type=float,
+        default=None,
+        help="choose the tile size from a memory cap (default: half of the memory available once the "
+        "image buffers are counted; the whole image runs when it fits)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--skip-existing", action="store_true",
-                   help="keep outputs that already exist and process the rest (resume an interrupted batch)")
-    p.add_argument("--fail-fast", action="store_true",
-                   help="stop at the first file that cannot be read or enhanced (exit 1) instead of listing failures at the end")
-    p.add_argument("--allow-darker", action="store_true",
-                   help="keep the model's output as it is even when a dark photo (mean grey < 0.4) comes out darker "
-                        "(by default its exposure is raised to the input's; the model's contrast and colours are kept)")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep outputs that already exist and process the rest (resume an interrupted batch)",
+    )
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first file that cannot be read or enhanced (exit 1) instead of listing failures at the end",
+    )
+    p.add_argument(
+        "--allow-darker",
+        action="store_true",
+        help="keep the model's output as it is even when a dark photo (mean grey < 0.4) comes out darker "
+        "(by default its exposure is raised to the input's; the model's contrast and colours are kept)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.epilog = EXIT_STATUS_HELP
 
@@ -95,10 +124,13 @@ def collect_inputs(inputs: list[str], recursive: bool = False) -> tuple[list[tup
             folders = [p, *sorted(d for d in p.rglob("*") if d.is_dir())] if recursive else [p]
             found = [f for d in folders for f in list_images(d)]
             if not recursive:
-                skipped += [d for d in sorted(p.iterdir()) if d.is_dir() and any(
-                    f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))]
+                skipped += [
+                    d
+                    for d in sorted(p.iterdir())
+                    if d.is_dir() and any(f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))
+                ]
             if not found:
-                more = f"; its subfolders have images: pass --recursive" if skipped else ""
+                more = "; its subfolders have images: pass --recursive" if skipped else ""
                 raise FileNotFoundError(f"no images in folder {p} (looked for {', '.join(IMAGE_EXTENSIONS)}){more}")
             jobs += [(f, PurePath(f.relative_to(p).with_suffix(""))) for f in found]
         elif p.is_file():
@@ -122,15 +154,23 @@ def drop_own_outputs(files: list[Path], out: Path) -> tuple[list[Path], list[Pat
     for f in files:
         if f.parent.resolve() == here:
             stems.setdefault(f.stem, []).append(f)
-    ours = [f for f in files if f.parent.resolve() == here and f.suffix.lower() == ".png"
-            and any(g.suffix.lower() != ".png" for g in stems.get(f.stem, []))]
+    ours = [
+        f
+        for f in files
+        if f.parent.resolve() == here
+        and f.suffix.lower() == ".png"
+        and any(g.suffix.lower() != ".png" for g in stems.get(f.stem, []))
+    ]
     return [f for f in files if f not in ours], ours
 
 
+def output_paths(
+    jobs: list[tuple[Path, PurePath]], out: Path, fmt: str, overwrite: bool, skip_existing: bool = False
+) -> list[Path]:
+    """``OUT/<name><suffix>`` per input (``fmt`` from `FORMAT_SUFFIX` or ``"same"``).
 
-def output_paths(jobs: list[tuple[Path, PurePath]], out: Path, fmt: str, overwrite: bool,
-                 skip_existing: bool = False) -> list[Path]:
-    """``OUT/<name><suffix>`` per input (``fmt`` from `FORMAT_SUFFIX` or ``"same"``); clashes and existing outputs are errors."""
+    Clashes and existing outputs are errors.
+    """
     seen: dict[Path, Path] = {}
     dests = []
     for f, rel in jobs:
@@ -151,7 +191,10 @@ def output_paths(jobs: list[tuple[Path, PurePath]], out: Path, fmt: str, overwri
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Path], list[Path], Path, list[Path]]:
-    """``(inputs, outputs, output folder or file, skipped subfolders)`` from the arguments; usage errors are raised here."""
+    """``(inputs, outputs, output folder or file, skipped subfolders)`` from the arguments.
+
+    Usage errors are raised here.
+    """
     from semprior.data.io import WRITE_FORMATS
 
     if not 1 <= args.quality <= 100:
@@ -163,8 +206,9 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], list[Path], Path, list[P
         if len(args.inputs) != 1 or Path(args.inputs[0]).is_dir():
             what = f"{args.inputs[0]} is a folder" if len(args.inputs) == 1 else f"{len(args.inputs)} inputs are given"
             raise ValueError(f"-o {out} names one file but {what}; give a folder for -o")
-        if args.format is not None and (args.format == "same" or WRITE_FORMATS[FORMAT_SUFFIX[args.format]]
-                                        != WRITE_FORMATS[out.suffix.lower()]):
+        if args.format is not None and (
+            args.format == "same" or WRITE_FORMATS[FORMAT_SUFFIX[args.format]] != WRITE_FORMATS[out.suffix.lower()]
+        ):
             raise ValueError(f"--format {args.format} contradicts -o {out.name}; drop --format or change the suffix")
         dest = out
         if dest.exists() and not (args.overwrite or args.skip_existing):
@@ -173,22 +217,32 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], list[Path], Path, list[P
             raise ValueError(f"-o {dest} would overwrite its own input; choose another name")
         return [jobs[0][0]], [dest], dest, skipped
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"-o {out} exists and is not a folder; give a folder (or a new .jpg/.png/.webp file name)")
+        raise NotADirectoryError(
+            f"-o {out} exists and is not a folder; give a folder (or a new .jpg/.png/.webp file name)"
+        )
     kept, ours = drop_own_outputs([f for f, _ in jobs], out)
     if ours:
-        print(f"{len(ours)} PNG(s) in {printable(str(out))} are the outputs of other inputs there (-o is an input "
-              "folder); they are not enhanced again", file=sys.stderr)
+        print(
+            f"{len(ours)} PNG(s) in {printable(str(out))} are the outputs of other inputs there (-o is an input "
+            "folder); they are not enhanced again",
+            file=sys.stderr,
+        )
         jobs = [j for j in jobs if j[0] in set(kept)]
-    return [f for f, _ in jobs], output_paths(jobs, out, args.format or "png", args.overwrite, args.skip_existing), out, skipped
+    return (
+        [f for f, _ in jobs],
+        output_paths(jobs, out, args.format or "png", args.overwrite, args.skip_existing),
+        out,
+        skipped,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from semprior._atomic import remove_stale_temps
-    from semprior.data.io import read_image, read_metadata, write_image
-    from semprior.cli._models import build_models
     from semprior._memory import available_bytes
+    from semprior.cli._models import build_models
+    from semprior.data.io import read_image, read_metadata, write_image
     from semprior.engine.brightness import keep_brightness
     from semprior.engine.tiling import default_memory_mb, enhance_image, is_tileable, tiling_plan
 
@@ -198,22 +252,32 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--overwrite and --skip-existing contradict each other; pass one of them")
     files, dests, out, skipped = plan(args)
     if skipped:
-        print(f"warning: skipped {len(skipped)} subfolder(s) with images ({show_names(skipped, 3)}); "
-              "pass --recursive to enhance them too (the folder tree is kept under -o)", file=sys.stderr)
+        print(
+            f"warning: skipped {len(skipped)} subfolder(s) with images ({show_names(skipped, 3)}); "
+            "pass --recursive to enhance them too (the folder tree is kept under -o)",
+            file=sys.stderr,
+        )
     todo = [(f, d) for f, d in zip(files, dests) if not (args.skip_existing and d.exists())]
     existing = len(files) - len(todo)
     if sum(x is not None for x in (args.model, args.checkpoint)) > 1:
         raise ValueError("give one of --model or --checkpoint (enhance runs one model)")
     ((label, model),) = build_models(args, default="deepspg").items()
     if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
-        print(f"note: {label} is a global method; it runs on each whole image (tiling would change "
-              "its result), so --tile/--max-memory-mb do not apply", file=sys.stderr)
-    _, tile_side = tiling_plan(model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb)  # bad options: stop now
+        print(
+            f"note: {label} is a global method; it runs on each whole image (tiling would change "
+            "its result), so --tile/--max-memory-mb do not apply",
+            file=sys.stderr,
+        )
+    _, tile_side = tiling_plan(
+        model, tile=args.tile, overlap=args.overlap, max_memory_mb=args.max_memory_mb
+    )  # bad options: stop now
     warn_tiles = tile_side is not None and bool(getattr(model, "global_context", False))
     available = available_bytes()
     if args.max_memory_mb is not None and available is not None and args.max_memory_mb * 2**20 > available:
-        raise ValueError(f"--max-memory-mb {args.max_memory_mb:g} is more than the {available / 2**20:.0f} MB available "
-                         "now; lower it, or leave it out to use the default bound")
+        raise ValueError(
+            f"--max-memory-mb {args.max_memory_mb:g} is more than the {available / 2**20:.0f} MB available "
+            "now; lower it, or leave it out to use the default bound"
+        )
     auto = args.tile is None and args.max_memory_mb is None and is_tileable(model)
     folder = out.parent if out in dests else out  # -o photo.jpg: the file's folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -237,8 +301,11 @@ def run(args: argparse.Namespace) -> int:
 
     # the next file is decoded and the last output encoded in background threads while the model runs;
     # outputs are written in input order, each atomically
-    with StopAfterCurrent("file") as stop, Prefetched(todo, lambda item: read_image(item[0]).unsqueeze(0)) as inputs, \
-            OrderedWriter(lambda d, im, q, e, c: write_image(d, im, quality=q, exif=e, icc_profile=c)) as writer:
+    with (
+        StopAfterCurrent("file") as stop,
+        Prefetched(todo, lambda item: read_image(item[0]).unsqueeze(0)) as inputs,
+        OrderedWriter(lambda d, im, q, e, c: write_image(d, im, quality=q, exif=e, icc_profile=c)) as writer,
+    ):
         bar = tqdm(inputs, total=len(todo), desc="enhance", unit="img", disable=args.no_progress)
         try:
             try:
@@ -254,11 +321,15 @@ def run(args: argparse.Namespace) -> int:
                             cap = default_memory_mb(_pixels(src), available_bytes(), name=str(src))
                         if warn_tiles and max(img.shape[-2:]) > tile_side:
                             warn_tiles = False  # once per run
-                            print(f"\nwarning: {label} attends over the whole image, and {src.name} runs in {tile_side}-px "
-                                  "tiles: the output changes everywhere, not only at tile borders; omit --tile or give "
-                                  "more --max-memory-mb to run whole images", file=sys.stderr)
-                        y = enhance_image(model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap,
-                                          precision=args.dtype).clamp(0, 1)
+                            print(
+                                f"\nwarning: {label} attends over the whole image, and {src.name} runs in "
+                                f"{tile_side}-px tiles: the output changes everywhere, not only at tile borders; "
+                                "omit --tile or give more --max-memory-mb to run whole images",
+                                file=sys.stderr,
+                            )
+                        y = enhance_image(
+                            model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap, precision=args.dtype
+                        ).clamp(0, 1)
                         if not args.allow_darker:
                             y = keep_brightness(img, y)
                         exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
@@ -278,14 +349,16 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     written_set, failed_set = set(written), {src for src, _ in failed}
     left = [src for src, dst in todo if dst not in written_set and src not in failed_set]
-    return _report(out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None)
+    return _report(
+        out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None
+    )
 
 
 def _pixels(path: Path) -> int:
     """Width x height from the file's header (PIL reads no pixels); 0 when the header cannot be read."""
-    from PIL import Image
-
     import warnings
+
+    from PIL import Image
 
     try:
         with warnings.catch_warnings():
@@ -297,8 +370,9 @@ def _pixels(path: Path) -> int:
         return 0
 
 
-def _report(out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path, str]], existing: int,
-            left: list[Path] | None) -> int:
+def _report(
+    out: Path, n_todo: int, written: list[Path], failed: list[tuple[Path, str]], existing: int, left: list[Path] | None
+) -> int:
     """Print what was written, what failed (one line each) and, after Ctrl-C, what was not processed (``left``).
 
     Returns the exit status: 130 when interrupted with inputs left, else 3 when any input failed, else 0.

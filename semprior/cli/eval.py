@@ -32,14 +32,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--split", default="eval15", help="LOL-v1 split (default eval15)")
     src.add_argument("--low", metavar="DIR", help="folder of low-light images")
     src.add_argument("--high", metavar="DIR", help="folder of references, matched by file name")
-    src.add_argument("--unpaired", metavar="DIR",
-                     help="photos without references: no-reference scores (NIQE, exposure, colour, noise) per method")
-    src.add_argument("--niqe-model", default="authors", choices=["authors", "fitted"],
-                     help="with --unpaired: NIQE's pristine model (authors: the published NIQE, as in papers; "
-                          "fitted: semprior's own fit)")
-    src.add_argument("--pyiqa", action="append", default=[], metavar="NAME=WEIGHTS",
-                     help="with --unpaired: add pyiqa's learned metric NAME scored with the local weights file WEIGHTS "
-                          "(repeatable; needs pip install 'semprior[pyiqa]'; never downloads)")
+    src.add_argument(
+        "--unpaired",
+        metavar="DIR",
+        help="photos without references: no-reference scores (NIQE, exposure, colour, noise) per method",
+    )
+    src.add_argument(
+        "--niqe-model",
+        default="authors",
+        choices=["authors", "fitted"],
+        help="with --unpaired: NIQE's pristine model (authors: the published NIQE, as in papers; "
+        "fitted: semprior's own fit)",
+    )
+    src.add_argument(
+        "--pyiqa",
+        action="append",
+        default=[],
+        metavar="NAME=WEIGHTS",
+        help="with --unpaired: add pyiqa's learned metric NAME scored with the local weights file WEIGHTS "
+        "(repeatable; needs pip install 'semprior[pyiqa]'; never downloads)",
+    )
     from semprior.cli._models import add_model_arguments
 
     add_model_arguments(p, multiple=True, dtype_default="fp32")  # scores come from the reference by default
@@ -47,20 +59,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--space", default="rgb", choices=["rgb", "y"], help="compute on RGB or BT.601 Y")
     pr.add_argument("--crop-border", type=int, default=0, help="pixels removed from each side")
     pr.add_argument("--float", action="store_true", help="do not quantise to 8 bits before scoring")
-    pr.add_argument("--lpips", nargs="?", const="alex", default=None, choices=["alex", "vgg", "squeeze"], metavar="NET",
-                    help="also score LPIPS with backbone NET (alex, the default; vgg; squeeze); needs "
-                         "pip install 'semprior[lpips]' and the backbone's ImageNet weights in the torch hub cache "
-                         "(never downloaded)")
+    pr.add_argument(
+        "--lpips",
+        nargs="?",
+        const="alex",
+        default=None,
+        choices=["alex", "vgg", "squeeze"],
+        metavar="NET",
+        help="also score LPIPS with backbone NET (alex, the default; vgg; squeeze); needs "
+        "pip install 'semprior[lpips]' and the backbone's ImageNet weights in the torch hub cache "
+        "(never downloaded)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write metrics.md, metrics.json and grid.png here")
-    o.add_argument("--save-images", metavar="DIR",
-                   help="also write every method's enhanced images: DIR/<method>/<pair name>.png (8-bit PNG)")
+    o.add_argument(
+        "--save-images",
+        metavar="DIR",
+        help="also write every method's enhanced images: DIR/<method>/<pair name>.png (8-bit PNG)",
+    )
     o.add_argument("--grid", type=int, default=4, metavar="N", help="rows (images) in the grid (0 = no grid)")
     o.add_argument("--tile", type=int, default=None, help="tile size for models (default: whole image)")
     o.add_argument("--max-memory-mb", type=float, default=None, help="pick the tile size from a memory cap")
     o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    o.add_argument("--fail-fast", action="store_true",
-                   help="stop at the first pair that cannot be read or scored (exit 1) instead of listing it under the table")
+    o.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first pair that cannot be read or scored (exit 1) instead of listing it under the table",
+    )
     p.epilog = EXIT_STATUS_HELP
 
 
@@ -95,8 +120,13 @@ def run_unpaired(args: argparse.Namespace, methods: dict) -> int:
     """``--unpaired DIR``: no-reference scores of the input and every method's output; unreadable files listed."""
     from semprior.engine.evaluate_unpaired import evaluate_unpaired
 
-    result = evaluate_unpaired(methods, args.unpaired, niqe_model=args.niqe_model, extra_metrics=build_pyiqa_metrics(args),
-                               precision=args.dtype)
+    result = evaluate_unpaired(
+        methods,
+        args.unpaired,
+        niqe_model=args.niqe_model,
+        extra_metrics=build_pyiqa_metrics(args),
+        precision=args.dtype,
+    )
     print(result.table())
     if args.out:
         from semprior._atomic import atomic_write_text
@@ -160,27 +190,43 @@ def run(args: argparse.Namespace) -> int:
     try:
         with StopAfterCurrent("pair") as stop:
             result = evaluate_methods(
-                methods, pairs, protocol=protocol, keep=args.grid if args.out else 0,
-                tile=args.tile, max_memory_mb=args.max_memory_mb, progress=not args.no_progress,
-                on_error="raise" if args.fail_fast else "skip", should_stop=stop, on_output=save, extra_metrics=extra,
+                methods,
+                pairs,
+                protocol=protocol,
+                keep=args.grid if args.out else 0,
+                tile=args.tile,
+                max_memory_mb=args.max_memory_mb,
+                progress=not args.no_progress,
+                on_error="raise" if args.fail_fast else "skip",
+                should_stop=stop,
+                on_output=save,
+                extra_metrics=extra,
                 precision=args.dtype,
             )
     except KeyboardInterrupt:
-        print("semprior eval: interrupted during a pair; no table (press Ctrl-C once to stop after the current pair)",
-              file=sys.stderr)
+        print(
+            "semprior eval: interrupted during a pair; no table (press Ctrl-C once to stop after the current pair)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if result.names:
         print(result.to_markdown())
     if result.interrupted:
         total = result.total if result.total is not None else len(result.names) + len(result.failed)
-        print(f"semprior eval: interrupted after {len(result.names) + len(result.failed)} of {total} pair(s); "
-              f"{'--out files not written; ' if args.out else ''}rerun to evaluate every pair", file=sys.stderr)
+        print(
+            f"semprior eval: interrupted after {len(result.names) + len(result.failed)} of {total} pair(s); "
+            f"{'--out files not written; ' if args.out else ''}rerun to evaluate every pair",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if args.out:
         written = result.save(args.out)
         print("wrote " + ", ".join(str(p) for p in written.values()))
     if result.failed:
-        print(f"semprior eval: {len(result.failed)} pair(s) could not be scored and are not in the means (listed under "
-              "the table)", file=sys.stderr)
+        print(
+            f"semprior eval: {len(result.failed)} pair(s) could not be scored and are not in the means (listed under "
+            "the table)",
+            file=sys.stderr,
+        )
         return EXIT_SOME_FAILED
     return EXIT_OK

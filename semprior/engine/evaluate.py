@@ -29,7 +29,9 @@ from semprior.engine.tiling import enhance_image
 from semprior.metrics import MetricProtocol, ReferenceScorer
 
 __all__ = [
-    "EvalResult", "evaluate_methods", "paired_items",
+    "EvalResult",
+    "evaluate_methods",
+    "paired_items",
 ]
 
 Enhancer = Callable[[Tensor], Tensor]
@@ -113,13 +115,16 @@ class EvalResult:
             | method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |
         """
         lines = [
-            "| method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |" + "".join(f" {k.upper()} ↓ |" for k in self.extra),
+            "| method | PSNR (dB) | SSIM | PSNR GT-mean (dB) | SSIM GT-mean |"
+            + "".join(f" {k.upper()} ↓ |" for k in self.extra),
             "|---|---:|---:|---:|---:|" + "---:|" * len(self.extra),
         ]
         for m in self.methods:
             p, s, pg, sg = (self.mean(m, k) for k in _KEYS)
-            lines.append(f"| {m} | {p:.{digits}f} | {s:.3f} | {pg:.{digits}f} | {sg:.3f} |"
-                         + "".join(f" {self.mean(m, k):.4f} |" for k in self.extra))
+            lines.append(
+                f"| {m} | {p:.{digits}f} | {s:.3f} | {pg:.{digits}f} | {sg:.3f} |"
+                + "".join(f" {self.mean(m, k):.4f} |" for k in self.extra)
+            )
         cover = self.coverage_lines()
         return "\n".join(lines + [""] + (cover + [""] if cover else []) + self.protocol_lines())
 
@@ -152,12 +157,15 @@ class EvalResult:
         atomic_write_text(out["json"], json.dumps(self.to_dict(), indent=1, allow_nan=True) + "\n")
         if self.samples:
             labels = ["input"] + self.methods + ["reference"]
-            out["grid"] = save_grid(folder / "grid.png", [row for _, row in self.samples], labels, cell_height=grid_height)
+            out["grid"] = save_grid(
+                folder / "grid.png", [row for _, row in self.samples], labels, cell_height=grid_height
+            )
         return out
 
 
-def paired_items(low: str | Path | None = None, high: str | Path | None = None, lol: str | Path | None = None,
-                 split: str = "eval15") -> Iterable[dict]:
+def paired_items(
+    low: str | Path | None = None, high: str | Path | None = None, lol: str | Path | None = None, split: str = "eval15"
+) -> Iterable[dict]:
     """A paired dataset from ``low``/``high`` folders or a LOL-v1 root (``lol/<split>/{low,high}``)."""
     from semprior.data.datasets import LOLv1, PairedFolder
 
@@ -170,7 +178,9 @@ def paired_items(low: str | Path | None = None, high: str | Path | None = None, 
     return PairedFolder(low, high)
 
 
-def _run(method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None, precision: str = "fp32") -> Tensor:
+def _run(
+    method: Enhancer, low: Tensor, tile: int | None, max_memory_mb: float | None, precision: str = "fp32"
+) -> Tensor:
     if isinstance(method, nn.Module):
         return enhance_image(method, low, tile=tile, max_memory_mb=max_memory_mb, precision=precision)
     with torch.no_grad():
@@ -212,7 +222,11 @@ SCORING_WORKERS = 1
 
 
 def _enhance_pair(
-    item: dict, i: int, methods: Mapping[str, Enhancer], tile: int | None, max_memory_mb: float | None,
+    item: dict,
+    i: int,
+    methods: Mapping[str, Enhancer],
+    tile: int | None,
+    max_memory_mb: float | None,
     precision: str = "fp32",
 ) -> tuple[dict[str, Tensor], dict[str, float]]:
     """Every method's clamped output `(1, 3, H, W)` for one pair, and its enhancement time."""
@@ -310,8 +324,11 @@ def evaluate_methods(
     if set(extra) & set(_KEYS):
         raise ValueError(f"extra metric name(s) {sorted(set(extra) & set(_KEYS))} clash with {_KEYS}; rename them")
     result = EvalResult(
-        protocol, scores={m: {k: [] for k in (*_KEYS, *extra)} for m in methods}, seconds=dict.fromkeys(methods, 0.0),
-        total=total, extra=extra,
+        protocol,
+        scores={m: {k: [] for k in (*_KEYS, *extra)} for m in methods},
+        seconds=dict.fromkeys(methods, 0.0),
+        total=total,
+        extra=extra,
     )
     items: Iterable[tuple[int, Callable[[], dict]]] = _items(pairs)
     if progress:
@@ -357,7 +374,9 @@ def evaluate_methods(
                         raise
                     result.failed.append((_pair_label(pairs, i), _reason(exc)))
                 else:
-                    pending.append((i, item, outs, seconds, pool.submit(_score_outputs, item, outs, protocol, extra_metrics)))
+                    pending.append(
+                        (i, item, outs, seconds, pool.submit(_score_outputs, item, outs, protocol, extra_metrics))
+                    )
                     finish(keep_waiting=SCORING_WORKERS)
                 if should_stop is not None and should_stop():
                     finish()

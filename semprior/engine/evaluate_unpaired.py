@@ -2,9 +2,10 @@
 
 The unpaired runner, beside the paired one (`semprior.engine.evaluate`).
 
-[`evaluate_unpaired`][semprior.engine.evaluate_unpaired.evaluate_unpaired] runs each method on every image of a folder and scores the input and
-every result with the no-reference scores of [`semprior.metrics.noref.noref_scores`][semprior.metrics.noref.noref_scores] (NIQE with
-the shipped pristine model, exposure, contrast, colour, noise), plus any ``extra_metrics`` (e.g.
+[`evaluate_unpaired`][semprior.engine.evaluate_unpaired.evaluate_unpaired] runs each method on every
+image of a folder and scores the input and every result with the no-reference scores of
+[`semprior.metrics.noref.noref_scores`][semprior.metrics.noref.noref_scores] (NIQE with the shipped
+pristine model, exposure, contrast, colour, noise), plus any ``extra_metrics`` (e.g.
 pyiqa's learned metrics from local weights,
 [`semprior.metrics.pyiqa_metric.pyiqa_metric`][semprior.metrics.pyiqa_metric.pyiqa_metric]).
 ``semprior eval --unpaired DIR`` prints `UnpairedResult.table`.
@@ -62,7 +63,8 @@ class UnpairedResult:
         """A Markdown table of the means, one row per method (lower NIQE = more natural)."""
         arrows = {True: " ↓", False: " ↑", None: ""}
         head = "| method | NIQE ↓ | brightness | dark % | bright % | contrast | colourfulness | noise σ |" + "".join(
-            f" {k}{arrows[low]} |" for k, low in self.extra.items())
+            f" {k}{arrows[low]} |" for k, low in self.extra.items()
+        )
         lines = [head, "|" + "---|" * (8 + len(self.extra))]
         for method, m in self.means().items():
             lines.append(
@@ -70,8 +72,14 @@ class UnpairedResult:
                 f"{100 * m['bright_fraction']:.1f} | {m['contrast']:.3f} | {m['colorfulness']:.1f} | {m['noise']:.2f} |"
                 + "".join(f" {m[k]:.3f} |" for k in self.extra)
             )
-        lines.append(f"\n{len(self.names)} image(s)" + (f"; skipped {len(self.skipped)}: " + "; ".join(
-            f"{n} ({why})" for n, why in self.skipped) if self.skipped else ""))
+        lines.append(
+            f"\n{len(self.names)} image(s)"
+            + (
+                f"; skipped {len(self.skipped)}: " + "; ".join(f"{n} ({why})" for n, why in self.skipped)
+                if self.skipped
+                else ""
+            )
+        )
         return "\n".join(lines)
 
 
@@ -144,6 +152,8 @@ def evaluate_unpaired(
             for k, fn in extra_metrics.items():
                 v = torch.as_tensor(fn(img))
                 if v.numel() != 1:
-                    raise ValueError(f"extra metric {k!r} returned shape {tuple(v.shape)} for one image; expected one score")
+                    raise ValueError(
+                        f"extra metric {k!r} returned shape {tuple(v.shape)} for one image; expected one score"
+                    )
                 result.scores[name][k].append(float(v.reshape(())))
     return result

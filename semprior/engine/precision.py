@@ -17,8 +17,9 @@ app and ``enhance_image(precision=...)`` all resolve it here and run the model u
 
 ``"bf16"`` / ``"fp16"`` force bfloat16 / float16 autocast (any model, any device that supports
 it; [`slower_note`][semprior.engine.precision.slower_note] says when the device lacks the native
-arithmetic and the forced one is likely slower than fp32); ``"fp32"`` forces the reference. Autocast keeps the weights in float32 and runs convolutions and matrix products in
-bfloat16 with float32 accumulation; reductions, norms and softmax stay float32.
+arithmetic and the forced one is likely slower than fp32); ``"fp32"`` forces the reference.
+Autocast keeps the weights in float32 and runs convolutions and matrix products in bfloat16
+with float32 accumulation; reductions, norms and softmax stay float32.
 
 Examples:
     >>> resolve_precision("fp32", torch.nn.Identity(), torch.device("cpu"))
@@ -39,7 +40,15 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["MIN_PSNR_DB", "PRECISIONS", "autocast_for", "cpu_bf16_flags", "cpu_flags", "resolve_precision", "slower_note"]
+__all__ = [
+    "MIN_PSNR_DB",
+    "PRECISIONS",
+    "autocast_for",
+    "cpu_bf16_flags",
+    "cpu_flags",
+    "resolve_precision",
+    "slower_note",
+]
 
 #: the values a ``precision`` setting takes
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -91,7 +100,10 @@ def slower_note(precision: str, device: torch.device) -> str | None:
         if precision == "fp16" and cpu_flags() & set(fast):
             return None
         have = "no " + " / ".join(fast) if cpu_flags() else "its instruction set is unknown"
-        return f"note: --dtype {precision} on this CPU ({have}) is usually slower than fp32; use --dtype auto or fp32 for speed"
+        return (
+            f"note: --dtype {precision} on this CPU ({have}) is usually slower than fp32; "
+            "use --dtype auto or fp32 for speed"
+        )
     if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
         return f"note: {torch.cuda.get_device_name(device)} has no native bf16; --dtype fp16 or fp32 is faster"
     return None
@@ -111,12 +123,16 @@ def resolve_precision(precision: str, model: nn.Module, device: torch.device) ->
 
 @contextlib.contextmanager
 def autocast_for(precision: str, device: torch.device) -> Iterator[None]:
-    """bfloat16 / float16 autocast on ``device`` for ``"bf16"`` / ``"fp16"``; nothing for ``"fp32"`` (resolve ``"auto"`` first)."""
+    """bfloat16 / float16 autocast on ``device`` for ``"bf16"`` / ``"fp16"``.
+
+    Nothing for ``"fp32"`` (resolve ``"auto"`` first).
+    """
     if precision == "fp32":
         yield
         return
     if precision not in _DTYPES:
-        raise ValueError(f"autocast_for takes 'fp32', 'bf16' or 'fp16' (resolve 'auto' with resolve_precision), "
-                         f"got {precision!r}")
+        raise ValueError(
+            f"autocast_for takes 'fp32', 'bf16' or 'fp16' (resolve 'auto' with resolve_precision), got {precision!r}"
+        )
     with torch.autocast(device.type, dtype=_DTYPES[precision]):
         yield

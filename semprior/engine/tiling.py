@@ -2,8 +2,8 @@
 
 A model that needs its input height and width to be multiples of some number (an encoder that
 downsamples three times needs 8; timm's HRNet needs 32) declares it as an integer attribute
-``required_multiple`` (default 1). [`enhance_image`][semprior.engine.tiling.enhance_image] reflect-pads each piece it runs to that
-multiple and crops the output back, so callers never see the padding.
+``required_multiple`` (default 1). [`enhance_image`][semprior.engine.tiling.enhance_image] reflect-pads
+each piece it runs to that multiple and crops the output back, so callers never see the padding.
 
 Large images are split into overlapping square tiles; each tile's output is weighted by a
 separable linear ramp over the overlap (weight 1 in the interior and at the image border) and
@@ -13,8 +13,8 @@ inference cost per pixel (attribute ``inference_bytes_per_pixel`` or
 [`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL]).
 
 A model whose result depends on the whole image (global histogram equalisation, CLAHE's grid
-over the image) declares ``tileable = False``; [`enhance_image`][semprior.engine.tiling.enhance_image] then always runs it on the
-whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
+over the image) declares ``tileable = False``; [`enhance_image`][semprior.engine.tiling.enhance_image]
+then always runs it on the whole image, ignoring ``tile``/``max_memory_mb``, so tiling never changes its result.
 
 ``precision`` chooses fp32 (the exact reference), bfloat16 or float16 autocast; ``"auto"`` (default)
 uses bfloat16 only for a model that states its measured bfloat16 error, on a CPU with native
@@ -210,7 +210,9 @@ def tiling_plan(
     max_memory_mb: float | None = None,
     bytes_per_pixel: float | None = None,
 ) -> tuple[int, int | None]:
-    """Validate [`enhance_image`][semprior.engine.tiling.enhance_image]'s options for ``model`` and return ``(multiple, tile)``.
+    """Validate [`enhance_image`][semprior.engine.tiling.enhance_image]'s options for ``model``.
+
+    Returns ``(multiple, tile)``.
 
     Needs no image, so a batch can refuse bad options before it reads its first file. ``tile``
     is ``None`` for whole-image runs: no tiling asked, or a global method (``tileable = False``).
@@ -269,8 +271,10 @@ def enhance_image(
         max_memory_mb: cap on activation memory; picks the largest tile that fits (ignored when
             ``tile`` is given). The whole image runs in one piece if it fits.
         bytes_per_pixel: inference cost per pixel for the cap; default
-            ``model.inference_bytes_per_pixel`` or [`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL].
-        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` ([`resolve_precision`][semprior.engine.precision.resolve_precision]);
+            ``model.inference_bytes_per_pixel`` or
+            [`DEFAULT_BYTES_PER_PIXEL`][semprior.engine.tiling.DEFAULT_BYTES_PER_PIXEL].
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"``
+            ([`resolve_precision`][semprior.engine.precision.resolve_precision]);
             ``"auto"`` stays fp32 for a model whose parameters are not float32.
 
     Shape:
@@ -284,7 +288,12 @@ def enhance_image(
     """
     check_image(img, "img")
     m, tile = tiling_plan(
-        model, multiple=multiple, tile=tile, overlap=overlap, max_memory_mb=max_memory_mb, bytes_per_pixel=bytes_per_pixel
+        model,
+        multiple=multiple,
+        tile=tile,
+        overlap=overlap,
+        max_memory_mb=max_memory_mb,
+        bytes_per_pixel=bytes_per_pixel,
     )
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else img.device
@@ -302,13 +311,16 @@ def enhance_image(
         model.train(was_training)
 
 
-def _enhance(model: nn.Module, img: Tensor, m: int, tile: int | None, overlap: int, device: torch.device,
-             dtype: torch.dtype) -> Tensor:
+def _enhance(
+    model: nn.Module, img: Tensor, m: int, tile: int | None, overlap: int, device: torch.device, dtype: torch.dtype
+) -> Tensor:
     h, w = img.shape[-2:]
     if tile is None or (h <= tile and w <= tile):
         return _run_padded(model, img, m, device, dtype)
     if overlap >= tile:  # a tile derived from the memory cap (explicit tiles are checked up front)
-        raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise max_memory_mb")
+        raise ValueError(
+            f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise max_memory_mb"
+        )
     acc = torch.promote_types(img.dtype, torch.float32)
     out = torch.zeros(img.shape, dtype=acc, device=img.device)
     weight = torch.zeros((1, 1, h, w), dtype=acc, device=img.device)
