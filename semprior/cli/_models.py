@@ -33,7 +33,7 @@ def add_model_arguments(p: argparse.ArgumentParser, multiple: bool, dtype_defaul
 
     g = p.add_argument_group("model" + (" (repeatable; default: every classical baseline)" if multiple else ""))
     action = "append" if multiple else "store"
-    default = [] if multiple else None
+    default: list[str] | None = [] if multiple else None
     names = ", ".join(list_models())
     g.add_argument(
         "--model",

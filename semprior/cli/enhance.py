@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from semprior.cli._batch import (
     EXIT_INTERRUPTED,
@@ -41,6 +42,9 @@ from semprior.cli._batch import (
     printable,
     show_names,
 )
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -150,7 +154,7 @@ def drop_own_outputs(files: list[Path], out: Path) -> tuple[list[Path], list[Pat
     if not out.is_dir():
         return files, []
     here = out.resolve()
-    stems = {}
+    stems: dict[str, list[Path]] = {}
     for f in files:
         if f.parent.resolve() == here:
             stems.setdefault(f.stem, []).append(f)
@@ -288,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipping {existing} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
+    y: Tensor | None = None  # the current output
     interrupted = False
 
     def settle(done: list[tuple[tuple[Path, Path], BaseException | None]]) -> None:
@@ -340,7 +345,8 @@ def run(args: argparse.Namespace) -> int:
                         failed.append((src, one_line_reason(exc, src)))
                         continue
                     finally:
-                        img = y = None  # drop this image's tensors before the next one
+                        del img  # drop this image's tensors before the next one
+                        y = None
             finally:
                 settle(writer.drain())  # every submitted output is complete before the report
         except KeyboardInterrupt:

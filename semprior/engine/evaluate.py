@@ -12,6 +12,7 @@ and optional tiling.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import deque
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +36,18 @@ __all__ = [
 ]
 
 Enhancer = Callable[[Tensor], Tensor]
+
+
+class IndexedPairs(Protocol):
+    """A paired set read by index, like [`PairedFolder`][semprior.data.datasets.PairedFolder] or a list of items."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict: ...
+
+
+#: what `evaluate_methods` scores: items ``{"low", "high", "name"}`` by index, or any iterable of them
+Pairs = IndexedPairs | Iterable[dict]
 _KEYS = ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
 
 
@@ -165,7 +178,7 @@ class EvalResult:
 
 def paired_items(
     low: str | Path | None = None, high: str | Path | None = None, lol: str | Path | None = None, split: str = "eval15"
-) -> Iterable[dict]:
+) -> IndexedPairs:
     """A paired dataset from ``low``/``high`` folders or a LOL-v1 root (``lol/<split>/{low,high}``)."""
     from semprior.data.datasets import LOLv1, PairedFolder
 
@@ -207,14 +220,19 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _items(pairs: Iterable[dict]) -> Iterator[tuple[int, Callable[[], dict]]]:
+def _given(item: dict) -> dict:
+    return item
+
+
+def _items(pairs: Pairs) -> Iterator[tuple[int, Callable[[], dict]]]:
     """``(index, load)``: an indexable set loads each item on its own, so one bad item can be skipped."""
     if isinstance(pairs, (Sequence, torch.utils.data.Dataset)) and hasattr(pairs, "__len__"):
-        for i in range(len(pairs)):  # type: ignore[arg-type]
-            yield i, (lambda i=i: pairs[i])  # type: ignore[index]
+        indexed = cast(IndexedPairs, pairs)
+        for i in range(len(indexed)):
+            yield i, functools.partial(indexed.__getitem__, i)
     else:
-        for i, item in enumerate(pairs):
-            yield i, (lambda item=item: item)
+        for i, item in enumerate(cast(Iterable[dict], pairs)):
+            yield i, functools.partial(_given, item)
 
 
 #: pairs scored at once in worker threads while the main thread enhances the next pair
@@ -263,7 +281,7 @@ def _score_outputs(
 
 def evaluate_methods(
     methods: Mapping[str, Enhancer],
-    pairs: Iterable[dict],
+    pairs: Pairs,
     *,
     protocol: MetricProtocol | None = None,
     keep: int = 0,

@@ -235,8 +235,8 @@ def tiling_plan(
         if overlap >= tile:
             raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile}); lower overlap or raise tile")
     elif max_memory_mb is not None:
-        bpp = bytes_per_pixel or getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)
-        tile = tile_size_for_memory(max_memory_mb, float(bpp), m)
+        bpp = bytes_per_pixel or float(getattr(model, "inference_bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL))
+        tile = tile_size_for_memory(max_memory_mb, bpp, m)
     if not is_tileable(model):
         tile = None  # global method: only the whole image gives its result
     return m, tile
@@ -359,7 +359,7 @@ class TiledEnhancer(nn.Module):
     ):
         super().__init__()
         self.model = model
-        self.kwargs = dict(
+        self.kwargs: dict[str, Any] = dict(
             multiple=multiple, tile=tile, overlap=overlap, max_memory_mb=max_memory_mb, bytes_per_pixel=bytes_per_pixel
         )
 
