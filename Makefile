@@ -25,9 +25,8 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "make browser: no Chromium installed (needs root and apt-get); the web app's browser test will skip"
 
-# ruff (lint + format check) and mypy (the library; pyproject.toml [tool.mypy]). TODO(lint): semprior/ is not yet
-# ruff-clean nor ruff-formatted: add it to LINT_PATHS once it is (then LINT_PATHS is the whole repository, ".").
-LINT_PATHS := benchmarks experiments examples tools tests
+# ruff (lint + format check) over the whole repository and mypy (the library; pyproject.toml [tool.mypy]).
+LINT_PATHS := .
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)

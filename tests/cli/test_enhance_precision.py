@@ -47,8 +47,11 @@ def test_dtype_flag(tmp_path, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(auto, bf16))
 
 
-@pytest.mark.parametrize("argv", [["--dtype", "fp64"], ["--precision", "bf16"], ["--half"]],
-                         ids=["unknown-dtype", "old-precision-flag", "old-half-flag"])
+@pytest.mark.parametrize(
+    "argv",
+    [["--dtype", "fp64"], ["--precision", "bf16"], ["--half"]],
+    ids=["unknown-dtype", "old-precision-flag", "old-half-flag"],
+)
 def test_one_precision_flag(tmp_path, capsys, argv):
     with pytest.raises(SystemExit):
         main(["enhance", str(tmp_path), "-o", str(tmp_path / "o"), *argv])

@@ -218,8 +218,27 @@ def test_eval_dtype_defaults_to_the_fp32_reference(pair_dirs, tmp_path, monkeypa
     runs = {}
     for name, extra in (("default", []), ("fp32", ["--dtype", "fp32"]), ("bf16", ["--dtype", "bf16"])):
         out = tmp_path / name
-        assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--checkpoint",
-                     str(ckpt), "--no-progress", "--float", "--out", str(out), "--grid", "0", *extra]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--low",
+                    str(pair_dirs / "low"),
+                    "--high",
+                    str(pair_dirs / "high"),
+                    "--checkpoint",
+                    str(ckpt),
+                    "--no-progress",
+                    "--float",
+                    "--out",
+                    str(out),
+                    "--grid",
+                    "0",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         runs[name] = json.loads((out / "metrics.json").read_text())["per_image"]
     assert runs["default"] == runs["fp32"]
     assert runs["bf16"] != runs["fp32"]  # bf16 really ran

@@ -206,8 +206,13 @@ def test_a_pair_that_fails_while_scored_in_the_worker_is_listed_in_order():
     with pytest.raises(ValueError, match="SSIM needs images at least 11x11"):
         evaluate_methods({"identity": lambda x: x}, pairs)
     seen = []
-    r = evaluate_methods({"identity": lambda x: x, "x5": Scale(5.0)}, pairs, on_error="skip", keep=2,
-                         on_output=lambda m, n, out: seen.append((m, n)))
+    r = evaluate_methods(
+        {"identity": lambda x: x, "x5": Scale(5.0)},
+        pairs,
+        on_error="skip",
+        keep=2,
+        on_output=lambda m, n, out: seen.append((m, n)),
+    )
     assert r.names == ["im0", "im2", "im3"] and [n for n, _ in r.failed] == ["pair 1"]
     assert "SSIM needs images at least 11x11" in r.failed[0][1]
     assert seen == [(m, n) for n in ("im0", "im2", "im3") for m in ("identity", "x5")]  # failed pair: no output
