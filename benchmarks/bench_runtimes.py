@@ -14,7 +14,7 @@ of ``--size`` when ``--images`` is given (else a dark random one):
 
 Error: PSNR of each path's output against fp32 eager on the first ``--error-images`` images of
 ``--images`` (the LOL-v1 eval15 low images are 600x400). Writes ``OUT.json`` and ``OUT.md`` with the
-commit, the command, the machine and the load.
+commit, the command, the machine and the load (``_harness.write_result``).
 
 Usage::
 
@@ -25,20 +25,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import machine  # noqa: E402
-from bench_models import build, parse_size  # noqa: E402
-from bench_precision import commit  # noqa: E402
+from _harness import RESULTS, parse_size, provenance, write_result
+from bench_models import build  # the models table of the model benchmarks
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PATHS = ("eager", "auto", "compile", "ort")
 
 
@@ -127,16 +122,20 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="bench_ort_")) / "model.onnx"
         t0 = time.perf_counter()
         with torch.no_grad():
-            torch.onnx.export(model, (inputs[0],), str(tmp), dynamo=False, opset_version=17, input_names=["x"],
-                              output_names=["y"])
+            torch.onnx.export(
+                model, (inputs[0],), str(tmp), dynamo=False, opset_version=17, input_names=["x"], output_names=["y"]
+            )
         export_s = time.perf_counter() - t0
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         t0 = time.perf_counter()
         sess = ort.InferenceSession(str(tmp), so, providers=["CPUExecutionProvider"])
         sess.run(None, {"x": inputs[0].numpy()})
-        rows["ort"] = {"export_s": export_s, "session_and_first_run_s": time.perf_counter() - t0,
-                       "onnxruntime": ort.__version__}
+        rows["ort"] = {
+            "export_s": export_s,
+            "session_and_first_run_s": time.perf_counter() - t0,
+            "onnxruntime": ort.__version__,
+        }
         runners["ort"] = lambda x: torch.from_numpy(sess.run(None, {"x": x.numpy()})[0])
     for name in runners:
         runners[name](inputs[0])  # warm-up
@@ -166,12 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         if res is None:
             rows["compile"] = {"error": f"torch.compile did not finish within {args.compile_timeout:.0f} s"}
         else:
-            rows["compile"] = {"compile_s": res["compile_s"], "times_s": res["times_s"],
-                               "psnr_vs_fp32_db": [_psnr(o, r) for o, r in zip(res["outs"], refs)],
-                               "note": "timed in its own process after the others"}
+            rows["compile"] = {
+                "compile_s": res["compile_s"],
+                "times_s": res["times_s"],
+                "psnr_vs_fp32_db": [_psnr(o, r) for o, r in zip(res["outs"], refs)],
+                "note": "timed in its own process after the others",
+            }
         rows["compile"]["wall_s"] = time.perf_counter() - t0
     base = min(rows["eager"]["times_s"])
-    lines = ["| path | best s | speed-up vs fp32 eager | worst PSNR vs fp32 (dB) | one-off cost |", "|---|---|---|---|---|"]
+    lines = [
+        "| path | best s | speed-up vs fp32 eager | worst PSNR vs fp32 (dB) | one-off cost |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
         if "error" in r:
             lines.append(f"| {name} | {r['error']} | | | |")
@@ -180,22 +185,30 @@ def main(argv: list[str] | None = None) -> int:
         r["best_s"] = best
         worst = min(r.get("psnr_vs_fp32_db", [float("inf")]))
         label = f"{name} ({r['resolved']})" if "resolved" in r else name
-        once = (f"export {r['export_s']:.1f} s + session {r['session_and_first_run_s']:.1f} s" if "export_s" in r
-                else f"compile {r['compile_s']:.1f} s" if "compile_s" in r else "")
-        lines.append(f"| {label} | {best:.3f} | {base / best:.2f}x | "
-                     f"{'reference' if name == 'eager' else f'{worst:.1f}'} | {once} |")
-    md = "\n".join(lines)
-    meta = {"commit": commit(), "command": " ".join(["python benchmarks/bench_runtimes.py", *(argv or sys.argv[1:])]),
-            "machine": machine(), "loadavg_at_end": os.getloadavg(), "model": args.model, "size": args.size,
-            "error_images": [Path(f).name for f in files]}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text(
-        f"Commit {meta['commit']}; command `{meta['command']}`; model {args.model} at {args.size}; error on "
-        f"{', '.join(meta['error_images']) or 'a random image'}.\n\nMachine: {json.dumps(meta['machine'])}; load at end "
-        f"{[round(v, 2) for v in meta['loadavg_at_end']]}\n\n{md}\n")
-    print(md)
+        if "export_s" in r:
+            once = f"export {r['export_s']:.1f} s + session {r['session_and_first_run_s']:.1f} s"
+        else:
+            once = f"compile {r['compile_s']:.1f} s" if "compile_s" in r else ""
+        worst_cell = "reference" if name == "eager" else f"{worst:.1f}"
+        lines.append(f"| {label} | {best:.3f} | {base / best:.2f}x | {worst_cell} | {once} |")
+    meta = provenance(__file__, argv, threads=threads)
+    load_end = os.getloadavg()
+    error_images = [Path(f).name for f in files]
+    data = {
+        "loadavg_at_end": load_end,
+        "model": args.model,
+        "size": args.size,
+        "error_images": error_images,
+        "rows": rows,
+    }
+    md = [
+        f"# Other runtimes: {args.model} at {args.size}",
+        f"Error on {', '.join(error_images) or 'a random image'}; load at end {[round(v, 2) for v in load_end]}.",
+        "",
+        *lines,
+    ]
+    write_result(args.out, meta, data, md)
+    print("\n".join(lines))
     return 0
 
 
