@@ -5,7 +5,7 @@ folder first on ``sys.path``, so ``python benchmarks/bench_x.py`` finds it with 
 
 A result is two files, ``STEM.json`` and ``STEM.md``, written by :func:`write_result`. Both record
 the provenance: the commit (``+dirty`` when tracked files differed from it), the exact command, the
-date and the machine. ``tests/benchmarks/test_results.py`` checks that every result file does.
+date and the machine. ``tests/docs/test_results.py`` checks that every result file does.
 """
 
 from __future__ import annotations
