@@ -1,4 +1,4 @@
-"""semprior.hub: the one checkpoint format and the one loader (official, trainer, bare files)."""
+"""semprior.models.io: the one checkpoint format and the one loader (official, trainer, bare files)."""
 
 from __future__ import annotations
 
