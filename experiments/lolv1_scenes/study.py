@@ -181,6 +181,8 @@ def export(args, argv) -> int:
     folder, rc = Path(args.run).expanduser(), run_config(args.config)
     if args.trainer_choice:  # best.pt, with the score the trainer logged for it (no second validation)
         return _save_stage(args, argv, folder, rc, _trainer_choice(folder))
+    if args.stage_end:  # last.pt's weight average (what the trainer validates), with its logged score
+        return _save_stage(args, argv, folder, rc, _stage_end(folder), [_trainer_choice(folder), _stage_end(folder)])
     lol = Path(args.lol).expanduser() if args.lol else None
     data = dataclasses.replace(rc.data, root=str(lol)) if lol else rc.data
     _, val = build_data(dataclasses.replace(data, patch_size=0, cache=False), rc.train.seed)
@@ -216,6 +218,22 @@ def _trainer_choice(folder: Path) -> dict:
         "weights": "best.pt (trainer's choice, its logged validation)",
         "file": "best.pt",
         "key": None,
+        "step": step,
+        **{k: float(v) for k, v in rec.items() if k != "step"},
+    }
+
+
+def _stage_end(folder: Path) -> dict:
+    from semprior.engine.checkpoint import load_checkpoint
+
+    last = load_checkpoint(folder / "last.pt")
+    step, key = int(last["step"]), ("ema" if "ema" in last else "model")
+    rec = next(v for v in reversed(read_log(folder)["val"]) if v["step"] == step)
+    return {
+        "weights": f"last.pt {'weight average' if key == 'ema' else 'raw weights'} "
+        "(the stage's end, its logged validation)",
+        "file": "last.pt",
+        "key": key,
         "step": step,
         **{k: float(v) for k, v in rec.items() if k != "step"},
     }
@@ -453,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         "--trainer-choice",
         action="store_true",
         help="take best.pt with the validation the trainer logged for it, instead of scoring every candidate",
+    )
+    q.add_argument(
+        "--stage-end",
+        action="store_true",
+        help="take the stage's end (last.pt's weight average) with its logged validation; best.pt's is recorded beside",
     )
     q = sub.add_parser("report", help="eval15 once per final model, paired differences, exposure slope")
     q.add_argument("--lol", default="~/data/LOL")
