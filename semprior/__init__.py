@@ -9,9 +9,9 @@ module on first use. ``__all__`` is the curated public API; ``tests/test_api_sur
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from semprior._lazy import lazy_attribute, lazy_dir
 from semprior._version import __version__  # the one version source (pyproject.toml reads it)
 
 # One line per public name: name -> module that defines it. Keep sorted within each group.
@@ -88,13 +88,8 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'semprior' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return lazy_dir(globals(), _EXPORTS)

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "semprior._bands",
             "semprior._checks",
             "semprior._config",
+            "semprior._lazy",
             "semprior._memory",
             "semprior._optional",
             "semprior._torch_io",

@@ -104,6 +104,19 @@ def _gram_kernel(
 
 
 @triton.jit
+def _tile(H, C, BC: tl.constexpr, BN: tl.constexpr):
+    """This program's place in a (B·h, ⌈N/BN⌉) grid: (bh, batch, head, channel rows, token columns, row mask)."""
+    bh = tl.program_id(0)
+    pn = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    rc = tl.arange(0, BC)
+    n = pn * BN + tl.arange(0, BN)
+    cmask = rc < C
+    return bh, b, h, rc, n, cmask
+
+
+@triton.jit
 def _softmax_av_kernel(
     S,
     An,
@@ -130,13 +143,7 @@ def _softmax_av_kernel(
     BC: tl.constexpr,
     BN: tl.constexpr,
 ):
-    bh = tl.program_id(0)
-    pn = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    rc = tl.arange(0, BC)
-    n = pn * BN + tl.arange(0, BN)
-    cmask = rc < C
+    bh, b, h, rc, n, cmask = _tile(H, C, BC, BN)
     s = tl.load(S + bh * BC * BC + rc[:, None] * BC + rc[None, :])
     a = tl.load(An + bh * BC + rc)
     bn = tl.load(Bn + bh * BC + rc)
@@ -200,13 +207,7 @@ def _bwd_kernel(
     BC: tl.constexpr,
     BN: tl.constexpr,
 ):
-    bh = tl.program_id(0)
-    pn = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    rc = tl.arange(0, BC)
-    n = pn * BN + tl.arange(0, BN)
-    cmask = rc < C
+    bh, b, h, rc, n, cmask = _tile(H, C, BC, BN)
     m = cmask[:, None] & (n[None, :] < N)
     mat = bh * BC * BC
     g = tl.load(G + mat + rc[:, None] * BC + rc[None, :])

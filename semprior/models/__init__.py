@@ -9,8 +9,9 @@ loader live in `semprior.models.io`. ``__all__`` is this subpackage's public API
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from semprior._lazy import lazy_attribute, lazy_dir
 
 # the model files register themselves (semprior.models.registry.register_model) when imported
 from semprior.models import classical, cugd, deepspg, retinexformer, sllen  # noqa: F401
@@ -47,13 +48,8 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'semprior.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return lazy_dir(globals(), _EXPORTS)

@@ -440,18 +440,30 @@ def _build(config: DeepSPGConfig, prior: SegPrior | None = None, text_loss: Any 
 
 
 _TINY = {"width": 8, "heads": (1, 1, 1), "retinex_width": 4, "illum_width": 4}
-register_model(
-    ModelEntry(
-        "deepspg",
+
+
+def _entry(name: str, description: str, pretrained: dict[str, Pretrained] | None = None) -> ModelEntry:
+    """A DeepSPG registry entry: ``name`` is both the registry name and the config preset."""
+    return ModelEntry(
+        name,
         DeepSPGConfig,
-        "deepspg",
+        name,
         _build,
         prior="region",
         text=True,
         rules=_prior_switch,
         training_loss=deepspg_training_loss,
+        pretrained=pretrained or {},
         tiny=_TINY,
-        pretrained={
+        description=description,
+    )
+
+
+register_model(
+    _entry(
+        "deepspg",
+        "DeepSPG (0.55 M), Retinex + SEM U-Net guided by a frozen prior",
+        {
             "lolv1-cpu": Pretrained(
                 "deepspg-lolv1-cpu",
                 shipped=True,
@@ -459,20 +471,6 @@ register_model(
                 source="semprior CPU run, no prior (semprior/pretrained/deepspg-lolv1-cpu/MODEL_CARD.md)",
             )
         },
-        description="DeepSPG (0.55 M), Retinex + SEM U-Net guided by a frozen prior",
     )
 )
-register_model(
-    ModelEntry(
-        "deepspg-large",
-        DeepSPGConfig,
-        "deepspg-large",
-        _build,
-        prior="region",
-        text=True,
-        rules=_prior_switch,
-        training_loss=deepspg_training_loss,
-        tiny=_TINY,
-        description="DeepSPG large (2.13 M)",
-    )
-)
+register_model(_entry("deepspg-large", "DeepSPG large (2.13 M)"))
