@@ -4,15 +4,18 @@
 and the cgroup limit (``memory.max`` minus ``memory.current``), whichever is smaller.
 [`check_model_fits`][semprior._memory.check_model_fits] builds the model on the ``meta`` device
 (shapes only, no memory), counts the bytes of its parameters and buffers, and refuses a config
-that needs more than is available, naming the field that makes it large.
+that needs more than is available, naming the field that makes it large. A config whose model would
+have more than `MAX_MODULES` submodules is refused as soon as the build passes that count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +70,67 @@ def available_bytes() -> int | None:
     return min(found)
 
 
+MAX_MODULES = 20_000
+"""Most submodules a config may build: far above any LLIE model (hundreds), far below what makes
+Python run out of memory building them (each module costs kilobytes, even on the meta device)."""
+
+
+class _TooBig(Exception):
+    """A meta build that had to stop: its reason, phrased to follow "the model"."""
+
+
+class _TooManyModules(_TooBig):
+    """Raised from inside a meta build once it registers more than `MAX_MODULES` submodules."""
+
+    def __init__(self) -> None:
+        super().__init__(f"would have more than {MAX_MODULES:,} submodules (the models here have hundreds)")
+
+
+@contextlib.contextmanager
+def _module_budget() -> Iterator[None]:
+    """Count the submodules this thread registers and stop the build (``_TooManyModules``) past
+    `MAX_MODULES`: a config asking for a billion layers is refused at once instead of built (tensors
+    on the meta device are free, Python modules are not)."""
+    owner, seen = threading.get_ident(), [0]
+
+    def count(_module: nn.Module, _name: str, _sub: nn.Module | None) -> None:
+        if threading.get_ident() == owner:
+            seen[0] += 1
+            if seen[0] > MAX_MODULES:
+                raise _TooManyModules
+
+    handle = nn.modules.module.register_module_module_registration_hook(count)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def meta_model_bytes(build: Callable[[], nn.Module]) -> int | None:
     """Bytes of the parameters and buffers of ``build()``, built on the meta device (nothing allocated).
 
     ``None`` when the model cannot be built on the meta device (then nothing can be said in advance).
+    Raises ``_TooBig`` when it would have more than `MAX_MODULES` submodules (the build stops there) or
+    a tensor whose byte size overflows 64 bits.
     """
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _module_budget():
             model = build()
+    except _TooBig:
+        raise
+    except RuntimeError as exc:
+        if "overflow" in str(exc).lower():  # torch: "Storage size calculation overflowed with sizes=[...]"
+            raise _TooBig("has a tensor too large to address (its size overflows 64 bits)") from None
+        return None  # a model that needs real tensors to build: no estimate
     except Exception:  # noqa: BLE001 - a model that needs real tensors to build: no estimate
         return None
     tensors = {id(t): t for t in (*model.parameters(), *model.buffers()) if t.is_meta}
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
-def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: int) -> str:
-    """`` `width: 20000` (default 32)``: the field whose default value shrinks the model most."""
+def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: float) -> str:
+    """`` `width: 20000` (default 32)``: the field whose default value shrinks the model most
+    (``total`` is ``inf`` for a model over `MAX_MODULES`)."""
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         return ""
     best, best_size = "", total
@@ -100,7 +148,10 @@ def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: int) -> str:
             smaller = dataclasses.replace(cfg, **{f.name: default})
         except Exception:  # noqa: BLE001 - the default does not fit the other fields
             continue
-        size = meta_model_bytes(functools.partial(build, smaller))
+        try:
+            size = meta_model_bytes(functools.partial(build, smaller))
+        except _TooBig:
+            continue
         if size is not None and size < best_size:
             best, best_size = f"`{f.name}: {value}` (default {default})", size
     return best
@@ -124,9 +175,15 @@ def check_model_fits(
 
     Raises:
         ModelTooLarge: ``SOURCE: the model needs 74.5 GiB for its weights (20.0 G parameters); 21.3 GiB are available.
-            The size comes from `width: 20000` (default 32): lower it``.
+            The size comes from `width: 20000` (default 32): lower it``; also when the model would have more
+            than `MAX_MODULES` submodules (then the build stops there) or a tensor too large to address.
     """
-    size = meta_model_bytes(lambda: build(cfg))
+    try:
+        size = meta_model_bytes(lambda: build(cfg))
+    except _TooBig as too_big:
+        culprit = _culprit(build, cfg, float("inf"))
+        blame = f" The size comes from {culprit}: lower it." if culprit else " Lower the model's width or depth."
+        raise ModelTooLarge(f"{source}: the model {too_big}.{blame}") from None
     if size is None:
         return None
     need = int(size * copies)

@@ -176,3 +176,33 @@ def test_yaml_small_aliases_still_work_and_self_reference_is_refused(tmp_path):
         load_yaml(_yaml(tmp_path, "a: &a [*a]\n"))
     with pytest.raises(ValueError, match="nests YAML lists or mappings too deeply"):
         load_yaml(_yaml(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n"))
+
+
+@pytest.mark.parametrize("field", [{"stages": 10**9}, {"blocks": [1, 10**9, 1]}])
+def test_config_json_a_billion_layers_is_refused_before_building_them(pretrained, tmp_path, field):
+    """Meta tensors are free but Python modules are not: the build stops at MAX_MODULES submodules."""
+    import resource
+
+    from semprior.models.io import load_model
+
+    r = _record(pretrained)
+    d = _variant(pretrained, tmp_path, json.dumps({**r, "config": {**r["config"], **field}}))
+    name = next(iter(field))
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(
+        ModelTooLarge, match=rf"config.json: the model would have more than 20,000 submodules .*`{name}: "
+    ):
+        load_model(d)
+    assert time.perf_counter() - t0 < 60
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 2 * 2**20  # KiB: under 2 GiB more
+
+
+def test_config_json_a_width_too_large_to_address_is_refused_not_allocated(pretrained, tmp_path):
+    """The meta build overflows (sizes past 2**63 bytes): refused, never handed to the allocator."""
+    from semprior.models.io import load_model
+
+    r = _record(pretrained)
+    d = _variant(pretrained, tmp_path, json.dumps({**r, "config": {**r["config"], "width": 64451728759479808}}))
+    with pytest.raises(ModelTooLarge, match=r"config.json: the model has a tensor too large to address .*`width: "):
+        load_model(d)
