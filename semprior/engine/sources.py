@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["DataSources"]
+from semprior.models.phases import PhaseSchedule
+
+__all__ = ["DataSources", "resolve_sources"]
 
 
 class _EpochSampler(torch.utils.data.Sampler[int]):
@@ -115,3 +117,26 @@ class DataSources:
             )
             yield from loader
             epoch, offset = epoch + 1, 0
+
+
+def resolve_sources(loss_fn: Any, train_data: Any) -> tuple[PhaseSchedule, dict[str, Any]]:
+    """The trainer's ``(schedule, {source: dataset})``; a plain ``loss_fn`` is one phase over source ``"train"``."""
+    if not isinstance(loss_fn, PhaseSchedule):
+        if isinstance(train_data, Mapping):
+            raise TypeError(
+                "train_data is a mapping of named sources; pass a PhaseSchedule as loss_fn to say "
+                "which phase reads which source (or pass one dataset)"
+            )
+        return PhaseSchedule.single(loss_fn), {"train": train_data}
+    if not isinstance(train_data, Mapping):
+        raise TypeError(
+            f"a PhaseSchedule reads named sources {list(loss_fn.sources)}: pass train_data as {{name: dataset}}"
+        )
+    missing = [n for n in loss_fn.sources if n not in train_data]
+    unused = sorted(set(train_data) - set(loss_fn.sources))
+    if missing or unused:
+        raise ValueError(
+            f"the schedule's phases read sources {list(loss_fn.sources)}, train_data has "
+            f"{sorted(train_data)} (missing {missing}, unused {unused}); give exactly those"
+        )
+    return loss_fn, {n: train_data[n] for n in loss_fn.sources}

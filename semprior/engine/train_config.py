@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from semprior.engine.schedule import PatchSchedule
 
 __all__ = ["TrainConfig"]
@@ -119,3 +121,13 @@ class TrainConfig:
             )
         object.__setattr__(self, "restart_periods", tuple(int(v) for v in self.restart_periods))
         object.__setattr__(self, "restart_min_lrs", tuple(float(v) for v in self.restart_min_lrs))
+
+    def check_device(self, device: torch.device) -> None:
+        """Refuse a ``precision`` the device cannot run (fp16 needs CUDA; bf16 CUDA or the CPU)."""
+        if self.precision == "fp16" and device.type != "cuda":
+            raise ValueError(
+                f"precision='fp16' is mixed precision on CUDA; this run is on {device.type}: "
+                "use precision: bf16 (autocast on the CPU) or fp32 here"
+            )
+        if self.precision == "bf16" and device.type not in ("cuda", "cpu"):
+            raise ValueError(f"precision='bf16' runs on CUDA or the CPU, not {device.type}; use precision: fp32")

@@ -16,24 +16,26 @@ So a run stopped after ``N`` steps and resumed from its checkpoint continues bit
 from __future__ import annotations
 
 import math
-import sys
+import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from semprior.data.transforms import batch_view
+from semprior.engine import checkpoint as C
 from semprior.engine import distributed as D
-from semprior.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from semprior.engine.curves import plot_curves, require_matplotlib
+from semprior.engine.progress import Progress
 from semprior.engine.run_log import RunLogWriter
 from semprior.engine.schedule import PatchSchedule, build_lr_scheduler
 from semprior.engine.sigterm import SigtermFlag
-from semprior.engine.sources import DataSources, to_device
+from semprior.engine.sources import DataSources, resolve_sources, to_device
 from semprior.engine.train_config import TrainConfig
 from semprior.models.phases import Phase, PhaseSchedule, frozen, frozen_per_phase
 from semprior.models.protocol import unwrap
@@ -45,10 +47,6 @@ LossFn = Callable[[nn.Module, Any], "tuple[Tensor, dict[str, Tensor | float]]"]
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -142,7 +140,7 @@ class Trainer:
         if not params:
             raise ValueError("the model has no trainable parameters (all requires_grad=False)")
         self.loss_fn = loss_fn  # a plain loss_fn may be swapped later (tests do); phases carry their own
-        self.schedule, sources = self._resolve_schedule(loss_fn, train_data)
+        self.schedule, sources = resolve_sources(loss_fn, train_data)
         self._frozen = frozen_per_phase(self.schedule, model, params)
         self.net: nn.Module = model
         if self.world > 1:
@@ -171,13 +169,7 @@ class Trainer:
             from dataclasses import replace
 
             self.config = cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * self.per_rank_batches)))
-        if cfg.precision == "fp16" and self.device.type != "cuda":
-            raise ValueError(
-                f"precision='fp16' is mixed precision on CUDA; this run is on {self.device.type}: "
-                "use precision: bf16 (autocast on the CPU) or fp32 here"
-            )
-        if cfg.precision == "bf16" and self.device.type not in ("cuda", "cpu"):
-            raise ValueError(f"precision='bf16' runs on CUDA or the CPU, not {self.device.type}; use precision: fp32")
+        cfg.check_device(self.device)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
         self.ema: dict[str, Tensor] | None = None
         if cfg.ema_decay:
@@ -195,119 +187,28 @@ class Trainer:
         self.patches = PatchSchedule(cfg.patch_stages)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.validate_fn, self.monitor, self.mode = validate, monitor, mode
-        self.extra = dict(extra or {})
-        clash = set(self.extra) & {
-            "format",
-            "model",
-            "optimizer",
-            "scheduler",
-            "step",
-            "best",
-            "bad_evals",
-            "curves",
-            "rng",
-            "train_config",
-            "phases",
-        }
-        if clash:
-            raise ValueError(f"extra checkpoint keys {sorted(clash)} clash with the trainer's own entries; rename them")
+        self.extra = C.check_extra(extra)
         self.step = 0
         self._updating = False
         self.best: float | None = None
         self.bad_evals = 0
         self.curves: dict[str, list[tuple[int, float]]] = {}
 
-    @staticmethod
-    def _resolve_schedule(loss_fn: Any, train_data: Any) -> tuple[PhaseSchedule, dict[str, Any]]:
-        """``(schedule, {source: dataset})``; a plain ``loss_fn`` is the one-phase schedule over ``"train"``."""
-        if not isinstance(loss_fn, PhaseSchedule):
-            if isinstance(train_data, Mapping):
-                raise TypeError(
-                    "train_data is a mapping of named sources; pass a PhaseSchedule as loss_fn to say "
-                    "which phase reads which source (or pass one dataset)"
-                )
-            return PhaseSchedule.single(loss_fn), {"train": train_data}
-        if not isinstance(train_data, Mapping):
-            raise TypeError(
-                f"a PhaseSchedule reads named sources {list(loss_fn.sources)}: pass train_data as {{name: dataset}}"
-            )
-        missing = [n for n in loss_fn.sources if n not in train_data]
-        unused = sorted(set(train_data) - set(loss_fn.sources))
-        if missing or unused:
-            raise ValueError(
-                f"the schedule's phases read sources {list(loss_fn.sources)}, train_data has "
-                f"{sorted(train_data)} (missing {missing}, unused {unused}); give exactly those"
-            )
-        return loss_fn, {n: train_data[n] for n in loss_fn.sources}
-
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "format": "semprior-trainer-v1",
-            "model": unwrap(self.net).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "best": self.best,
-            "bad_evals": self.bad_evals,
-            "curves": {k: [list(p) for p in v] for k, v in self.curves.items()},
-            "rng": capture_rng_state(),
-            "train_config": asdict(self.config),
-            "phases": self.schedule.describe(),
-            **({"ema": self.ema} if self.ema is not None else {}),
-            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
-            **self.extra,
-        }
+        """The full training state (`semprior.engine.checkpoint.trainer_state`)."""
+        return C.trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any], allow_changed: bool = False) -> None:
-        """Restore a trainer checkpoint; a config that differs from the recorded one is refused.
-
-        The checkpoint's ``train_config`` and the ``extra`` entries both sides have (model config,
-        prior, data config, ...) are compared with this trainer's; fields that change the weights
-        or the data order and differ are listed in a
-        [`RunFolderError`][semprior.engine.run_folder.RunFolderError] unless ``allow_changed``.
-        """
-        from semprior.engine.run_folder import INCIDENTAL_FIELDS, RunFolderError, changed_fields
-
-        if state.get("format") != "semprior-trainer-v1":
-            raise ValueError("not a semprior trainer checkpoint (missing format 'semprior-trainer-v1')")
-        saved = state.get("phases", [{"name": "train", "source": "train", "steps": 1}])  # older checkpoints: one phase
-        if saved != self.schedule.describe():
-            raise ValueError(
-                f"the checkpoint was trained with phases {saved}, this trainer has "
-                f"{self.schedule.describe()}; resume with the same phases, sources and steps"
-            )
-        if self.ema is not None and "ema" not in state:
-            raise ValueError(
-                "this run averages weights (ema_decay > 0) but the checkpoint has no 'ema'; "
-                "resume with the ema_decay it was trained with"
-            )
-        recorded = {"train": state.get("train_config", {}), **{k: state[k] for k in self.extra if k in state}}
-        now = {"train": asdict(self.config), **self.extra}
-        changed = changed_fields(recorded, now, ignore=INCIDENTAL_FIELDS)
-        if changed and not allow_changed:
-            raise RunFolderError(
-                f"resuming changes {len(changed)} field(s) of the run: {'; '.join(changed)}; resume with the recorded "
-                "values, or accept the change with --allow-changed (Python: allow_changed=True)"
-            )
-        unwrap(self.net).load_state_dict(state["model"], strict=True)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.step = int(state["step"])
-        self.best = state["best"]
-        self.bad_evals = int(state["bad_evals"])
-        self.curves = {k: [(int(p[0]), float(p[1])) for p in v] for k, v in state["curves"].items()}
-        if self.ema is not None:
-            self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
-        if self.scaler is not None and "scaler" in state:
-            self.scaler.load_state_dict(state["scaler"])
-        restore_rng_state(state["rng"])
+        """Restore a trainer checkpoint; a config that differs from the recorded one is refused
+        (see [`restore_trainer_state`][semprior.engine.checkpoint.restore_trainer_state])."""
+        C.restore_trainer_state(self, state, allow_changed)
 
     def save(self, path: str | Path) -> Path | None:
         """Atomically write the full training state (main process only)."""
         if not D.is_main():
             return None
-        return save_checkpoint(self.state_dict(), path)
+        return C.save_checkpoint(self.state_dict(), path)
 
     def resume(self, path: str | Path, allow_changed: bool = False) -> None:
         """Restore a checkpoint written by [`save`][semprior.engine.trainer.Trainer.save];
@@ -316,7 +217,7 @@ class Trainer:
         A config that differs from the one the checkpoint recorded is refused, listing the
         fields, unless ``allow_changed`` (see [`load_state_dict`][semprior.engine.trainer.Trainer.load_state_dict]).
         """
-        self.load_state_dict(load_checkpoint(path, map_location=self.device), allow_changed=allow_changed)
+        self.load_state_dict(C.load_checkpoint(path, map_location=self.device), allow_changed=allow_changed)
         self._claimed = True
 
     # ---------------------------------------------------------------- loop
@@ -439,16 +340,7 @@ class Trainer:
             if better:
                 self.best, self.bad_evals = score, 0
                 if self.out_dir is not None:
-                    save_checkpoint(
-                        {
-                            "model": weights,
-                            "step": self.step,
-                            self.monitor: score,
-                            "ema": self.ema is not None,
-                            **self.extra,
-                        },
-                        self.out_dir / "best.pt",
-                    )
+                    C.save_checkpoint(C.best_state(self, weights, self.monitor, score), self.out_dir / "best.pt")
             else:
                 self.bad_evals += 1
             stop = bool(self.config.early_stop_patience and self.bad_evals >= self.config.early_stop_patience)
@@ -472,14 +364,9 @@ class Trainer:
         end = cfg.steps if steps is None else min(cfg.steps, self.step + int(steps))
         self._claim_out_dir()
         self.log.trim(self.step)
-        bar = None
-        if cfg.progress and D.is_main():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
-        t0, c0, stopped, out_of_time = time.perf_counter(), time.process_time(), False, False
-        run: dict[str, float] = {}  # running loss per phase, for the progress bar
         multi = len(self.schedule.phases) > 1
+        bar = Progress(cfg.steps, self.step, cfg.progress, D.is_main(), multi)
+        t0, c0, stopped, out_of_time = time.perf_counter(), time.process_time(), False, False
         iters: dict[str, Any] = {}  # each source's iterator, started at the batches it has already given
         term = SigtermFlag()
         try:
@@ -491,7 +378,6 @@ class Trainer:
                     )
                 batch = to_device(next(iters[phase.source]), self.device)
                 loss, terms = self.train_step(batch, phase)
-                run[phase.name] = 0.9 * run[phase.name] + 0.1 * loss if phase.name in run else loss
                 # log_every counts the steps of each phase (with one phase: every log_every-th step)
                 if self.schedule.count(self.step, phase=phase.name) % cfg.log_every == 0 or self.step == end:
                     pre = f"{phase.name}/" if multi else ""
@@ -510,22 +396,8 @@ class Trainer:
                             "cpu_seconds": round(time.process_time() - c0, 3),
                         }
                     )
-                    if bar is None and D.is_main():  # no progress bar: one console line per log interval
-                        extra = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
-                        print(
-                            f"step {self.step}/{cfg.steps} {pre}loss {loss:.4g} {extra} "
-                            f"lr {self.scheduler.get_last_lr()[0]:.2e} {time.perf_counter() - t0:.0f}s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(
-                        {
-                            **{(k if multi else "loss"): f"{v:.4g}" for k, v in run.items()},
-                            "lr": f"{self.scheduler.get_last_lr()[0]:.2e}",
-                        }
-                    )
+                    bar.logged(self.step, pre, loss, terms, self.scheduler.get_last_lr()[0], t0)
+                bar.update(phase.name, loss, self.scheduler.get_last_lr()[0])
                 if cfg.val_every and self.step % cfg.val_every == 0:
                     stopped = self._validate()
                 if self.out_dir is not None and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
@@ -551,8 +423,7 @@ class Trainer:
             raise
         finally:
             term.restore()
-            if bar is not None:
-                bar.close()
+            bar.close()
         if term.received:
             if self.out_dir is not None and D.is_main():
                 self.save(self.out_dir / "last.pt")
