@@ -80,7 +80,7 @@ def build_prior(name: str, weights_dir: str | None = None):
 def build_model(run: RunConfig, prior=None, text_loss=None) -> nn.Module:
     """The model of ``run`` (the prior and the text loss built from their names unless given)."""
     from semprior.models import get_model_entry
-    from semprior.models.io import build_from_config
+    from semprior.models.build import build_from_config
 
     entry = get_model_entry(run.model_name)
     cfg = run.model_config()

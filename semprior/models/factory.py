@@ -22,7 +22,8 @@ from typing import Any
 import torch  # noqa: F401 - the doctest above uses it
 from torch import nn
 
-from semprior.models.io import HUB_PREFIX, build_entry, load_model, local_model_path
+from semprior.models.build import build_entry
+from semprior.models.io import HUB_PREFIX, load_model, local_model_path
 from semprior.models.registry import ModelEntry, get_model_entry
 
 __all__ = ["create_model", "create_model_for_inference", "pretrained_path"]

@@ -26,6 +26,9 @@
   table lists, e.g. Retinexformer's);
 - a bare state dict (``torch.save(model.state_dict())``) when ``name`` is given.
 
+(The torch files, the last three, are read in `semprior.models.torch_files`; every path builds the
+model and loads its weights with `semprior.models.build`.)
+
 Every load is strict (``strict=True``; a mismatch names the missing and unexpected keys) and
 reads ``.pt`` files with ``weights_only=True``.
 """
@@ -34,7 +37,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,9 @@ from torch import Tensor, nn
 from semprior._atomic import atomic_write_bytes, atomic_write_text
 from semprior._config import ConfigError
 from semprior._version import __version__
-from semprior.models.registry import MODELS, ModelEntry, get_model_entry, list_models
+from semprior.models.build import build_from_config, config_from_file, load_weights
+from semprior.models.registry import MODELS, get_model_entry, list_models
+from semprior.models.torch_files import load_torch_file
 from semprior.priors.registry import build_prior, prior_record, spec_dict
 
 __all__ = [
@@ -52,8 +56,6 @@ __all__ = [
     "FORMAT",
     "HUB_PREFIX",
     "WEIGHTS_NAME",
-    "build_entry",
-    "build_from_config",
     "hub_download",
     "local_model_path",
     "from_pretrained",
@@ -249,8 +251,8 @@ def from_pretrained(
     name: str = record["model"]  # read_config_json checked it is a registry name
     entry = get_model_entry(name)
     prior_obj = _prior_for(record.get("prior"), prior, weights_dir, str(cfg_path))
-    cfg = _config(entry, record.get("config", {}), overrides, prior_obj, str(cfg_path))
-    return _finish(build_from_config(entry, cfg, prior_obj, str(cfg_path)), state, str(weights), device)
+    cfg = config_from_file(entry, record.get("config", {}), overrides, prior_obj, str(cfg_path))
+    return load_weights(build_from_config(entry, cfg, prior_obj, str(cfg_path)), state, str(weights), device)
 
 
 def read_config_json(cfg_path: Path) -> dict[str, Any]:
@@ -340,59 +342,6 @@ def _prior_for(rec: dict | None, given: nn.Module | None, weights_dir: Any, sour
     return given
 
 
-def _config(
-    entry: ModelEntry, saved: Mapping[str, Any], overrides: Mapping[str, Any], prior: nn.Module | None, source: str
-) -> Any:
-    """The model config from a file's ``saved`` dict plus the caller's ``overrides`` (the entry's rules applied)."""
-    try:
-        return entry.config({**saved, **overrides}, prior=prior is not None, saved=True, where=f"{entry.name} config")
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
-
-
-def build_from_config(
-    entry: ModelEntry,
-    cfg: Any,
-    prior: nn.Module | None,
-    source: str,
-    text_loss: Any = None,
-    *,
-    copies: int = 1,
-    what: str = "weights",
-) -> nn.Module:
-    """``entry.build(cfg, prior, text_loss)``, after checking on the meta device that ``copies`` of its weights fit in
-    memory."""
-    from semprior._memory import check_model_fits
-
-    check_model_fits(lambda c: entry.build(c, prior, text_loss), cfg, source, copies=copies, what=what)
-    return entry.build(cfg, prior, text_loss)
-
-
-def _finish(model: nn.Module, state: Mapping[str, Tensor], source: str, device: Any) -> nn.Module:
-    for key, tensor in state.items():  # every load_model path ends here: damaged weights stop at load
-        if isinstance(tensor, Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise ValueError(
-                f"{source}: tensor {key!r} holds {bad} NaN/Inf value(s) of {tensor.numel()}; the weights are "
-                "damaged (a diverged run, or a broken file): load an earlier checkpoint"
-            )
-    try:
-        model.load_state_dict(dict(state), strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()
-        detail = " ".join(line.strip() for line in first[1:3])[:400]
-        raise ValueError(f"{source} does not match the {type(model).__name__} built for it: {detail}") from exc
-    return model.to(device).eval()
-
-
-def _torch_file(path: Path) -> Any:
-    from semprior._torch_io import safe_torch_load
-
-    return safe_torch_load(path, map_location="cpu")
-
-
 @_names_the_file
 def load_model(
     path: str | os.PathLike,
@@ -428,134 +377,4 @@ def load_model(
         if isinstance(prior, str):
             prior = build_prior(prior, weights_dir)
         return from_pretrained(path, prior=prior, weights_dir=weights_dir, device=device, **overrides)
-    obj = _torch_file(path)
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
-    if "model" in obj and isinstance(obj["model"], Mapping):
-        state = obj["model"]
-        if param_key not in (None, "model", "ema"):
-            raise ValueError(f"param_key for a trainer checkpoint is 'model' or 'ema', got {param_key!r}")
-        if param_key == "ema":  # last.pt: the weight average beside the raw weights (floating tensors only)
-            if not isinstance(obj.get("ema"), Mapping):
-                raise ValueError(
-                    f"{path} has no weight average ('ema'); it was trained with ema_decay=0, or it is "
-                    "a best.pt (which already holds the average in 'model')"
-                )
-            state = {**state, **obj["ema"]}
-        return _from_trainer(path, obj, state, name, prior, weights_dir, device, overrides)
-    if "params" in obj or "params_ema" in obj:
-        key = param_key or ("params" if "params" in obj else "params_ema")
-        if key not in obj:
-            raise ValueError(f"{path} has no {key!r} entry (has {sorted(obj)})")
-        name = name or _official_format_model(path)
-        return _from_state(path, _strip_module(obj[key]), name, prior, weights_dir, device, overrides)
-    if obj and all(isinstance(v, Tensor) for v in obj.values()):
-        if name is None:
-            raise ValueError(f"{path} is a bare state dict; pass name= (one of {list_models()})")
-        return _from_state(path, _strip_module(obj), name, prior, weights_dir, device, overrides)
-    raise ValueError(f"{path} is not a model file semprior knows (keys {sorted(obj)[:8]}); see semprior.models.io")
-
-
-def _strip_module(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    if state and all(k.startswith("module.") for k in state):  # saved from DataParallel / DDP
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
-def _official_format_model(path: Path) -> str:
-    """The one registered model whose pretrained table lists official release files (their BasicSR layout)."""
-    names = [n for n in list_models() if any(not p.shipped for p in MODELS[n].pretrained.values())]
-    if len(names) != 1:
-        raise ValueError(f"{path} is an official BasicSR file; pass name= (one of {names})")
-    return names[0]
-
-
-def _model_from_config(path: Path, cfg: Any) -> str:
-    """The registered model whose config class has every key of ``cfg`` (a checkpoint without ``model_name``)."""
-    import dataclasses
-
-    keys = set(cfg) if isinstance(cfg, Mapping) else None
-    classes = {
-        MODELS[n].config_cls: n
-        for n in reversed(list_models())  # the first name of each class
-        if keys and keys <= {f.name for f in dataclasses.fields(MODELS[n].config_cls)}
-    }
-    if len(classes) != 1:
-        raise ValueError(
-            f"{path} records no model name and its model_config does not tell one model apart; "
-            f"pass name= (one of {list_models()})"
-        )
-    return next(iter(classes.values()))
-
-
-def _resolve_prior(entry: ModelEntry, prior: str | nn.Module | None, weights_dir: Any) -> nn.Module | None:
-    """The prior object for ``entry``: a name is built, ``None`` means the entry's default; a model without prior
-    refuses one."""
-    if entry.prior is None:
-        if prior not in (None, "none"):
-            raise ValueError(f"model {entry.name!r} takes no prior; drop prior=")
-        return None
-    if prior is None:
-        prior = entry.prior
-    if isinstance(prior, str):
-        return build_prior(prior, weights_dir)
-    if not isinstance(prior, nn.Module):
-        raise TypeError(
-            f"prior must be a name from semprior.priors.registry.PRIORS or an nn.Module, got {type(prior).__name__}"
-        )
-    return prior
-
-
-def build_entry(
-    entry: ModelEntry,
-    overrides: Mapping[str, Any],
-    prior: str | nn.Module | None = None,
-    weights_dir: Any = None,
-    text_loss: Any = None,
-    source: str = "model",
-) -> nn.Module:
-    """Build ``entry``'s model from its preset and ``overrides`` with ``prior`` (a name, a module; ``None``: the
-    default)."""
-    prior_obj = _resolve_prior(entry, prior, weights_dir)
-    cfg = entry.config(overrides, prior=prior_obj is not None, text=text_loss is not None)
-    return build_from_config(entry, cfg, prior_obj, source, text_loss)
-
-
-def _from_state(
-    path: Path,
-    state: dict[str, Tensor],
-    name: str,
-    prior: Any,
-    weights_dir: Any,
-    device: Any,
-    overrides: dict[str, Any],
-) -> nn.Module:
-    return _finish(
-        build_entry(get_model_entry(name), overrides, prior, weights_dir, source=str(path)), state, str(path), device
-    )
-
-
-def _from_trainer(
-    path: Path,
-    ckpt: Mapping[str, Any],
-    state: Mapping[str, Tensor],
-    name: str | None,
-    prior: Any,
-    weights_dir: Any,
-    device: Any,
-    overrides: dict[str, Any],
-) -> nn.Module:
-    recorded = ckpt.get("model_name")
-    if name is not None and recorded is not None and name != recorded:
-        raise ValueError(f"{path} holds a {recorded!r} model, not {name!r}")
-    name = recorded or name or _model_from_config(path, ckpt.get("model_config"))
-    entry = get_model_entry(name)
-    rec_prior = ckpt.get("prior")
-    if prior is None and isinstance(rec_prior, str):
-        prior = rec_prior
-    prior_obj = _resolve_prior(entry, prior if prior is not None else "none", weights_dir)
-    cfg_dict = ckpt.get("model_config")
-    if not isinstance(cfg_dict, Mapping):
-        return _from_state(path, dict(state), name, prior_obj, weights_dir, device, overrides)
-    cfg = _config(entry, cfg_dict, overrides, prior_obj, str(path))
-    return _finish(build_from_config(entry, cfg, prior_obj, str(path)), state, str(path), device)
+    return load_torch_file(path, name, prior, weights_dir, device, param_key, overrides)
