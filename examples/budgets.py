@@ -36,22 +36,19 @@ BUDGETS: dict[str, list[str]] = {
 
 def command(name: str, data: Path, out: Path) -> list[str]:
     args = [a.format(data=data) for a in BUDGETS[name]]
-    tail = ["-o", str(out / "niqe_params.py")] if name == "fit_niqe" else ["--out", str(out)]
+    tail = ["-o", str(out / "niqe_fitted_params.npz")] if name == "fit_niqe" else ["--out", str(out)]
     return [sys.executable, str(HERE / f"{name}.py"), *args, *tail]
 
 
 def niqe_ranking(params: Path, data: Path) -> dict[str, float]:
     """NIQE of a clean Kodak photo, with noise and with blur, under the model written to ``params``."""
-    import runpy
-
     import torch
     import torch.nn.functional as F
 
     from semprior.data.io import list_images, read_image
-    from semprior.metrics.niqe import NIQEModel, niqe
+    from semprior.metrics.niqe import load_niqe_model, niqe
 
-    ns = runpy.run_path(str(params))
-    model = NIQEModel(torch.tensor(ns["MEAN"], dtype=torch.float64), torch.tensor(ns["COV"], dtype=torch.float64))
+    model = load_niqe_model(params)
     img = read_image(list_images(data / "clean" / "kodak24")[0])[None]
     noisy = (img + 0.05 * torch.randn(img.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     blurred = F.avg_pool2d(F.pad(img, (2, 2, 2, 2), mode="reflect"), 5, stride=1)
@@ -81,7 +78,7 @@ def run(name: str, data: Path, out: Path) -> dict:
         "wall_seconds": round(wall, 1),
     }
     if name == "fit_niqe":
-        rec["niqe_ranking"] = niqe_ranking(out / "niqe_params.py", data)
+        rec["niqe_ranking"] = niqe_ranking(out / "niqe_fitted_params.npz", data)
     else:
         rec["photos"] = json.loads((out / "photos.json").read_text())
     return rec

@@ -166,6 +166,7 @@ def test_wheel_contents(wheel):
         "semprior/configs/cpu/retinexformer_lolv1.yaml",
         "semprior/pretrained/deepspg-lolv1-cpu/model.safetensors",
         "semprior/metrics/niqe_pris_params.npz",
+        "semprior/metrics/niqe_fitted_params.npz",
         f"{dist_info}/licenses/LICENSE",
     ):
         assert need in names, f"{need} is not in {wheel.name}"

@@ -21,9 +21,10 @@ parameters as shipped by BasicSR, Apache-2.0), so scores compare with NIQE table
 the five calibration images of IQA-PyTorch (``ResultsCalibra``) this implementation is within
 0.6 % of the MATLAB release on four and 4.5 % on the fifth (``tests/metrics/test_niqe_published.py``).
 ``model="fitted"`` is semprior's own fit ([`fit_niqe_model`][semprior.metrics.niqe.fit_niqe_model]
-on CBSD68, Kodak24 and McMaster, ``examples/fit_niqe.py``): the patches whose mean local sigma
-exceeds ``0.75 x`` the image's maximum (the authors' sharpness selection). Patches whose features
-are not finite (flat patches) are dropped (the MATLAB code uses ``nanmean``/``nancov``).
+on CBSD68, Kodak24 and McMaster, ``examples/fit_niqe.py``, stored in ``niqe_fitted_params.npz``):
+the patches whose mean local sigma exceeds ``0.75 x`` the image's maximum (the authors' sharpness
+selection). Patches whose features are not finite (flat patches) are dropped (the MATLAB code uses
+``nanmean``/``nancov``).
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ __all__ = [
     "default_niqe_model",
     "fit_niqe_model",
     "fitted_niqe_model",
+    "load_niqe_model",
     "niqe",
     "niqe_features",
     "niqe_model",
+    "save_niqe_model",
 ]
 
 PATCH = 96
@@ -237,13 +240,44 @@ def authors_niqe_model() -> NIQEModel:
     )
 
 
-def fitted_niqe_model() -> NIQEModel:
-    """The pristine model fitted by semprior on the clean photos it can reach (`semprior.metrics.niqe_params`)."""
-    from semprior.metrics import niqe_params as p
+#: the fitted pristine model's file, beside this module: written by ``examples/fit_niqe.py`` (do not edit; refit)
+FITTED_FILE = "niqe_fitted_params.npz"
 
-    return NIQEModel(
-        torch.tensor(p.MEAN, dtype=torch.float64), torch.tensor(p.COV, dtype=torch.float64), p.PATCHES, p.SOURCE
-    )
+
+def save_niqe_model(model: NIQEModel, path: str | Path) -> Path:
+    """Write ``model`` as an ``.npz`` file (``mean``, ``cov`` float64, ``patches``, ``source``), atomically."""
+    import numpy as np
+
+    from semprior._atomic import atomic_write
+
+    path = Path(path)
+    with atomic_write(path) as f:
+        np.savez(
+            f,
+            mean=model.mean.detach().cpu().double().numpy(),
+            cov=model.cov.detach().cpu().double().numpy(),
+            patches=np.int64(model.patches),
+            source=np.str_(model.source),
+        )
+    return path
+
+
+def load_niqe_model(path: str | Path) -> NIQEModel:
+    """A [`NIQEModel`][semprior.metrics.niqe.NIQEModel] from a file written by
+    [`save_niqe_model`][semprior.metrics.niqe.save_niqe_model] (read with ``allow_pickle=False``)."""
+    import numpy as np
+
+    with np.load(Path(path), allow_pickle=False) as d:
+        missing = sorted({"mean", "cov", "patches", "source"} - set(d.files))
+        if missing:
+            raise ValueError(f"{path} is not a NIQE model file (no {missing}); write it with save_niqe_model")
+        mean, cov = torch.from_numpy(d["mean"].astype(np.float64)), torch.from_numpy(d["cov"].astype(np.float64))
+        return NIQEModel(mean, cov, int(d["patches"]), str(d["source"]))
+
+
+def fitted_niqe_model() -> NIQEModel:
+    """The pristine model fitted by semprior on the clean photos it can reach (``niqe_fitted_params.npz``)."""
+    return load_niqe_model(Path(__file__).with_name(FITTED_FILE))
 
 
 def default_niqe_model() -> NIQEModel:

@@ -44,3 +44,20 @@ def test_a_changed_array_changes_the_hash(corrupt):
     t = getattr(m, corrupt).clone()
     t.view(-1)[5] += 1e-12
     assert _sha256(t) != (MEAN_SHA256 if corrupt == "mean" else COV_SHA256)
+
+
+def test_save_and_load_round_trip_bit_for_bit(tmp_path):
+    from semprior.metrics.niqe import load_niqe_model, save_niqe_model
+
+    m = fitted_niqe_model()
+    back = load_niqe_model(save_niqe_model(m, tmp_path / "m.npz"))
+    assert torch.equal(back.mean, m.mean) and torch.equal(back.cov, m.cov)
+    assert (back.patches, back.source) == (m.patches, m.source)
+
+
+def test_a_file_that_is_not_a_niqe_model_is_refused_in_one_line(tmp_path):
+    from semprior.metrics.niqe import load_niqe_model
+
+    np.savez(tmp_path / "x.npz", mean=np.zeros(36))
+    with pytest.raises(ValueError, match=r"x.npz is not a NIQE model file \(no \['cov', 'patches', 'source'\]\)"):
+        load_niqe_model(tmp_path / "x.npz")
