@@ -128,3 +128,36 @@ def write_result(stem: str | Path, meta: dict, data: dict, md: list[str]) -> Non
     made = f"Made by `{meta['command']}` at commit {meta['commit']} on {meta['date']}."
     body = [title, "", made, "", f"Machine: {json.dumps(meta['machine'])}", "", *rest]
     out.with_suffix(".md").write_text("\n".join(body).rstrip("\n") + "\n")
+
+
+def eval15_pair_cli(doc: str, argv: list[str] | None = None):
+    """A one-thread benchmark of LOL-v1 eval15 pair ``1.png``: its command line (``LOL_ROOT OUT``) parsed, one torch
+    thread set, and ``(args, low, high)`` with the two images as ``(1, 3, H, W)``."""
+    import argparse
+
+    import torch
+
+    from semprior.data.io import read_image
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("lol", help="LOL-v1 root (reads eval15/low/1.png and eval15/high/1.png)")
+    p.add_argument("out", help="result stem: writes OUT.json and OUT.md")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    lo = read_image(f"{args.lol}/eval15/low/1.png").unsqueeze(0)
+    hi = read_image(f"{args.lol}/eval15/high/1.png").unsqueeze(0)
+    return args, lo, hi
+
+
+def write_table(
+    script: str, argv: list[str] | None, stem: str | Path, title: str, note: str, table: list[str], rows: list[dict]
+) -> int:
+    """Write a one-thread result: ``title``, ``note`` followed by the load average at the end, the Markdown
+    ``table`` (header lines first); the JSON holds ``rows``. Prints the Markdown; returns 0 (an exit status)."""
+    meta = provenance(script, argv, threads=1)
+    load_end = os.getloadavg()
+    load = f"{'load' if note else 'Load'} at end {[round(v, 2) for v in load_end]}."
+    md = [title, note + load, "", *table]
+    write_result(stem, meta, {"loadavg_at_end": load_end, "rows": rows}, md)
+    print("\n".join(md))
+    return 0
