@@ -73,3 +73,58 @@ def load_script():
         return module
 
     return load
+
+
+#: the tiny Retinexformer the recipe tests train
+TINY_RETINEXFORMER = {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]}
+
+
+@pytest.fixture(scope="session")
+def write_pairs():
+    """``write_pairs(root, n=6, size=(16, 24))``: ``n`` random ``root/high/{i}.png`` (seed 0) and ``root/low/{i}.png``
+    at a fifth of their brightness; returns ``root``."""
+    from semprior.data.io import write_image
+
+    def write(root: Path, n: int = 6, size: tuple[int, int] = (16, 24)) -> Path:
+        g = torch.Generator().manual_seed(0)
+        for d in ("low", "high"):
+            (root / d).mkdir(parents=True)
+        for i in range(n):
+            high = torch.rand(3, *size, generator=g)
+            write_image(root / "high" / f"{i}.png", high)
+            write_image(root / "low" / f"{i}.png", high * 0.2)
+        return root
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def run_config_dict():
+    """``run_config_dict(pairs, out, model=..., prior=..., data={...}, train={...})``: the run config (a dict, as the
+    YAML gives it) of a tiny run on ``pairs/low`` + ``pairs/high``: the tiny Retinexformer (``model=None``: the
+    default model), no prior, 8-pixel patches, batch 2, no progress bar; ``data``/``train`` add or replace fields."""
+
+    def make(
+        pairs: Path,
+        out: Path | None = None,
+        *,
+        model: dict | None = TINY_RETINEXFORMER,
+        prior: str = "none",
+        data: dict | None = None,
+        train: dict | None = None,
+    ) -> dict:
+        cfg: dict = {} if model is None else {"model": dict(model)}
+        cfg["prior"] = prior
+        cfg["data"] = {
+            "kind": "paired",
+            "low_dir": str(pairs / "low"),
+            "high_dir": str(pairs / "high"),
+            "patch_size": 8,
+            **(data or {}),
+        }
+        cfg["train"] = {"batch_size": 2, "progress": False, **(train or {})}
+        if out is not None:
+            cfg["out_dir"] = str(out)
+        return cfg
+
+    return make

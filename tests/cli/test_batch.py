@@ -129,38 +129,16 @@ def test_global_methods_run_untiled(tmp_path, capsys):
 
 
 @pytest.fixture
-def pairs_with_bad(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    for d in ("low", "high"):
-        (tmp_path / d).mkdir()
-    for name in ("a", "b", "c"):
-        high = torch.rand(3, 24, 33, generator=g)
-        write_image(tmp_path / "high" / f"{name}.png", high)
-        write_image(tmp_path / "low" / f"{name}.png", high * 0.15)
-    data = (tmp_path / "low" / "b.png").read_bytes()
-    (tmp_path / "low" / "b.png").write_bytes(data[: len(data) // 2])
-    return tmp_path
+def pairs_with_bad(pair_dirs):
+    data = (pair_dirs / "low" / "b.png").read_bytes()
+    (pair_dirs / "low" / "b.png").write_bytes(data[: len(data) // 2])
+    return pair_dirs
 
 
-def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys):
+def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys, eval_argv):
     root = pairs_with_bad
     out = root / "report"
-    rc = main(
-        [
-            "eval",
-            "--low",
-            str(root / "low"),
-            "--high",
-            str(root / "high"),
-            "--model",
-            "identity",
-            "--out",
-            str(out),
-            "--grid",
-            "2",
-            "--no-progress",
-        ]
-    )
+    rc = main(eval_argv(root, "--model", "identity", "--out", str(out), "--grid", "2"))
     cap = capsys.readouterr()
     assert rc == EXIT_SOME_FAILED
     table, _, below = cap.out.partition("| identity |")
@@ -187,29 +165,15 @@ def test_eval_lists_unreadable_pairs_under_the_table(pairs_with_bad, capsys):
         ]
     )
     assert data["means"]["identity"]["psnr"] == pytest.approx(expect)
-    rc = main(
-        [
-            "eval",
-            "--low",
-            str(root / "low"),
-            "--high",
-            str(root / "high"),
-            "--model",
-            "identity",
-            "--no-progress",
-            "--fail-fast",
-        ]
-    )
+    rc = main(eval_argv(root, "--model", "identity", "--fail-fast"))
     assert rc == 1 and "b.png" in capsys.readouterr().err
 
 
-def test_eval_all_pairs_bad_is_an_error(pairs_with_bad, capsys):
+def test_eval_all_pairs_bad_is_an_error(pairs_with_bad, capsys, eval_argv):
     root = pairs_with_bad
     for n in "ac":
         (root / "low" / f"{n}.png").write_bytes(b"not an image")
-    rc = main(
-        ["eval", "--low", str(root / "low"), "--high", str(root / "high"), "--model", "identity", "--no-progress"]
-    )
+    rc = main(eval_argv(root, "--model", "identity"))
     assert rc == 1 and "no pair could be scored (3 failed)" in capsys.readouterr().err
 
 

@@ -10,18 +10,6 @@ from semprior.cli.main import main
 from semprior.data.io import read_image, write_image
 
 
-@pytest.fixture
-def pair_dirs(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    for d in ("low", "high"):
-        (tmp_path / d).mkdir()
-    for name in ("a", "b", "c"):
-        high = torch.rand(3, 24, 33, generator=g)
-        write_image(tmp_path / "high" / f"{name}.png", high)
-        write_image(tmp_path / "low" / f"{name}.png", high * 0.15)
-    return tmp_path
-
-
 def _tiny_ckpt(path):
     from semprior.models.deepspg import DeepSPG, DeepSPGConfig
 
@@ -30,26 +18,9 @@ def _tiny_ckpt(path):
     return path
 
 
-def test_eval_classical_table_and_grid(pair_dirs, capsys):
+def test_eval_classical_table_and_grid(pair_dirs, capsys, eval_argv):
     out = pair_dirs / "report"
-    rc = main(
-        [
-            "eval",
-            "--low",
-            str(pair_dirs / "low"),
-            "--high",
-            str(pair_dirs / "high"),
-            "--model",
-            "gamma",
-            "--model",
-            "identity",
-            "--out",
-            str(out),
-            "--grid",
-            "2",
-            "--no-progress",
-        ]
-    )
+    rc = main(eval_argv(pair_dirs, "--model", "gamma", "--model", "identity", "--out", str(out), "--grid", "2"))
     text = capsys.readouterr().out
     assert rc == 0
     assert "| gamma |" in text and "| identity |" in text and "Protocol:" in text and "GT-mean" in text
@@ -76,13 +47,13 @@ def test_eval_checkpoint_and_lol_root(pair_dirs, tmp_path, capsys):
     assert rc == 0 and "| run_a/best.pt |" in out and "| run_b/best.pt |" in out and "| gamma |" in out
 
 
-def test_eval_errors(pair_dirs, capsys):
+def test_eval_errors(pair_dirs, capsys, eval_argv):
     assert main(["eval", "--low", str(pair_dirs / "low"), "--model", "gamma"]) == 1
     assert "give both --low and --high" in capsys.readouterr().err
     (pair_dirs / "low" / "extra.png").write_bytes((pair_dirs / "low" / "a.png").read_bytes())
-    assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--model", "gamma"]) == 1
+    assert main(eval_argv(pair_dirs, "--model", "gamma")) == 1
     assert "unmatched" in capsys.readouterr().err
-    assert main(["eval", "--low", str(pair_dirs / "low"), "--high", str(pair_dirs / "high"), "--model", "magic"]) == 1
+    assert main(eval_argv(pair_dirs, "--model", "magic")) == 1
     assert "unknown model 'magic'; choose one of" in capsys.readouterr().err
 
 
@@ -207,7 +178,7 @@ def test_checkpoint_rebuilds_the_prior_it_records(tmp_path, capsys):
     assert rc == 1 and "image_prior=True but the prior is missing" in capsys.readouterr().err  # clear, not silent
 
 
-def test_eval_dtype_defaults_to_the_fp32_reference(pair_dirs, tmp_path, monkeypatch):
+def test_eval_dtype_defaults_to_the_fp32_reference(pair_dirs, tmp_path, monkeypatch, eval_argv):
     """`semprior eval` runs models in fp32 unless --dtype asks otherwise; --dtype bf16 is the same autocast path."""
     import json
 
@@ -218,27 +189,8 @@ def test_eval_dtype_defaults_to_the_fp32_reference(pair_dirs, tmp_path, monkeypa
     runs = {}
     for name, extra in (("default", []), ("fp32", ["--dtype", "fp32"]), ("bf16", ["--dtype", "bf16"])):
         out = tmp_path / name
-        assert (
-            main(
-                [
-                    "eval",
-                    "--low",
-                    str(pair_dirs / "low"),
-                    "--high",
-                    str(pair_dirs / "high"),
-                    "--checkpoint",
-                    str(ckpt),
-                    "--no-progress",
-                    "--float",
-                    "--out",
-                    str(out),
-                    "--grid",
-                    "0",
-                    *extra,
-                ]
-            )
-            == 0
-        )
+        args = ["--checkpoint", str(ckpt), "--float", "--out", str(out), "--grid", "0", *extra]
+        assert main(eval_argv(pair_dirs, *args)) == 0
         runs[name] = json.loads((out / "metrics.json").read_text())["per_image"]
     assert runs["default"] == runs["fp32"]
     assert runs["bf16"] != runs["fp32"]  # bf16 really ran

@@ -22,26 +22,10 @@ def pairs(tmp_path):
     return tmp_path
 
 
-def test_save_images(pairs, capsys):
+def test_save_images(pairs, capsys, eval_argv):
     saved = pairs / "saved"
-    rc = main(
-        [
-            "eval",
-            "--low",
-            str(pairs / "low"),
-            "--high",
-            str(pairs / "high"),
-            "--model",
-            "gamma",
-            "--model",
-            "identity",
-            "--save-images",
-            str(saved),
-            "--out",
-            str(pairs / "report"),
-            "--no-progress",
-        ]
-    )
+    models = ["--model", "gamma", "--model", "identity"]
+    rc = main(eval_argv(pairs, *models, "--save-images", str(saved), "--out", str(pairs / "report")))
     assert rc == 0
     capsys.readouterr()
     assert sorted(str(p.relative_to(saved)) for p in saved.rglob("*.png")) == [
@@ -61,20 +45,7 @@ def test_save_images(pairs, capsys):
     assert f"{sum(mine) / 2:.2f}"[:4] in text
 
 
-def test_save_images_into_a_file_is_an_error(pairs, capsys):
+def test_save_images_into_a_file_is_an_error(pairs, capsys, eval_argv):
     (pairs / "file").write_text("x")
-    rc = main(
-        [
-            "eval",
-            "--low",
-            str(pairs / "low"),
-            "--high",
-            str(pairs / "high"),
-            "--model",
-            "gamma",
-            "--save-images",
-            str(pairs / "file"),
-            "--no-progress",
-        ]
-    )
+    rc = main(eval_argv(pairs, "--model", "gamma", "--save-images", str(pairs / "file")))
     assert rc == 1 and "not a folder" in capsys.readouterr().err

@@ -222,7 +222,7 @@ def test_lol_holdout_names_are_documented(shared_data):
 LOL_VAL_20 = [16, 17, 96, 115, 141, 200, 236, 265, 525, 529, 556, 616, 645, 650, 684, 697, 711, 744, 763, 788]
 
 
-def test_val_source_errors_name_the_fix(tiny_pairs):
+def test_val_source_errors_name_the_fix(tiny_pairs, run_config_dict):
     with pytest.raises(ValueError, match="go together"):
         DataConfig(kind="paired", low_dir="a", high_dir="b", val_low_dir="c")
     with pytest.raises(ValueError, match="synthetic data uses val_images"):
@@ -230,21 +230,7 @@ def test_val_source_errors_name_the_fix(tiny_pairs):
     with pytest.raises(ValueError, match="needs a validation split"):
         from semprior.engine.recipe import run_training
 
-        run_training(
-            from_dict(
-                RunConfig,
-                {
-                    "prior": "none",
-                    "data": {
-                        "kind": "paired",
-                        "low_dir": str(tiny_pairs / "low"),
-                        "high_dir": str(tiny_pairs / "high"),
-                        "patch_size": 8,
-                    },
-                    "train": {"val_every": 5, "batch_size": 2},
-                },
-            )
-        )
+        run_training(from_dict(RunConfig, run_config_dict(tiny_pairs, model=None, train={"val_every": 5})))
 
 
 def test_cosine_restarts_is_basicsr_cyclic():
@@ -262,29 +248,16 @@ def test_cosine_restarts_is_basicsr_cyclic():
         build_lr_scheduler(opt, "cosine_restarts", 10, restart_periods=[5], restart_min_lrs=[])
 
 
-def test_run_config_model_names(tiny_pairs, tmp_path):
+def test_run_config_model_names(tiny_pairs, tmp_path, run_config_dict):
     with pytest.raises(ValueError, match="model.name must be one of"):
         from_dict(RunConfig, {"model": {"name": "unet"}})
     with pytest.raises(ValueError, match="retinexformer takes no prior"):
         from_dict(RunConfig, {"model": {"name": "retinexformer"}, "prior": "region"})
     from semprior.engine.recipe import run_training
 
+    data = {"val_holdout": 2, "val_split": "names"}
     run = from_dict(
-        RunConfig,
-        {
-            "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
-            "prior": "none",
-            "data": {
-                "kind": "paired",
-                "low_dir": str(tiny_pairs / "low"),
-                "high_dir": str(tiny_pairs / "high"),
-                "patch_size": 8,
-                "val_holdout": 2,
-                "val_split": "names",
-            },
-            "train": {"steps": 2, "batch_size": 2, "val_every": 2, "progress": False},
-            "out_dir": str(tmp_path / "r"),
-        },
+        RunConfig, run_config_dict(tiny_pairs, tmp_path / "r", data=data, train={"steps": 2, "val_every": 2})
     )
     model, trainer, result = run_training(run)
     ck = load_checkpoint(tmp_path / "r" / "best.pt")
@@ -373,21 +346,10 @@ def test_views_resize_crop_and_whole_frames():
     assert batch_view(b, 8, 0.5, torch.Generator().manual_seed(0))["low"].shape == (2, 3, 8, 8)
 
 
-def test_whole_frame_stage_needs_whole_images(tiny_pairs, tmp_path):
+def test_whole_frame_stage_needs_whole_images(tiny_pairs, tmp_path, run_config_dict):
     from semprior.engine.recipe import run_training
 
-    base = {
-        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
-        "prior": "none",
-        "data": {
-            "kind": "paired",
-            "low_dir": str(tiny_pairs / "low"),
-            "high_dir": str(tiny_pairs / "high"),
-            "patch_size": 8,
-        },
-        "train": {"steps": 2, "batch_size": 2, "progress": False, "patch_stages": [[0, 0, 0.5]]},
-        "out_dir": str(tmp_path / "r"),
-    }
+    base = run_config_dict(tiny_pairs, tmp_path / "r", train={"steps": 2, "patch_stages": [[0, 0, 0.5]]})
     with pytest.raises(ValueError, match="set data.patch_size: 0"):
         run_training(from_dict(RunConfig, base))
     base["train"]["patch_stages"] = [[0, 8, 0.5]]

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from semprior.data import PairedFolder
-from semprior.data.io import write_image
 from semprior.engine.recipe import RunConfig, make_validate, run_training
 from semprior.engine.run_config import from_dict
 
@@ -21,31 +20,10 @@ def scripts(load_script):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pairs")
-    g = torch.Generator().manual_seed(0)
-    for d in ("low", "high"):
-        (root / d).mkdir()
-    for i in range(6):
-        high = torch.rand(3, 16, 24, generator=g)
-        write_image(root / "high" / f"{i}.png", high)
-        write_image(root / "low" / f"{i}.png", high * 0.2)
-    rc = from_dict(
-        RunConfig,
-        {
-            "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
-            "prior": "none",
-            "data": {
-                "kind": "paired",
-                "low_dir": str(root / "low"),
-                "high_dir": str(root / "high"),
-                "patch_size": 8,
-                "val_holdout": 2,
-            },
-            "train": {"steps": 4, "batch_size": 2, "val_every": 2, "ema_decay": 0.5, "progress": False, "log_every": 1},
-            "out_dir": str(root / "run"),
-        },
-    )
+def run(tmp_path_factory, write_pairs, run_config_dict):
+    root = write_pairs(tmp_path_factory.mktemp("pairs"))
+    train = {"steps": 4, "val_every": 2, "ema_decay": 0.5, "log_every": 1}
+    rc = from_dict(RunConfig, run_config_dict(root, root / "run", data={"val_holdout": 2}, train=train))
     run_training(rc, until=3)  # stops before the end of its schedule, like an interrupted run
     return root, rc
 

@@ -3,36 +3,17 @@ that turn a finished stage into weights for git and its table)."""
 
 import json
 
-import torch
 import yaml
 
-from semprior.data.io import write_image
 from semprior.engine.recipe import RunConfig, run_training
 from semprior.engine.run_config import from_dict
 
 
-def test_export_takes_the_trainers_choice_with_its_logged_score(load_script, tmp_path):
+def test_export_takes_the_trainers_choice_with_its_logged_score(load_script, tmp_path, write_pairs, run_config_dict):
     study = load_script("experiments/lolv1_scenes/study.py")
-    g = torch.Generator().manual_seed(0)
-    for d in ("low", "high"):
-        (tmp_path / d).mkdir()
-    for i in range(6):
-        high = torch.rand(3, 16, 24, generator=g)
-        write_image(tmp_path / "high" / f"{i}.png", high)
-        write_image(tmp_path / "low" / f"{i}.png", high * 0.2)
-    config = {
-        "model": {"name": "retinexformer", "width": 8, "blocks": [1, 1, 1]},
-        "prior": "none",
-        "data": {
-            "kind": "paired",
-            "low_dir": str(tmp_path / "low"),
-            "high_dir": str(tmp_path / "high"),
-            "patch_size": 8,
-            "val_holdout": 2,
-        },
-        "train": {"steps": 4, "batch_size": 2, "val_every": 2, "progress": False, "log_every": 1},
-        "out_dir": str(tmp_path / "run"),
-    }
+    write_pairs(tmp_path)
+    train = {"steps": 4, "val_every": 2, "log_every": 1}
+    config = run_config_dict(tmp_path, tmp_path / "run", data={"val_holdout": 2}, train=train)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     run_training(from_dict(RunConfig, config))
     dest = tmp_path / "weights" / "tiny_s1"

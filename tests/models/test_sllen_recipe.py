@@ -9,25 +9,14 @@ import pytest
 import torch
 
 from semprior.cli.main import main
-from semprior.data import write_image
 from semprior.engine.recipe import RunConfig, run_training
 from semprior.engine.run_config import from_dict, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _pairs(root: Path, n: int = 5, size: int = 24) -> None:
-    g = torch.Generator().manual_seed(0)
-    for side in ("low", "high"):
-        (root / side).mkdir(parents=True)
-    for i in range(n):
-        high = torch.rand(3, size, size, generator=g)
-        write_image(root / "high" / f"{i}.png", high)
-        write_image(root / "low" / f"{i}.png", high * 0.2)
-
-
-def _tiny_yaml(tmp_path: Path, steps: int = 4) -> Path:
-    _pairs(tmp_path / "pairs")
+def _tiny_yaml(tmp_path: Path, write_pairs, steps: int = 4) -> Path:
+    write_pairs(tmp_path / "pairs", n=5, size=(24, 24))
     cfg = tmp_path / "sllen.yaml"
     cfg.write_text(
         "model: {name: sllen, width: 4, depth: 2, num_classes: 3}\n"
@@ -42,8 +31,8 @@ def _tiny_yaml(tmp_path: Path, steps: int = 4) -> Path:
 
 
 @pytest.mark.slow
-def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
-    cfg = _tiny_yaml(tmp_path)
+def test_cli_trains_sllen_alternating_and_resumes(tmp_path, write_pairs):
+    cfg = _tiny_yaml(tmp_path, write_pairs)
     out = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--out", str(out), "--until", "3"]) == 0
     assert main(["train", "--config", str(cfg), "--out", str(out), "--resume", str(out / "last.pt")]) == 0
@@ -68,20 +57,10 @@ def test_cli_trains_sllen_alternating_and_resumes(tmp_path):
         assert torch.equal(v, once[k]), k
 
 
-def test_sllen_recipe_errors(tmp_path):
-    base = {
-        "model": {"name": "sllen", "width": 4, "depth": 2, "num_classes": 3},
-        "prior": "none",
-        "data": {
-            "kind": "paired",
-            "low_dir": str(tmp_path / "pairs/low"),
-            "high_dir": str(tmp_path / "pairs/high"),
-            "patch_size": 16,
-        },
-        "train": {"steps": 1, "batch_size": 2, "progress": False},
-        "out_dir": str(tmp_path / "run"),
-    }
-    _pairs(tmp_path / "pairs")
+def test_sllen_recipe_errors(tmp_path, write_pairs, run_config_dict):
+    sllen = {"name": "sllen", "width": 4, "depth": 2, "num_classes": 3}
+    pairs = write_pairs(tmp_path / "pairs", n=5, size=(24, 24))
+    base = run_config_dict(pairs, tmp_path / "run", model=sllen, data={"patch_size": 16}, train={"steps": 1})
     with pytest.raises(ValueError, match="add a `segmentation:` section"):
         run_training(from_dict(RunConfig, base))
     seg = {"kind": "synthetic", "num_classes": 5, "patch_size": 16, "length": 4}
