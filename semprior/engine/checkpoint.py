@@ -131,21 +131,31 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 class TrainerParts(Protocol):
-    """What a trainer checkpoint saves and restores of a [`Trainer`][semprior.engine.trainer.Trainer]."""
+    """What a trainer checkpoint saves and restores of a [`Trainer`][semprior.engine.trainer.Trainer]: the parts
+    (read), the counters and the weight average (read and restored)."""
 
-    net: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    scaler: torch.amp.GradScaler | None
-    ema: dict[str, Tensor] | None
     step: int
     best: float | None
     bad_evals: int
     curves: dict[str, list[tuple[int, float]]]
-    config: TrainConfig
-    schedule: PhaseSchedule
-    extra: dict[str, Any]
-    device: torch.device
+    ema: dict[str, Tensor] | None
+
+    @property
+    def net(self) -> nn.Module: ...
+    @property
+    def optimizer(self) -> torch.optim.Optimizer: ...
+    @property
+    def scheduler(self) -> torch.optim.lr_scheduler.LRScheduler: ...
+    @property
+    def scaler(self) -> torch.amp.GradScaler | None: ...
+    @property
+    def config(self) -> TrainConfig: ...
+    @property
+    def schedule(self) -> PhaseSchedule: ...
+    @property
+    def extra(self) -> dict[str, Any]: ...
+    @property
+    def device(self) -> torch.device: ...
 
 
 def check_extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -396,8 +396,8 @@ class Trainer:
                             "cpu_seconds": round(time.process_time() - c0, 3),
                         }
                     )
-                    bar.logged(self.step, pre, loss, terms, self.scheduler.get_last_lr()[0], t0)
-                bar.update(phase.name, loss, self.scheduler.get_last_lr()[0])
+                    bar.logged(self.step, pre, loss, terms, float(self.scheduler.get_last_lr()[0]), t0)
+                bar.update(phase.name, loss, float(self.scheduler.get_last_lr()[0]))
                 if cfg.val_every and self.step % cfg.val_every == 0:
                     stopped = self._validate()
                 if self.out_dir is not None and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
