@@ -41,6 +41,14 @@ PILOTS = {  # run folder -> (config, what it tests)
     ),
     "pilot_grow": ("experiments/lolv1_scenes/pilots/grow.yaml", "crops, then whole frames at half resolution"),
     "pilot_split": ("experiments/lolv1_scenes/pilots/split.yaml", "as grow, + GT-mean, exposure and SSIM loss terms"),
+    "pilot_s3_crops": (
+        "experiments/lolv1_scenes/pilots/s3_crops.yaml",
+        "from stage 2's weights: 128-px crops, split loss (stage 3's view if kept)",
+    ),
+    "pilot_s3_frames": (
+        "experiments/lolv1_scenes/pilots/s3_frames.yaml",
+        "from stage 2's weights: whole frames at half resolution, split loss",
+    ),
 }
 
 
