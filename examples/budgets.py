@@ -101,8 +101,8 @@ def markdown(results: dict, meta: dict) -> str:
         "CPU s: user + system seconds of the whole example). Photos: real low-light images, means; NIQE with",
         "the authors' pristine model, lower is better.",
         "",
-        "| example | command | CPU s | photos | brightness before → after | NIQE before → after |",
-        "|---|---|---:|---|---|---|",
+        "| example | command | CPU s | photos | brightness before → after | NIQE before → after | commit |",
+        "|---|---|---:|---|---|---|---|",
     ]
     for name, r in results.items():
         if "photos" in r:
@@ -110,18 +110,18 @@ def markdown(results: dict, meta: dict) -> str:
             lines.append(
                 f"| {name} | `{r['command']}` | {r['cpu_seconds']:.0f} | {len(p['images'])} in "
                 f"`{Path(p['folder']).name}` | {p['brightness']['input']:.3f} → {p['brightness']['output']:.3f} | "
-                f"{p['niqe']['input']:.3f} → {p['niqe']['output']:.3f} |"
+                f"{p['niqe']['input']:.3f} → {p['niqe']['output']:.3f} | {r['commit']} |"
             )
         else:
             k = r["niqe_ranking"]
             lines.append(
                 f"| {name} | `{r['command']}` | {r['cpu_seconds']:.0f} | – | – | fitted model on a Kodak photo: "
-                f"clean {k['clean']:.2f}, noise {k['noise']:.2f}, blur {k['blur']:.2f} |"
+                f"clean {k['clean']:.2f}, noise {k['noise']:.2f}, blur {k['blur']:.2f} | {r['commit']} |"
             )
     lines += [
         "",
-        f"Made by `{meta['command']}` at commit {meta['commit']}, {meta['date']}; machine: {meta['machine']}; "
-        f"load average at start {meta['load']}.",
+        f"Last run: `{meta['command']}` at commit {meta['commit']}, {meta['date']}; machine: {meta['machine']}; "
+        f"load average at start {meta['load']}. Each row names the commit that made it.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -134,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = args.data.resolve()
     path = args.out / "examples.json"
-    results = json.loads(path.read_text())["examples"] if path.is_file() and args.only else {}
+    old = json.loads(path.read_text()) if path.is_file() and args.only else {}
+    # rows kept from an earlier run keep that run's provenance (each row records its own commit and command)
+    results = {
+        k: {"commit": old.get("commit"), "date": old.get("date"), **r} for k, r in old.get("examples", {}).items()
+    }
     commit = subprocess.run(
         ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or BUDGETS:
             print(f"running {name} ...", flush=True)
-            results[name] = run(name, data, Path(tmp) / name)
+            results[name] = {"commit": meta["commit"], "date": meta["date"], **run(name, data, Path(tmp) / name)}
             print(json.dumps(results[name], indent=1), flush=True)
             ordered = {k: results[k] for k in BUDGETS if k in results}  # written after each example
             path.write_text(json.dumps({**meta, "budgets": BUDGETS, "examples": ordered}, indent=1) + "\n")
