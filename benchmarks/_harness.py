@@ -116,6 +116,25 @@ def provenance(script: str, argv: list[str] | None = None, threads: int | None =
     return {"commit": commit(), "command": command(script, argv), "date": time.strftime("%Y-%m-%d"), "machine": info}
 
 
+def run_in_child(script: str | Path, case: dict, timeout: float, oom_as: str | None = None) -> dict:
+    """Run ``script --case JSON`` in a fresh process (so that each case's memory and threads start clean).
+
+    The script prints its row as the last line of stdout; a timeout or a failure becomes the row's
+    ``error`` (with ``oom_as`` as the error when the process ran out of memory, if given).
+    """
+    cmd = [sys.executable, str(script), "--case", json.dumps(case)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return dict(case, error=f"timeout > {timeout:.0f} s")
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
+    if oom_as is not None and ("can't allocate memory" in err or "MemoryError" in err):
+        return dict(case, error=oom_as)
+    return dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})")
+
+
 def write_result(stem: str | Path, meta: dict, data: dict, md: list[str]) -> None:
     """Write ``stem.json`` (``meta`` from :func:`provenance`, then ``data``) and ``stem.md`` (``md``'s title line,
     the provenance line, then the rest of ``md``)."""

@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 
-from _harness import RESULTS, provenance, reset_hwm, status_bytes, write_result
+from _harness import RESULTS, provenance, reset_hwm, run_in_child, status_bytes, write_result
 
 SIZES = {"256x256": (256, 256), "600x400": (400, 600), "1920x1080": (1080, 1920), "3840x2160": (2160, 3840)}
 
@@ -158,17 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                         if key in args.skip:
                             rows.append(dict(case, error="skipped (does not fit in this machine's memory)"))
                             continue
-                        cmd = [sys.executable, __file__, "--case", json.dumps(case)]
-                        try:
-                            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-                        except subprocess.TimeoutExpired:
-                            rows.append(dict(case, error=f"timeout > {args.timeout:.0f} s"))
-                        else:
-                            if proc.returncode == 0:
-                                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                            else:
-                                err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
-                                rows.append(dict(case, error=f"failed: {err[:120]} (rc={proc.returncode})"))
+                        rows.append(run_in_child(__file__, case, args.timeout))
                         print(
                             key,
                             rows[-1].get("time_s", rows[-1].get("error")),

@@ -32,11 +32,10 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _harness import RESULTS, parse_size, provenance, reset_hwm, status_bytes, write_result
+from _harness import RESULTS, parse_size, provenance, reset_hwm, run_in_child, status_bytes, write_result
 
 MODELS = ("deepspg-shipped", "deepspg", "deepspg-paper", "deepspg-large", "retinexformer")
 #: inference paths (``semprior.engine.precision``): ``fp32`` eager (the reference), ``bf16`` autocast,
@@ -326,23 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     gemm = dict(gemm_rates(threads, device=args.device), threads=threads, device=args.device) if args.flops else None
     rows = []
     for case in cases:
-        cmd = [sys.executable, __file__, "--case", json.dumps(case)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            rows.append(dict(case, error=f"timeout > {args.timeout:.0f} s"))
-        else:
-            if proc.returncode == 0:
-                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            else:
-                err = (proc.stderr.strip().splitlines() or [f"rc={proc.returncode}"])[-1]
-                fits = "can't allocate memory" not in err and "MemoryError" not in err
-                rows.append(
-                    dict(
-                        case,
-                        error=f"failed: {err[:120]} (rc={proc.returncode})" if fits else f"does not fit in {limit} GB",
-                    )
-                )
+        rows.append(run_in_child(__file__, case, args.timeout, oom_as=f"does not fit in {limit} GB"))
         r = rows[-1]
         print(
             r["model"],
