@@ -1,0 +1,245 @@
+"""Check that the core dependency floors in ``pyproject.toml`` hold: install exactly them and run the core tests.
+
+    python tools/check_floors.py                    # Python at the requires-python floor (python3.10 on PATH)
+    python tools/check_floors.py --python python3.11 --venv /tmp/floors-venv --keep
+
+It reads ``requires-python`` and every ``NAME>=FLOOR`` of ``[project] dependencies``, creates a fresh venv
+(a temporary folder unless ``--venv`` is given) with the interpreter of ``--python``, installs ``NAME==FLOOR``
+of each core dependency (what those pull in resolves as pip chooses) plus pytest and pytest-timeout, installs
+semprior from this checkout with ``pip install --no-deps .``, and runs :data:`SMOKE` (the tests that need
+only the core dependencies: model builds, forwards and losses, ``create_model`` / ``load_model`` round trips,
+``torch.export``, the classical kornia baselines, image I/O, PSNR/SSIM, ``semprior enhance`` with no model
+flag) with ``-m "not slow and not data"``. It prints the versions used and writes
+``benchmarks/results/floors.{json,md}`` (``--out``) with the commit, command and machine.
+
+A floor that is not installable (no wheel for that Python, for example) stops the run with pip's message;
+``--override NAME==VERSION`` installs another version in its place and the result records it. Exit status:
+0 when every smoke test passed at the floors, 1 otherwise. It needs a package index with the old releases
+(PyPI): minutes and a few GB (torch's CUDA libraries) on first run, pip's cache after that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: the core smoke subset, run with ``-m "not slow and not data"``; each needs nothing beyond the core dependencies
+#: (tests/test_packaging.py is not here: it reads pyproject.toml with tomllib, Python >= 3.11)
+SMOKE = [
+    "tests/models/test_deepspg.py",
+    "tests/models/test_cugd.py",
+    "tests/models/test_sllen.py",
+    "tests/models/test_retinexformer.py",
+    "tests/models/test_conformance.py",
+    "tests/models/test_pretrained_flag.py",
+    "tests/models/test_hub.py",
+    "tests/models/test_classical.py",
+    "tests/retinex/test_classical_decompose.py",
+    "tests/losses/test_pixel_edge.py",
+    "tests/metrics/test_scorer.py",
+    "tests/cli/test_enhance_outputs.py",
+    "tests/data/test_shipped_model.py",
+    "tests/data/test_io.py",
+    "tests/data/test_synthesis.py",
+]
+RUNNER = ["pytest", "pytest-timeout"]
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_FLOOR = re.compile(r">=\s*([0-9][0-9A-Za-z.+!-]*)")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_floors(dependencies: list[str]) -> dict[str, str]:
+    """``{"torch": "2.3", ...}`` from requirement strings such as ``"torch>=2.3"`` (extras, markers and upper
+    bounds are allowed and ignored); a requirement without a ``>=`` floor raises ``ValueError``."""
+    floors: dict[str, str] = {}
+    for req in dependencies:
+        spec = req.split(";", 1)[0]
+        name, floor = _NAME.match(spec), _FLOOR.search(spec)
+        if name is None or floor is None:
+            raise ValueError(f"{req!r} in [project] dependencies has no '>=' floor: write it as NAME>=VERSION")
+        floors[_norm(name.group(1))] = floor.group(1)
+    return floors
+
+
+def parse_python_floor(requires_python: str) -> str:
+    """``"3.10"`` from ``requires-python = ">=3.10"``."""
+    m = _FLOOR.search(requires_python)
+    if m is None:
+        raise ValueError(f"requires-python {requires_python!r} has no '>=' floor: write it as >=3.X")
+    return m.group(1)
+
+
+def read_project(path: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(path.read_text())["project"]
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    print("+", " ".join(map(str, cmd)), flush=True)
+    return subprocess.run([str(c) for c in cmd], text=True, **kw)
+
+
+def _harness():
+    spec = importlib.util.spec_from_file_location("_harness", REPO / "benchmarks" / "_harness.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _junit_counts(xml: Path) -> dict[str, int]:
+    suites = ET.parse(xml).getroot()
+    suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
+    assert suite is not None
+    n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    return {"passed": n["tests"] - n["failures"] - n["errors"] - n["skipped"], **n}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--python", help="interpreter for the venv (default: python<requires-python floor> on PATH)")
+    ap.add_argument("--venv", type=Path, help="venv folder to create (default: a temporary folder, removed after)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary venv and print its path")
+    ap.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="NAME==VERSION",
+        help="install this version instead of the floor (recorded in the result); repeatable",
+    )
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "floors"), help="result stem")
+    a = ap.parse_args(argv)
+
+    project = read_project(REPO / "pyproject.toml")
+    floors = parse_floors(project["dependencies"])
+    py_floor = parse_python_floor(project["requires-python"])
+    overrides: dict[str, str] = {}
+    for o in a.override:
+        name, sep, version = o.partition("==")
+        if not sep or _norm(name) not in floors:
+            ap.error(f"--override {o!r}: write NAME==VERSION with NAME one of {', '.join(floors)}")
+        overrides[_norm(name)] = version
+    python = a.python or f"python{py_floor}"
+    found = shutil.which(python)
+    runs = found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0
+    if not runs:
+        ap.error(f"{python} is not a working interpreter on PATH: name one with --python (the floor is {py_floor})")
+
+    venv = a.venv or Path(tempfile.mkdtemp(prefix="semprior-floors-")) / "venv"
+    if venv.exists():
+        ap.error(f"--venv {venv} exists: name a new folder (the check needs a fresh venv)")
+    t0 = time.perf_counter()
+    if _run([python, "-m", "venv", venv]).returncode:
+        print(f"check_floors: could not create a venv with {python}", file=sys.stderr)
+        return 1
+    vpy = venv / "bin" / "python"
+    want = {n: overrides.get(n, f) for n, f in floors.items()}
+    pins = [f"{n}=={v}" for n, v in want.items()]
+    if _run([vpy, "-m", "pip", "install", "-q", *pins, *RUNNER]).returncode:
+        print(
+            f"check_floors: pip could not install {' '.join(pins)} (see above): "
+            "raise that floor in pyproject.toml or pass --override NAME==VERSION",
+            file=sys.stderr,
+        )
+        return 1
+    if _run([vpy, "-m", "pip", "install", "-q", "--no-deps", REPO]).returncode:
+        print("check_floors: pip install --no-deps . failed (see above)", file=sys.stderr)
+        return 1
+    t_install = time.perf_counter() - t0
+
+    listed = _run([vpy, "-m", "pip", "list", "--format=json"], capture_output=True, check=True).stdout
+    installed = {_norm(d["name"]): d["version"] for d in json.loads(listed)}
+    probe = "import platform, semprior; print(platform.python_version()); print(semprior.__file__)"
+    py_version, semprior_file = _run([vpy, "-c", probe], capture_output=True, check=True, cwd=venv).stdout.split()
+
+    xml = venv / "junit.xml"
+    t1 = time.perf_counter()
+    # the venv's pytest script, run in the checkout: the checkout's folder is not on sys.path, so the tests import
+    # the installed semprior
+    tests = _run(
+        [
+            venv / "bin" / "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not slow and not data",
+            f"--junitxml={xml}",
+            *SMOKE,
+        ],
+        cwd=REPO,
+    )
+    t_tests = time.perf_counter() - t1
+    counts = (
+        _junit_counts(xml) if xml.is_file() else {"passed": 0, "tests": 0, "failures": 0, "errors": 1, "skipped": 0}
+    )
+    ok = tests.returncode == 0 and counts["passed"] > 0
+
+    rows = [(n, floors[n], installed.get(n, "missing")) for n in floors]
+    width = max(len(n) for n in floors) + 2
+    print(f"\n{'package':<{width}}{'floor':<12}installed")
+    print(f"{'python':<{width}}{py_floor:<12}{py_version}")
+    for n, f, v in rows:
+        print(f"{n:<{width}}{f:<12}{v}")
+    print(
+        f"\n{counts['passed']} passed, {counts['failures'] + counts['errors']} failed, "
+        f"{counts['skipped']} skipped in {t_tests:.0f} s (install {t_install:.0f} s): "
+        + ("the floors hold" if ok else "THE FLOORS DO NOT HOLD")
+    )
+
+    h = _harness()
+    meta = h.provenance(__file__, argv, threads=1, python=py_version, torch=installed.get("torch"))
+    data = {
+        "ok": ok,
+        "python_floor": py_floor,
+        "floors": floors,
+        "overrides": overrides,
+        "installed": {n: installed.get(n) for n in floors},
+        "venv_packages": installed,
+        "semprior_imported_from": semprior_file,
+        "tests": SMOKE,
+        "pytest_markers": "not slow and not data",
+        "counts": counts,
+        "seconds": {"install": round(t_install, 1), "tests": round(t_tests, 1)},
+    }
+    md = [
+        "# Core dependency floors",
+        "",
+        f"Python {py_version} (floor {py_floor}); {counts['passed']} passed, "
+        f"{counts['failures'] + counts['errors']} failed, {counts['skipped']} skipped "
+        f'(`-m "not slow and not data"`, {len(SMOKE)} test files); '
+        + ("the floors hold." if ok else "**the floors do not hold**."),
+        "",
+        "| package | floor | installed |",
+        "|---|---|---|",
+        *[f"| {n} | {f} | {v}{' (override)' if n in overrides else ''} |" for n, f, v in rows],
+        "",
+        "Tests: " + ", ".join(f"`{t}`" for t in SMOKE) + ".",
+    ]
+    h.write_result(a.out, meta, data, md)
+    print(f"wrote {a.out}.json and {a.out}.md")
+    if a.venv is None and not a.keep:
+        shutil.rmtree(venv.parent, ignore_errors=True)
+    elif a.keep:
+        print(f"venv kept at {venv}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
