@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.semprior-installed
 
-.PHONY: venv test lint demo docs bench clean browser app gallery
+.PHONY: venv test lint demo docs bench clean browser app gallery test-floors
 
 venv: $(STAMP)
 
@@ -50,6 +50,11 @@ app: $(STAMP)
 # after replacing the shipped weights: tests/docs/test_gallery.py checks the sha256 it records.
 gallery: $(STAMP)
 	$(BIN)/python tools/make_thumbnails.py
+
+# The core dependency floors of pyproject.toml: a fresh venv (python3.X at the requires-python floor) with exactly
+# those versions runs the core tests; writes benchmarks/results/floors.{json,md}. Minutes; needs PyPI. Not in `test`.
+test-floors: $(STAMP)
+	$(BIN)/python tools/check_floors.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py

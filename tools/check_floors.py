@@ -172,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
 
     listed = _run([vpy, "-m", "pip", "list", "--format=json"], capture_output=True, check=True).stdout
     installed = {_norm(d["name"]): d["version"] for d in json.loads(listed)}
-    probe = "import platform, semprior; print(platform.python_version()); print(semprior.__file__)"
-    py_version, semprior_file = _run([vpy, "-c", probe], capture_output=True, check=True, cwd=venv).stdout.split()
+    probe = (
+        "import json, platform, semprior, importlib.metadata as md, sys\n"
+        "print(json.dumps([platform.python_version(), semprior.__file__,"
+        " {n: md.metadata(n)['Requires-Python'] for n in sys.argv[1:]}]))"
+    )
+    out = _run([vpy, "-c", probe, *floors], capture_output=True, check=True, cwd=venv).stdout
+    py_version, semprior_file, requires_python = json.loads(out)
 
     xml = venv / "junit.xml"
     t1 = time.perf_counter()
@@ -219,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "floors": floors,
         "overrides": overrides,
         "installed": {n: installed.get(n) for n in floors},
+        "requires_python": requires_python,
         "venv_packages": installed,
         "semprior_imported_from": semprior_file,
         "tests": SMOKE,
@@ -235,11 +241,19 @@ def main(argv: list[str] | None = None) -> int:
         f'(`-m "not slow and not data"`, {len(SMOKE)} test files); '
         + ("the floors hold." if ok else "**the floors do not hold**."),
         "",
-        "| package | floor | installed |",
-        "|---|---|---|",
-        *[f"| {n} | {f} | {v}{' (override)' if n in overrides else ''} |" for n, f, v in rows],
+        "| package | floor | installed | its Requires-Python |",
+        "|---|---|---|---|",
+        f"| python | {py_floor} | {py_version} | |",
+        *[
+            f"| {n} | {f} | {v}{' (override)' if n in overrides else ''} | `{requires_python.get(n) or ''}` |"
+            for n, f, v in rows
+        ],
         "",
-        "Tests: " + ", ".join(f"`{t}`" for t in SMOKE) + ".",
+        "Tests: "
+        + ", ".join(f"`{t}`" for t in SMOKE)
+        + "; deselected (they need an extra): "
+        + ", ".join(f"`{t}`" for t in DESELECT)
+        + ".",
     ]
     h.write_result(a.out, meta, data, md)
     print(f"wrote {a.out}.json and {a.out}.md")

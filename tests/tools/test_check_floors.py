@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata as md
+import json
 import re
 import sys
 from pathlib import Path
@@ -67,3 +68,14 @@ def test_the_smoke_subset_exists_and_imports_only_core_dependencies(floors_tool)
     for node_id in floors_tool.DESELECT:
         rel, name = node_id.split("::")
         assert rel in floors_tool.SMOKE and f"def {name}(" in (REPO / rel).read_text(), node_id
+
+
+def test_the_recorded_floor_run_is_of_the_current_floors(floors_tool):
+    """benchmarks/results/floors.json (the docs cite it) passed at exactly the floors pyproject.toml declares."""
+    result = json.loads((REPO / "benchmarks" / "results" / "floors.json").read_text())
+    project = floors_tool.read_project(REPO / "pyproject.toml")
+    rerun = "rerun `make test-floors` (tools/check_floors.py) and commit benchmarks/results/floors.*"
+    assert result["floors"] == floors_tool.parse_floors(project["dependencies"]), f"floors changed: {rerun}"
+    assert result["python_floor"] == floors_tool.parse_python_floor(project["requires-python"]), rerun
+    assert result["ok"] and not result["overrides"] and result["counts"]["failures"] == 0, rerun
+    assert result["machine"]["python"].startswith(result["python_floor"] + "."), rerun
