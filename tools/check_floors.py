@@ -110,6 +110,20 @@ def _harness():
     return module
 
 
+def _junit_failed(xml: Path) -> list[str]:
+    """``file::name`` of each test case that failed or errored, with the first line of its message."""
+    out = []
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            path = case.get("classname", "").replace(".", "/") + ".py"
+            msg = (bad.get("message") or "").strip().splitlines()
+            out.append(f"{path}::{case.get('name')}: {msg[0][:160] if msg else ''}")
+    return out
+
+
 def _junit_counts(xml: Path) -> dict[str, int]:
     suites = ET.parse(xml).getroot()
     suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
@@ -231,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "deselected": DESELECT,
         "pytest_markers": "not slow and not data",
         "counts": counts,
+        "failed": _junit_failed(xml) if xml.is_file() else ["no junit.xml: pytest did not run (see its output)"],
         "seconds": {"install": round(t_install, 1), "tests": round(t_tests, 1)},
     }
     md = [
@@ -254,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         + "; deselected (they need an extra): "
         + ", ".join(f"`{t}`" for t in DESELECT)
         + ".",
+        *(["", "Failed:", "", *(f"- `{f}`" for f in data["failed"])] if data["failed"] else []),
     ]
     h.write_result(a.out, meta, data, md)
     print(f"wrote {a.out}.json and {a.out}.md")
