@@ -1,11 +1,9 @@
 """Where ``semprior enhance`` on a folder spends its time: decode, model, encode, one file after another.
 
-Each round runs every variant in a fresh process (variants alternate round by round; the best
-round of each is kept): the shipped DeepSPG at ``--dtype auto`` on every file of the folder,
-timing ``read_image``, ``enhance_image`` and ``write_image`` separately, serially (no background
-threads), so the split says how much overlapping decoding and encoding with the model can save.
-Variants: ``default`` (glibc's allocator as it comes) and ``reuse`` (after
-`semprior.cli._batch.reuse_freed_memory`, as ``semprior enhance`` on a folder runs).
+Each round is a fresh process (the best round is kept): the shipped DeepSPG at ``--dtype auto``
+on every file of the folder, timing ``read_image``, ``enhance_image`` and ``write_image``
+separately, serially (no background threads), so the split says how much overlapping decoding
+and encoding with the model can save.
 
 Usage (make the folder outside the repository)::
 
@@ -25,19 +23,14 @@ from pathlib import Path
 
 from _harness import RESULTS, provenance, write_result
 
-VARIANTS = ("default", "reuse")
 
-
-def child(images: Path, variant: str) -> dict:
+def child(images: Path) -> dict:
     import torch
 
-    from semprior.cli._batch import reuse_freed_memory
     from semprior.data.io import read_image, write_image
     from semprior.engine.tiling import enhance_image
     from semprior.models.factory import create_model_for_inference
 
-    if variant == "reuse" and not reuse_freed_memory():
-        raise SystemExit("reuse_freed_memory() did not apply here (not glibc)")
     model = create_model_for_inference("deepspg", prior=None, weights_dir=None).eval()
     files = sorted(f for f in images.iterdir() if f.is_file())
     split = {"decode_s": 0.0, "model_s": 0.0, "encode_s": 0.0}
@@ -53,48 +46,39 @@ def child(images: Path, variant: str) -> dict:
             split["decode_s"] += t1 - t0
             split["model_s"] += t2 - t1
             split["encode_s"] += t3 - t2
-    return {"variant": variant, "threads": torch.get_num_threads(), "files": len(files), **split}
+    return {"threads": torch.get_num_threads(), "files": len(files), **split}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, help="folder of photos")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "folder_split"))
-    p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(Path(args.images), args.child)))
+        print(json.dumps(child(Path(args.images))))
         return 0
     runs = []
     for r in range(args.rounds):
-        for v in args.variants:
-            cmd = [sys.executable, __file__, "--images", args.images, "--child", v]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            runs.append({"round": r, **json.loads(proc.stdout.strip().splitlines()[-1])})
-            print(runs[-1], flush=True)
-    best = {}
-    for v in args.variants:
-        rows = [x for x in runs if x["variant"] == v]
-        best[v] = min(rows, key=lambda x: x["decode_s"] + x["model_s"] + x["encode_s"])
+        cmd = [sys.executable, __file__, "--images", args.images, "--child"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        runs.append({"round": r, **json.loads(proc.stdout.strip().splitlines()[-1])})
+        print(runs[-1], flush=True)
+    b = min(runs, key=lambda x: x["decode_s"] + x["model_s"] + x["encode_s"])
+    total = b["decode_s"] + b["model_s"] + b["encode_s"]
     lines = [
         "# `semprior enhance` on a folder: decode, model, encode (serial)",
         "",
-        f"{best[args.variants[0]]['files']} files, {best[args.variants[0]]['threads']} torch thread(s), "
-        "DeepSPG (shipped) at --dtype auto; best of "
-        f"{args.rounds} round(s) per variant.",
+        f"{b['files']} files, {b['threads']} torch thread(s), DeepSPG (shipped) at --dtype auto; best of "
+        f"{args.rounds} round(s).",
         "",
-        "| allocator | decode s | model s | encode s | total s | decode + encode share |",
-        "|---|---|---|---|---|---|",
+        "| decode s | model s | encode s | total s | decode + encode share |",
+        "|---|---|---|---|---|",
+        f"| {b['decode_s']:.2f} | {b['model_s']:.2f} | {b['encode_s']:.2f} | {total:.2f} | "
+        f"{(b['decode_s'] + b['encode_s']) / total:.1%} |",
     ]
-    for v, b in best.items():
-        total = b["decode_s"] + b["model_s"] + b["encode_s"]
-        io = (b["decode_s"] + b["encode_s"]) / total
-        lines.append(
-            f"| {v} | {b['decode_s']:.2f} | {b['model_s']:.2f} | {b['encode_s']:.2f} | {total:.2f} | {io:.1%} |"
-        )
-    data = {"runs": runs, "best": best, "loadavg_at_end": os.getloadavg()}
+    data = {"runs": runs, "best": b, "loadavg_at_end": os.getloadavg()}
     write_result(args.out, provenance(__file__, argv), data, lines)
     print("\n".join(lines))
     return 0

@@ -12,7 +12,6 @@ Exit statuses (documented in each command's ``--help`` and in docs/reliability.m
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import sys
 import threading
@@ -34,33 +33,6 @@ EXIT_STATUS_HELP = (
     f"{EXIT_SOME_FAILED} some inputs failed (the rest were done; failures listed with reasons); "
     f"{EXIT_INTERRUPTED} interrupted with Ctrl-C (stops after the current file; a second Ctrl-C stops at once)."
 )
-
-
-#: glibc ``mallopt`` parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-
-
-def reuse_freed_memory(keep_bytes: int = 1 << 30) -> bool:
-    """Let glibc's allocator keep freed memory for the next image instead of returning it to the system.
-
-    By default glibc serves every block above a few hundred KB (each activation tensor) with its
-    own ``mmap`` and unmaps it when freed, so every image pays again for fresh pages from the
-    kernel. This serves blocks up to 32 MB from the heap and keeps up to ``keep_bytes`` of freed
-    heap memory (the process then holds its peak memory until it exits). Batch commands call it
-    once; it changes only speed and resident memory, never a result. Returns ``False`` (and changes
-    nothing) where the C library is not glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # another C library (musl): nothing to tune
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return all(
-        mallopt(param, value)
-        for param, value in ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, keep_bytes), (_M_TOP_PAD, 64 << 20))
-    )
 
 
 class StopAfterCurrent:

@@ -40,7 +40,6 @@ from semprior.cli._batch import (
     StopAfterCurrent,
     one_line_reason,
     printable,
-    reuse_freed_memory,
     show_names,
 )
 
@@ -291,8 +290,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"removed {len(stale)} temporary file(s) left in {folder} by an interrupted run", file=sys.stderr)
     if existing:
         print(f"skipping {existing} input(s) whose output exists (--skip-existing)", file=sys.stderr)
-    if len(todo) > 1:  # each image's activations reuse the last one's memory
-        reuse_freed_memory()
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
     y: Tensor | None = None  # the current output

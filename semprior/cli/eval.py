@@ -23,14 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from semprior.cli._batch import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-    EXIT_STATUS_HELP,
-    StopAfterCurrent,
-    reuse_freed_memory,
-)
+from semprior.cli._batch import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_STATUS_HELP, StopAfterCurrent
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -193,7 +186,6 @@ def run(args: argparse.Namespace) -> int:
 
         extra["lpips"] = LPIPS(args.lpips).to(pick_device(args.device))
     pairs = paired_items(low=args.low, high=args.high, lol=args.lol, split=args.split)
-    reuse_freed_memory()  # each pair's images, outputs and metric temporaries reuse the last pair's memory
     save = _image_saver(args.save_images, list(methods)) if args.save_images else None
     try:
         with StopAfterCurrent("pair") as stop:
