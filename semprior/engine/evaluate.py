@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -236,9 +235,8 @@ def _items(pairs: Pairs) -> Iterator[tuple[int, Callable[[], dict]]]:
             yield i, functools.partial(_given, item)
 
 
-#: pairs scored at once in worker threads while the main thread enhances the next pair: two where
-#: there are two cores (the metrics then use the cores the enhancement leaves idle)
-SCORING_WORKERS = min(2, os.cpu_count() or 1)
+#: pairs scored at once in worker threads while the main thread enhances the next pair
+SCORING_WORKERS = 1
 
 
 def _enhance_pair(
