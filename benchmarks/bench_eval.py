@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", help="methods to evaluate (default: the five classical baselines)")
     p.add_argument("--out", default=str(RESULTS / "classical_eval15"), help="output stem (.json and .md)")
     p.add_argument("--rounds", type=int, default=1, help="rounds of (full, no-metrics) runs; the best of each is kept")
+    p.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="scoring worker threads to time (one full run each per round; default: semprior's own default)",
+    )
     args = p.parse_args(argv)
     meta = provenance(__file__, argv, threads=torch.get_num_threads())
     methods = args.model or BASELINES
@@ -64,51 +71,62 @@ def main(argv: list[str] | None = None) -> int:
         return {m: dict.fromkeys(ev._KEYS, 0.0) for m in outs}
 
     ev._run = timed(ev._run, "enhance")
+    workers = args.workers or [ev.SCORING_WORKERS]
+    variants = [(f"full-w{w}", w) for w in workers] + [("no-metrics", workers[0])]
     runs, scores, means = [], "", {}
     for r in range(args.rounds):
-        for variant in ("full", "no-metrics"):
+        for variant, w in variants:
             for k in spent:
                 spent[k] = 0.0
-            ev._score_outputs = timed(real_score, "metrics") if variant == "full" else no_metrics
+            ev.SCORING_WORKERS = w
+            full_run = variant != "no-metrics"
+            ev._score_outputs = timed(real_score, "metrics") if full_run else no_metrics
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
                 cli_argv = ["eval", "--lol", args.lol, "--no-progress", "--out", tmp]
                 for m in methods:
                     cli_argv += ["--model", m]
                 rc = cli(cli_argv)
-                if rc == 0 and variant == "full":
+                if rc == 0 and full_run:
                     scores = (Path(tmp) / "metrics.md").read_text()
                     means = json.loads((Path(tmp) / "metrics.json").read_text())["means"]
             if rc != 0:
                 print(f"semprior eval exited with {rc}", file=sys.stderr)
                 return rc
             total = time.perf_counter() - start
-            runs.append({"round": r, "variant": variant, "total_s": total, **{f"{k}_s": v for k, v in spent.items()}})
+            times = {f"{k}_s": v for k, v in spent.items()}
+            runs.append({"round": r, "variant": variant, "workers": w, "total_s": total, **times})
             print(runs[-1], flush=True)
-    full = min((x for x in runs if x["variant"] == "full"), key=lambda x: x["total_s"])
     bare = min((x for x in runs if x["variant"] == "no-metrics"), key=lambda x: x["total_s"])
-    added = max(full["total_s"] - bare["total_s"], 0.0)
-    share = added / full["total_s"]
-    result = {
-        "methods": methods,
-        "loadavg_at_end": os.getloadavg(),
-        "runs": runs,
-        "total_s": full["total_s"],
-        "total_without_metrics_s": bare["total_s"],
-        "metrics_added_s": added,
-        "metrics_share": share,
-        "metrics_worker_s": full["metrics_s"],
-        "enhance_s": full["enhance_s"],
-        "means": means,
-    }
+    rows = []
+    for variant, w in variants[:-1]:
+        full = min((x for x in runs if x["variant"] == variant), key=lambda x: x["total_s"])
+        added = max(full["total_s"] - bare["total_s"], 0.0)
+        rows.append(
+            {
+                "scoring_workers": w,
+                "total_s": full["total_s"],
+                "total_without_metrics_s": bare["total_s"],
+                "metrics_added_s": added,
+                "metrics_share": added / full["total_s"],
+                "metrics_worker_s": full["metrics_s"],
+                "enhance_s": full["enhance_s"],
+            }
+        )
+    result = {"methods": methods, "loadavg_at_end": os.getloadavg(), "runs": runs, **rows[0], "rows": rows}
+    result["means"] = means
     md = [
         "# Where `semprior eval` spends its time",
         "",
-        "| methods | total s | same run without metrics s | metrics add | metrics share | "
-        "metrics computed (worker) s | enhancement s |",
-        "|---|---|---|---|---|---|---|",
-        f"| {', '.join(methods)} | {full['total_s']:.1f} | {bare['total_s']:.1f} | {added:.1f} s | {share:.0%} | "
-        f"{full['metrics_s']:.1f} | {full['enhance_s']:.1f} |",
+        "| methods | scoring workers | total s | same run without metrics s | metrics add | metrics share | "
+        "metrics computed (workers) s | enhancement s |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {', '.join(methods)} | {x['scoring_workers']} | {x['total_s']:.1f} | "
+            f"{x['total_without_metrics_s']:.1f} | {x['metrics_added_s']:.1f} s | {x['metrics_share']:.0%} | "
+            f"{x['metrics_worker_s']:.1f} | {x['enhance_s']:.1f} |"
+            for x in rows
+        ),
         "",
         "The scores of that run (`semprior eval`'s `metrics.md`):",
         "",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
 from torch import Tensor
 
 from semprior._checks import check_image, check_same_shape
@@ -115,7 +114,7 @@ def prepare_prediction(x: Tensor, target_gray_mean: Tensor | None, protocol: Met
         if target_gray_mean is None:
             raise ValueError("a GT-mean protocol needs the target's mean grey level: pass gray_mean(target)")
         mx = gray_mean(x).clamp_min(1e-12).view(-1, 1, 1, 1)
-        x = (x * (target_gray_mean.view(-1, 1, 1, 1) / mx)).clamp(0.0, protocol.data_range)
+        x = (x * (target_gray_mean.view(-1, 1, 1, 1) / mx)).clamp_(0.0, protocol.data_range)
     return prepare_image(x, protocol)
 
 
@@ -123,8 +122,13 @@ def prepare_image(x: Tensor, protocol: MetricProtocol) -> Tensor:
     """Quantise, convert the colour space and crop one image as ``protocol`` says (GT-mean aside:
     it only rescales the prediction, see [`prepare_prediction`][semprior.metrics.protocol.prepare_prediction])."""
     r = protocol.data_range
-    if protocol.quantize:
-        x = torch.round(x.clamp(0.0, r) / r * 255.0) / 255.0 * r
+    if protocol.quantize:  # round(clamp(x, 0, r) / r * 255) / 255 * r, in place on the clamped copy
+        x = x.clamp(0.0, r)
+        if r != 1:
+            x.div_(r)
+        x = x.mul_(255.0).round_().div_(255.0)
+        if r != 1:
+            x.mul_(r)
     if protocol.space == "y":
         x = rgb_to_y(x, r)
     c = int(protocol.crop_border)

@@ -49,11 +49,15 @@ class ReferenceScorer:
         self._target = prepare_image(target, self.protocol).double()
         self._stats: list = []
 
-    def _prepare(self, pred: Tensor, gt_mean: bool | None) -> tuple[Tensor, MetricProtocol]:
-        check_image(pred, "prediction")
-        check_same_shape(pred, self._raw, ("prediction", "target"))
+    def _prepare(self, pred: Tensor, gt_mean: bool | None, checked: bool = False) -> tuple[Tensor, MetricProtocol]:
+        if not checked:
+            self._check(pred)
         protocol = self.protocol if gt_mean is None else replace(self.protocol, gt_mean=gt_mean)
         return prepare_prediction(pred, self._gray, protocol).double(), protocol
+
+    def _check(self, pred: Tensor) -> None:
+        check_image(pred, "prediction")
+        check_same_shape(pred, self._raw, ("prediction", "target"))
 
     def psnr(self, pred: Tensor, gt_mean: bool | None = None) -> Tensor:
         """Per-image PSNR in dB, shape `(B,)`, as `psnr(pred, target, protocol)`; ``gt_mean``
@@ -76,9 +80,10 @@ class ReferenceScorer:
             raise ValueError(
                 f"scores() takes one image (1, 3, H, W), got a batch of {pred.shape[0]}; call psnr()/ssim() for batches"
             )
+        self._check(pred)  # once for both preparations
         out = {}
         for suffix, gt_mean in (("", False), ("_gtmean", True)):
-            a, protocol = self._prepare(pred, gt_mean)
+            a, protocol = self._prepare(pred, gt_mean, checked=True)
             _check_ssim_size(a)
             out["psnr" + suffix] = float(_psnr_prepared(a, self._target, protocol.data_range).to(pred.dtype))
             out["ssim" + suffix] = float(
