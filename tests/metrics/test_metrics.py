@@ -83,16 +83,10 @@ def test_ssim_identity_and_shape():
 
 @pytest.mark.slow
 @pytest.mark.data
-def test_eval15_known_answer(shared_data):
+def test_eval15_known_answer(eval15_pairs):
     """LOL-v1 eval15: the raw low input scores 7.773 dB / 0.191 (+-0.005) under the default protocol."""
-    from semprior.data.io import list_images, read_image
-
-    root = shared_data / "lol_v1_eval15"
-    lows = list_images(root / "low")
-    assert len(lows) == 15
     p, s, pg = [], [], []
-    for f in lows:
-        x, y = read_image(f)[None], read_image(root / "high" / f.name)[None]
+    for _, x, y in eval15_pairs:
         p.append(psnr(x, y).item())
         s.append(ssim(x, y).item())
         pg.append(psnr(x, y, MetricProtocol(gt_mean=True)).item())

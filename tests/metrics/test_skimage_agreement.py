@@ -81,15 +81,9 @@ def test_fast_map_equals_the_differentiable_map():
 
 @pytest.mark.slow
 @pytest.mark.data
-def test_eval15_pairs_match_skimage(shared_data):
+def test_eval15_pairs_match_skimage(eval15_pairs):
     """Every eval15 pair, the low image and a brightened one as predictions, plain and GT-mean."""
-    from semprior.data.io import list_images, read_image
-
-    root = shared_data / "lol_v1_eval15"
-    lows = list_images(root / "low")
-    assert len(lows) == 15
-    for f in lows:
-        x, y = read_image(f)[None], read_image(root / "high" / f.name)[None]
+    for name, x, y in eval15_pairs:
         scorer = ReferenceScorer(y)
         for pred in (x, (x * 4).clamp(0, 1)):
-            _check_pair(pred, y, scorer, f.name)
+            _check_pair(pred, y, scorer, name)
