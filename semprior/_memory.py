@@ -157,6 +157,12 @@ def _culprit(build: Callable[[Any], nn.Module], cfg: Any, total: float) -> str:
     return best
 
 
+def _blame(build: Callable[[Any], nn.Module], cfg: Any, total: float) -> str:
+    """The advice that ends a `ModelTooLarge` message: the culprit field, or width and depth in general."""
+    culprit = _culprit(build, cfg, total)
+    return f" The size comes from {culprit}: lower it." if culprit else " Lower the model's width or depth."
+
+
 def check_model_fits(
     build: Callable[[Any], nn.Module], cfg: Any, source: str, *, copies: float = 1.0, what: str = "weights"
 ) -> int | None:
@@ -181,9 +187,7 @@ def check_model_fits(
     try:
         size = meta_model_bytes(lambda: build(cfg))
     except _TooBig as too_big:
-        culprit = _culprit(build, cfg, float("inf"))
-        blame = f" The size comes from {culprit}: lower it." if culprit else " Lower the model's width or depth."
-        raise ModelTooLarge(f"{source}: the model {too_big}.{blame}") from None
+        raise ModelTooLarge(f"{source}: the model {too_big}.{_blame(build, cfg, float('inf'))}") from None
     if size is None:
         return None
     need = int(size * copies)
@@ -194,8 +198,7 @@ def check_model_fits(
         avail = capped if avail is None else min(avail, capped)
     if avail is None or need <= avail:
         return need
-    culprit = _culprit(build, cfg, size)
-    blame = f" The size comes from {culprit}: lower it." if culprit else " Lower the model's width or depth."
+    blame = _blame(build, cfg, size)
     params = size / 4
     raise ModelTooLarge(
         f"{source}: the model needs {need / GiB:.1f} GiB for its {what} (about {params / 1e9:.2f} G float32 "
