@@ -34,3 +34,24 @@ def test_export_takes_the_trainers_choice_with_its_logged_score(load_script, tmp
     assert stage["chosen"]["file"] == "best.pt" and stage["chosen"]["psnr"] == score
     assert stage["steps"] == 4 and stage["command"].startswith("python experiments/lolv1_scenes/study.py export")
     assert {"commit", "machine", "date"} <= set(stage) and (dest / "model.safetensors").is_file()
+
+
+def test_a_page_with_two_tables_keeps_them_apart_in_its_table_snippet(load_script, tmp_path, monkeypatch):
+    study = load_script("experiments/lolv1_scenes/study.py")
+    monkeypatch.setattr(study, "RESULTS", tmp_path)
+    md = ["# title", "text", "| a |", "|---|", "| 1 |", "", "words", "| b | c |", "|---|---|", "| 2 | 3 |"]
+    study.write("two", {"command": "cmd", "commit": "abc", "date": "d", "machine": "m"}, md)
+    snippet = (tmp_path / "two_table.md").read_text().splitlines()
+    assert snippet[2:] == ["| a |", "|---|", "| 1 |", "", "| b | c |", "|---|---|", "| 2 | 3 |"]
+
+
+def test_the_curve_runs_on_across_stages_in_passes_and_cpu_hours(load_script, tmp_path):
+    study = load_script("experiments/lolv1_scenes/study.py")
+    point = {"psnr": 20.0, "ssim": 0.8, "psnr_gtmean": 25.0, "ssim_gtmean": 0.85}
+    s1 = {"steps": 100, "passes": 1.0, "cpu_hours": 0.5, "curve": [{**point, "step": 50, "passes": 0.5}]}
+    s2 = {"steps": 200, "passes": 2.0, "cpu_hours": 1.0, "curve": [{**point, "step": 100, "passes": 1.0}]}
+    curve = study.cumulative_curve([s1, s2])
+    assert [(c["passes"], c["cpu_hours"]) for c in curve] == [(0.5, 0.25), (2.0, 1.0)]
+    rows = [{"model": "m_s2", "stages": 2, "passes": 3.0, "cpu_hours": 1.5, "eval15": {"psnr": 19.0}}]
+    study.curve_figure(rows, {"m_s2": [s1, s2]}, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
