@@ -220,3 +220,27 @@ def test_a_pair_that_fails_while_scored_in_the_worker_is_listed_in_order():
     p = MetricProtocol()
     expect = [float(ssim(pairs[i]["low"][None] * 5, pairs[i]["high"][None], p)) for i in (0, 2, 3)]
     assert r.scores["x5"]["ssim"] == pytest.approx(expect, abs=1e-12)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_scoring_workers_keep_the_scores_and_their_order(monkeypatch, workers):
+    """Scoring in worker threads (overlapping the next pairs' enhancement) gives the scores, in pair
+    order, of scoring each pair in turn with no thread at all."""
+    import semprior.engine.evaluate as ev
+    from semprior.metrics import ReferenceScorer
+
+    pairs = _pairs(5, h=23, w=29, seed=4)
+    methods = {"identity": lambda x: x, "x3": Scale(3.0), "dim": lambda x: x * 0.5}
+    expected: dict[str, dict[str, list[float]]] = {m: {k: [] for k in ev._KEYS} for m in methods}
+    with torch.no_grad():
+        for d in pairs:
+            scorer = ReferenceScorer(d["high"][None])
+            for m, f in methods.items():
+                for k, v in scorer.scores(f(d["low"][None]).clamp(0, 1)).items():
+                    expected[m][k].append(v)
+    monkeypatch.setattr(ev, "SCORING_WORKERS", workers)
+    r = evaluate_methods(methods, pairs)
+    assert r.names == [d["name"] for d in pairs] and r.methods == list(methods)
+    for m in methods:
+        for k in ev._KEYS:
+            assert r.scores[m][k] == pytest.approx(expected[m][k], rel=0, abs=1e-12), (m, k)
