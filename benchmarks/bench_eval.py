@@ -8,10 +8,16 @@ spent computing them (also reported, with the enhancement calls' time) is not al
 clock. Both runs share whatever load the machine has; run them on a quiet machine and compare
 within one run. The scores are those of the full run (`semprior eval`'s `metrics.md`).
 
+With ``--variant NAME=CHECKOUT`` (twice or more) each round runs the measurement once per checkout,
+in a fresh process with ``PYTHONPATH`` set to it, alternating, and the table has one row per
+checkout (the best round of each).
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_eval.py --lol ~/data/LOL
     python benchmarks/bench_eval.py --lol ~/data/LOL --model he --model lime --rounds 2 --out /tmp/eval_he_lime
+    OMP_NUM_THREADS=1 python benchmarks/bench_eval.py --lol ~/data/LOL --variant before=/path/to/old --variant now=. \\
+        --rounds 3 --out /tmp/eval_ab
 
 Writes ``OUT.json`` and ``OUT.md`` (default ``benchmarks/results/classical_eval15``): the time split
 and the scores of the run, with the commit, command and machine.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="scoring worker threads to time (one full run each per round; default: semprior's own default)",
     )
+    p.add_argument("--variant", action="append", help="NAME=CHECKOUT: compare checkouts (see above)")
     args = p.parse_args(argv)
     meta = provenance(__file__, argv, threads=torch.get_num_threads())
     methods = args.model or BASELINES
+    if args.variant:
+        return compare_checkouts(args, meta, methods)
 
     import semprior.engine.evaluate as ev
     from semprior.cli.main import main as cli
@@ -133,6 +143,51 @@ def main(argv: list[str] | None = None) -> int:
         scores.strip(),
     ]
     write_result(args.out, meta, result, md)
+    print("\n".join(md))
+    return 0
+
+
+def compare_checkouts(args: argparse.Namespace, meta: dict, methods: list[str]) -> int:
+    """One fresh process per checkout and round (alternating); one row per checkout, its best round."""
+    variants = [(n, str(Path(c).resolve())) for n, _, c in (v.partition("=") for v in args.variant)]
+    runs: dict[str, list[dict]] = {n: [] for n, _ in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name, checkout in variants:
+                stem = Path(tmp) / f"{name}_{r}"
+                cmd = [sys.executable, __file__, "--lol", args.lol, "--rounds", "1", "--out", str(stem)]
+                cmd += [a for m in methods for a in ("--model", m)]
+                cmd += ["--workers", *map(str, args.workers)] if args.workers else []
+                env = dict(os.environ, PYTHONPATH=checkout)
+                subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+                runs[name].append(json.loads(stem.with_suffix(".json").read_text()))
+                print(name, {k: runs[name][-1][k] for k in ("total_s", "total_without_metrics_s", "metrics_share")})
+    rows = []
+    for name, checkout in variants:
+        best = min(runs[name], key=lambda x: x["total_s"])
+        rows.append({"variant": name, "checkout": checkout, **{k: best[k] for k in best if k.endswith("_s")}})
+        rows[-1]["metrics_share"] = best["metrics_share"]
+    md = [
+        "# Where `semprior eval` spends its time, per checkout",
+        "",
+        f"Methods: {', '.join(methods)}; best of {args.rounds} alternating rounds per checkout (a fresh process each).",
+        "",
+        "| variant | total s | same run without metrics s | metrics add | metrics share | "
+        "metrics computed (workers) s | enhancement s |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {x['variant']} | {x['total_s']:.2f} | {x['total_without_metrics_s']:.2f} | "
+            f"{x['metrics_added_s']:.2f} s | {x['metrics_share']:.0%} | {x['metrics_worker_s']:.2f} | "
+            f"{x['enhance_s']:.2f} |"
+            for x in rows
+        ),
+    ]
+    for x in rows:
+        git = ["git", "-C", x["checkout"], "rev-parse", "--short", "HEAD"]
+        x["commit"] = subprocess.run(git, capture_output=True, text=True).stdout.strip() or "unknown"
+    md[2] += " Commits: " + ", ".join(f"{x['variant']} {x['commit']}" for x in rows) + "."
+    result = {"methods": methods, "variants": dict(variants), "loadavg_at_end": os.getloadavg(), "rows": rows}
+    write_result(args.out, meta, {**result, "runs": runs}, md)
     print("\n".join(md))
     return 0
 
