@@ -28,37 +28,19 @@ def gaussian_window(window_size: int, sigma: float, dtype: torch.dtype = torch.f
     return (g / g.sum()).to(dtype)
 
 
-def _blur_valid(t: Tensor, taps: list[float], dim: int, out: Tensor | None = None) -> Tensor:
+def _blur_valid(t: Tensor, taps: list[float], dim: int) -> Tensor:
     n = t.shape[dim] - len(taps) + 1
-    first = t.narrow(dim, 0, n)
-    out = first * taps[0] if out is None else torch.mul(first, taps[0], out=out)
+    out = t.narrow(dim, 0, n) * taps[0]
     for i in range(1, len(taps)):
         out.add_(t.narrow(dim, i, n), alpha=taps[i])  # in place: no temporaries, autograd-safe
     return out
 
 
-def _blur(t: Tensor, taps: list[float], work: dict | None = None) -> Tensor:
+def _blur(t: Tensor, taps: list[float]) -> Tensor:
     """Separable 'valid' Gaussian blur of the last two dimensions, columns first (the row pass then
     runs on the output rows only). The moment maps of a strip are stacked along a leading dimension
-    and blurred by one call: 11 + 11 whole-tensor operations for all of them. ``work``: scratch
-    buffers to write into (`_scratch`), ``None`` for fresh tensors."""
-    k = len(taps)
-    h, w = t.shape[-2:]
-    cols = _blur_valid(t, taps, -2, _scratch(work, "cols", (*t.shape[:-2], h - k + 1, w), t))
-    return _blur_valid(cols, taps, -1, _scratch(work, "rows", (*t.shape[:-2], h - k + 1, w - k + 1), t))
-
-
-def _scratch(work: dict | None, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor | None:
-    """A buffer of ``shape`` kept in ``work`` under ``name`` and reused by later strips and calls of the
-    same shape (a fresh tensor costs an allocation and, for large ones, the kernel's page faults on
-    first touch: about a tenth of the metric's time); ``None`` when there is no ``work``."""
-    if work is None:
-        return None
-    key = (name, shape, like.dtype, like.device)
-    buf = work.get(key)
-    if buf is None:
-        buf = work[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
-    return buf
+    and blurred by one call: 11 + 11 whole-tensor operations for all of them."""
+    return _blur_valid(_blur_valid(t, taps, -2), taps, -1)
 
 
 def structural_similarity(
@@ -114,38 +96,15 @@ def _ssim_valid(
     k2: float,
     target: list[tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> Tensor:
-    """Mean SSIM over the 'valid' positions, computed over strips of output rows (`_ssim_sums`)."""
-    return _ssim_sums(x, y, data_range, window_size, sigma, k1, k2, target)[0]
-
-
-def _ssim_sums(
-    x: Tensor,
-    y: Tensor,
-    data_range: float,
-    window_size: int,
-    sigma: float,
-    k1: float,
-    k2: float,
-    target: list[tuple[Tensor, Tensor, Tensor]] | None = None,
-    work: dict | None = None,
-    sse: bool = False,
-) -> tuple[Tensor, Tensor | None]:
     """Mean SSIM over the 'valid' positions, computed over strips of output rows (exact: each strip
     reads its rows plus the window's ``window_size - 1`` halo rows; the sum over strips is divided
     by the number of positions once; the sums run in float64 and so does the result). Differentiable;
-    on a GPU the strips are just fewer, larger launches. The arithmetic runs in ``y``'s dtype when
-    no gradient is needed (a float32 prediction against a float64 target is widened strip by strip,
-    exactly), else in ``x``'s.
+    on a GPU the strips are just fewer, larger launches.
 
     ``target``: a list that caches the target's blurred statistics strip by strip (empty on the
     first call, which fills it; later calls with a prediction of the same shape read it), so that
     many predictions scored against one target blur its two moment maps once
-    ([`ReferenceScorer`][semprior.metrics.scorer.ReferenceScorer]). ``None``: nothing is kept.
-
-    ``work``: a dict of scratch buffers that the no-gradient path writes into and keeps for later
-    strips and calls (`_scratch`); ``None``: fresh tensors. ``sse``: also return each image's sum of
-    squared differences over all its pixels (PSNR's, `(B,)` float64), summed strip by strip while
-    the strip is in the cache; else ``None``."""
+    ([`ReferenceScorer`][semprior.metrics.scorer.ReferenceScorer]). ``None``: nothing is kept."""
     taps = gaussian_window(window_size, sigma, torch.float64).tolist()
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     b, c, h, w = x.shape
@@ -153,7 +112,6 @@ def _ssim_sums(
     rows = max(1, STRIP_ELEMENTS // (b * c * w)) if x.device.type == "cpu" else m
     fast = not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad))
     total = x.new_zeros(b, dtype=torch.float64)
-    squares = x.new_zeros(b, dtype=torch.float64) if sse else None
     for i, r0 in enumerate(range(0, m, rows)):
         r1 = min(r0 + rows, m) + window_size - 1
         xs, ys = x[..., r0:r1, :], y[..., r0:r1, :]
@@ -163,17 +121,9 @@ def _ssim_sums(
             stats = _target_stats(ys, taps, c1, c2)
             if target is not None:
                 target.append(stats)
-        if fast:
-            ssim_map = _ssim_map_inplace(xs, ys, stats, taps, c1, c2, work)
-        else:
-            ssim_map = _ssim_map(xs, ys, stats, taps, c1, c2)
+        ssim_map = _ssim_map_inplace(xs, ys, stats, taps, c1, c2) if fast else _ssim_map(xs, ys, stats, taps, c1, c2)
         total = total + ssim_map.flatten(1).sum(dim=1, dtype=torch.float64)
-        if squares is not None:  # the rows this strip owns: its first `rows`, the last strip all it reads
-            own = r1 - r0 if r1 == h else r1 - r0 - window_size + 1
-            diff = _scratch(work, "diff", (b, c, own, w), y)
-            diff = torch.sub(xs[..., :own, :], ys[..., :own, :], out=diff).square_()
-            squares = squares + diff.flatten(1).sum(dim=1, dtype=torch.float64)
-    return total / (c * m * n), squares
+    return total / (c * m * n)
 
 
 def _target_stats(y: Tensor, taps: list[float], c1: float, c2: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -197,28 +147,18 @@ def _ssim_map(
 
 
 def _ssim_map_inplace(
-    x: Tensor,
-    y: Tensor,
-    target: tuple[Tensor, Tensor, Tensor],
-    taps: list[float],
-    c1: float,
-    c2: float,
-    work: dict | None = None,
+    x: Tensor, y: Tensor, target: tuple[Tensor, Tensor, Tensor], taps: list[float], c1: float, c2: float
 ) -> Tensor:
     """`_ssim_map` when no gradient is needed: the same operations, written into one buffer of the
     three moment maps and then in place (no temporaries: each is a fresh allocation and one more pass
-    through memory), in the wider of the two dtypes (``x`` is widened as it is copied into the buffer,
-    before any product); with ``work``, every buffer is a kept scratch buffer (`_scratch`) and the map returned
-    is one of them. Equal to `_ssim_map` to float64 rounding (tested)."""
-    dtype = torch.promote_types(x.dtype, y.dtype)
-    buf = _scratch(work, "maps", (3, *x.shape), y.to(dtype) if y.dtype != dtype else y)
-    buf = torch.empty((3, *x.shape), dtype=dtype, device=y.device) if buf is None else buf
+    through memory). Equal to `_ssim_map` to float64 rounding (tested)."""
+    buf = torch.empty((3, *x.shape), dtype=x.dtype, device=x.device)
     buf[0].copy_(x)
-    torch.mul(buf[0], buf[0], out=buf[1])
-    torch.mul(buf[0], y, out=buf[2])
-    mu_x, exx, exy = _blur(buf, taps, work).unbind(0)
+    torch.mul(x, x, out=buf[1])
+    torch.mul(x, y, out=buf[2])
+    mu_x, exx, exy = _blur(buf, taps).unbind(0)
     mu_y, mu_y2c1, syyc2 = target
-    mu_x2 = torch.square(mu_x, out=_scratch(work, "mu_x2", tuple(mu_x.shape), mu_x))
+    mu_x2 = mu_x.square()
     mu_xy = mu_x.mul_(mu_y)
     num = exy.sub_(mu_xy).mul_(2).add_(c2).mul_(mu_xy.mul_(2).add_(c1))
     den = exx.sub_(mu_x2).add_(syyc2).mul_(mu_x2.add_(mu_y2c1))
@@ -262,14 +202,3 @@ def _ssim_prepared(a: Tensor, b: Tensor, data_range: float, target: list | None 
     float64 throughout: in float32, ``E[x²] − μ²`` cancels on flat bright regions and the mean
     SSIM moves by up to 3e-4 (``tests/metrics/test_metrics.py``)."""
     return _ssim_valid(a.double(), b.double(), data_range, 11, 1.5, 0.01, 0.03, target)
-
-
-def _ssim_sse_prepared(
-    a: Tensor, b: Tensor, data_range: float, target: list | None = None, work: dict | None = None
-) -> tuple[Tensor, Tensor]:
-    """`_ssim_prepared` of a prediction that needs no gradient, and each image's sum of squared
-    differences (for PSNR), in one pass over the strips, in float64; ``a`` may stay float32 (it is
-    widened strip by strip) and ``work`` keeps the scratch buffers between calls."""
-    ssim_val, sse = _ssim_sums(a.detach(), b.double(), data_range, 11, 1.5, 0.01, 0.03, target, work, sse=True)
-    assert sse is not None
-    return ssim_val, sse
