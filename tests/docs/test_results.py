@@ -26,7 +26,7 @@ CITING = [
 ]
 #: ``benchmarks/results/x``, ``experiments/e/results/x``, or ``e/results/x`` (a snippet include, based at experiments/)
 CITE = re.compile(r"((?:benchmarks|(?:experiments/)?[\w-]+)/results/[\w*-]+)(?:\.(?:md|json|png))?")
-NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+\.\d+)(?![\w.]*\d)")
+NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+\.\d+(?:e-?\d+)?)(?![\w.]*\d)")  # 2.6e-14 is one number
 ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
@@ -77,6 +77,7 @@ def _roundings(text: str) -> set[str]:
         x = float(token)
         for v in (abs(x), 100 * abs(x)):  # 100 x: shares printed as percentages
             out |= {f"{v * (1 + s * 1e-12):.{d}f}" for d in range(5) for s in (-1, 0, 1)}  # 0.605 may print 0.61
+            out |= {re.sub(r"e([+-]?)0*(\d)", r"e\1\2", f"{v:.{d}e}").replace("e+", "e") for d in range(1, 3)}
     return out
 
 
