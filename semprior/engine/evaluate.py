@@ -239,6 +239,12 @@ def _items(pairs: Pairs) -> Iterator[tuple[int, Callable[[], dict]]]:
 SCORING_WORKERS = 1
 
 
+def _scoring_thread(threads: int) -> None:
+    """Runs once in each scoring worker: its tensor operations use ``threads`` intra-op threads (a
+    per-thread setting; the main thread keeps its own for the enhancement)."""
+    torch.set_num_threads(threads)
+
+
 def _enhance_pair(
     item: dict,
     i: int,
@@ -380,7 +386,14 @@ def evaluate_methods(
             if len(result.samples) < keep:
                 result.samples.append((name, [item["low"].unsqueeze(0), *outs.values(), item["high"].unsqueeze(0)]))
 
-    with ThreadPoolExecutor(max_workers=SCORING_WORKERS, thread_name_prefix="semprior-eval-metrics") as pool:
+    # the scoring workers share the cores with the enhancement: half the process's intra-op threads between them
+    threads = max(1, torch.get_num_threads() // (2 * SCORING_WORKERS))
+    with ThreadPoolExecutor(
+        max_workers=SCORING_WORKERS,
+        thread_name_prefix="semprior-eval-metrics",
+        initializer=_scoring_thread,
+        initargs=(threads,),
+    ) as pool:
         try:
             for i, load in items:
                 try:

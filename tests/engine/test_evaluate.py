@@ -244,3 +244,28 @@ def test_scoring_workers_keep_the_scores_and_their_order(monkeypatch, workers):
     for m in methods:
         for k in ev._KEYS:
             assert r.scores[m][k] == pytest.approx(expected[m][k], rel=0, abs=1e-12), (m, k)
+
+
+def test_scoring_workers_take_half_the_threads_and_leave_the_main_threads(monkeypatch):
+    """The scoring workers share the cores with the enhancement: half the process's intra-op threads
+    between them (at least one each); the main thread keeps its own."""
+    import semprior.engine.evaluate as ev
+
+    seen = []
+    real = ev._score_outputs
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "_score_outputs", spy)
+    before = torch.get_num_threads()
+    try:
+        for main_threads, workers, expected in ((4, 1, 2), (4, 2, 1), (1, 1, 1)):
+            torch.set_num_threads(main_threads)
+            monkeypatch.setattr(ev, "SCORING_WORKERS", workers)
+            seen.clear()
+            evaluate_methods({"identity": lambda x: x}, _pairs(3))
+            assert seen == [expected] * 3 and torch.get_num_threads() == main_threads
+    finally:
+        torch.set_num_threads(before)
