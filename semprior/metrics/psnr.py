@@ -37,5 +37,9 @@ def psnr(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor
 
 def _psnr_prepared(a: Tensor, b: Tensor, data_range: float) -> Tensor:
     """PSNR of two prepared float64 images (the one formula behind `psnr` and `ReferenceScorer`)."""
-    mse = torch.sub(a, b).square_().flatten(1).mean(dim=1)
+    return _psnr_from_mse(torch.sub(a, b).square_().flatten(1).mean(dim=1), data_range)
+
+
+def _psnr_from_mse(mse: Tensor, data_range: float) -> Tensor:
+    """PSNR in dB from the mean squared error."""
     return 10.0 * torch.log10(data_range**2 / mse)

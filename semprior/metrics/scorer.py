@@ -8,8 +8,8 @@ from torch import Tensor
 
 from semprior._checks import check_image, check_same_shape
 from semprior.metrics.protocol import MetricProtocol, gray_mean, prepare_image, prepare_prediction
-from semprior.metrics.psnr import _psnr_prepared
-from semprior.metrics.ssim import _check_ssim_size, _ssim_prepared
+from semprior.metrics.psnr import _psnr_from_mse, _psnr_prepared
+from semprior.metrics.ssim import _check_ssim_size, _ssim_prepared, _ssim_sse_prepared
 
 __all__ = ["ReferenceScorer"]
 
@@ -50,10 +50,11 @@ class ReferenceScorer:
         self._stats: list = []
 
     def _prepare(self, pred: Tensor, gt_mean: bool | None, checked: bool = False) -> tuple[Tensor, MetricProtocol]:
+        """The prepared prediction in its own dtype (the metrics widen it to float64) and its protocol."""
         if not checked:
             self._check(pred)
         protocol = self.protocol if gt_mean is None else replace(self.protocol, gt_mean=gt_mean)
-        return prepare_prediction(pred, self._gray, protocol).double(), protocol
+        return prepare_prediction(pred, self._gray, protocol), protocol
 
     def _check(self, pred: Tensor) -> None:
         check_image(pred, "prediction")
@@ -63,19 +64,20 @@ class ReferenceScorer:
         """Per-image PSNR in dB, shape `(B,)`, as `psnr(pred, target, protocol)`; ``gt_mean``
         overrides the protocol's."""
         a, protocol = self._prepare(pred, gt_mean)
-        return _psnr_prepared(a, self._target, protocol.data_range).to(pred.dtype)
+        return _psnr_prepared(a.double(), self._target, protocol.data_range).to(pred.dtype)
 
     def ssim(self, pred: Tensor, gt_mean: bool | None = None) -> Tensor:
         """Per-image SSIM, shape `(B,)`, as `ssim(pred, target, protocol)`; ``gt_mean`` overrides
         the protocol's."""
         a, protocol = self._prepare(pred, gt_mean)
         _check_ssim_size(a)
-        return _ssim_prepared(a, self._target, protocol.data_range, self._stats).to(pred.dtype)
+        return _ssim_prepared(a.double(), self._target, protocol.data_range, self._stats).to(pred.dtype)
 
     def scores(self, pred: Tensor) -> dict[str, float]:
         """``psnr``, ``ssim``, ``psnr_gtmean`` and ``ssim_gtmean`` of a single prediction `(1, 3, H, W)`
         (the plain pair under the protocol without GT-mean, the other under it with): each
-        preparation of the prediction serves both of its metrics."""
+        preparation of the prediction serves both of its metrics, and PSNR's squared differences
+        are summed during SSIM's pass over the image."""
         if pred.shape[0] != 1:
             raise ValueError(
                 f"scores() takes one image (1, 3, H, W), got a batch of {pred.shape[0]}; call psnr()/ssim() for batches"
@@ -85,8 +87,7 @@ class ReferenceScorer:
         for suffix, gt_mean in (("", False), ("_gtmean", True)):
             a, protocol = self._prepare(pred, gt_mean, checked=True)
             _check_ssim_size(a)
-            out["psnr" + suffix] = float(_psnr_prepared(a, self._target, protocol.data_range).to(pred.dtype))
-            out["ssim" + suffix] = float(
-                _ssim_prepared(a, self._target, protocol.data_range, self._stats).to(pred.dtype)
-            )
+            ssim_val, sse = _ssim_sse_prepared(a, self._target, protocol.data_range, self._stats)
+            out["psnr" + suffix] = float(_psnr_from_mse(sse / a[0].numel(), protocol.data_range).to(pred.dtype))
+            out["ssim" + suffix] = float(ssim_val.to(pred.dtype))
         return {k: out[k] for k in ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")}

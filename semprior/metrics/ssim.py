@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -85,6 +87,10 @@ def structural_similarity(
 #: the CPU cache (the whole-image version streams ~2 GB through memory for one 600x400 RGB pair)
 STRIP_ELEMENTS = 65536
 
+#: output rows per banded matrix product in the no-gradient path's column pass (each product reads
+#: ``GEMM_ROWS + window_size - 1`` rows: short blocks waste few multiplications on the band's zeros)
+GEMM_ROWS = 16
+
 
 def _ssim_valid(
     x: Tensor,
@@ -96,34 +102,64 @@ def _ssim_valid(
     k2: float,
     target: list[tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> Tensor:
+    """Mean SSIM over the 'valid' positions, computed over strips of output rows (see `_ssim_sums`)."""
+    return _ssim_sums(x, y, data_range, window_size, sigma, k1, k2, target)[0]
+
+
+def _ssim_sums(
+    x: Tensor,
+    y: Tensor,
+    data_range: float,
+    window_size: int,
+    sigma: float,
+    k1: float,
+    k2: float,
+    target: list[tuple[Tensor, Tensor, Tensor]] | None = None,
+    sse: bool = False,
+) -> tuple[Tensor, Tensor | None]:
     """Mean SSIM over the 'valid' positions, computed over strips of output rows (exact: each strip
     reads its rows plus the window's ``window_size - 1`` halo rows; the sum over strips is divided
     by the number of positions once; the sums run in float64 and so does the result). Differentiable;
-    on a GPU the strips are just fewer, larger launches.
+    on a GPU the strips are just fewer, larger launches. The arithmetic runs in the wider of the two
+    dtypes (a float32 prediction against a float64 target is converted strip by strip).
 
     ``target``: a list that caches the target's blurred statistics strip by strip (empty on the
     first call, which fills it; later calls with a prediction of the same shape read it), so that
     many predictions scored against one target blur its two moment maps once
-    ([`ReferenceScorer`][semprior.metrics.scorer.ReferenceScorer]). ``None``: nothing is kept."""
+    ([`ReferenceScorer`][semprior.metrics.scorer.ReferenceScorer]). ``None``: nothing is kept.
+
+    ``sse``: also return the sum of squared differences of each image over all its pixels (PSNR's
+    numerator, shape `(B,)`, float64), summed strip by strip while the strip is in the cache; else
+    ``None``."""
     taps = gaussian_window(window_size, sigma, torch.float64).tolist()
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     b, c, h, w = x.shape
     m, n = h - window_size + 1, w - window_size + 1
     rows = max(1, STRIP_ELEMENTS // (b * c * w)) if x.device.type == "cpu" else m
     fast = not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad))
+    dtype = torch.promote_types(x.dtype, y.dtype)
     total = x.new_zeros(b, dtype=torch.float64)
+    sq = x.new_zeros(b, dtype=torch.float64) if sse else None
     for i, r0 in enumerate(range(0, m, rows)):
         r1 = min(r0 + rows, m) + window_size - 1
         xs, ys = x[..., r0:r1, :], y[..., r0:r1, :]
         if target is not None and i < len(target):
             stats = target[i]
         else:
-            stats = _target_stats(ys, taps, c1, c2)
+            stats = _target_stats_mm(ys.to(dtype), taps, c1, c2) if fast else _target_stats(ys.to(dtype), taps, c1, c2)
             if target is not None:
                 target.append(stats)
-        ssim_map = _ssim_map_inplace(xs, ys, stats, taps, c1, c2) if fast else _ssim_map(xs, ys, stats, taps, c1, c2)
-        total = total + ssim_map.flatten(1).sum(dim=1, dtype=torch.float64)
-    return total / (c * m * n)
+        if fast:
+            ssim_sum = _ssim_sum_mm(xs, ys.to(dtype), stats, taps, c1, c2)
+        else:
+            ssim_map = _ssim_map(xs.to(dtype), ys.to(dtype), stats, taps, c1, c2)
+            ssim_sum = ssim_map.flatten(1).sum(dim=1, dtype=torch.float64)
+        total = total + ssim_sum
+        if sq is not None:  # the rows this strip owns: its first `rows`, and the last strip the rest
+            own = xs if r1 == h else xs[..., : r1 - r0 - window_size + 1, :]
+            d = torch.sub(own.to(torch.float64), ys[..., : own.shape[-2], :].to(torch.float64))
+            sq = sq + d.square_().flatten(1).sum(1)
+    return total / (c * m * n), sq
 
 
 def _target_stats(y: Tensor, taps: list[float], c1: float, c2: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -146,23 +182,83 @@ def _ssim_map(
     return ((2 * mu_xy + c1) * (2 * (exy - mu_xy) + c2)) / ((mu_x2 + mu_y2c1) * (exx - mu_x2 + syyc2))
 
 
-def _ssim_map_inplace(
+# The no-gradient path. A strip's moment maps live in one buffer laid out rows first, `(rows, maps,
+# B*C, W)`, so that the column pass is a matrix product: a band matrix of the window's taps times
+# the buffer seen as `(rows, maps*B*C*W)` (BLAS does the 11 multiply-adds of each output in
+# registers, instead of 11 passes through memory); the row pass stays shifted slices. Blurred maps
+# come out as `(rows, B*C, W')` views; what is cached or returned is the `(B, C, rows, W')` view of
+# them, so the two paths share one cache format.
+
+
+@functools.lru_cache(maxsize=16)
+def _band(rows: int, taps: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """`(rows, rows + k - 1)` matrix whose row ``i`` holds the ``k`` taps from column ``i``: a 'valid'
+    1-D correlation down ``rows + k - 1`` rows as one matrix product."""
+    k = len(taps)
+    band = torch.zeros(rows, rows + k - 1, dtype=dtype, device=device)
+    t = torch.tensor(taps, dtype=dtype, device=device)
+    for i in range(rows):
+        band[i, i : i + k] = t
+    return band
+
+
+def _blur_mm(buf: Tensor, taps: list[float]) -> Tensor:
+    """'valid' separable blur of a rows-first buffer `(H, ..., W)` -> `(H', ..., W')`: the columns by
+    banded matrix products over blocks of `GEMM_ROWS` output rows, the rows by shifted slices."""
+    k = len(taps)
+    hs, w = buf.shape[0], buf.shape[-1]
+    m = hs - k + 1
+    flat = buf.reshape(hs, -1)
+    cols = buf.new_empty((m, flat.shape[1]))
+    for r0 in range(0, m, GEMM_ROWS):
+        r1 = min(r0 + GEMM_ROWS, m)
+        band = _band(r1 - r0, tuple(taps), buf.dtype, buf.device)
+        torch.mm(band, flat[r0 : r1 + k - 1], out=cols[r0:r1])
+    return _blur_valid(cols.view(m, *buf.shape[1:-1], w), taps, -1)
+
+
+def _rows_first(t: Tensor) -> Tensor:
+    """`(B, C, H, W)` -> `(H, B*C, W)` view."""
+    return t.flatten(0, 1).transpose(0, 1)
+
+
+def _images_first(t: Tensor, b: int) -> Tensor:
+    """`(H, B*C, W)` -> `(B, C, H, W)` view (the inverse of `_rows_first`)."""
+    return t.transpose(0, 1).unflatten(0, (b, -1))
+
+
+def _target_stats_mm(y: Tensor, taps: list[float], c1: float, c2: float) -> tuple[Tensor, Tensor, Tensor]:
+    """`_target_stats` without a gradient (the same terms), blurred by `_blur_mm`."""
+    yr = _rows_first(y)
+    buf = torch.empty((yr.shape[0], 2, *yr.shape[1:]), dtype=y.dtype, device=y.device)
+    buf[:, 0].copy_(yr)
+    torch.mul(buf[:, 0], buf[:, 0], out=buf[:, 1])
+    mu_y, eyy = _blur_mm(buf, taps).unbind(1)
+    mu_y2c1 = mu_y.square().add_(c1)
+    syyc2 = eyy.sub_(mu_y2c1).add_(c1 + c2)
+    return _images_first(mu_y, y.shape[0]), _images_first(mu_y2c1, y.shape[0]), _images_first(syyc2, y.shape[0])
+
+
+def _ssim_sum_mm(
     x: Tensor, y: Tensor, target: tuple[Tensor, Tensor, Tensor], taps: list[float], c1: float, c2: float
 ) -> Tensor:
-    """`_ssim_map` when no gradient is needed: the same operations, written into one buffer of the
-    three moment maps and then in place (no temporaries: each is a fresh allocation and one more pass
-    through memory). Equal to `_ssim_map` to float64 rounding (tested)."""
-    buf = torch.empty((3, *x.shape), dtype=x.dtype, device=x.device)
-    buf[0].copy_(x)
-    torch.mul(x, x, out=buf[1])
-    torch.mul(x, y, out=buf[2])
-    mu_x, exx, exy = _blur(buf, taps).unbind(0)
-    mu_y, mu_y2c1, syyc2 = target
+    """Sum of the SSIM map of a strip over its positions per image, `(B,)` float64, without a gradient:
+    the `_ssim_map` formula in place in one buffer of the three blurred moment maps (no temporaries:
+    each is a fresh allocation and one more pass through memory). ``x`` may be narrower than ``y``
+    (a float32 prediction): it is converted as it is copied into the buffer, before any product.
+    Equal to `_ssim_map` to float64 rounding (tested)."""
+    xr, yr = _rows_first(x), _rows_first(y)
+    buf = torch.empty((xr.shape[0], 3, *xr.shape[1:]), dtype=y.dtype, device=y.device)
+    buf[:, 0].copy_(xr)
+    torch.mul(buf[:, 0], buf[:, 0], out=buf[:, 1])
+    torch.mul(buf[:, 0], yr, out=buf[:, 2])
+    mu_x, exx, exy = _blur_mm(buf, taps).unbind(1)
+    mu_y, mu_y2c1, syyc2 = (_rows_first(t) for t in target)
     mu_x2 = mu_x.square()
     mu_xy = mu_x.mul_(mu_y)
     num = exy.sub_(mu_xy).mul_(2).add_(c2).mul_(mu_xy.mul_(2).add_(c1))
     den = exx.sub_(mu_x2).add_(syyc2).mul_(mu_x2.add_(mu_y2c1))
-    return num.div_(den)
+    return _images_first(num.div_(den), x.shape[0]).sum(dim=(1, 2, 3), dtype=torch.float64)
 
 
 def ssim(x: Tensor, y: Tensor, protocol: MetricProtocol | None = None) -> Tensor:
@@ -202,3 +298,11 @@ def _ssim_prepared(a: Tensor, b: Tensor, data_range: float, target: list | None 
     float64 throughout: in float32, ``E[x²] − μ²`` cancels on flat bright regions and the mean
     SSIM moves by up to 3e-4 (``tests/metrics/test_metrics.py``)."""
     return _ssim_valid(a.double(), b.double(), data_range, 11, 1.5, 0.01, 0.03, target)
+
+
+def _ssim_sse_prepared(a: Tensor, b: Tensor, data_range: float, target: list | None = None) -> tuple[Tensor, Tensor]:
+    """`_ssim_prepared` and the sum of squared differences of each image (for PSNR) in one pass over
+    the strips; ``a`` may stay float32 (the prepared prediction), it is widened strip by strip."""
+    ssim_val, sse = _ssim_sums(a, b.double(), data_range, 11, 1.5, 0.01, 0.03, target, sse=True)
+    assert sse is not None
+    return ssim_val, sse
