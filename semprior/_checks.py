@@ -6,6 +6,12 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+from torch.fx import _symbolic_trace
+
+# torch >= 2.9 names torch.fx.symbolic_trace apart (its is_fx_tracing also answers True under torch.export and logs a
+# warning); before 2.9 is_fx_tracing is the only flag and only torch.fx.symbolic_trace sets it. Under is_compiling()
+# (checked first) the two agree.
+_is_fx_tracing = getattr(_symbolic_trace, "is_fx_symbolic_tracing", None) or _symbolic_trace.is_fx_tracing
 
 
 def is_tracing() -> bool:
@@ -23,7 +29,7 @@ def is_tracing() -> bool:
         torch.compiler.is_compiling()
         or torch.jit.is_tracing()
         or torch.jit.is_scripting()
-        or torch.fx._symbolic_trace.is_fx_symbolic_tracing()
+        or _is_fx_tracing()
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 
@@ -19,10 +20,10 @@ def build_hrnet():
 
 
 def tiny_sam_encoder(img_size: int = 64):
-    from segment_anything.modeling import ImageEncoderViT
-
+    """A tiny segment_anything image encoder (the test skips when the sam extra is not installed)."""
+    modeling = pytest.importorskip("segment_anything.modeling")
     torch.manual_seed(0)
-    return ImageEncoderViT(img_size=img_size, patch_size=16, embed_dim=96, depth=2, num_heads=2, out_chans=256)
+    return modeling.ImageEncoderViT(img_size=img_size, patch_size=16, embed_dim=96, depth=2, num_heads=2, out_chans=256)
 
 
 def build_sam():

@@ -54,6 +54,7 @@ def test_region_prior_arguments():
 # ---------------------------------------------------------------- SAM
 def _tiny_sam(encoder=None):
     """A full segment_anything ``Sam`` (the official modules; tiny sizes)."""
+    pytest.importorskip("segment_anything")
     from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     return Sam(

@@ -79,3 +79,57 @@ def test_the_recorded_floor_run_is_of_the_current_floors(floors_tool):
     assert result["python_floor"] == floors_tool.parse_python_floor(project["requires-python"]), rerun
     assert result["ok"] and not result["overrides"] and result["counts"]["failures"] == 0, rerun
     assert result["machine"]["python"].startswith(result["python_floor"] + "."), rerun
+
+
+def test_extra_requirements_expand_self_references(floors_tool):
+    optional = {"demo": ["scikit-image>=0.22"], "app": ["gradio>=6.0", "semprior[demo]"], "all": ["semprior[app,demo]"]}
+    assert floors_tool.extra_requirements(optional, "app") == ["gradio>=6.0", "scikit-image>=0.22"]
+    assert floors_tool.extra_requirements(optional, "all") == ["gradio>=6.0", "scikit-image>=0.22"]
+    with pytest.raises(ValueError, match="'nope' is not an extra of \\[project.optional-dependencies\\]: one of demo"):
+        floors_tool.extra_requirements(optional, "nope")
+
+
+def test_two_floors_for_one_package_is_one_clear_error(floors_tool):
+    assert floors_tool.merge_floors({"torch": "2.5.1"}, {"torchvision": "0.20.1"}, {"torchvision": "0.20.1"}) == {
+        "torch": "2.5.1",
+        "torchvision": "0.20.1",
+    }
+    with pytest.raises(ValueError, match="torchvision has two floors, 0.20.1 and 0.16: check those extras one at a"):
+        floors_tool.merge_floors({"torchvision": "0.20.1"}, {"torchvision": "0.16"})
+
+
+def test_a_skip_for_want_of_the_extra_is_caught(floors_tool):
+    skips = [
+        "tests/a.py::test_x: could not import 'timm': No module named 'timm'",
+        "tests/a.py::test_y: could not import 'segment_anything.modeling': No module named 'segment_anything'",
+        "tests/a.py::test_z: needs a CUDA device",
+        "tests/a.py::test_w: could not import 'skimage': No module named 'skimage'",
+    ]
+    assert floors_tool.skipped_imports(skips, ["timm"]) == skips[:1]
+    assert floors_tool.skipped_imports(skips, ["segment_anything", "torchvision"]) == skips[1:2]
+    assert floors_tool.skipped_imports(skips, ["matplotlib"]) == []
+
+
+def test_every_checked_extra_is_declared_with_floors_and_its_tests_exist(floors_tool):
+    project = floors_tool.read_project(REPO / "pyproject.toml")
+    core = floors_tool.parse_floors(project["dependencies"])
+    for extra, spec in floors_tool.EXTRAS.items():
+        floors = floors_tool.parse_floors(floors_tool.extra_requirements(project["optional-dependencies"], extra))
+        assert floors and not set(floors) & set(core), extra
+        assert spec["modules"] and spec["tests"], extra
+        for rel in spec["tests"]:
+            assert (REPO / rel).is_file(), f"{extra}: {rel}"
+
+
+@pytest.mark.parametrize("extra", ["timm", "clip"])
+def test_the_recorded_extra_run_is_of_the_current_floors(floors_tool, extra):
+    """benchmarks/results/floors_extra_NAME.json (docs/install.md cites it) passed at the floors pyproject.toml
+    declares, with no test skipped for want of the extra."""
+    result = json.loads((REPO / "benchmarks" / "results" / f"floors_extra_{extra}.json").read_text())
+    project = floors_tool.read_project(REPO / "pyproject.toml")
+    want = floors_tool.parse_floors(floors_tool.extra_requirements(project["optional-dependencies"], extra))
+    rerun = f"rerun `python tools/check_floors.py --extra {extra}` and commit benchmarks/results/floors_extra_{extra}.*"
+    assert result["floors"] == floors_tool.parse_floors(project["dependencies"]), f"core floors changed: {rerun}"
+    assert result["extra_floors"] == {extra: want}, f"floors of {extra} changed: {rerun}"
+    assert result["ok"] and not result["overrides"] and result["counts"]["failures"] == 0, rerun
+    assert not result["skipped_without_the_extra"] and result["counts"]["passed"] > 0, rerun
