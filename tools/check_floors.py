@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     vpy = venv / "bin" / "python"
     want = {n: overrides.get(n, f) for n, f in floors.items()}
     pins = [f"{n}=={v}" for n, v in want.items()]
-    pip = _run([vpy, "-m", "pip", "install", "-q", *pins, *RUNNER], stderr=subprocess.PIPE)
+    pip = _run([vpy, "-m", "pip", "install", "-q", "--no-compile", *pins, *RUNNER], stderr=subprocess.PIPE)
     print(pip.stderr, end="", file=sys.stderr)
     if pip.returncode:
         print(
