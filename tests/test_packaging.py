@@ -84,7 +84,7 @@ def test_safetensors_is_a_core_dependency():
 
 def test_floors_match():
     deps = {_req_name(r): r for r in META["dependencies"]}
-    assert deps["torch"].endswith(">=2.9")  # torch.fx._symbolic_trace.is_fx_symbolic_tracing is in every input check
+    assert deps["torch"].endswith(">=2.8")  # torch.export of the learned models fails with torch 2.7
     assert META["requires-python"] == ">=3.11" and deps["kornia"].endswith(">=0.9")  # kornia 0.9 needs Python 3.11
     assert META["license"] == "Apache-2.0" and "Apache License" in (ROOT / "LICENSE").read_text()
     assert META["dynamic"] == ["version"] and "version" not in META
