@@ -16,7 +16,7 @@ flag) with ``-m "not slow and not data"``. It prints the versions used and write
 ``--extra NAME`` (repeatable; the extras of :data:`EXTRAS`) also installs ``NAME==FLOOR`` of each requirement of
 that ``[project.optional-dependencies]`` entry and runs the extra's tests instead of :data:`SMOKE`; a test that
 skips because it could not import one of the extra's modules counts as a failure (the floors must make it run).
-The default result is ``benchmarks/results/floors_extra_NAME.{json,md}``.
+The default result is ``benchmarks/results/floors_extra_NAME.{json,md}`` (the names joined by ``_`` for several).
 
 A floor that is not installable (no wheel for that Python, or a conflict with another floor) stops the run with
 pip's message, recorded in the result; ``--override NAME==VERSION`` installs another version in its place and the
@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME==VERSION",
         help="install this version instead of the floor (recorded in the result); repeatable",
     )
-    ap.add_argument("--out", help="result stem (default: benchmarks/results/floors, or floors_extra_NAME with --extra)")
+    ap.add_argument(
+        "--out", help="result stem (default: benchmarks/results/floors, or floors_extra_NAME[_NAME...] with --extra)"
+    )
     a = ap.parse_args(argv)
 
     project = read_project(REPO / "pyproject.toml")
@@ -263,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or _norm(name) not in floors:
             ap.error(f"--override {o!r}: write NAME==VERSION with NAME one of {', '.join(floors)}")
         overrides[_norm(name)] = version
-    out_stem = a.out or str(REPO / "benchmarks" / "results" / ("floors" + "".join(f"_extra_{e}" for e in extras)))
+    out_stem = a.out or str(
+        REPO / "benchmarks" / "results" / ("floors_extra_" + "_".join(extras) if extras else "floors")
+    )
     tests = [t for e in extras for t in EXTRAS[e]["tests"]] if extras else SMOKE
     tests = list(dict.fromkeys(tests))
     deselect = [] if extras else DESELECT
