@@ -25,12 +25,7 @@ def is_tracing() -> bool:
         >>> is_tracing()
         False
     """
-    return bool(
-        torch.compiler.is_compiling()
-        or torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or _is_fx_tracing()
-    )
+    return bool(torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting() or _is_fx_tracing())
 
 
 def check_tensor(x: object, name: str = "input") -> Tensor:

@@ -121,15 +121,27 @@ def test_every_checked_extra_is_declared_with_floors_and_its_tests_exist(floors_
             assert (REPO / rel).is_file(), f"{extra}: {rel}"
 
 
-@pytest.mark.parametrize("extra", ["timm", "clip"])
-def test_the_recorded_extra_run_is_of_the_current_floors(floors_tool, extra):
-    """benchmarks/results/floors_extra_NAME.json (docs/install.md cites it) passed at the floors pyproject.toml
-    declares, with no test skipped for want of the extra."""
-    result = json.loads((REPO / "benchmarks" / "results" / f"floors_extra_{extra}.json").read_text())
+#: the extras whose floors docs/install.md says are checked (each in a benchmarks/results/floors_extra_*.json)
+CHECKED_EXTRAS = {"timm", "clip", "sam", "lpips"}
+
+
+def test_the_recorded_extra_runs_are_of_the_current_floors(floors_tool):
+    """Each benchmarks/results/floors_extra_*.json (docs/install.md cites them) passed at the floors pyproject.toml
+    declares, with no test skipped for want of the extra; together they cover the extras the docs call checked."""
     project = floors_tool.read_project(REPO / "pyproject.toml")
-    want = floors_tool.parse_floors(floors_tool.extra_requirements(project["optional-dependencies"], extra))
-    rerun = f"rerun `python tools/check_floors.py --extra {extra}` and commit benchmarks/results/floors_extra_{extra}.*"
-    assert result["floors"] == floors_tool.parse_floors(project["dependencies"]), f"core floors changed: {rerun}"
-    assert result["extra_floors"] == {extra: want}, f"floors of {extra} changed: {rerun}"
-    assert result["ok"] and not result["overrides"] and result["counts"]["failures"] == 0, rerun
-    assert not result["skipped_without_the_extra"] and result["counts"]["passed"] > 0, rerun
+    core = floors_tool.parse_floors(project["dependencies"])
+    checked: set[str] = set()
+    for path in sorted((REPO / "benchmarks" / "results").glob("floors_extra_*.json")):
+        result = json.loads(path.read_text())
+        extras = result["extras"]
+        flags = " ".join(f"--extra {e}" for e in extras)
+        rerun = f"rerun `python tools/check_floors.py {flags}` and commit {path.stem}.*"
+        optional = project["optional-dependencies"]
+        want = {e: floors_tool.parse_floors(floors_tool.extra_requirements(optional, e)) for e in extras}
+        assert path.stem == "floors_extra_" + "_".join(extras), path.name
+        assert result["floors"] == core, f"core floors changed: {rerun}"
+        assert result["extra_floors"] == want, f"floors of {extras} changed: {rerun}"
+        assert result["ok"] and not result["overrides"] and result["counts"]["failures"] == 0, rerun
+        assert not result["skipped_without_the_extra"] and result["counts"]["passed"] > 0, rerun
+        checked |= set(extras)
+    assert checked >= CHECKED_EXTRAS, f"no recorded floor run of {sorted(CHECKED_EXTRAS - checked)}"
