@@ -269,7 +269,7 @@ def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | N
         "cpu_hours": log["cpu_hours"],
         "hours": log["hours"],
         "curve": [{**v, "passes": passes(rc, v["step"], m)} for v in log["val"]],
-        "init": last.get("init"),
+        "init": _init_record(last.get("init"), args.init),
     }
     (dest / "stage.json").write_text(json.dumps(record, indent=1, default=str))
     print(
@@ -277,6 +277,24 @@ def _save_stage(args, argv, folder: Path, rc, best: dict, scored: list[dict] | N
         f"{record['cpu_hours']:.2f} CPU h)"
     )
     return 0
+
+
+def _init_record(recorded: dict | None, given: str | None) -> dict | None:
+    """Where the stage started: the checkpoint's record, or ``--init`` for a checkpoint that lacks it (runs resumed
+    before the trainer kept the record across a resume); the two must agree when both are there."""
+    if given is None:
+        return recorded
+    import hashlib
+
+    weights = REPO / given / "model.safetensors"
+    if not weights.is_file():
+        raise SystemExit(f"--init {given}: no model.safetensors there; give the weights folder the stage started from")
+    rec = {"source": given, "path": given, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    if recorded is not None and recorded.get("sha256") != rec["sha256"]:
+        raise SystemExit(
+            f"--init {given} is not the weights last.pt records ({recorded.get('source')}); leave --init out"
+        )
+    return {**rec, "given_by": "--init"} if recorded is None else recorded
 
 
 def stage_chain(folder: Path) -> list[dict]:
@@ -538,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
         "--trainer-choice",
         action="store_true",
         help="take best.pt with the validation the trainer logged for it, instead of scoring every candidate",
+    )
+    q.add_argument(
+        "--init",
+        default=None,
+        metavar="WEIGHTS_FOLDER",
+        help="the weights folder the stage started from, where last.pt does not record it (a run resumed by an "
+        "older trainer)",
     )
     q.add_argument(
         "--stage-end",

@@ -331,6 +331,10 @@ def run_training(
     seed_everything(run.train.seed)
     model = build_model(run, prior, text_loss)
     started_from = init_weights(model, run) if (run.init and not run.resume) else None
+    if run.init and run.resume:  # the weights come from the checkpoint; keep its record of where the run started
+        from semprior.engine.checkpoint import load_checkpoint
+
+        started_from = load_checkpoint(run.resume).get("init")
     train, val = build_data(run.data, run.train.seed)
     train_cfg = run.train
     if train_cfg.epochs:  # the trainer derives the same count; the default schedule below needs it now

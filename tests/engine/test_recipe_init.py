@@ -66,6 +66,16 @@ def test_a_run_started_with_init_records_it_and_trains_from_those_weights(traine
     run_training(resumed, until=1)
 
 
+def test_a_resumed_run_keeps_its_record_of_the_init_weights(trained, tmp_path):
+    run = _run(tmp_path, "staged", init=str(trained / "folder"))
+    run_training(run, until=1)
+    first = torch.load(tmp_path / "staged" / "last.pt", weights_only=True)
+    assert first["step"] == 1 and first["init"]["path"] == str(trained / "folder")
+    run_training(dataclasses.replace(run, resume=str(tmp_path / "staged" / "last.pt")))
+    end = torch.load(tmp_path / "staged" / "last.pt", weights_only=True)
+    assert end["step"] == 2 and end["init"] == first["init"]  # where the stage started survives the resume
+
+
 def test_init_refuses_files_that_do_not_fit(trained):
     with pytest.raises(FileNotFoundError, match=r"init: .*missing not found; give a model file"):
         init_weights(build_model(_run(trained)), _run(trained, init=str(trained / "missing")))
