@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -58,7 +59,7 @@ class GatedDConvFeedForward(nn.Module):
     def gate(hidden: Tensor) -> Tensor:
         """``gelu(x1) * x2`` of the two halves of the depthwise-conv output."""
         x1, x2 = hidden.chunk(2, dim=1)
-        return F.gelu(x1) * x2
+        return gelu_mul(x1, x2)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project_out(self.gate(self.dwconv(self.project_in(x))))
@@ -74,5 +75,25 @@ class GatedDConvFeedForward(nn.Module):
             - x: ``(B, dim, rows, W)`` -> ``(B, dim, r1 - r0, W)``
         """
         a0 = max(r0 - 1, 0)
-        hidden = self.project_in(x[:, :, a0 - src_row0 : min(r1 + 1, h) - src_row0])
-        return self.project_out(self.gate(conv_rows(hidden, self.dwconv, r0, r1, h, a0)))
+        src = x[:, :, a0 - src_row0 : min(r1 + 1, h) - src_row0]
+        n, w, b = self.project_out.in_channels, self.project_in.weight, self.project_in.bias
+        # each half of the hidden tensor from its own output channels, so that both halves are dense
+        # tensors: the gate on the two halves of one channels-last tensor is strided and 2-4x slower
+        g1, g2 = (
+            conv_rows(F.conv2d(src, w[part], None if b is None else b[part]), self.dwconv, r0, r1, h, a0, part)
+            for part in (slice(0, n), slice(n, 2 * n))
+        )
+        return self.project_out(gelu_mul(g1, g2))
+
+
+def gelu_mul(x1: Tensor, x2: Tensor) -> Tensor:
+    """``gelu(x1) * x2`` (the GDFN's gate), in ``x1``'s layout.
+
+    Channels-last inputs are computed as their ``(B, H, W, C)`` views: the same element-wise
+    values, but PyTorch's CPU GELU runs about 2x faster on a contiguous tensor than on the same
+    memory seen as a channels-last 4-D one.
+    """
+    cl = torch.channels_last
+    if x1.dim() == 4 and x1.is_contiguous(memory_format=cl) and x2.is_contiguous(memory_format=cl):
+        return F.gelu(x1.permute(0, 2, 3, 1)).mul_(x2.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    return F.gelu(x1) * x2
