@@ -93,6 +93,7 @@ def sem_forward_banded(
     if in_place and band < 2 and h > band:
         raise ValueError(f"in-place banded SEM needs band_rows >= 2, got {band}")
     acc = acc_dtype(x)
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
     kv = block.kv_dwconv
     # a full-size semantic map (the baseline's self-attention) is projected band by band
     lazy = sem.shape[-2:] == (h, w)
@@ -129,6 +130,7 @@ def sem_forward_banded(
         if illu_fea is not None:
             vb = vb * illu_fea[:, :, e0:e1]
         ob = rearrange(attn @ heads_view(vb), "b h c (H W) -> b (h c) H W", W=w).to(x.dtype)
+        ob = ob.contiguous(memory_format=layout)  # x's layout: the residual add below is then not strided
         y = x[:, :, e0:e1] + block.project_out(ob)
         res = y[:, :, r0 - e0 : r1 - e0] + block.ffn.rows(block.norm_ffn(y), r0, r1, h, e0)
         if in_place:  # x rows of this band are still read by the next one: write one band behind

@@ -194,3 +194,18 @@ def test_gdfn_rows_equal_forward():
     for r0, r1 in [(0, 11), (0, 1), (4, 9), (10, 11)]:
         a0, a1 = max(r0 - 1, 0), min(r1 + 1, 11)
         torch.testing.assert_close(ffn.rows(x[:, :, a0:a1], r0, r1, 11, a0), full[:, :, r0:r1])
+
+
+@pytest.mark.parametrize("band", [2, 5])
+def test_banded_in_place_channels_last_equals_plain(band):
+    from semprior.attention.sem_banded import sem_forward_banded
+
+    torch.manual_seed(6)
+    block = SEM(8, 8, heads=2, bias=True, backend="reference").double()
+    x = torch.randn(1, 8, 13, 6, dtype=torch.float64)
+    with torch.no_grad():
+        expected = block(x, x)
+        buf = x.contiguous(memory_format=torch.channels_last)
+        out = sem_forward_banded(block, buf, buf, band_rows=band, out=buf)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, expected)
