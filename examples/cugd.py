@@ -18,9 +18,10 @@ budgets, measured on the same photos by ``benchmarks/bench_cugd_budget.py``
 (``benchmarks/results/cugd_budget.md``; input NIQE 4.563):
 
 - `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176
+- `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180
 
-(CPU seconds of the whole example, training and photos). More steps end the over-exposure, but
-the NIQE stays worse than the input's: the budget at which this small CUGD gives a plausible
+(CPU seconds of the whole example, training and photos). No run gives a NIQE as good as the
+input's, and the brightness does not settle with more training: the budget at which this small CUGD gives a plausible
 result on real photos is above the largest budget measured. The example shows the pipeline
 (frozen prior context, epsilon objective, DDIM), not a result.
 """
