@@ -13,10 +13,17 @@ regularisation through the frozen prior).
 Budget: 300 steps (batch 8, 32x32 patches), about 4 CPU minutes on one thread, plus a few
 minutes for ``--photos`` (10 DDIM steps per 192-pixel tile). At this budget CUGD is not a usable
 enhancer: on the 9 LIME photos (``benchmarks/results/examples.md``) brightness 0.139 -> 0.717,
-NIQE 4.563 -> 5.181 (over-exposed, washed-out and blotchy: brighter, but NIQE worse). How much
-training a plausible CUGD needs was not measured here; it is more than an example's few CPU
-minutes. The example shows the pipeline (frozen prior context, epsilon objective, DDIM), not a
-result.
+NIQE 4.563 -> 5.181 (over-exposed, washed-out and blotchy: brighter, but NIQE worse). Larger
+budgets, measured on the same photos by ``benchmarks/bench_cugd_budget.py``
+(``benchmarks/results/cugd_budget.md``; input NIQE 4.563):
+
+- `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176
+- `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180
+
+(CPU seconds of the whole example, training and photos). No run gives a NIQE as good as the
+input's, and the brightness does not settle with more training: the budget at which this small CUGD gives a plausible
+result on real photos is above the largest budget measured. The example shows the pipeline
+(frozen prior context, epsilon objective, DDIM), not a result.
 """
 
 from __future__ import annotations
