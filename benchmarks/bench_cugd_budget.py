@@ -6,12 +6,14 @@
 Each ``--run`` is one run of the example (its arguments, plus ``--photos DATA/lime``), measured like
 ``examples/budgets.py`` does (one torch thread, CPU seconds of the whole example, mean brightness and
 NIQE of the photos before and after). The result is written after every run (``OUT.json``,
-``OUT.md``), so a cut-off sweep keeps the runs it finished.
+``OUT.md``), so a cut-off sweep keeps the runs it finished; runs already in ``OUT.json`` are kept (each
+row names the commit, command and date that made it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -30,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", action="append", required=True, help="arguments of one run of examples/cugd.py")
     args = p.parse_args(argv)
     meta = provenance(__file__, argv, threads=1)
-    rows: list[dict] = []
+    old = Path(args.out).with_suffix(".json")
+    rows: list[dict] = json.loads(old.read_text())["runs"] if old.is_file() else []
     md = [
         "# The CUGD example at several training budgets",
         "",
@@ -38,20 +41,26 @@ def main(argv: list[str] | None = None) -> int:
         "system seconds of the whole example (training and the photos). Means over the photos; NIQE with the",
         "authors' pristine model, lower is better. Plausible = brighter and NIQE not worse.",
         "",
-        "| arguments | CPU s | brightness before → after | NIQE before → after | plausible |",
-        "|---|---:|---|---|---|",
+        "| arguments | CPU s | brightness before → after | NIQE before → after | plausible | commit |",
+        "|---|---:|---|---|---|---|",
     ]
+
+    def row(r: dict) -> str:
+        ph = r["photos"]
+        ok = ph["brighter"] and ph["niqe_not_worse"]
+        return (
+            f"| `{r['arguments']}` | {r['cpu_seconds']:.0f} | {ph['brightness']['input']:.3f} → "
+            f"{ph['brightness']['output']:.3f} | {ph['niqe']['input']:.3f} → {ph['niqe']['output']:.3f} | "
+            f"{'yes' if ok else 'no'} | {r['commit']} |"
+        )
+
+    md += [row(r) for r in rows]
     for extra in args.run:
         budgets.BUDGETS["cugd"] = [*shlex.split(extra), "--photos", "{data}/lime"]
         with tempfile.TemporaryDirectory() as tmp:
             rec = budgets.run("cugd", args.data.resolve(), Path(tmp))
-        ph = rec["photos"]
-        ok = ph["brighter"] and ph["niqe_not_worse"]
-        rows.append({"arguments": extra, **rec})
-        md.append(
-            f"| `{extra}` | {rec['cpu_seconds']:.0f} | {ph['brightness']['input']:.3f} → {ph['brightness']['output']:.3f}"
-            f" | {ph['niqe']['input']:.3f} → {ph['niqe']['output']:.3f} | {'yes' if ok else 'no'} |"
-        )
+        rows.append({"arguments": extra, "commit": meta["commit"], "run_command": meta["command"], **rec})
+        md.append(row(rows[-1]))
         print(md[-1], flush=True)
         write_result(args.out, meta, {"runs": rows}, md)
     return 0

@@ -58,8 +58,8 @@ class CUGDConfig:
         residual: diffuse the residual ``high - low`` (``True``) or the image ``2 * high - 1``.
         context_weight: weight of the semantic context regularisation (``0`` = off).
         eps_skip: precondition the noise prediction with an input skip,
-            ``eps_hat = sqrt(1 - alpha_bar_t) * x_t + net(...)`` (the exact answer when ``x0 = 0``,
-            so the network learns a correction; much faster early training).
+            ``eps_hat = sqrt(1 - alpha_bar_t) * x_t + net(...)`` (the best guess of the noise when
+            ``x0`` is standard normal, so the network learns a correction; much faster early training).
         max_regions: at most this many region tokens from a prior's ``extras["regions"]`` map
             (SAM's automatic masks, largest first).
 
