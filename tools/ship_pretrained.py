@@ -15,6 +15,17 @@
    selection table go to ``selection.json`` and ``MODEL_CARD.md`` beside the weights
    (``tests/data/test_shipped_model.py`` reproduces them with ``semprior eval --model deepspg``
    on the shipped files).
+
+A stage of the LOL-v1 study ships the same way from its weights folder in git:
+
+    python tools/ship_pretrained.py --model deepspg --stage experiments/lolv1_scenes/weights/deepspg_s5
+
+It reads the stage chain (``stage.json`` of the folder and of each stage it started from), the study's
+validation (``experiments/lolv1_scenes/results/validation.json``: the folder and ``shipped:MODEL`` on the
+same scene-aware validation pairs, per image) and its report (``results/report.json``: eval15 scored once
+for the folder). It ships only if the stage does not lose to the shipped model on validation: PSNR not
+lower by more than one paired standard error and SSIM higher (the shipped models trained on most of those
+pairs, which favours them).
 """
 
 from __future__ import annotations
@@ -65,12 +76,23 @@ def main(argv=None) -> int:
         default=str(REPO / "experiments" / "lolv1_cpu" / "results" / "lolv1_cpu.json"),
         help="the report of experiments/lolv1_cpu/experiment.py (its selection is the one that ships)",
     )
+    p.add_argument("--stage", default=None, help="ship this weights folder of the LOL-v1 study (with stage.json)")
+    study_results = REPO / "experiments" / "lolv1_scenes" / "results"
+    p.add_argument(
+        "--validation", default=str(study_results / "validation.json"), help="with --stage: study.py validate"
+    )
+    p.add_argument("--report", default=str(study_results / "report.json"), help="with --stage: study.py report")
     a = p.parse_args(argv)
     from semprior.models import get_model_entry
     from semprior.models.registry import PRETRAINED_DIR
 
     runs, results = Path(a.runs).expanduser(), Path(a.results)
     dest = PRETRAINED_DIR / get_model_entry(a.model).pretrained["lolv1-cpu"].file
+    if a.stage is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from ship_stage import ship_stage
+
+        return ship_stage(a, dest, made_by(argv))
     if not results.is_file():
         print(
             f"no report at {results}: run `python experiments/lolv1_cpu/experiment.py report` first "
