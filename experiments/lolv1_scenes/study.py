@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -471,6 +472,25 @@ def cumulative_curve(chain: list[dict]) -> list[dict]:
     return out
 
 
+def family(model: str) -> str:
+    """A report row's curve: its model and seed, without the stage (``deepspg_s3`` -> ``deepspg``,
+    ``deepspg_s1_seed1`` -> ``deepspg seed 1``)."""
+    m = re.fullmatch(r"(.+?)_s\d+(?:_seed(\d+))?", model)
+    if m is None:
+        return model
+    return m.group(1) + (f" seed {m.group(2)}" if m.group(2) else "")
+
+
+def figure(args, argv) -> int:
+    """Draw ``results/NAME.png`` again from ``results/NAME.json`` (no scoring) and the stage records in git."""
+    rec = json.loads((RESULTS / f"{args.name}.json").read_text())
+    rows = rec["rows"]
+    chains = {r["model"]: stage_chain(REPO / r["weights"]) for r in rows}
+    curve_figure(rows, chains, RESULTS / f"{args.name}.png")
+    print(f"wrote {RESULTS / f'{args.name}.png'}")
+    return 0
+
+
 def curve_figure(rows: list[dict], chains: dict[str, list[dict]], path: Path) -> None:
     """Validation PSNR (line; GT-mean dashed) of each model's longest chain and eval15 PSNR of every scored model
     (markers), against passes and against CPU hours."""
@@ -479,11 +499,11 @@ def curve_figure(rows: list[dict], chains: dict[str, list[dict]], path: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    families: dict[str, str] = {}  # family -> the row with the longest chain
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
+    families: dict[str, str] = {}  # family (model and seed) -> the row with the longest chain
     for r in rows:
         if r["stages"]:
-            fam = r["model"].rsplit("_s", 1)[0]
+            fam = family(r["model"])
             if fam not in families or r["stages"] > len(chains[families[fam]]):
                 families[fam] = r["model"]
     for i, (fam, longest) in enumerate(sorted(families.items())):
@@ -491,16 +511,17 @@ def curve_figure(rows: list[dict], chains: dict[str, list[dict]], path: Path) ->
         curve = cumulative_curve(chains[longest])
         for ax, x in zip(axes, ("passes", "cpu_hours")):
             xs = [c[x] for c in curve]
-            ax.plot(xs, [c["psnr"] for c in curve], "-", color=colour, label=f"{fam} val")
+            ax.plot(xs, [c["psnr"] for c in curve], ".-", color=colour, label=f"{fam} val")
             ax.plot(xs, [c["psnr_gtmean"] for c in curve], "--", color=colour, label=f"{fam} val GT-mean")
-            pts = [r for r in rows if r["stages"] and r["model"].rsplit("_s", 1)[0] == fam]
+            pts = [r for r in rows if r["stages"] and family(r["model"]) == fam]
             ax.plot([r[x] for r in pts], [r["eval15"]["psnr"] for r in pts], "o", color=colour, label=f"{fam} eval15")
     for ax, label in zip(axes, ("passes over the training pixels", "CPU hours")):
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("PSNR (dB)")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4)
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -578,12 +599,19 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--config", default="experiments/lolv1_scenes/long/deepspg_s1.yaml", help="the split's data config")
     q.add_argument("--lol", default="~/data/LOL")
     q.add_argument("--name", default="validation", help="result file stem in results/")
+    q = sub.add_parser("figure", help="draw results/NAME.png again from results/NAME.json")
+    q.add_argument("--name", default="report", help="result file stem in results/")
     q = sub.add_parser("stages", help="the table of finished stages (weights/*/stage.json)")
     q.add_argument("--name", default="stages", help="result file stem in results/")
     args = p.parse_args(argv)
-    return {"pilots": pilots, "export": export, "validate": validate_models, "report": report, "stages": stages}[
-        args.cmd
-    ](args, argv)
+    return {
+        "pilots": pilots,
+        "export": export,
+        "validate": validate_models,
+        "report": report,
+        "stages": stages,
+        "figure": figure,
+    }[args.cmd](args, argv)
 
 
 if __name__ == "__main__":

@@ -55,3 +55,9 @@ def test_the_curve_runs_on_across_stages_in_passes_and_cpu_hours(load_script, tm
     rows = [{"model": "m_s2", "stages": 2, "passes": 3.0, "cpu_hours": 1.5, "eval15": {"psnr": 19.0}}]
     study.curve_figure(rows, {"m_s2": [s1, s2]}, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_the_figure_draws_a_second_seed_as_its_own_curve(load_script):
+    study = load_script("experiments/lolv1_scenes/study.py")
+    names = ["deepspg_s3", "deepspg_s1_seed1", "retinexformer_s12", "shipped"]
+    assert [study.family(n) for n in names] == ["deepspg", "deepspg seed 1", "retinexformer", "shipped"]
