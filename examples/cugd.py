@@ -1,29 +1,34 @@
-"""CUGD in a few CPU minutes: train a small conditional diffusion model, then DDIM-sample and write a grid.
+"""CUGD in about ten CPU minutes: train a small conditional diffusion model, then DDIM-sample and write a grid.
 
 The context prior is the weight-free :class:`semprior.priors.region.RegionPrior` (colour/texture
 statistics + soft superpixel regions, exposure-invariant), so the example runs offline; pass
 ``--sam-checkpoint sam_vit_b_01ec64.pth`` to use SAM's image encoder as the paper does. Training
 uses the engine's model-agnostic :class:`~semprior.engine.trainer.Trainer` with
-``loss_fn = cugd_training_loss`` (``CUGD.loss``: epsilon objective + semantic context
+``loss_fn = cugd_training_loss`` (``CUGD.loss``: diffusion objective + semantic context
 regularisation through the frozen prior).
 
     python examples/cugd.py --out runs/cugd
-    python examples/cugd.py --steps 300 --photos ../shared/data/lime --out runs/cugd
+    python examples/cugd.py --steps 2000 --photos ../shared/data/lime --out runs/cugd
 
-Budget: 300 steps (batch 8, 32x32 patches), about 4 CPU minutes on one thread, plus a few
-minutes for ``--photos`` (10 DDIM steps per 192-pixel tile). At this budget CUGD is not a usable
-enhancer: on the 9 LIME photos (``benchmarks/results/examples.md``) brightness 0.139 -> 0.717,
-NIQE 4.563 -> 5.181 (over-exposed, washed-out and blotchy: brighter, but NIQE worse). Larger
-budgets, measured on the same photos by ``benchmarks/bench_cugd_budget.py``
-(``benchmarks/results/cugd_budget.md``; input NIQE 4.563):
+Budget: 2000 steps (batch 8, 32x32 patches of 128 synthesised pairs, learning rate 1e-3 decaying on a
+cosine), the denoiser predicting the velocity ``v`` (``--prediction v``, ``CUGDConfig.prediction``),
+25 DDIM steps per 192-pixel tile for ``--photos``: 549 CPU seconds on one thread, training and
+the 9 LIME photos (``benchmarks/results/examples.md``), where it gives brightness 0.139 -> 0.412,
+NIQE 4.563 -> 3.765 (brighter and NIQE not worse: a plausible result).
 
-- `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176
-- `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180
+Why velocity prediction: DDIM starts at the cosine schedule's last step, where ``alpha_bar = 2.4e-9``;
+a noise-predicting network's error reaches the implied clean estimate multiplied by
+``1 / sqrt(alpha_bar)`` (2e4), so the first steps' estimate is the clamp's +-1 and an under-trained model
+ends over-exposed and blotchy. The velocity's implied estimate ``sqrt(alpha_bar) x_t - sqrt(1 - alpha_bar) v``
+has at most the network's error. Noise prediction at the example's earlier settings
+(``--prediction eps --lr-schedule constant --pool 32 --sampling-steps 10``, apart from the arguments
+shown; measured by ``benchmarks/bench_cugd_budget.py``, ``benchmarks/results/cugd_budget.md``, which
+records each run's commit; input NIQE 4.563):
 
-(CPU seconds of the whole example, training and photos). No run gives a NIQE as good as the
-input's, and the brightness does not settle with more training: the budget at which this small CUGD gives a plausible
-result on real photos is above the largest budget measured. The example shows the pipeline
-(frozen prior context, epsilon objective, DDIM), not a result.
+- `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176 (not plausible)
+- `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180 (not plausible)
+
+(CPU seconds of the whole example, training and photos.)
 """
 
 from __future__ import annotations
