@@ -16,14 +16,13 @@ cosine), the denoiser predicting the velocity ``v`` (``--prediction v``, ``CUGDC
 the 9 LIME photos (``benchmarks/results/examples.md``), where it gives brightness 0.139 -> 0.412,
 NIQE 4.563 -> 3.765 (brighter and NIQE not worse: a plausible result).
 
-Why velocity prediction: DDIM starts at the cosine schedule's last step, where ``alpha_bar = 2.4e-9``;
-a noise-predicting network's error reaches the implied clean estimate multiplied by
-``1 / sqrt(alpha_bar)`` (2e4), so the first steps' estimate is the clamp's +-1 and an under-trained model
-ends over-exposed and blotchy. The velocity's implied estimate ``sqrt(alpha_bar) x_t - sqrt(1 - alpha_bar) v``
-has at most the network's error. Noise prediction at the example's earlier settings
+Velocity prediction keeps the implied clean estimate well conditioned at DDIM's first step, where the
+cosine schedule's ``alpha_bar`` is 2.4e-9 and a noise prediction's error is multiplied by 2e4 (see
+docs/systems/cugd.md); which of the changes from the example's earlier settings matters most on these
+photos is not recorded. The recorded runs with noise prediction used those earlier settings
 (``--prediction eps --lr-schedule constant --pool 32 --sampling-steps 10``, apart from the arguments
-shown; measured by ``benchmarks/bench_cugd_budget.py``, ``benchmarks/results/cugd_budget.md``, which
-records each run's commit; input NIQE 4.563):
+shown; ``benchmarks/bench_cugd_budget.py``, ``benchmarks/results/cugd_budget.md``, which records each
+run's commit; input NIQE 4.563):
 
 - `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176 (not plausible)
 - `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180 (not plausible)
