@@ -7,7 +7,8 @@ Each ``--run`` is one run of the example (its arguments, plus ``--photos DATA/li
 ``examples/budgets.py`` does (one torch thread, CPU seconds of the whole example, mean brightness and
 NIQE of the photos before and after). The result is written after every run (``OUT.json``,
 ``OUT.md``), so a cut-off sweep keeps the runs it finished; runs already in ``OUT.json`` are kept (each
-row names the commit, command and date that made it).
+row names the commit, command and date that made it; its arguments apply on top of the example's
+defaults at that commit).
 """
 
 from __future__ import annotations

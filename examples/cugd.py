@@ -1,29 +1,33 @@
-"""CUGD in a few CPU minutes: train a small conditional diffusion model, then DDIM-sample and write a grid.
+"""CUGD in about ten CPU minutes: train a small conditional diffusion model, then DDIM-sample and write a grid.
 
 The context prior is the weight-free :class:`semprior.priors.region.RegionPrior` (colour/texture
 statistics + soft superpixel regions, exposure-invariant), so the example runs offline; pass
 ``--sam-checkpoint sam_vit_b_01ec64.pth`` to use SAM's image encoder as the paper does. Training
 uses the engine's model-agnostic :class:`~semprior.engine.trainer.Trainer` with
-``loss_fn = cugd_training_loss`` (``CUGD.loss``: epsilon objective + semantic context
+``loss_fn = cugd_training_loss`` (``CUGD.loss``: diffusion objective + semantic context
 regularisation through the frozen prior).
 
     python examples/cugd.py --out runs/cugd
-    python examples/cugd.py --steps 300 --photos ../shared/data/lime --out runs/cugd
+    python examples/cugd.py --steps 2000 --photos ../shared/data/lime --out runs/cugd
 
-Budget: 300 steps (batch 8, 32x32 patches), about 4 CPU minutes on one thread, plus a few
-minutes for ``--photos`` (10 DDIM steps per 192-pixel tile). At this budget CUGD is not a usable
-enhancer: on the 9 LIME photos (``benchmarks/results/examples.md``) brightness 0.139 -> 0.717,
-NIQE 4.563 -> 5.181 (over-exposed, washed-out and blotchy: brighter, but NIQE worse). Larger
-budgets, measured on the same photos by ``benchmarks/bench_cugd_budget.py``
-(``benchmarks/results/cugd_budget.md``; input NIQE 4.563):
+Budget: 2000 steps (batch 8, 32x32 patches of 128 synthesised pairs, learning rate 1e-3 decaying on a
+cosine), the denoiser predicting the velocity ``v`` (``--prediction v``, ``CUGDConfig.prediction``),
+25 DDIM steps per 192-pixel tile for ``--photos``: 549 CPU seconds on one thread, training and
+the 9 LIME photos (``benchmarks/results/examples.md``), where it gives brightness 0.139 -> 0.412,
+NIQE 4.563 -> 3.765 (brighter and NIQE not worse: a plausible result).
 
-- `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176
-- `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180
+Velocity prediction keeps the implied clean estimate well conditioned at DDIM's first step, where the
+cosine schedule's ``alpha_bar`` is 2.4e-9 and a noise prediction's error is multiplied by 2e4 (see
+docs/systems/cugd.md); which of the changes from the example's earlier settings matters most on these
+photos is not recorded. The recorded runs with noise prediction used those earlier settings
+(``--prediction eps --lr-schedule constant --pool 32 --sampling-steps 10``, apart from the arguments
+shown; ``benchmarks/bench_cugd_budget.py``, ``benchmarks/results/cugd_budget.md``, which records each
+run's commit; input NIQE 4.563):
 
-(CPU seconds of the whole example, training and photos). No run gives a NIQE as good as the
-input's, and the brightness does not settle with more training: the budget at which this small CUGD gives a plausible
-result on real photos is above the largest budget measured. The example shows the pipeline
-(frozen prior context, epsilon objective, DDIM), not a result.
+- `--steps 1200` (247 CPU s): brightness 0.317, NIQE 5.176 (not plausible)
+- `--steps 2400 --pool 256` (338 CPU s): brightness 0.628, NIQE 6.180 (not plausible)
+
+(CPU seconds of the whole example, training and photos.)
 """
 
 from __future__ import annotations
@@ -45,17 +49,23 @@ from semprior.models.cugd import CUGD, CUGDConfig, cugd_training_loss
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=300, help="training steps (the budget)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps (the budget)")
     p.add_argument("--minutes", type=float, default=None, help="optional wall-clock cap on training (minutes)")
     p.add_argument("--out", type=Path, default=Path("runs/cugd"), help="output folder for the grid")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--patch", type=int, default=32)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument(
-        "--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)"
+        "--pool",
+        type=int,
+        default=128,
+        help="synthesised training pairs, made once (synthesis is the slow part on CPU)",
     )
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--sampling-steps", type=int, default=10)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine")
+    p.add_argument("--prediction", choices=("eps", "v"), default="v", help="CUGDConfig.prediction")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (CUGDConfig.eta)")
+    p.add_argument("--sampling-steps", type=int, default=25)
     p.add_argument("--context-weight", type=float, default=0.05)
     p.add_argument("--sam-checkpoint", type=Path, default=None, help="use SAMPrior(vit_b) with this checkpoint")
     p.add_argument("--seed", type=int, default=0)
@@ -105,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     data = [{"low": it["low"], "high": it["high"]} for it in (synth[i] for i in range(args.pool))]
     prior = build_prior(args)
     cfg = CUGDConfig(
-        width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps, context_weight=args.context_weight
+        width=args.width,
+        depth=2,
+        heads=4,
+        sampling_steps=args.sampling_steps,
+        context_weight=args.context_weight,
+        prediction=args.prediction,
+        eta=args.eta,
     )
     model = CUGD(prior, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -121,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps,
             batch_size=args.batch,
             lr=args.lr,
-            lr_schedule="constant",
+            lr_schedule=args.lr_schedule,
             seed=args.seed,
             progress=False,
             log_every=10,

@@ -106,23 +106,24 @@ def test_docstring_states_the_budget_and_the_recorded_result(name, budgets, reco
     )
 
 
-def test_cugd_states_the_larger_budgets_it_was_measured_at(recorded):
-    """CUGD is not plausible at its stated budget; its docstring and page state each larger budget measured by
-    ``benchmarks/bench_cugd_budget.py`` with what it gave, and say the needed budget is above them while none is
-    plausible."""
-    runs = json.loads((REPO / "benchmarks" / "results" / "cugd_budget.json").read_text())["runs"]
-    assert runs, "cugd_budget.json records no run"
+def test_cugd_is_plausible_at_its_budget_and_states_the_other_runs(recorded):
+    """CUGD's recorded run at its stated budget is brighter with a NIQE not worse (its docstring claims it, so the
+    full run with ``SEMPRIOR_EXAMPLE_BUDGETS=1`` checks it again); its docstring and page state each run of
+    ``benchmarks/bench_cugd_budget.py`` (other settings on the same photos) with what it gave."""
+    p = recorded["examples"]["cugd"]["photos"]
+    assert p["brighter"] and p["niqe_not_worse"], f"CUGD at its stated budget is not plausible: {p}"
     doc = " ".join(_load("cugd").__doc__.split())
     page = " ".join((REPO / "docs" / PAGES["cugd"]).read_text().split())
+    assert "NIQE not worse" in doc and "NIQE not worse" in page
+    runs = json.loads((REPO / "benchmarks" / "results" / "cugd_budget.json").read_text())["runs"]
+    assert runs, "cugd_budget.json records no run"
     for r in runs:
-        p = r["photos"]
-        assert p["images"] == recorded["examples"]["cugd"]["photos"]["images"], "the sweep should score the same photos"
-        got = f"brightness {p['brightness']['output']:.3f}, NIQE {p['niqe']['output']:.3f}"
-        line = f"`{r['arguments']}` ({r['cpu_seconds']:.0f} CPU s): {got}"
+        q = r["photos"]
+        assert q["images"] == p["images"], "the sweep should score the same photos"
+        got = f"brightness {q['brightness']['output']:.3f}, NIQE {q['niqe']['output']:.3f}"
+        verdict = "plausible" if q["brighter"] and q["niqe_not_worse"] else "not plausible"
+        line = f"`{r['arguments']}` ({r['cpu_seconds']:.0f} CPU s): {got} ({verdict})"
         assert line in doc and line in page, f"examples/cugd.py and docs/{PAGES['cugd']} should state {line}"
-    plausible = [r["arguments"] for r in runs if r["photos"]["brighter"] and r["photos"]["niqe_not_worse"]]
-    says_above = "above the largest budget measured" in doc and "above the largest budget measured" in page
-    assert says_above == (not plausible), f"plausible runs {plausible}: the needed budget is no longer unmeasured"
 
 
 # ---------------------------------------------------------------- real runs, cheap
