@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)"
     )
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    p.add_argument("--prediction", choices=("eps", "v"), default="eps", help="CUGDConfig.prediction")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (CUGDConfig.eta)")
     p.add_argument("--sampling-steps", type=int, default=10)
     p.add_argument("--context-weight", type=float, default=0.05)
     p.add_argument("--sam-checkpoint", type=Path, default=None, help="use SAMPrior(vit_b) with this checkpoint")
@@ -105,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     data = [{"low": it["low"], "high": it["high"]} for it in (synth[i] for i in range(args.pool))]
     prior = build_prior(args)
     cfg = CUGDConfig(
-        width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps, context_weight=args.context_weight
+        width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps,
+        context_weight=args.context_weight,
+        prediction=args.prediction,
+        eta=args.eta,
     )
     model = CUGD(prior, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps,
             batch_size=args.batch,
             lr=args.lr,
-            lr_schedule="constant",
+            lr_schedule=args.lr_schedule,
             seed=args.seed,
             progress=False,
             log_every=10,

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from semprior._checks import check_image, check_same_shape
 from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import _as_levels, semantic_context_loss
-from semprior.models.diffusion import NoiseSchedule, ddim_sample, epsilon_loss
+from semprior.models.diffusion import NoiseSchedule, ddim_sample, epsilon_loss, v_loss
 from semprior.models.protocol import call_method, config_from_dict
 from semprior.models.registry import ModelEntry, register_model
 
@@ -57,7 +57,12 @@ class CUGDConfig:
         eta: DDIM stochasticity (``0`` = deterministic given the initial noise).
         residual: diffuse the residual ``high - low`` (``True``) or the image ``2 * high - 1``.
         context_weight: weight of the semantic context regularisation (``0`` = off).
-        eps_skip: precondition the noise prediction with an input skip,
+        prediction: what the denoiser predicts: ``"eps"``, the noise (trained with the epsilon
+            objective), or ``"v"``, the velocity ``sqrt(a_t) eps - sqrt(1 - a_t) x0`` (Salimans & Ho 2022;
+            trained with the velocity objective, noise estimate ``sqrt(1 - a_t) x_t + sqrt(a_t) v_hat``). With
+            ``"eps"`` the implied ``x0`` multiplies the network's error by ``1 / sqrt(a_t)`` (2e4 at the
+            cosine schedule's last step, where DDIM starts); with ``"v"`` it does not.
+        eps_skip: with ``prediction="eps"``, precondition the noise prediction with an input skip,
             ``eps_hat = sqrt(1 - alpha_bar_t) * x_t + net(...)`` (the best guess of the noise when
             ``x0`` is standard normal, so the network learns a correction; much faster early training).
         max_regions: at most this many region tokens from a prior's ``extras["regions"]`` map
@@ -86,6 +91,7 @@ class CUGDConfig:
     context_weight: float = 0.0
     max_regions: int = 16
     eps_skip: bool = True
+    prediction: str = "eps"
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.depth < 1:
@@ -102,6 +108,8 @@ class CUGDConfig:
             raise ValueError(
                 f"CUGDConfig.sampling_steps must be in [1, timesteps={self.timesteps}], got {self.sampling_steps}"
             )
+        if self.prediction not in ("eps", "v"):
+            raise ValueError(f"CUGDConfig.prediction must be 'eps' or 'v', got {self.prediction!r}")
         if self.eta < 0 or self.context_weight < 0 or self.token_grid < 1 or self.max_regions < 1:
             raise ValueError("CUGDConfig.eta and context_weight must be >= 0, token_grid and max_regions >= 1")
 
@@ -277,11 +285,11 @@ class CUGD(nn.Module):
 
     def predict_eps(self, x_t: Tensor, low: Tensor, t: Tensor, context: Tensor) -> Tensor:
         """The noise estimate ``eps_hat(x_t, t | low, context)`` (with the optional input skip)."""
-        eps = self.denoiser(x_t, low, t, context)
-        if self.config.eps_skip:
-            ab = self.schedule.alphas_cumprod.to(x_t.device)[t].to(x_t.dtype).view(-1, 1, 1, 1)
-            eps = eps + (1 - ab).sqrt() * x_t
-        return eps
+        out = self.denoiser(x_t, low, t, context)
+        ab = self.schedule.alphas_cumprod.to(x_t.device)[t].to(x_t.dtype).view(-1, 1, 1, 1)
+        if self.config.prediction == "v":
+            return (1 - ab).sqrt() * x_t + ab.sqrt() * out
+        return out + (1 - ab).sqrt() * x_t if self.config.eps_skip else out
 
     def _to_x0(self, low: Tensor, high: Tensor) -> Tensor:
         return high - low if self.config.residual else 2 * high - 1
@@ -300,9 +308,14 @@ class CUGD(nn.Module):
         check_image(low, "low", unit_range=True)
         check_same_shape(low, high, ("low", "high"))
         ctx = self.context(low, masks)
-        eps_fn = lambda x_t, t: self.predict_eps(x_t, low, t, ctx)  # noqa: E731
-        mse, x0_hat, t, _ = epsilon_loss(eps_fn, self._to_x0(low, high), self.schedule, generator)
-        terms: dict[str, Tensor] = {"eps_mse": mse.detach()}
+        x0 = self._to_x0(low, high)
+        if self.config.prediction == "v":
+            v_fn = lambda x_t, t: self.denoiser(x_t, low, t, ctx)  # noqa: E731
+            mse, x0_hat, t, _ = v_loss(v_fn, x0, self.schedule, generator)
+        else:
+            eps_fn = lambda x_t, t: self.predict_eps(x_t, low, t, ctx)  # noqa: E731
+            mse, x0_hat, t, _ = epsilon_loss(eps_fn, x0, self.schedule, generator)
+        terms: dict[str, Tensor] = {f"{self.config.prediction}_mse": mse.detach()}
         total = mse
         if self.config.context_weight > 0:
             # functional form: the prior is used as a frozen function (never a submodule)

@@ -5,6 +5,9 @@
   and ``alpha_bar_t = prod(1 - beta)``;
 - [`epsilon_loss`][semprior.models.diffusion.epsilon_loss]:
   ``E_t,eps || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2``;
+- [`v_loss`][semprior.models.diffusion.v_loss]: the same with the velocity target
+  ``v = sqrt(a_t) eps - sqrt(1 - a_t) x0`` (Salimans & Ho 2022), whose implied ``x0`` stays well conditioned
+  where ``a_t -> 0``;
 - [`ddim_sample`][semprior.models.diffusion.ddim_sample]: DDIM (Song et al. 2021) over an evenly spaced sub-sequence of
   ``steps`` timesteps; ``eta = 0`` is deterministic given the initial noise, and every random draw comes
   from the ``generator`` argument, so a seeded generator reproduces the sample bit for bit.
@@ -20,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["NoiseSchedule", "make_betas", "epsilon_loss", "ddim_timesteps", "ddim_sample"]
+__all__ = ["NoiseSchedule", "make_betas", "epsilon_loss", "v_loss", "ddim_timesteps", "ddim_sample"]
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]
 _KINDS = ("linear", "cosine")
@@ -88,6 +91,14 @@ class NoiseSchedule(nn.Module):
         return f"timesteps={self.timesteps}, kind={self.kind!r}"
 
 
+def _draw(x0: Tensor, schedule: NoiseSchedule, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(t, noise, x_t)`` with ``t ~ U{0..T-1}`` and ``noise ~ N(0, I)`` drawn on the CPU from ``generator``."""
+    b = x0.shape[0]
+    t = torch.randint(0, schedule.timesteps, (b,), generator=generator, device="cpu").to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device="cpu", dtype=x0.dtype).to(x0.device)
+    return t, noise, schedule.q_sample(x0, t, noise)
+
+
 def epsilon_loss(
     eps_fn: EpsFn, x0: Tensor, schedule: NoiseSchedule, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -103,14 +114,39 @@ def epsilon_loss(
         >>> round(float(loss), 1) > 0, t.shape
         (True, torch.Size([2]))
     """
-    b = x0.shape[0]
-    t = torch.randint(0, schedule.timesteps, (b,), generator=generator, device="cpu").to(x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device="cpu", dtype=x0.dtype).to(x0.device)
-    x_t = schedule.q_sample(x0, t, noise)
+    t, noise, x_t = _draw(x0, schedule, generator)
     eps = eps_fn(x_t, t)
     if eps.shape != x0.shape:
         raise RuntimeError(f"eps_fn returned {tuple(eps.shape)}, expected {tuple(x0.shape)}")
     return torch.mean((eps - noise) ** 2), schedule.predict_x0(x_t, t, eps), t, x_t
+
+
+def v_loss(
+    v_fn: EpsFn, x0: Tensor, schedule: NoiseSchedule, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The velocity objective ``E || v - v_theta(x_t, t) ||^2``, ``v = sqrt(a_t) eps - sqrt(1 - a_t) x0``.
+
+    The same draws as [`epsilon_loss`][semprior.models.diffusion.epsilon_loss] (one ``generator`` gives
+    the same ``t`` and noise); the implied clean estimate is ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t) v_hat``,
+    whose error is at most the velocity's where ``a_t -> 0`` (the noise prediction's is amplified by
+    ``1 / sqrt(a_t)`` there). The noise estimate for a sampler is ``sqrt(1 - a_t) x_t + sqrt(a_t) v_hat``.
+
+    Returns:
+        ``(loss, x0_hat, t, x_t)``, as ``epsilon_loss``.
+
+    Examples:
+        >>> s = NoiseSchedule(50)
+        >>> loss, x0_hat, t, _ = v_loss(lambda x, t: torch.zeros_like(x), torch.zeros(2, 3, 4, 4), s)
+        >>> bool(loss > 0), x0_hat.shape
+        (True, torch.Size([2, 3, 4, 4]))
+    """
+    t, noise, x_t = _draw(x0, schedule, generator)
+    v = v_fn(x_t, t)
+    if v.shape != x0.shape:
+        raise RuntimeError(f"v_fn returned {tuple(v.shape)}, expected {tuple(x0.shape)}")
+    ab = schedule._ab(t, x0)
+    target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
+    return torch.mean((v - target) ** 2), ab.sqrt() * x_t - (1 - ab).sqrt() * v, t, x_t
 
 
 def ddim_timesteps(timesteps: int, steps: int) -> list[int]:

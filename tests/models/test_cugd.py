@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from semprior.attention.cuie import CUIEBlock, feature_tokens, region_masks_from_map, region_tokens
 from semprior.losses.context import SemanticContextLoss, semantic_context_loss
 from semprior.models.cugd import CUGD, CUGDConfig, cugd_training_loss
-from semprior.models.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, epsilon_loss, make_betas
+from semprior.models.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, epsilon_loss, make_betas, v_loss
 from semprior.priors.base import PriorOutput, PriorSpec, SegPrior
 
 
@@ -247,6 +247,41 @@ def test_eps_skip_preconditioning():
         eps = model.predict_eps(x_t, low, t, ctx)  # the output conv starts at zero
         ab = model.schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
         torch.testing.assert_close(eps, (1 - ab).sqrt() * x_t if skip else torch.zeros_like(x_t))
+
+
+def test_v_loss_targets_the_velocity_and_shares_the_draws():
+    s = NoiseSchedule(20)
+    x0 = torch.rand(2, 3, 4, 4) * 2 - 1
+    _, _, t, x_t = epsilon_loss(lambda x, t: torch.zeros_like(x), x0, s, torch.Generator().manual_seed(3))
+    ab = s.alphas_cumprod[t].view(-1, 1, 1, 1)
+    noise = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+    v = ab.sqrt() * noise - (1 - ab).sqrt() * x0
+    loss, x0_hat, t2, x_t2 = v_loss(lambda x, tt: v, x0, s, torch.Generator().manual_seed(3))
+    assert torch.equal(t, t2) and torch.equal(x_t, x_t2)  # the same t and noise as epsilon_loss
+    assert float(loss) < 1e-10
+    torch.testing.assert_close(x0_hat, x0)  # the exact velocity gives back x0
+    bad, *_ = v_loss(lambda x, tt: v + 1, x0, s, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(bad, torch.tensor(1.0))
+
+
+def test_v_prediction_noise_estimate_and_its_x0_at_the_last_step():
+    """``prediction="v"``: eps_hat = sqrt(1 - a) x_t + sqrt(a) v_hat, so the implied x0 = sqrt(a) x_t - sqrt(1 - a) v_hat
+    stays bounded at the last timestep, where the noise prediction's error is multiplied by 1 / sqrt(a)."""
+    x_t, low = torch.randn(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    model = CUGD(ConvPrior(), tiny(prediction="v"))
+    t = torch.tensor([3, 49])
+    ctx = model.context(low)
+    with torch.no_grad():
+        model.denoiser.out.bias.fill_(0.1)  # a small constant error of the network
+        eps = model.predict_eps(x_t, low, t, ctx)
+    ab = model.schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+    torch.testing.assert_close(eps, (1 - ab).sqrt() * x_t + ab.sqrt() * 0.1)
+    x0 = model.schedule.predict_x0(x_t, t, eps)
+    assert float((x0 - ab.sqrt() * x_t).abs().max()) < 0.11  # with prediction="eps": 0.1 / sqrt(a) = 100
+    total, terms = model.loss(low, torch.rand_like(low), generator=torch.Generator().manual_seed(0))
+    assert "v_mse" in terms and "eps_mse" not in terms and total.dim() == 0
+    with pytest.raises(ValueError, match="prediction"):
+        tiny(prediction="x0")
 
 
 def test_forward_enhances_and_the_training_loss_goes_through_a_wrapper():
