@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 BUDGETS: dict[str, list[str]] = {
     "classical_retinex": ["--photos", "{data}/lime"],
     "sllen": ["--steps", "96", "--photos", "{data}/lime"],
-    "cugd": ["--steps", "300", "--photos", "{data}/lime"],
+    "cugd": ["--steps", "2000", "--photos", "{data}/lime"],
     "deepspg_full": ["--steps", "300", "--photos", "{data}/lime"],
     "fit_niqe": ["{data}/clean"],
 }

@@ -45,20 +45,23 @@ from semprior.models.cugd import CUGD, CUGDConfig, cugd_training_loss
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=300, help="training steps (the budget)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps (the budget)")
     p.add_argument("--minutes", type=float, default=None, help="optional wall-clock cap on training (minutes)")
     p.add_argument("--out", type=Path, default=Path("runs/cugd"), help="output folder for the grid")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--patch", type=int, default=32)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument(
-        "--pool", type=int, default=32, help="synthesised training pairs, made once (synthesis is the slow part on CPU)"
+        "--pool",
+        type=int,
+        default=128,
+        help="synthesised training pairs, made once (synthesis is the slow part on CPU)",
     )
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
-    p.add_argument("--prediction", choices=("eps", "v"), default="eps", help="CUGDConfig.prediction")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine")
+    p.add_argument("--prediction", choices=("eps", "v"), default="v", help="CUGDConfig.prediction")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (CUGDConfig.eta)")
-    p.add_argument("--sampling-steps", type=int, default=10)
+    p.add_argument("--sampling-steps", type=int, default=25)
     p.add_argument("--context-weight", type=float, default=0.05)
     p.add_argument("--sam-checkpoint", type=Path, default=None, help="use SAMPrior(vit_b) with this checkpoint")
     p.add_argument("--seed", type=int, default=0)
@@ -108,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     data = [{"low": it["low"], "high": it["high"]} for it in (synth[i] for i in range(args.pool))]
     prior = build_prior(args)
     cfg = CUGDConfig(
-        width=args.width, depth=2, heads=4, sampling_steps=args.sampling_steps,
+        width=args.width,
+        depth=2,
+        heads=4,
+        sampling_steps=args.sampling_steps,
         context_weight=args.context_weight,
         prediction=args.prediction,
         eta=args.eta,

@@ -265,7 +265,8 @@ def test_v_loss_targets_the_velocity_and_shares_the_draws():
 
 
 def test_v_prediction_noise_estimate_and_its_x0_at_the_last_step():
-    """``prediction="v"``: eps_hat = sqrt(1 - a) x_t + sqrt(a) v_hat, so the implied x0 = sqrt(a) x_t - sqrt(1 - a) v_hat
+    """``prediction="v"``: eps_hat = sqrt(1 - a) x_t + sqrt(a) v_hat, so the implied
+    x0 = sqrt(a) x_t - sqrt(1 - a) v_hat
     stays bounded at the last timestep, where the noise prediction's error is multiplied by 1 / sqrt(a)."""
     x_t, low = torch.randn(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
     model = CUGD(ConvPrior(), tiny(prediction="v"))
