@@ -174,7 +174,7 @@ numbers below).
 {rows}
 
 - **Selection** (validation pairs only; eval15 was not looked at): these weights are the last
-  stage's end ({sel["chosen"]["weights"]}). Against the model shipped before them, on the same
+  stage's end ({sel["chosen"]["weights"].split(" (")[0]}). Against the model shipped before them, on the same
   {v["pairs"]} validation pairs, per image: PSNR {d["psnr"]["mean"]:+.2f} ± {d["psnr"]["se"]:.2f} dB,
   SSIM {d["ssim"]["mean"]:+.3f} ± {d["ssim"]["se"]:.3f}, GT-mean PSNR
   {d["psnr_gtmean"]["mean"]:+.2f} ± {d["psnr_gtmean"]["se"]:.2f} dB (± one standard error; the model
