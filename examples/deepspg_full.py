@@ -14,7 +14,7 @@ with the model just trained (``examples/_photos.py``). On the 9 LIME photos
 (``benchmarks/results/examples.md``): brightness 0.139 -> 0.316, NIQE 4.563 -> 4.954 (brighter,
 but NIQE worse after 300 steps on synthetic pairs). That is the
 pipeline, not a model to use: the DeepSPG that ships with semprior (``semprior enhance``) was
-trained for 3.6 CPU hours on real LOL-v1 pairs.
+trained for 4.8 CPU hours (ten passes) on real LOL-v1 pairs.
 
 With ``--config`` the run is exactly ``semprior train --config`` (the YAML's epochs, batch, lr and
 validation split; nothing is timed or changed), followed by the eval15 evaluation and the report.

@@ -101,7 +101,7 @@ class DeepSPG(nn.Module):
     #: worst PSNR (dB) of the bfloat16-autocast output against fp32 measured on LOL-v1 eval15 with
     #: the shipped weights (benchmarks/results/precision_eval15.md); `semprior.engine.precision`
     #: lets ``precision="auto"`` use bfloat16 for this model because it is above 40 dB
-    bf16_inference_psnr_db = 55.5
+    bf16_inference_psnr_db = 53.0
 
     def __init__(
         self, config: DeepSPGConfig | None = None, prior: SegPrior | None = None, text_loss: Any = None
