@@ -235,8 +235,20 @@ def _items(pairs: Pairs) -> Iterator[tuple[int, Callable[[], dict]]]:
             yield i, functools.partial(_given, item)
 
 
+def _default_scoring_workers() -> int:
+    """Two scoring threads where the process may use two or more cores, else one."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
+
+
 #: pairs scored at once in worker threads while the main thread enhances the next pair
-SCORING_WORKERS = 1
+#: (two where the process may use two or more cores: measured in benchmarks/results/eval_split.md)
+SCORING_WORKERS = _default_scoring_workers()
 
 
 def _scoring_thread(threads: int) -> None:

@@ -269,3 +269,13 @@ def test_scoring_workers_take_half_the_threads_and_leave_the_main_threads(monkey
             assert seen == [expected] * 3 and torch.get_num_threads() == main_threads
     finally:
         torch.set_num_threads(before)
+
+
+def test_two_scoring_workers_where_the_process_has_two_cores(monkeypatch):
+    import os
+
+    import semprior.engine.evaluate as ev
+
+    for cores, expected in ((1, 1), (2, 2), (16, 2)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert ev._default_scoring_workers() == expected
