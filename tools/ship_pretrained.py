@@ -204,17 +204,10 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
         f"stop at step {step})"
     )
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
-    what = "DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration"
-    role = (
-        "The default model of `semprior enhance` (no flag needed)."
-        if model == "deepspg"
-        else "`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of the CPU experiment."
-    )
-    paper = (
-        "The paper's DeepSPG (HRNet + CLIP, GPU, 500\n  epochs): 26.87 / 0.866; its baseline without priors 25.19 dB."
-        if model == "deepspg"
-        else "The Retinexformer paper (150k iterations, GPU): 25.16 / 0.845."
-    )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ship_stage import describe
+
+    what, role, paper = describe(model, "the CPU experiment")
     return f"""# {what}, LOL-v1, CPU-trained (`create_model("{model}", pretrained="lolv1-cpu")`)
 
 {role} Files: `model.safetensors` (weights),

@@ -117,17 +117,27 @@ def ship_stage(a, dest: Path, made: dict) -> int:
     return 0
 
 
+def describe(model: str, baseline_of: str) -> tuple[str, str, str]:
+    """What a shipped model is, its role in semprior, and its paper's eval15 score (for a model card)."""
+    if model == "deepspg":
+        return (
+            "DeepSPG `deepspg` preset",
+            "The default model of `semprior enhance` (no flag needed).",
+            "The paper's DeepSPG (HRNet + CLIP, GPU, 500 epochs): 26.87 / 0.866; its baseline without priors 25.19 dB.",
+        )
+    return (
+        "Retinexformer, the published LOL-v1 configuration",
+        f"`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of {baseline_of}.",
+        "The Retinexformer paper (150k iterations, GPU): 25.16 / 0.845.",
+    )
+
+
 def stage_card(model: str, dest: Path, sel: dict) -> str:
     """The model card of a shipped study stage: data, stages, selection, eval15, how to reproduce."""
     from safetensors.torch import load_file
 
     n = sum(v.numel() for v in load_file(dest / "model.safetensors").values())
-    what = "DeepSPG `deepspg` preset" if model == "deepspg" else "Retinexformer, the published LOL-v1 configuration"
-    role = (
-        "The default model of `semprior enhance` (no flag needed)."
-        if model == "deepspg"
-        else "`semprior enhance photo.jpg -o out/ --model retinexformer`; the baseline of the LOL-v1 study."
-    )
+    what, role, paper = describe(model, "the LOL-v1 study")
     priors = (
         "no image or text prior (the paper's HRNet-W48 and CLIP weights cannot be downloaded here; the paper's "
         "baseline row)"
@@ -138,11 +148,6 @@ def stage_card(model: str, dest: Path, sel: dict) -> str:
         "MSE, edge, GT-mean, exposure and SSIM terms (`model.loss` in the configs)"
         if model == "deepspg"
         else "L1, as published"
-    )
-    paper = (
-        "The paper's DeepSPG (HRNet + CLIP, GPU, 500 epochs): 26.87 / 0.866; its baseline without priors 25.19 dB."
-        if model == "deepspg"
-        else "The Retinexformer paper (150k iterations, GPU): 25.16 / 0.845."
     )
     rows = "\n".join(
         f"| {i + 1} | `{s['config']}` | {s['steps']} | {s['passes']:.2f} | {s['cpu_hours']:.2f} | "
