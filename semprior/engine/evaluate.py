@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -281,6 +282,10 @@ def _enhance_pair(
     return outs, seconds
 
 
+#: the scoring workers call the extra metrics one at a time
+_EXTRA_METRICS_LOCK = threading.Lock()
+
+
 def _score_outputs(
     item: dict,
     outs: Mapping[str, Tensor],
@@ -293,7 +298,8 @@ def _score_outputs(
     scores = {name: scorer.scores(out) for name, out in outs.items()}
     for name, out in outs.items():
         for key, metric in (extra_metrics or {}).items():
-            scores[name][key] = float(metric(out, high).reshape(()))
+            with _EXTRA_METRICS_LOCK:  # user metrics may keep state (torchmetrics modules do): one call at a time
+                scores[name][key] = float(metric(out, high).reshape(()))
     return scores
 
 

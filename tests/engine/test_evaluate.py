@@ -279,3 +279,26 @@ def test_two_scoring_workers_where_the_process_has_two_cores(monkeypatch):
     for cores, expected in ((1, 1), (2, 2), (16, 2)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert ev._default_scoring_workers() == expected
+
+
+def test_extra_metrics_are_called_one_at_a_time_by_the_scoring_workers(monkeypatch):
+    """Extra metrics may keep state (torchmetrics modules do), so two scoring workers never call them at once."""
+    import threading
+    import time
+
+    import semprior.engine.evaluate as ev
+
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def metric(out, high):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.01)  # long enough for the other worker to arrive
+        with lock:
+            inside[0] -= 1
+        return (out - high).abs().mean()
+
+    monkeypatch.setattr(ev, "SCORING_WORKERS", 2)
+    r = evaluate_methods({"identity": lambda x: x, "dim": lambda x: x * 0.5}, _pairs(6), extra_metrics={"l1": metric})
+    assert len(r.scores["identity"]["l1"]) == 6 and most[0] == 1
