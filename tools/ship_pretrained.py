@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # ship_stage.py beside this script
 MODELS = ("deepspg", "retinexformer")
 
 
@@ -89,7 +90,6 @@ def main(argv=None) -> int:
     runs, results = Path(a.runs).expanduser(), Path(a.results)
     dest = PRETRAINED_DIR / get_model_entry(a.model).pretrained["lolv1-cpu"].file
     if a.stage is not None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from ship_stage import ship_stage
 
         return ship_stage(a, dest, made_by(argv))
@@ -204,7 +204,6 @@ def model_card(model, CONFIGS, run, label, step, rc, rows, ev, dest: Path, log: 
         f"stop at step {step})"
     )
     cpu = f"{'' if log['cpu_exact'] else '≤ '}{log['cpu_hours']:.1f}"
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from ship_stage import describe
 
     what, role, paper = describe(model, "the CPU experiment")

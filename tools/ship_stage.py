@@ -5,6 +5,7 @@ Called by ``tools/ship_pretrained.py --stage FOLDER``: see its docstring for the
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import sys
@@ -14,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 METRICS = ("psnr", "ssim", "psnr_gtmean")
 
 
+@functools.cache
 def _study():
-    """The study script as a module (its stage chain and paired differences)."""
+    """The study script as a module (its stage chain and paired differences), loaded once."""
     path = REPO / "experiments" / "lolv1_scenes" / "study.py"
     spec = importlib.util.spec_from_file_location("lolv1_scenes_study", path)
     assert spec is not None and spec.loader is not None
@@ -75,9 +77,10 @@ def ship_stage(a, dest: Path, made: dict) -> int:
     row = next((r for r in report["rows"] if r["weights"] == rel), None)
     if row is None:
         return _fail(f"{report_path} has no eval15 row of {rel}: run study.py report with it")
+    held = json.loads((folder / "config.json").read_text())["model"]
+    if held != a.model:
+        return _fail(f"{rel} holds a {held} model, not a {a.model}")
     model = load_model(folder)
-    if type(model).__name__.lower() != a.model.replace("-", ""):
-        return _fail(f"{rel} holds a {type(model).__name__}, not a {a.model}")
     cmp = compare(validation, rel, shipped)
     d = cmp["difference"]
     if d["psnr"]["mean"] < -d["psnr"]["se"] or d["ssim"]["mean"] <= 0:
