@@ -1,7 +1,9 @@
-"""How much memory the machine has, and whether a model built from a config fits, decided before allocating.
+"""How much memory (and how many cores) the machine leaves this process, and whether a model built from a config
+fits, decided before allocating.
 
 [`available_bytes`][semprior._memory.available_bytes] reads ``MemAvailable`` from ``/proc/meminfo``
 and the cgroup limit (``memory.max`` minus ``memory.current``), whichever is smaller.
+[`usable_cores`][semprior._memory.usable_cores] counts the cores the process may run on.
 [`check_model_fits`][semprior._memory.check_model_fits] builds the model on the ``meta`` device
 (shapes only, no memory), counts the bytes of its parameters and buffers, and refuses a config
 that needs more than is available, naming the field that makes it large. A config whose model would
@@ -22,9 +24,17 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["ModelTooLarge", "available_bytes", "check_model_fits", "meta_model_bytes"]
+__all__ = ["ModelTooLarge", "available_bytes", "check_model_fits", "meta_model_bytes", "usable_cores"]
 
 GiB = 1024**3
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class ModelTooLarge(ValueError):

@@ -12,6 +12,7 @@ Exit statuses (documented in each command's ``--help`` and in docs/reliability.m
 
 from __future__ import annotations
 
+import queue
 import signal
 import sys
 import threading
@@ -162,6 +163,92 @@ class Prefetched(Generic[T]):
         self._pool.shutdown(wait=True)
 
 
+class Cancelled(Exception):
+    """Raised inside a `Workers` thread at its next module call after `Workers.cancel`."""
+
+
+class Workers:
+    """``jobs`` threads that run submitted calls, each thread with ``threads`` torch intra-op threads; with
+    ``jobs=1`` the calls run in the caller's thread, with its threads, when they are submitted.
+
+    Two images at once with one thread each keep two cores busier than one image with two threads
+    (small images split poorly across threads; ``benchmarks/results/folder_throughput.md``).
+    `submit` returns a ``Future``. A context manager: leaving it lets the threads finish the calls
+    already queued and waits for them. After `cancel` (a second Ctrl-C) a call running in a worker
+    stops at its next ``nn.Module`` call (it raises `Cancelled`), and leaving waits at most
+    `CANCEL_WAIT_S` for it: the threads are daemons, so a call that does not stop (no module calls)
+    ends with the process; its output is never written (writes are atomic).
+
+    Examples:
+        >>> with Workers(2, threads=1) as w:
+        ...     [f.result() for f in [w.submit(pow, 2, 10), w.submit(pow, 3, 2)]]
+        [1024, 9]
+    """
+
+    #: seconds `__exit__` waits for the running calls after `cancel`
+    CANCEL_WAIT_S = 5.0
+
+    def __init__(self, jobs: int, threads: int) -> None:
+        self._cancelled = threading.Event()
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(threads,), name=f"semprior-model-{i}", daemon=True)
+            for i in range(jobs if jobs > 1 else 0)
+        ]
+        self._ours = set(self._threads)
+        self._hook: Any = None  # registered by `cancel` only: a global hook costs every module call
+        for t in self._threads:
+            t.start()
+
+    def _check(self, module: object, args: object) -> None:
+        if self._cancelled.is_set() and threading.current_thread() in self._ours:
+            raise Cancelled("cancelled (Ctrl-C)")
+
+    def _loop(self, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)  # a per-thread setting: the main thread keeps its own
+        while (job := self._queue.get()) is not None:
+            fut, fn, args = job
+            if self._cancelled.is_set() or not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                fut.set_exception(exc)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        fut: Future[T] = Future()
+        if not self._threads:  # one job: run it here (Ctrl-C interrupts it as any code of the caller's)
+            try:
+                fut.set_result(fn(*args))
+            except Exception as exc:  # handed to the caller through the future, as from a worker
+                fut.set_exception(exc)
+            return fut
+        self._queue.put((fut, fn, args))
+        return fut
+
+    def cancel(self) -> None:
+        """Stop: calls not started are dropped, running ones raise `Cancelled` at their next module call."""
+        from torch.nn.modules.module import register_module_forward_pre_hook
+
+        self._cancelled.set()
+        if self._threads and self._hook is None:
+            self._hook = register_module_forward_pre_hook(self._check)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        wait = self.CANCEL_WAIT_S if self._cancelled.is_set() else None
+        for t in self._threads:
+            t.join(wait)
+        if self._hook is not None:
+            self._hook.remove()
+
+
 class OrderedWriter:
     """Runs ``write(*args)`` calls in one background thread, in submission order, at most ``depth`` waiting.
 
@@ -173,8 +260,7 @@ class OrderedWriter:
     Examples:
         >>> out = []
         >>> with OrderedWriter(out.append) as w:
-        ...     w.submit("a", 1); w.submit("b", 2)
-        ...     done = w.drain()
+        ...     done = w.submit("a", 1) + w.submit("b", 2) + w.drain()
         >>> out, done
         ([1, 2], [('a', None), ('b', None)])
     """

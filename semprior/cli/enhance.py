@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections import deque
+from concurrent.futures import Future
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
@@ -38,6 +41,7 @@ from semprior.cli._batch import (
     OrderedWriter,
     Prefetched,
     StopAfterCurrent,
+    Workers,
     one_line_reason,
     printable,
     show_names,
@@ -102,6 +106,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the model's output as it is even when a dark photo (mean grey < 0.4) comes out darker "
         "(by default its exposure is raised to the input's; the model's contrast and colours are kept)",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="images enhanced at once on the CPU, each with 1/N of the torch threads (default 1; more can help "
+        "folders of small photos on machines with several cores; on a GPU always 1)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.epilog = EXIT_STATUS_HELP
@@ -241,11 +254,12 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], list[Path], Path, list[P
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     from tqdm.auto import tqdm
 
     from semprior._atomic import remove_stale_temps
     from semprior._memory import available_bytes
-    from semprior.cli._models import build_models
+    from semprior.cli._models import build_models, pick_device
     from semprior.data.io import read_image, read_metadata, write_image
     from semprior.engine.brightness import keep_brightness
     from semprior.engine.tiling import default_memory_mb, enhance_image, is_tileable, tiling_plan
@@ -265,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
     existing = len(files) - len(todo)
     if sum(x is not None for x in (args.model, args.checkpoint)) > 1:
         raise ValueError("give one of --model or --checkpoint (enhance runs one model)")
+    jobs, threads = resolve_jobs(args.jobs, len(todo), pick_device(args.device).type, torch.get_num_threads())
     ((label, model),) = build_models(args, default="deepspg").items()
     if (args.tile is not None or args.max_memory_mb is not None) and not is_tileable(model):
         print(
@@ -292,8 +307,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipping {existing} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
-    y: Tensor | None = None  # the current output
     interrupted = False
+    warn_lock = threading.Lock()
 
     def settle(done: list[tuple[tuple[Path, Path], BaseException | None]]) -> None:
         for (src, dst), err in done:
@@ -304,53 +319,70 @@ def run(args: argparse.Namespace) -> int:
             else:
                 failed.append((src, one_line_reason(err, src)))
 
-    # the next file is decoded and the last output encoded in background threads while the model runs;
-    # outputs are written in input order, each atomically
+    def enhance_one(src: Path, img: Tensor | None, read_error: Exception | None) -> Tensor:
+        """One image's output (in a model thread); raises what went wrong with it."""
+        nonlocal warn_tiles
+        if read_error is not None:
+            raise read_error
+        assert img is not None
+        cap = args.max_memory_mb
+        if auto:  # the default bound, from the image's size; the images in flight share the memory
+            free = available_bytes()
+            cap = default_memory_mb(_pixels(src), None if free is None else free // jobs, name=str(src))
+        with warn_lock:
+            warn = warn_tiles and tile_side is not None and max(img.shape[-2:]) > tile_side
+            warn_tiles = warn_tiles and not warn  # once per run
+        if warn:
+            print(
+                f"\nwarning: {label} attends over the whole image, and {src.name} runs in "
+                f"{tile_side}-px tiles: the output changes everywhere, not only at tile borders; "
+                "omit --tile or give more --max-memory-mb to run whole images",
+                file=sys.stderr,
+            )
+        y = enhance_image(
+            model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap, precision=args.dtype
+        ).clamp(0, 1)
+        return y if args.allow_darker else keep_brightness(img, y)
+
+    def finish(item: tuple[Path, Path], result: Future[Tensor]) -> None:
+        """Queue the write of one finished image (in input order), or record why it failed."""
+        src = item[0]
+        try:
+            y = result.result()
+            exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
+            settle(writer.submit(item, item[1], y[0], args.quality, exif, icc))
+        except Exception as exc:
+            if args.fail_fast:
+                raise
+            failed.append((src, one_line_reason(exc, src)))
+
+    # `jobs` images are enhanced at once in model threads while the next files are decoded and the last
+    # outputs encoded in background threads; outputs are written in input order, each atomically
+    in_flight: deque[tuple[tuple[Path, Path], Future[Tensor]]] = deque()
     with (
         StopAfterCurrent("file") as stop,
-        Prefetched(todo, lambda item: read_image(item[0]).unsqueeze(0)) as inputs,
+        Workers(jobs, threads) as workers,
+        Prefetched(todo, lambda item: read_image(item[0]).unsqueeze(0), ahead=jobs) as inputs,
         OrderedWriter(lambda d, im, q, e, c: write_image(d, im, quality=q, exif=e, icc_profile=c)) as writer,
     ):
         bar = tqdm(inputs, total=len(todo), desc="enhance", unit="img", disable=args.no_progress)
         try:
             try:
-                for (src, dst), img, read_error in bar:
+                for item, img, read_error in bar:
                     if stop.requested:
                         break
-                    bar.set_postfix_str(src.name)
-                    try:
-                        if read_error is not None:
-                            raise read_error
-                        cap = args.max_memory_mb
-                        if auto:  # the default bound, from the image's size
-                            cap = default_memory_mb(_pixels(src), available_bytes(), name=str(src))
-                        if warn_tiles and max(img.shape[-2:]) > tile_side:
-                            warn_tiles = False  # once per run
-                            print(
-                                f"\nwarning: {label} attends over the whole image, and {src.name} runs in "
-                                f"{tile_side}-px tiles: the output changes everywhere, not only at tile borders; "
-                                "omit --tile or give more --max-memory-mb to run whole images",
-                                file=sys.stderr,
-                            )
-                        y = enhance_image(
-                            model, img, tile=args.tile, overlap=args.overlap, max_memory_mb=cap, precision=args.dtype
-                        ).clamp(0, 1)
-                        if not args.allow_darker:
-                            y = keep_brightness(img, y)
-                        exif, icc = (None, None) if args.strip_metadata else read_metadata(src)
-                        settle(writer.submit((src, dst), dst, y[0], args.quality, exif, icc))
-                    except Exception as exc:
-                        if args.fail_fast:
-                            raise
-                        failed.append((src, one_line_reason(exc, src)))
-                        continue
-                    finally:
-                        del img  # drop this image's tensors before the next one
-                        y = None
+                    bar.set_postfix_str(item[0].name)
+                    in_flight.append((item, workers.submit(enhance_one, item[0], img, read_error)))
+                    del img  # the model thread holds the image until it is done with it
+                    while len(in_flight) >= jobs:
+                        finish(*in_flight.popleft())
+                while in_flight:  # also after the first Ctrl-C: the images started are finished and written
+                    finish(*in_flight.popleft())
             finally:
                 settle(writer.drain())  # every submitted output is complete before the report
         except KeyboardInterrupt:
             interrupted = True
+            workers.cancel()  # a second Ctrl-C: the images in flight stop at their next layer
         finally:
             bar.close()
     written_set, failed_set = set(written), {src for src, _ in failed}
@@ -358,6 +390,28 @@ def run(args: argparse.Namespace) -> int:
     return _report(
         out, len(todo), written, failed, existing, left if (interrupted or stop.requested) and left else None
     )
+
+
+def resolve_jobs(jobs: int | None, n_images: int, device: str, threads: int) -> tuple[int, int]:
+    """``(images at once, torch threads per image)`` for ``--jobs`` (``None``: one), given the process's
+    torch ``threads`` (``torch.get_num_threads()``: the cores, or ``OMP_NUM_THREADS``).
+
+    Never more images at once than there are images; a GPU runs one at a time.
+
+    Examples:
+        >>> resolve_jobs(None, 100, "cpu", 2), resolve_jobs(2, 100, "cpu", 2), resolve_jobs(2, 1, "cpu", 2)
+        ((1, 2), (2, 1), (1, 2))
+        >>> resolve_jobs(3, 100, "cpu", 16)
+        (3, 5)
+    """
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    if device != "cpu":
+        if jobs not in (None, 1):
+            raise ValueError(f"--jobs {jobs} applies to the CPU; on {device} images run one at a time (omit --jobs)")
+        return 1, threads
+    n = max(1, min(jobs or 1, n_images))
+    return n, max(1, threads // n)
 
 
 def _pixels(path: Path) -> int:

@@ -238,13 +238,9 @@ def _items(pairs: Pairs) -> Iterator[tuple[int, Callable[[], dict]]]:
 
 def _default_scoring_workers() -> int:
     """Two scoring threads where the process may use two or more cores, else one."""
-    import os
+    from semprior._memory import usable_cores
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return 2 if cores >= 2 else 1
+    return 2 if usable_cores() >= 2 else 1
 
 
 #: pairs scored at once in worker threads while the main thread enhances the next pair
