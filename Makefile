@@ -10,7 +10,13 @@ STAMP := $(VENV)/.semprior-installed
 venv: $(STAMP)
 
 # torch/torchvision first (the pair that works on this machine), then everything under the pins.
+# The venv takes about 6.7 GB (torch 2.14.1 for x86_64 is a CUDA build): say so before pip runs out of disk.
+VENV_NEEDS_GB := 7
 $(STAMP): pyproject.toml constraints.txt
+	@free_kb=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
+	  if [ ! -d $(VENV)/lib ] && [ "$$free_kb" -lt $$(( $(VENV_NEEDS_GB) * 1024 * 1024 )) ]; then \
+	    echo "make: the venv needs about $(VENV_NEEDS_GB) GB free here and $$(( free_kb / 1024 )) MB are;" \
+	      "free disk space (old clones, /tmp) and run make again" >&2; exit 1; fi
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1

@@ -113,8 +113,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="images enhanced at once on the CPU, each with 1/N of the torch threads (default 1; more can help "
-        "folders of small photos on machines with several cores; on a GPU always 1)",
+        help="images enhanced at once on the CPU, each with 1/N of the torch threads and of the memory bound "
+        "(default: 2 where the process has two or more torch threads and there are two or more images, else 1; "
+        "on a GPU always 1)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.epilog = EXIT_STATUS_HELP
@@ -393,14 +394,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resolve_jobs(jobs: int | None, n_images: int, device: str, threads: int) -> tuple[int, int]:
-    """``(images at once, torch threads per image)`` for ``--jobs`` (``None``: one), given the process's
-    torch ``threads`` (``torch.get_num_threads()``: the cores, or ``OMP_NUM_THREADS``).
+    """``(images at once, torch threads per image)`` for ``--jobs`` (``None``: the default), given the
+    process's torch ``threads`` (``torch.get_num_threads()``: the cores, or ``OMP_NUM_THREADS``).
 
-    Never more images at once than there are images; a GPU runs one at a time.
+    The default on a CPU is two images at once, half of the threads each, where there are two or
+    more threads and images (measured faster on a folder of small photos:
+    ``benchmarks/results/folder_throughput.md``); never more images at once than there are images;
+    a GPU runs one at a time with the process's threads.
 
     Examples:
-        >>> resolve_jobs(None, 100, "cpu", 2), resolve_jobs(2, 100, "cpu", 2), resolve_jobs(2, 1, "cpu", 2)
-        ((1, 2), (2, 1), (1, 2))
+        >>> resolve_jobs(None, 100, "cpu", 2), resolve_jobs(None, 1, "cpu", 2), resolve_jobs(None, 100, "cuda", 16)
+        ((2, 1), (1, 2), (1, 16))
         >>> resolve_jobs(3, 100, "cpu", 16)
         (3, 5)
     """
@@ -410,7 +414,8 @@ def resolve_jobs(jobs: int | None, n_images: int, device: str, threads: int) -> 
         if jobs not in (None, 1):
             raise ValueError(f"--jobs {jobs} applies to the CPU; on {device} images run one at a time (omit --jobs)")
         return 1, threads
-    n = max(1, min(jobs or 1, n_images))
+    n = jobs if jobs is not None else (2 if threads >= 2 else 1)
+    n = max(1, min(n, n_images))
     return n, max(1, threads // n)
 
 

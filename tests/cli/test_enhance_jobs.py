@@ -1,6 +1,7 @@
-"""`semprior enhance --jobs N`: N images at once in model threads (default one, in the caller's thread),
-each with its share of the threads and of the memory; outputs, their order and the failure
-list are those of one image at a time; a second Ctrl-C stops a running model at its next layer."""
+"""`semprior enhance --jobs N`: N images at once in model threads (default two on a CPU with two or
+more threads; one runs in the caller's thread), each with its share of the threads and of the memory;
+outputs, their order and the failure list are those of one image at a time; a second Ctrl-C stops a
+running model at its next layer."""
 
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ def _folder(d, n, bad=()):
 
 
 def test_resolve_jobs_defaults_and_bad_values():
-    assert resolve_jobs(None, 10, "cpu", 2) == (1, 2)  # the default: one image at a time, all threads
-    assert resolve_jobs(2, 10, "cpu", 2) == (2, 1)
+    assert resolve_jobs(None, 10, "cpu", 2) == (2, 1)  # the default: two at once, one thread each
+    assert resolve_jobs(None, 10, "cpu", 1) == (1, 1)  # OMP_NUM_THREADS=1: one image at a time
+    assert resolve_jobs(None, 1, "cpu", 8) == (1, 8)  # one image: all threads on it
     assert resolve_jobs(2, 10, "cpu", 1) == (2, 1)  # never fewer than one thread each
-    assert resolve_jobs(2, 1, "cpu", 8) == (1, 8)  # one image: all threads on it
+    assert resolve_jobs(1, 10, "cpu", 2) == (1, 2)
     assert resolve_jobs(4, 3, "cpu", 8) == (3, 2)  # never more jobs than images
     assert resolve_jobs(None, 10, "cuda", 8) == (1, 8)
     with pytest.raises(ValueError, match="--jobs must be >= 1"):
