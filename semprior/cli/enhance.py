@@ -20,7 +20,7 @@ with linear ramps.
 A file that cannot be read or enhanced does not stop the batch: it is listed at the end with its
 reason and the exit status is 3 (``--fail-fast`` stops at the first one instead). Outputs are
 written atomically; ``--skip-existing`` resumes an interrupted batch. Ctrl-C stops after the
-current file (exit 130).
+current file (or the images in flight; exit 130).
 """
 
 from __future__ import annotations
