@@ -210,7 +210,9 @@ class Workers:
         torch.set_num_threads(threads)  # a per-thread setting: the main thread keeps its own
         while (job := self._queue.get()) is not None:
             fut, fn, args = job
-            if self._cancelled.is_set() or not fut.set_running_or_notify_cancel():
+            if self._cancelled.is_set():
+                fut.cancel()  # dropped: its future says so rather than staying pending
+            if not fut.set_running_or_notify_cancel():
                 continue
             try:
                 fut.set_result(fn(*args))
